@@ -1,0 +1,47 @@
+# Thin wrapper over Meson + Ninja. Each target first makes sure the Debian
+# packages it needs are present (scripts/deps.sh installs only what is missing).
+#
+#   make          build everything; the CLI lands at build/coalition
+#   make test     unit + integration tests under ASan/UBSan, then short fuzz runs
+#   make demo     run the main job: a local coalition
+#   make bench    build optimised and print the benchmark figures
+
+BUILD      ?= build
+TESTBUILD  ?= build-test
+FUZZBUILD  ?= build-fuzz
+MESON      ?= meson
+FUZZ_SECONDS ?= 10
+
+.PHONY: all deps test unit fuzz demo bench clean
+
+all: deps $(BUILD)/build.ninja
+	ninja -C $(BUILD)
+
+deps:
+	@sh scripts/deps.sh
+
+$(BUILD)/build.ninja:
+	$(MESON) setup $(BUILD) --buildtype=release -Db_ndebug=false
+
+$(TESTBUILD)/build.ninja:
+	$(MESON) setup $(TESTBUILD) --buildtype=debug -Db_sanitize=address,undefined \
+		-Db_lundef=false -Dsanitized=true
+
+$(FUZZBUILD)/build.ninja:
+	CC=clang $(MESON) setup $(FUZZBUILD) --buildtype=debug -Dfuzz=enabled \
+		-Db_lundef=false -Dtests=false
+
+test: deps $(TESTBUILD)/build.ninja $(FUZZBUILD)/build.ninja
+	ninja -C $(TESTBUILD)
+	$(MESON) test -C $(TESTBUILD) --print-errorlogs --num-processes 2
+	ninja -C $(FUZZBUILD)
+	FUZZ_SECONDS=$(FUZZ_SECONDS) sh fuzz/run.sh $(FUZZBUILD)
+
+demo: all
+	sh examples/demo.sh $(BUILD)
+
+bench: all
+	sh bench/run.sh $(BUILD)
+
+clean:
+	rm -rf $(BUILD) $(TESTBUILD) $(FUZZBUILD)

@@ -1,0 +1,29 @@
+#!/bin/sh
+# Installs the Debian packages the build needs, and only those that are missing.
+# Run as root on a fresh Debian 12 machine; as another user it only reports.
+set -eu
+
+need="meson ninja-build pkg-config gcc clang libclang-rt-14-dev \
+libuv1-dev libraft-dev libssl-dev libsodium-dev libjansson-dev libcmocka-dev \
+b3sum iproute2 procps"
+
+missing=""
+for p in $need; do
+    if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+        missing="$missing $p"
+    fi
+done
+
+[ -z "$missing" ] && exit 0
+
+if [ "$(id -u)" -ne 0 ]; then
+    echo "deps: missing Debian packages:$missing" >&2
+    echo "deps: run 'make deps' as root, or install them with apt-get" >&2
+    exit 1
+fi
+
+echo "deps: installing$missing" >&2
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -q >&2 || true
+# shellcheck disable=SC2086
+apt-get install -y -q --no-install-recommends $missing >&2

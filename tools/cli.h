@@ -1,0 +1,27 @@
+/* The `coalition` command-line tool: one file per subcommand. */
+#ifndef CO_TOOLS_CLI_H
+#define CO_TOOLS_CLI_H
+
+#include <stdio.h>
+
+/* Exit statuses every subcommand shares. */
+enum {
+    CLI_OK = 0,
+    CLI_FAIL = 1,    /* the command ran and the answer is "no" */
+    CLI_USAGE = 2,   /* bad arguments or bad input: nothing was done */
+    CLI_TIMEOUT = 3, /* nothing answered before the deadline */
+};
+
+typedef struct cli_command {
+    const char *name;
+    const char *summary;
+    int (*run)(int argc, char **argv);
+} cli_command;
+
+int cmd_id(int argc, char **argv);
+
+/* Prints "coalition: <msg>" to stderr; returns `status`. */
+int cli_error(int status, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+#endif

@@ -1,0 +1,63 @@
+/* `coalition`: the tool integrators, operators and contributors share.
+ *
+ * Each subcommand lives in tools/cmd_<name>.c and parses its own options;
+ * this file only dispatches and prints the overview.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+
+static const cli_command COMMANDS[] = {
+    {"id", "derive and print every fingerprint of a coalition config",
+     cmd_id},
+};
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "usage: coalition <command> [options]\n"
+            "\n"
+            "A coalition is a named, fingerprinted composition of mosaik\n"
+            "citizens. It offers services and compels nothing.\n"
+            "\n"
+            "commands:\n");
+    for (size_t i = 0; i < sizeof COMMANDS / sizeof COMMANDS[0]; i++)
+        fprintf(out, "  %-12s %s\n", COMMANDS[i].name, COMMANDS[i].summary);
+    fprintf(out,
+            "\n"
+            "Run 'coalition <command> --help' for a command's options.\n"
+            "Exit status: 0 ok, 1 the answer is no, 2 bad usage or input,\n"
+            "3 nothing answered before the deadline.\n");
+}
+
+int cli_error(int status, const char *fmt, ...)
+{
+    va_list ap;
+    fputs("coalition: ", stderr);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    return status;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return CLI_USAGE;
+    }
+    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
+        strcmp(argv[1], "help") == 0) {
+        usage(stdout);
+        return CLI_OK;
+    }
+    for (size_t i = 0; i < sizeof COMMANDS / sizeof COMMANDS[0]; i++)
+        if (strcmp(argv[1], COMMANDS[i].name) == 0)
+            return COMMANDS[i].run(argc - 1, argv + 1);
+    cli_error(CLI_USAGE, "unknown command '%s'", argv[1]);
+    usage(stderr);
+    return CLI_USAGE;
+}
