@@ -85,6 +85,9 @@ typedef struct loader {
 } loader;
 
 static int problem(loader *ld, const char *path, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static int problem(loader *ld, const char *path, const char *fmt, ...)
 {
     if (ld->failed)
         return ld->failed;

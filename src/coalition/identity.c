@@ -21,6 +21,9 @@ static const char *const MODULE_NAMES[CO_MODULE_COUNT] = {
 static const uint8_t V = CO_SCHEMA_VERSION;
 
 static int fail(char *err, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static int fail(char *err, const char *fmt, ...)
 {
     if (err) {
         va_list ap;

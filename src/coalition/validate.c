@@ -15,6 +15,9 @@
 #include "identity_check.h"
 
 static int bad(co__diag *d, const char *what, const char *pathfmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static int bad(co__diag *d, const char *what, const char *pathfmt, ...)
 {
     va_list ap;
     va_start(ap, pathfmt);
@@ -116,7 +119,7 @@ int co__coalition_check(const co_coalition_config *c, co__diag *d)
     if ((c->n_lattices && !c->lattices) ||
         (c->n_organisms && !c->organisms) ||
         (c->n_confluences && !c->confluences))
-        return bad(d, "a list is missing its items", "");
+        return bad(d, "a list is missing its items", "%s", "");
 
     size_t n_cit = c->n_lattices + c->n_organisms;
     seen *cit = calloc(n_cit ? n_cit : 1, sizeof *cit);
@@ -125,7 +128,7 @@ int co__coalition_check(const co_coalition_config *c, co__diag *d)
     if (!cit || !conf) {
         free(cit);
         free(conf);
-        return bad(d, "out of memory", "");
+        return bad(d, "out of memory", "%s", "");
     }
 
     for (size_t i = 0; i < c->n_lattices && rc == 0; i++) {

@@ -1,0 +1,62 @@
+/* Shared helpers for the cmocka unit tests (testutil.h). */
+#include "testutil.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+const char *tu_vector_path(const char *name)
+{
+    static char path[4096];
+    const char *dir = getenv("VECTORS_DIR");
+    snprintf(path, sizeof path, "%s/%s", dir ? dir : "../shared/vectors",
+             name);
+    return path;
+}
+
+json_t *tu_load_vectors(const char *name)
+{
+    json_error_t e;
+    json_t *v = json_load_file(tu_vector_path(name), 0, &e);
+    if (!v)
+        fail_msg("cannot load %s: %s (line %d)", tu_vector_path(name), e.text,
+                 e.line);
+    return v;
+}
+
+void tu_assert_id_hex(const mk_id *id, const char *hex, const char *file,
+                      int line)
+{
+    char got[MK_ID_HEX_LEN + 1];
+    mk_id_hex(id, got);
+    if (!hex || strcmp(got, hex) != 0) {
+        print_error("id %s, expected %s\n", got, hex ? hex : "(null)");
+        _fail(file, line);
+    }
+}
+
+/* Walks "a.b[2].c" through objects and arrays. */
+const char *tu_json_str(json_t *root, const char *path)
+{
+    char buf[256];
+    snprintf(buf, sizeof buf, "%s", path);
+    json_t *cur = root;
+    char *save = NULL;
+    for (char *tok = strtok_r(buf, ".", &save); tok && cur;
+         tok = strtok_r(NULL, ".", &save)) {
+        char *br = strchr(tok, '[');
+        if (br)
+            *br = '\0';
+        /* Keys may contain dots only in the vectors' "primitives"; those
+         * are looked up directly by the tests, not through here. */
+        cur = json_object_get(cur, tok);
+        while (br && cur) {
+            long idx = strtol(br + 1, &br, 10);
+            cur = json_array_get(cur, (size_t)idx);
+            br = strchr(br, '[');
+        }
+    }
+    if (!cur || !json_is_string(cur))
+        fail_msg("vector %s is not a string", path);
+    return json_string_value(cur);
+}
