@@ -25,6 +25,12 @@
     XX(CANCELED, -ECANCELED, "operation canceled")                            \
     XX(CONNREFUSED, -ECONNREFUSED, "connection refused")                      \
     XX(CONNRESET, -ECONNRESET, "connection reset by peer")                    \
+    XX(ADDRINUSE, -EADDRINUSE, "address already in use")                      \
+    XX(ADDRNOTAVAIL, -EADDRNOTAVAIL, "address not available")                 \
+    XX(HOSTUNREACH, -EHOSTUNREACH, "host is unreachable")                     \
+    XX(NETUNREACH, -ENETUNREACH, "network is unreachable")                    \
+    XX(PIPE, -EPIPE, "broken pipe")                                           \
+    XX(NOTCONN, -ENOTCONN, "not connected")                                   \
     XX(TIMEDOUT, -ETIMEDOUT, "timed out")                                     \
     XX(MSGSIZE, -EMSGSIZE, "message too long")                                \
     XX(PROTO, -EPROTO, "protocol error")                                      \

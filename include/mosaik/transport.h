@@ -1,0 +1,70 @@
+/* The transport: one node's TLS listener, its dialer and the per-protocol
+ * accept handlers (include/mosaik/link.h describes the links it makes).
+ *
+ * It owns the node's TLS context (a self-signed certificate made from the
+ * node's Ed25519 key at start) and one listening TCP socket. Incoming
+ * links are handed to the handler registered for their ALPN; a link whose
+ * ALPN nobody handles is closed with MK_CLOSE_INVALID_ALPN. A peer that
+ * never finishes its handshake is dropped after handshake_timeout_ms.
+ */
+#ifndef MK_TRANSPORT_H
+#define MK_TRANSPORT_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "mosaik/key.h"
+#include "mosaik/link.h"
+
+typedef struct mk_transport mk_transport;
+
+typedef struct mk_transport_config {
+    uv_loop_t *loop;          /* borrowed; outlives the transport */
+    const mk_keypair *key;    /* copied */
+    const char *listen;       /* "host:port" (port 0: any), NULL: don't
+                                 listen (a dial-only node) */
+    size_t max_frame;         /* 0: MK_LINK_MAX_FRAME_DEFAULT */
+    uint32_t handshake_timeout_ms; /* 0: 5000 */
+    uint32_t connect_timeout_ms;   /* 0: 5000, TCP connect + handshake */
+} mk_transport_config;
+
+/* Creates the TLS context and binds/listens. Returns 0 and `*out`, or a
+ * negative code (MK_EADDRINUSE-style negated errno, MK_ETLS, MK_EINVAL for
+ * a bad address) with the reason in `err` (MK_ERRMSG_SIZE, may be NULL). */
+int mk_transport_new(const mk_transport_config *cfg, mk_transport **out,
+                     char *err);
+
+/* The address actually bound ("127.0.0.1:40123"), or "" when not
+ * listening. Valid until the transport is freed. */
+const char *mk_transport_listen_addr(const mk_transport *t);
+
+const mk_peer_id *mk_transport_id(const mk_transport *t);
+
+/* An accepted link, handshake done, remote authenticated. The handler owns
+ * it from here: it must set callbacks or close it. */
+typedef void (*mk_accept_cb)(mk_link *link, void *data);
+
+/* Serves `alpn` (copied, at most MK_ALPN_MAX-1 bytes) with `cb`.
+ * MK_EEXIST when it is already served. */
+int mk_transport_serve(mk_transport *t, const char *alpn, mk_accept_cb cb,
+                       void *data);
+
+/* The dial finished: `link` is ready (status 0), or NULL with a negative
+ * status: MK_ECONNECT_TIMEOUT, MK_ECONNREFUSED, MK_EWRONG_PEER (the remote
+ * key is not `expect`), MK_ETLS, MK_ECANCELED (transport closing), … */
+typedef void (*mk_connect_cb)(mk_link *link, int status, void *data);
+
+/* Dials `addr` ("host:port") speaking `alpn`, expecting the remote to be
+ * `expect` (copied). Returns 0 and later calls `cb` exactly once, or a
+ * negative code (MK_EINVAL for a bad address) and never calls it. */
+int mk_transport_connect(mk_transport *t, const mk_peer_id *expect,
+                         const char *addr, const char *alpn, mk_connect_cb cb,
+                         void *data);
+
+/* Stops listening, cancels pending dials (their callbacks get
+ * MK_ECANCELED), closes every live link with MK_CLOSE_GRACEFUL_SHUTDOWN
+ * (their close callbacks fire), then frees everything and calls `cb`. */
+void mk_transport_close(mk_transport *t, void (*cb)(void *data), void *data);
+
+#endif /* MK_TRANSPORT_H */

@@ -1,0 +1,146 @@
+/* Ed25519 node keys (include/mosaik/key.h).
+ *
+ * Signing uses libsodium, whose API is the clearest for raw Ed25519; the
+ * file format is OpenSSL's PKCS#8 PEM so operators can inspect keys with
+ * standard tools. TLS certificates are made from the same seed elsewhere
+ * (src/mosaik/tls.c).
+ */
+#include "mosaik/key.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "mosaik/error.h"
+
+/* "PATH: what" into err (MK_ERRMSG_SIZE, may be NULL); returns rc. */
+static int say(char *err, int rc, const char *path, const char *what)
+{
+    if (err)
+        snprintf(err, MK_ERRMSG_SIZE, "%s: %s", path, what);
+    return rc;
+}
+
+static int sodium_ready(void)
+{
+    /* sodium_init is idempotent and thread-safe; it picks the fastest
+     * implementations once per process. */
+    return sodium_init() < 0 ? MK_EIO : 0;
+}
+
+void mk_keypair_from_seed(mk_keypair *kp, const uint8_t seed[MK_SEED_LEN])
+{
+    (void)sodium_ready();
+    memcpy(kp->seed, seed, MK_SEED_LEN);
+    crypto_sign_seed_keypair(kp->pub.b, kp->sk, seed);
+}
+
+int mk_keypair_generate(mk_keypair *kp)
+{
+    if (sodium_ready() < 0)
+        return MK_EIO;
+    uint8_t seed[MK_SEED_LEN];
+    randombytes_buf(seed, sizeof seed);
+    mk_keypair_from_seed(kp, seed);
+    sodium_memzero(seed, sizeof seed);
+    return 0;
+}
+
+void mk_sign(const mk_keypair *kp, const void *msg, size_t len,
+             uint8_t sig[MK_SIG_LEN])
+{
+    crypto_sign_detached(sig, NULL, msg, len, kp->sk);
+}
+
+int mk_verify(const mk_peer_id *signer, const void *msg, size_t len,
+              const uint8_t sig[MK_SIG_LEN])
+{
+    if (sodium_ready() < 0)
+        return MK_EIO;
+    return crypto_sign_verify_detached(sig, msg, len, signer->b) == 0
+               ? 0
+               : MK_EBAD_SIGNATURE;
+}
+
+int mk_keypair_load(mk_keypair *kp, const char *path, char *err)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        int rc = -errno;
+        return say(err, rc, path, mk_strerror(rc));
+    }
+    struct stat st;
+    if (fstat(fd, &st) != 0) {
+        int rc = -errno;
+        close(fd);
+        return say(err, rc, path, mk_strerror(rc));
+    }
+    if (st.st_mode & (S_IRWXG | S_IRWXO)) {
+        close(fd);
+        return say(err, MK_EKEY_PERMS, path,
+                   "key file is readable by group or others; "
+                   "run chmod 600 on it");
+    }
+    FILE *fp = fdopen(fd, "r");
+    if (!fp) {
+        close(fd);
+        return say(err, MK_ENOMEM, path, "out of memory");
+    }
+    EVP_PKEY *pk = PEM_read_PrivateKey(fp, NULL, NULL, NULL);
+    fclose(fp);
+    uint8_t seed[MK_SEED_LEN];
+    size_t len = sizeof seed;
+    int ok = pk && EVP_PKEY_get_id(pk) == EVP_PKEY_ED25519 &&
+             EVP_PKEY_get_raw_private_key(pk, seed, &len) == 1 &&
+             len == sizeof seed;
+    EVP_PKEY_free(pk);
+    if (!ok)
+        return say(err, MK_EDECODE, path,
+                   "not an Ed25519 private key in PKCS#8 PEM");
+    mk_keypair_from_seed(kp, seed);
+    sodium_memzero(seed, sizeof seed);
+    return 0;
+}
+
+int mk_keypair_save(const mk_keypair *kp, const char *path, char *err)
+{
+    EVP_PKEY *pk = EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, NULL,
+                                                kp->seed, MK_SEED_LEN);
+    if (!pk)
+        return say(err, MK_ENOMEM, path, "cannot build the key");
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        int rc = -errno;
+        EVP_PKEY_free(pk);
+        return say(err, rc, path,
+                   rc == MK_EEXIST ? "exists; refusing to replace a key"
+                                   : mk_strerror(rc));
+    }
+    /* O_CREAT honours the umask; the mode must be exactly 0600. */
+    if (fchmod(fd, 0600) != 0) {
+        int rc = -errno;
+        close(fd);
+        unlink(path);
+        EVP_PKEY_free(pk);
+        return say(err, rc, path, mk_strerror(rc));
+    }
+    FILE *fp = fdopen(fd, "w");
+    int ok = fp && PEM_write_PrivateKey(fp, pk, NULL, NULL, 0, NULL, NULL);
+    ok = ok && fflush(fp) == 0 && fsync(fileno(fp)) == 0;
+    if (fp)
+        ok = (fclose(fp) == 0) && ok;
+    else
+        close(fd);
+    EVP_PKEY_free(pk);
+    if (!ok) {
+        unlink(path);
+        return say(err, MK_EIO, path, "cannot write the key");
+    }
+    return 0;
+}
