@@ -1,0 +1,154 @@
+/* A node: one identity on one network, with discovery running.
+ *
+ * A node owns a transport (mosaik/transport.h) and keeps the catalog:
+ * the signed entries of every peer it knows on its network, its own
+ * included. It finds peers from nothing but its key, a network id and one
+ * bootstrap peer: a full catalog exchange on first contact with any peer,
+ * gossip of every new entry version over a few persistent neighbour links,
+ * periodic re-announcement (which keeps entries fresh), pings for RTT, and
+ * a signed departure on shutdown. Entries of other networks never enter
+ * the catalog; entries that stop being refreshed are purged.
+ *
+ * Groups, streams and modules build on a node: they add their ids to its
+ * entry and watch its catalog. Everything runs on the loop given in the
+ * config; a node is not thread-safe.
+ */
+#ifndef MK_NODE_H
+#define MK_NODE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "mosaik/entry.h"
+#include "mosaik/key.h"
+#include "mosaik/link.h"
+#include "mosaik/transport.h"
+
+/* Discovery timers; zero fields take the defaults in brackets. */
+typedef struct mk_discovery_config {
+    uint32_t announce_interval_ms; /* [45000] re-sign and re-announce */
+    uint32_t announce_jitter_pct;  /* [50] interval × U[1-j, 1+j] */
+    uint32_t purge_after_ms;       /* [300000] forget silent peers */
+    uint32_t max_time_drift_ms;    /* [50000] refuse gossip this far off */
+    uint32_t rtt_probe_interval_ms; /* [30000] ping every peer, jittered */
+    uint32_t departure_window_ms;  /* [500] let the departure propagate */
+    uint32_t neighbours;           /* [5] persistent gossip links */
+} mk_discovery_config;
+
+typedef struct mk_node_config {
+    uv_loop_t *loop;         /* borrowed */
+    const mk_keypair *key;   /* copied */
+    const mk_id *network;    /* copied; NULL: MK_UNIVERSE */
+    const char *listen;      /* "host:port"; NULL: dial-only (ephemeral) */
+    /* "PEERID@host:port" strings (copied). */
+    const char *const *bootstrap;
+    size_t n_bootstrap;
+    const char *const *tags; /* copied */
+    size_t n_tags;
+    mk_discovery_config discovery;
+    size_t max_frame;        /* 0: MK_LINK_MAX_FRAME_DEFAULT */
+} mk_node_config;
+
+typedef struct mk_node mk_node;
+
+/* Creates the node (binding its listener); discovery starts with
+ * mk_node_start. Returns 0 and `*out`, or a negative code with `err`
+ * (MK_ERRMSG_SIZE, may be NULL) saying what was wrong, e.g. a malformed
+ * bootstrap string. */
+int mk_node_new(const mk_node_config *cfg, mk_node **out, char *err);
+
+/* Starts discovery: contacts the bootstrap peers (retrying with backoff
+ * until one answers) and arms the timers. */
+int mk_node_start(mk_node *node);
+
+/* Departs: broadcasts a signed departure, waits the departure window,
+ * closes every link and frees the node, then calls `cb` (may be NULL). */
+void mk_node_close(mk_node *node, void (*cb)(void *data), void *data);
+
+uv_loop_t *mk_node_loop(const mk_node *node);
+const mk_peer_id *mk_node_id(const mk_node *node);
+const mk_id *mk_node_network(const mk_node *node);
+const mk_keypair *mk_node_key(const mk_node *node);
+mk_transport *mk_node_transport(mk_node *node);
+/* The address peers reach this node at ("" when dial-only). */
+const char *mk_node_addr(const mk_node *node);
+
+/* ---- the local entry ----------------------------------------------------
+ * Each mutation that changes something bumps the version, re-signs and
+ * gossips the entry. Return 1 (changed), 0 (no change) or a negative code.
+ */
+int mk_node_add_tag(mk_node *node, const char *tag);
+int mk_node_remove_tag(mk_node *node, const char *tag);
+int mk_node_add_stream(mk_node *node, const mk_id *stream);
+int mk_node_remove_stream(mk_node *node, const mk_id *stream);
+int mk_node_add_group(mk_node *node, const mk_id *group);
+int mk_node_remove_group(mk_node *node, const mk_id *group);
+/* Replaces every ticket of t->class with `t` (copied). */
+int mk_node_set_ticket(mk_node *node, const mk_ticket *t);
+int mk_node_remove_tickets(mk_node *node, const mk_id *cls);
+const mk_peer_entry *mk_node_entry(const mk_node *node);
+
+/* ---- the catalog -------------------------------------------------------- */
+
+typedef struct mk_peer_info {
+    const mk_peer_entry *entry;
+    int64_t rtt_us;     /* smoothed RTT (RFC 6298), -1 before any sample */
+    int64_t age_ms;     /* since its version's update clock, by our clock */
+} mk_peer_info;
+
+/* Peers known, not counting this node. */
+size_t mk_node_peer_count(const mk_node *node);
+
+/* Fills `out` for `peer`; false when unknown. Pointers stay valid until
+ * control returns to the loop. */
+bool mk_node_peer(const mk_node *node, const mk_peer_id *peer,
+                  mk_peer_info *out);
+
+/* Calls `fn` for every peer (not this node) in PeerId order; stop early
+ * by returning false. The catalog must not be changed from `fn`. */
+void mk_node_peers_foreach(const mk_node *node,
+                           bool (*fn)(const mk_peer_info *p, void *data),
+                           void *data);
+
+typedef enum mk_peer_event {
+    MK_PEER_DISCOVERED,
+    MK_PEER_UPDATED,
+    MK_PEER_DEPARTED, /* a signed departure, or purged for silence */
+} mk_peer_event;
+
+/* `entry` is the new entry (DISCOVERED, UPDATED) or the last one known
+ * (DEPARTED); valid only during the call. */
+typedef void (*mk_peer_event_cb)(mk_node *node, mk_peer_event ev,
+                                 const mk_peer_entry *entry, void *data);
+
+typedef struct mk_node_watch mk_node_watch;
+
+/* Registers `cb` until mk_node_unwatch. Events are delivered in the order
+ * they happen, on the loop. Returns 0 or MK_ENOMEM. */
+int mk_node_watch_add(mk_node *node, mk_peer_event_cb cb, void *data,
+                      mk_node_watch **out);
+void mk_node_unwatch(mk_node_watch *w);
+
+/* Offers a signed entry learned elsewhere (a group peer's update, a ping
+ * reply). Returns 1 when it was new or newer, 0 when not, or a negative
+ * code (MK_EDECODE, MK_EBAD_SIGNATURE, MK_EWRONG_NETWORK, MK_ESTALE). */
+int mk_node_feed(mk_node *node, const uint8_t *wire, size_t len);
+
+/* Exchanges catalogs with `peer` now (e.g. after a remote closed with
+ * MK_CLOSE_UNKNOWN_PEER). `addr` may be NULL to use the catalog's. */
+int mk_node_sync_with(mk_node *node, const mk_peer_id *peer,
+                      const char *addr);
+
+/* Dials `peer` speaking `alpn`, trying the addresses in its catalog entry
+ * in turn. Same contract as mk_transport_connect; MK_ENOENT (returned, cb
+ * not called) when the peer is not in the catalog. */
+int mk_node_dial(mk_node *node, const mk_peer_id *peer, const char *alpn,
+                 mk_connect_cb cb, void *data);
+
+/* Parses "PEERID@host:port" (PeerId as 64 hex). 0 or MK_EINVAL. */
+int mk_parse_peer_addr(const char *s, mk_peer_id *peer, char *addr,
+                       size_t addr_len);
+
+#endif /* MK_NODE_H */

@@ -1,0 +1,669 @@
+/* A node: lifecycle, the local entry, the catalog and its events
+ * (include/mosaik/node.h). The discovery protocols that fill the catalog
+ * are in discovery.c.
+ *
+ * The catalog is a PeerId-sorted array: nodes know tens to hundreds of
+ * peers, and a sorted array gives ordered iteration (deterministic
+ * output, stable tests) and binary search without a hash table.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mosaik/clock.h"
+#include "mosaik/error.h"
+#include "node_internal.h"
+
+static void say(char *err, const char *what, const char *detail)
+{
+    if (err)
+        snprintf(err, MK_ERRMSG_SIZE, "%s%s%s", what, detail ? ": " : "",
+                 detail ? detail : "");
+}
+
+uint64_t mk__node_rand(mk_node *node)
+{
+    /* xorshift64*: cheap, good enough for jitter and neighbour choice. */
+    uint64_t x = node->rng;
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    node->rng = x;
+    return x * 0x2545F4914F6CDD1Dull;
+}
+
+int mk_parse_peer_addr(const char *s, mk_peer_id *peer, char *addr,
+                       size_t addr_len)
+{
+    const char *at = strchr(s, '@');
+    if (!at || mk_id_from_hex(peer, s, (size_t)(at - s)) != 0)
+        return MK_EINVAL;
+    const char *hp = at + 1;
+    const char *colon = strrchr(hp, ':');
+    if (!colon || colon == hp || colon[1] == '\0' ||
+        strlen(hp) >= addr_len)
+        return MK_EINVAL;
+    for (const char *p = colon + 1; *p; p++)
+        if (*p < '0' || *p > '9')
+            return MK_EINVAL;
+    strcpy(addr, hp);
+    return 0;
+}
+
+static void defaults(mk_discovery_config *d)
+{
+#define DEF(f, v)                                                             \
+    if (d->f == 0)                                                            \
+    d->f = (v)
+    DEF(announce_interval_ms, 45000);
+    DEF(announce_jitter_pct, 50);
+    DEF(purge_after_ms, 300000);
+    DEF(max_time_drift_ms, 50000);
+    DEF(rtt_probe_interval_ms, 30000);
+    DEF(departure_window_ms, 500);
+    DEF(neighbours, 5);
+#undef DEF
+    if (d->announce_jitter_pct > 100)
+        d->announce_jitter_pct = 100;
+}
+
+/* The addresses peers can reach us at: the bound address, or every
+ * interface address when bound to a wildcard. */
+static int advertise_addrs(mk_node *node, const char *bound)
+{
+    const char *colon = strrchr(bound, ':');
+    if (!colon)
+        return 0;
+    const char *port = colon + 1;
+    int wildcard = strncmp(bound, "0.0.0.0:", 8) == 0 ||
+                   strncmp(bound, "[::]:", 5) == 0;
+    if (!wildcard)
+        return mk_entry_add_addr(&node->self, bound) < 0 ? MK_ENOMEM : 0;
+    uv_interface_address_t *ifs;
+    int n;
+    if (uv_interface_addresses(&ifs, &n) != 0)
+        return MK_EIO;
+    for (int i = 0; i < n; i++) {
+        char ip[64], a[96];
+        if (ifs[i].address.address4.sin_family != AF_INET)
+            continue;
+        uv_ip4_name(&ifs[i].address.address4, ip, sizeof ip);
+        snprintf(a, sizeof a, "%s:%s", ip, port);
+        if (mk_entry_add_addr(&node->self, a) < 0)
+            break;
+    }
+    uv_free_interface_addresses(ifs, n);
+    return 0;
+}
+
+int mk_node_new(const mk_node_config *cfg, mk_node **out, char *err)
+{
+    char detail[MK_ERRMSG_SIZE];
+    int rc;
+    *out = NULL;
+    if (!cfg->loop || !cfg->key) {
+        say(err, "node config needs a loop and a key", NULL);
+        return MK_EINVAL;
+    }
+    mk_node *node = calloc(1, sizeof *node);
+    if (!node)
+        return MK_ENOMEM;
+    node->loop = cfg->loop;
+    node->key = *cfg->key;
+    node->network = cfg->network ? *cfg->network : MK_UNIVERSE;
+    node->dc = cfg->discovery;
+    defaults(&node->dc);
+    node->rng = (uint64_t)mk_mono_us() ^ ((uint64_t)node->key.pub.b[0] << 56 |
+                                          (uint64_t)node->key.pub.b[1] << 48) ^
+                0x9E3779B97F4A7C15ull;
+    if (node->rng == 0)
+        node->rng = 1;
+
+    node->boots = calloc(cfg->n_bootstrap ? cfg->n_bootstrap : 1,
+                         sizeof *node->boots);
+    if (!node->boots) {
+        rc = MK_ENOMEM;
+        goto err_after_node;
+    }
+    for (size_t i = 0; i < cfg->n_bootstrap; i++) {
+        mk__bootstrap *b = &node->boots[node->n_boots];
+        if (mk_parse_peer_addr(cfg->bootstrap[i], &b->peer, b->addr,
+                               sizeof b->addr) != 0) {
+            snprintf(detail, sizeof detail,
+                     "\"%s\" is not PEERID@HOST:PORT (PEERID: 64 hex)",
+                     cfg->bootstrap[i]);
+            say(err, "bad bootstrap peer", detail);
+            rc = MK_EINVAL;
+            goto err_after_boots;
+        }
+        if (mk_id_eq(&b->peer, &node->key.pub))
+            continue; /* bootstrapping off ourselves is a no-op */
+        b->backoff_ms = 250;
+        node->n_boots++;
+    }
+
+    mk_transport_config tc = {
+        .loop = cfg->loop,
+        .key = cfg->key,
+        .listen = cfg->listen,
+        .max_frame = cfg->max_frame,
+    };
+    rc = mk_transport_new(&tc, &node->transport, detail);
+    if (rc < 0) {
+        say(err, "cannot start the transport", detail);
+        goto err_after_boots;
+    }
+    snprintf(node->addr, sizeof node->addr, "%s",
+             mk_transport_listen_addr(node->transport));
+
+    mk_entry_init(&node->self, &node->network, &node->key.pub, mk_now_ms());
+    rc = advertise_addrs(node, node->addr);
+    for (size_t i = 0; rc == 0 && i < cfg->n_tags; i++) {
+        int r = mk_entry_add_tag(&node->self, cfg->tags[i]);
+        if (r < 0) {
+            snprintf(detail, sizeof detail, "\"%s\"", cfg->tags[i]);
+            say(err, "bad tag (1 to 255 printable bytes, at most 32 tags)",
+                detail);
+            rc = r;
+        }
+    }
+    if (rc == 0)
+        rc = mk_entry_sign(&node->self, &node->key);
+    if (rc == 0)
+        rc = mk__discovery_serve(node);
+    if (rc < 0)
+        goto err_after_transport;
+
+    uv_timer_init(node->loop, &node->announce_timer);
+    uv_timer_init(node->loop, &node->tick_timer);
+    uv_timer_init(node->loop, &node->close_timer);
+    node->announce_timer.data = node->tick_timer.data =
+        node->close_timer.data = node;
+    *out = node;
+    return 0;
+
+err_after_transport:
+    mk_entry_free(&node->self);
+    /* The transport has no links yet; closing it only frees. */
+    mk_transport_close(node->transport, NULL, NULL);
+err_after_boots:
+    free(node->boots);
+err_after_node:
+    free(node);
+    return rc;
+}
+
+int mk_node_sync_with(mk_node *node, const mk_peer_id *peer,
+                      const char *addr)
+{
+    if (node->closing)
+        return MK_ECLOSED;
+    return mk__discovery_sync(node, peer, addr, NULL);
+}
+
+int mk_node_start(mk_node *node)
+{
+    if (node->started || node->closing)
+        return MK_EINVAL;
+    node->started = true;
+    mk__discovery_start(node);
+    return 0;
+}
+
+uv_loop_t *mk_node_loop(const mk_node *node)
+{
+    return node->loop;
+}
+
+const mk_peer_id *mk_node_id(const mk_node *node)
+{
+    return &node->key.pub;
+}
+
+const mk_id *mk_node_network(const mk_node *node)
+{
+    return &node->network;
+}
+
+const mk_keypair *mk_node_key(const mk_node *node)
+{
+    return &node->key;
+}
+
+mk_transport *mk_node_transport(mk_node *node)
+{
+    return node->transport;
+}
+
+const char *mk_node_addr(const mk_node *node)
+{
+    return node->addr;
+}
+
+const mk_peer_entry *mk_node_entry(const mk_node *node)
+{
+    return &node->self;
+}
+
+/* ---- the local entry ---------------------------------------------------- */
+
+static int self_changed(mk_node *node, int rc)
+{
+    if (rc <= 0)
+        return rc;
+    mk_entry_bump(&node->self, mk_now_ms());
+    int s = mk_entry_sign(&node->self, &node->key);
+    if (s < 0)
+        return s;
+    if (node->started && !node->closing)
+        mk__discovery_gossip(node, &node->self, NULL);
+    return 1;
+}
+
+int mk_node_add_tag(mk_node *node, const char *tag)
+{
+    return self_changed(node, mk_entry_add_tag(&node->self, tag));
+}
+
+int mk_node_remove_tag(mk_node *node, const char *tag)
+{
+    return self_changed(node, mk_entry_remove_tag(&node->self, tag));
+}
+
+int mk_node_add_stream(mk_node *node, const mk_id *stream)
+{
+    return self_changed(node, mk_entry_add_stream(&node->self, stream));
+}
+
+int mk_node_remove_stream(mk_node *node, const mk_id *stream)
+{
+    return self_changed(node, mk_entry_remove_stream(&node->self, stream));
+}
+
+int mk_node_add_group(mk_node *node, const mk_id *group)
+{
+    return self_changed(node, mk_entry_add_group(&node->self, group));
+}
+
+int mk_node_remove_group(mk_node *node, const mk_id *group)
+{
+    return self_changed(node, mk_entry_remove_group(&node->self, group));
+}
+
+int mk_node_set_ticket(mk_node *node, const mk_ticket *t)
+{
+    /* Replace, not add: a renewed ticket must not leave the expired one
+     * behind for validators to trip over. */
+    mk_peer_entry next;
+    int rc = mk_entry_copy(&next, &node->self);
+    if (rc < 0)
+        return rc;
+    mk_entry_remove_tickets_of(&next, &t->class);
+    rc = mk_entry_add_ticket(&next, t);
+    if (rc < 0) {
+        mk_entry_free(&next);
+        return rc;
+    }
+    mk_entry_free(&node->self);
+    node->self = next;
+    return self_changed(node, 1);
+}
+
+int mk_node_remove_tickets(mk_node *node, const mk_id *cls)
+{
+    return self_changed(node, mk_entry_remove_tickets_of(&node->self, cls));
+}
+
+/* ---- the catalog --------------------------------------------------------- */
+
+static size_t find_at(const mk_node *node, const mk_peer_id *id, int *found)
+{
+    size_t lo = 0, hi = node->n_peers;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        int c = mk_id_cmp(&node->peers[mid].entry.peer, id);
+        if (c == 0) {
+            *found = 1;
+            return mid;
+        }
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    *found = 0;
+    return lo;
+}
+
+mk__peer *mk__node_find(const mk_node *node, const mk_peer_id *id)
+{
+    int found;
+    size_t at = find_at(node, id, &found);
+    return found ? &node->peers[at] : NULL;
+}
+
+static void emit(mk_node *node, mk_peer_event ev, const mk_peer_entry *e)
+{
+    node->dispatching++;
+    for (mk_node_watch *w = node->watches; w; w = w->next)
+        if (!w->removed)
+            w->cb(node, ev, e, w->data);
+    if (--node->dispatching == 0) {
+        mk_node_watch **pp = &node->watches;
+        while (*pp) {
+            mk_node_watch *w = *pp;
+            if (w->removed) {
+                *pp = w->next;
+                free(w);
+            } else {
+                pp = &w->next;
+            }
+        }
+    }
+}
+
+static const mk__tombstone *tomb_of(const mk_node *node, const mk_peer_id *id)
+{
+    for (size_t i = 0; i < node->n_tombs; i++)
+        if (mk_id_eq(&node->tombs[i].peer, id))
+            return &node->tombs[i];
+    return NULL;
+}
+
+mk__upsert mk__node_upsert(mk_node *node, mk_peer_entry *e, mk_link *from)
+{
+    mk__upsert res = MK__UPSERT_REFUSED;
+    int64_t now = mk_now_ms();
+    const mk__tombstone *t;
+    if (!mk_id_eq(&e->network, &node->network) ||
+        mk_id_eq(&e->peer, &node->key.pub) ||
+        e->update_ms < now - (int64_t)node->dc.purge_after_ms)
+        goto done;
+    if ((t = tomb_of(node, &e->peer)) &&
+        (e->start_ms < t->start_ms ||
+         (e->start_ms == t->start_ms && e->update_ms <= t->update_ms)))
+        goto done;
+
+    int found;
+    size_t at = find_at(node, &e->peer, &found);
+    if (found) {
+        mk__peer *p = &node->peers[at];
+        if (mk_entry_version_cmp(e, &p->entry) <= 0) {
+            res = MK__UPSERT_NOT_NEWER;
+            goto done;
+        }
+        mk_entry_free(&p->entry);
+        p->entry = *e;
+        res = MK__UPSERT_UPDATED;
+    } else {
+        if (node->n_peers == node->cap_peers) {
+            size_t cap = node->cap_peers ? 2 * node->cap_peers : 16;
+            mk__peer *grown = realloc(node->peers, cap * sizeof *grown);
+            if (!grown)
+                goto done;
+            node->peers = grown;
+            node->cap_peers = cap;
+        }
+        memmove(node->peers + at + 1, node->peers + at,
+                (node->n_peers - at) * sizeof *node->peers);
+        node->n_peers++;
+        mk__peer *p = &node->peers[at];
+        memset(p, 0, sizeof *p);
+        p->entry = *e;
+        p->srtt_us = p->rttvar_us = -1;
+        /* Probe RTT soon after first contact, then at the jittered
+         * interval. */
+        p->next_ping_mono = mk_mono_ms() + 200 +
+                            (int64_t)(mk__node_rand(node) % 800);
+        res = MK__UPSERT_NEW;
+    }
+    /* Stored: the caller's struct is now ours. */
+    memset(e, 0, sizeof *e);
+    mk__peer *p = mk__node_find(node, &node->peers[at].entry.peer);
+    mk_peer_id id = p->entry.peer;
+    emit(node, res == MK__UPSERT_NEW ? MK_PEER_DISCOVERED : MK_PEER_UPDATED,
+         &p->entry);
+    /* A watcher may have fed more entries; look the peer up again. */
+    p = mk__node_find(node, &id);
+    if (p && node->started && !node->closing) {
+        mk__discovery_gossip(node, &p->entry, from);
+        /* First contact: exchange catalogs, after a short random delay
+         * so that when both sides notice each other at once, usually
+         * only one exchange runs (the other side's marks us synced). */
+        if (res == MK__UPSERT_NEW && !p->synced && !p->syncing &&
+            p->entry.n_addrs > 0)
+            p->sync_due_mono =
+                mk_mono_ms() + (int64_t)(mk__node_rand(node) % 300);
+    }
+    return res;
+done:
+    mk_entry_free(e);
+    return res;
+}
+
+static void remove_at(mk_node *node, size_t at)
+{
+    mk_entry_free(&node->peers[at].entry);
+    memmove(node->peers + at, node->peers + at + 1,
+            (node->n_peers - at - 1) * sizeof *node->peers);
+    node->n_peers--;
+}
+
+static void add_tomb(mk_node *node, const mk_peer_entry *e)
+{
+    int64_t mono = mk_mono_ms();
+    size_t kept = 0;
+    for (size_t i = 0; i < node->n_tombs; i++)
+        if (node->tombs[i].expires_mono > mono &&
+            !mk_id_eq(&node->tombs[i].peer, &e->peer))
+            node->tombs[kept++] = node->tombs[i];
+    node->n_tombs = kept;
+    mk__tombstone *grown =
+        realloc(node->tombs, (node->n_tombs + 1) * sizeof *grown);
+    if (!grown)
+        return; /* only loses replay protection for this peer */
+    node->tombs = grown;
+    grown[node->n_tombs++] = (mk__tombstone){
+        .peer = e->peer,
+        .start_ms = e->start_ms,
+        .update_ms = e->update_ms,
+        .expires_mono = mono + node->dc.purge_after_ms,
+    };
+}
+
+void mk__node_depart_peer(mk_node *node, const mk_peer_id *id,
+                          const mk_departure *d)
+{
+    int found;
+    size_t at = find_at(node, id, &found);
+    if (!found)
+        return;
+    mk_peer_entry last = node->peers[at].entry;
+    if (d && (d->start_ms < last.start_ms ||
+              (d->start_ms == last.start_ms && d->update_ms < last.update_ms)))
+        return; /* departs an older incarnation than the one we know */
+    memset(&node->peers[at].entry, 0, sizeof last);
+    remove_at(node, at);
+    if (d)
+        add_tomb(node, &last);
+    mk__discovery_drop_neighbour(node, id);
+    emit(node, MK_PEER_DEPARTED, &last);
+    if (d && node->started && !node->closing)
+        mk__discovery_forward_departure(node, d, NULL);
+    mk_entry_free(&last);
+}
+
+void mk__node_rtt_sample(mk_node *node, const mk_peer_id *id, int64_t us)
+{
+    mk__peer *p = mk__node_find(node, id);
+    if (!p || us < 0)
+        return;
+    if (p->srtt_us < 0) {
+        p->srtt_us = us;
+        p->rttvar_us = us / 2;
+    } else {
+        int64_t diff = p->srtt_us > us ? p->srtt_us - us : us - p->srtt_us;
+        p->rttvar_us = (3 * p->rttvar_us + diff) / 4;
+        p->srtt_us = (7 * p->srtt_us + us) / 8;
+    }
+}
+
+size_t mk_node_peer_count(const mk_node *node)
+{
+    return node->n_peers;
+}
+
+static void info_of(const mk__peer *p, mk_peer_info *out)
+{
+    out->entry = &p->entry;
+    out->rtt_us = p->srtt_us;
+    out->age_ms = mk_now_ms() - p->entry.update_ms;
+}
+
+bool mk_node_peer(const mk_node *node, const mk_peer_id *peer,
+                  mk_peer_info *out)
+{
+    const mk__peer *p = mk__node_find(node, peer);
+    if (!p)
+        return false;
+    info_of(p, out);
+    return true;
+}
+
+void mk_node_peers_foreach(const mk_node *node,
+                           bool (*fn)(const mk_peer_info *p, void *data),
+                           void *data)
+{
+    for (size_t i = 0; i < node->n_peers; i++) {
+        mk_peer_info info;
+        info_of(&node->peers[i], &info);
+        if (!fn(&info, data))
+            return;
+    }
+}
+
+int mk_node_watch_add(mk_node *node, mk_peer_event_cb cb, void *data,
+                      mk_node_watch **out)
+{
+    mk_node_watch *w = calloc(1, sizeof *w);
+    if (!w)
+        return MK_ENOMEM;
+    w->node = node;
+    w->cb = cb;
+    w->data = data;
+    /* Appended, so watchers see events in registration order. */
+    mk_node_watch **pp = &node->watches;
+    while (*pp)
+        pp = &(*pp)->next;
+    *pp = w;
+    if (out)
+        *out = w;
+    return 0;
+}
+
+void mk_node_unwatch(mk_node_watch *w)
+{
+    if (!w)
+        return;
+    mk_node *node = w->node;
+    w->removed = true;
+    if (node->dispatching)
+        return; /* freed after the dispatch loop */
+    for (mk_node_watch **pp = &node->watches; *pp; pp = &(*pp)->next)
+        if (*pp == w) {
+            *pp = w->next;
+            free(w);
+            return;
+        }
+}
+
+int mk_node_feed(mk_node *node, const uint8_t *wire, size_t len)
+{
+    mk_peer_entry e;
+    int rc = mk_entry_decode(&e, wire, len);
+    if (rc < 0)
+        return rc;
+    if (!mk_id_eq(&e.network, &node->network)) {
+        mk_entry_free(&e);
+        return MK_EWRONG_NETWORK;
+    }
+    switch (mk__node_upsert(node, &e, NULL)) {
+    case MK__UPSERT_NEW:
+    case MK__UPSERT_UPDATED:
+        return 1;
+    case MK__UPSERT_NOT_NEWER:
+        return 0;
+    default:
+        return MK_ESTALE;
+    }
+}
+
+/* ---- purging, called from the discovery tick ----------------------------- */
+
+void mk__node_purge(mk_node *node)
+{
+    int64_t cutoff = mk_now_ms() - (int64_t)node->dc.purge_after_ms;
+    for (size_t i = 0; i < node->n_peers;) {
+        if (node->peers[i].entry.update_ms >= cutoff) {
+            i++;
+            continue;
+        }
+        mk_peer_id id = node->peers[i].entry.peer;
+        mk__node_depart_peer(node, &id, NULL);
+    }
+}
+
+/* ---- closing ------------------------------------------------------------- */
+
+static void on_timer_closed(uv_handle_t *h)
+{
+    mk_node *node = h->data;
+    if (--node->pending_closes > 0)
+        return;
+    void (*cb)(void *) = node->close_cb;
+    void *data = node->close_data;
+    for (size_t i = 0; i < node->n_peers; i++)
+        mk_entry_free(&node->peers[i].entry);
+    free(node->peers);
+    free(node->tombs);
+    free(node->nbrs);
+    free(node->boots);
+    for (mk_node_watch *w = node->watches, *next; w; w = next) {
+        next = w->next;
+        free(w);
+    }
+    mk_entry_free(&node->self);
+    free(node);
+    if (cb)
+        cb(data);
+}
+
+static void on_transport_closed(void *data)
+{
+    mk_node *node = data;
+    node->pending_closes = 3;
+    uv_close((uv_handle_t *)&node->announce_timer, on_timer_closed);
+    uv_close((uv_handle_t *)&node->tick_timer, on_timer_closed);
+    uv_close((uv_handle_t *)&node->close_timer, on_timer_closed);
+}
+
+static void on_departure_window(uv_timer_t *t)
+{
+    mk_node *node = t->data;
+    mk_transport_close(node->transport, on_transport_closed, node);
+}
+
+void mk_node_close(mk_node *node, void (*cb)(void *data), void *data)
+{
+    if (node->closing)
+        return;
+    node->closing = true;
+    node->close_cb = cb;
+    node->close_data = data;
+    uv_timer_stop(&node->announce_timer);
+    uv_timer_stop(&node->tick_timer);
+    uint64_t wait = 0;
+    if (node->started && mk__discovery_depart(node) > 0)
+        wait = node->dc.departure_window_ms;
+    uv_timer_start(&node->close_timer, on_departure_window, wait, 0);
+}
