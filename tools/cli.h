@@ -19,6 +19,13 @@ typedef struct cli_command {
 } cli_command;
 
 int cmd_id(int argc, char **argv);
+int cmd_ticket(int argc, char **argv);
+int cmd_keygen(int argc, char **argv);
+int cmd_net(int argc, char **argv);
+int cmd_atlas(int argc, char **argv);
+int cmd_almanac(int argc, char **argv);
+int cmd_chronicle(int argc, char **argv);
+int cmd_group(int argc, char **argv);
 
 /* Prints "coalition: <msg>" to stderr; returns `status`. */
 int cli_error(int status, const char *fmt, ...)

@@ -12,6 +12,18 @@
 static const cli_command COMMANDS[] = {
     {"id", "derive and print every fingerprint of a coalition config",
      cmd_id},
+    {"keygen", "generate an Ed25519 key file and print its PeerId",
+     cmd_keygen},
+    {"ticket", "issue or verify an EdDSA JWT ticket", cmd_ticket},
+    {"net", "look at the network: net peers lists what discovery knows",
+     cmd_net},
+    {"atlas", "list or publish citizen cards in the coalition's Atlas",
+     cmd_atlas},
+    {"almanac", "watch the coalition's Almanac ticks", cmd_almanac},
+    {"chronicle", "read and verify, or append to, the Chronicle",
+     cmd_chronicle},
+    {"group", "run a command, a query or a status request on a group",
+     cmd_group},
 };
 
 static void usage(FILE *out)

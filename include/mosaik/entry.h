@@ -21,6 +21,7 @@
 #include <stdint.h>
 
 #include "mosaik/key.h"
+#include "mosaik/ticket.h" /* tickets travel in entries */
 
 #define MK_ENTRY_MAX_ADDRS 16
 #define MK_ENTRY_MAX_TAGS 32
@@ -28,17 +29,6 @@
 #define MK_ENTRY_MAX_TICKETS 16
 #define MK_ENTRY_MAX_STR 255     /* an address or a tag */
 #define MK_ENTRY_MAX_TICKET 8192 /* bytes of one ticket's data */
-
-/* Tickets are defined with their validators (mosaik/ticket.h); the entry
- * only carries them. */
-#ifndef MK_TICKET_T_DEFINED
-#define MK_TICKET_T_DEFINED
-typedef struct mk_ticket {
-    mk_id class;   /* what kind of ticket: which validators read it */
-    uint8_t *data; /* owned by whatever holds the ticket */
-    size_t len;
-} mk_ticket;
-#endif
 
 typedef struct mk_peer_entry {
     mk_id network;

@@ -79,9 +79,11 @@ typedef void (*mk_link_close_cb)(mk_link *link, uint32_t code, int status,
 void mk_link_set_callbacks(mk_link *link, mk_link_frame_cb on_frame,
                            mk_link_close_cb on_close, void *data);
 
-/* Queues one data frame (the bytes are encrypted and copied before this
- * returns, so `frame` may be reused at once). Returns 0, MK_EMSGSIZE when
- * longer than max_frame, MK_ECLOSED once the link is closing, or MK_ENOMEM.
+/* Queues one data frame (the bytes are copied or encrypted before this
+ * returns, so `frame` may be reused at once; frames sent in one loop
+ * iteration are encrypted together, into full TLS records, before the loop
+ * next waits for I/O). Returns 0, MK_EMSGSIZE when longer than max_frame,
+ * MK_ECLOSED once the link is closing, or MK_ENOMEM.
  * Never blocks; mk_link_queued tells how much waits for the socket. */
 int mk_link_send(mk_link *link, const void *frame, size_t len);
 

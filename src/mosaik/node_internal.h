@@ -97,6 +97,9 @@ struct mk_node {
     size_t ops;         /* discovery exchanges in flight */
     void (*close_cb)(void *data);
     void *close_data;
+    /* The groups running on this node (group_hub.c's registry), NULL when
+     * none: the group ALPNs' accept handlers find them here. */
+    void *groups;
 };
 
 /* node.c */

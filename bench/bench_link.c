@@ -1,0 +1,485 @@
+/* Link throughput on loopback: mosaik links (TLS 1.3) against plain TCP
+ * carrying the same frames, in the same run.
+ *
+ * Each run forks a receiver, so sender and receiver each have a core and
+ * a loop of their own (on a 2-core machine one loop doing both would
+ * measure the scheduler). The sender times from its first frame until the
+ * receiver acknowledges the last byte. The plain side is as lean as libuv
+ * allows: frames are copied into 4 MiB batches, one write each, and the
+ * receiver reads straight into the frame parser's buffer; the TLS side
+ * goes through mk_link_send and the frame callback like any user.
+ *
+ * Prints medians; asserts nothing about time.
+ *
+ *   bench_link [-n runs] [-m MiB per run] [-s frame size] [-o tls|plain]
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include "mosaik/error.h"
+#include "mosaik/frame.h"
+#include "mosaik/key.h"
+#include "mosaik/link.h"
+#include "mosaik/transport.h"
+
+#define ALPN "/bench/link/1"
+#define BATCH (4u << 20)
+
+typedef struct run {
+    bool tls;
+    size_t size;    /* payload bytes per frame */
+    uint64_t total; /* payload bytes per run */
+    mk_keypair recv_key, send_key;
+} run;
+
+static void die(const char *what, int rc)
+{
+    fprintf(stderr, "bench_link: %s: %s\n", what, mk_strerror(rc));
+    exit(1);
+}
+
+/* ---- receiver (child) ---------------------------------------------------- */
+
+typedef struct receiver {
+    const run *r;
+    uv_loop_t loop;
+    uint64_t bytes;
+    bool acked;
+    /* tls */
+    mk_transport *t;
+    /* plain */
+    uv_tcp_t srv, conn;
+    mk__frame_in in;
+    uv_write_t wreq;
+    uint8_t ack[12];
+} receiver;
+
+static void recv_tls_frame(mk_link *l, const uint8_t *f, size_t len,
+                           void *data)
+{
+    receiver *rc = data;
+    (void)f;
+    rc->bytes += len;
+    if (!rc->acked && rc->bytes >= rc->r->total) {
+        rc->acked = true;
+        if (mk_link_send(l, &rc->bytes, sizeof rc->bytes) != 0)
+            die("ack", MK_EIO);
+    }
+}
+
+static void recv_tls_close(mk_link *l, uint32_t code, int status, void *data)
+{
+    receiver *rc = data;
+    (void)l;
+    (void)code;
+    (void)status;
+    mk_transport_close(rc->t, NULL, NULL);
+}
+
+static void recv_tls_accept(mk_link *l, void *data)
+{
+    mk_link_set_callbacks(l, recv_tls_frame, recv_tls_close, data);
+}
+
+static void plain_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
+{
+    receiver *rc = h->data;
+    size_t avail;
+    (void)hint;
+    buf->base = (char *)mk__frame_in_space(&rc->in, &avail);
+    buf->len = avail;
+}
+
+static void plain_closed(uv_handle_t *h)
+{
+    (void)h;
+}
+
+static void plain_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
+{
+    receiver *rc = s->data;
+    (void)buf;
+    if (n < 0) {
+        uv_close((uv_handle_t *)&rc->conn, plain_closed);
+        uv_close((uv_handle_t *)&rc->srv, plain_closed);
+        return;
+    }
+    mk__frame_in_commit(&rc->in, (size_t)n);
+    mk__frame f;
+    int r;
+    while ((r = mk__frame_in_next(&rc->in, &f)) == 1)
+        rc->bytes += f.len;
+    if (r < 0)
+        die("plain frames", r);
+    if (!rc->acked && rc->bytes >= rc->r->total) {
+        rc->acked = true;
+        uint8_t *a = rc->ack;
+        a[0] = a[1] = a[2] = 0;
+        a[3] = 8;
+        memcpy(a + 4, &rc->bytes, 8);
+        uv_buf_t b = uv_buf_init((char *)a, sizeof rc->ack);
+        if (uv_write(&rc->wreq, s, &b, 1, NULL) != 0)
+            die("plain ack", MK_EIO);
+    }
+}
+
+static void plain_conn(uv_stream_t *srv, int status)
+{
+    receiver *rc = srv->data;
+    if (status < 0)
+        die("accept", status);
+    uv_tcp_init(&rc->loop, &rc->conn);
+    rc->conn.data = rc;
+    if (uv_accept(srv, (uv_stream_t *)&rc->conn) != 0)
+        die("accept", MK_EIO);
+    uv_tcp_nodelay(&rc->conn, 1);
+    uv_read_start((uv_stream_t *)&rc->conn, plain_alloc, plain_read);
+}
+
+static void receiver_main(const run *r, int fd)
+{
+    receiver rc;
+    memset(&rc, 0, sizeof rc);
+    rc.r = r;
+    uv_loop_init(&rc.loop);
+    char addr[64];
+    if (r->tls) {
+        mk_transport_config cfg = {.loop = &rc.loop,
+                                   .key = &r->recv_key,
+                                   .listen = "127.0.0.1:0"};
+        char err[MK_ERRMSG_SIZE];
+        int e = mk_transport_new(&cfg, &rc.t, err);
+        if (e != 0)
+            die(err, e);
+        mk_transport_serve(rc.t, ALPN, recv_tls_accept, &rc);
+        snprintf(addr, sizeof addr, "%s", mk_transport_listen_addr(rc.t));
+    } else {
+        struct sockaddr_in sa;
+        struct sockaddr_storage ss;
+        int len = sizeof ss;
+        mk__frame_in_init(&rc.in, MK_LINK_MAX_FRAME_DEFAULT);
+        uv_tcp_init(&rc.loop, &rc.srv);
+        rc.srv.data = &rc;
+        uv_ip4_addr("127.0.0.1", 0, &sa);
+        if (uv_tcp_bind(&rc.srv, (struct sockaddr *)&sa, 0) != 0 ||
+            uv_listen((uv_stream_t *)&rc.srv, 8, plain_conn) != 0)
+            die("listen", MK_EIO);
+        uv_tcp_getsockname(&rc.srv, (struct sockaddr *)&ss, &len);
+        snprintf(addr, sizeof addr, "127.0.0.1:%d",
+                 ntohs(((struct sockaddr_in *)&ss)->sin_port));
+    }
+    if (write(fd, addr, sizeof addr) != (ssize_t)sizeof addr)
+        die("pipe", MK_EIO);
+    close(fd);
+    uv_run(&rc.loop, UV_RUN_DEFAULT);
+    mk__frame_in_free(&rc.in);
+    uv_loop_close(&rc.loop);
+}
+
+/* ---- sender (parent) ------------------------------------------------------ */
+
+typedef struct sender {
+    const run *r;
+    uv_loop_t loop;
+    uint8_t *payload;
+    uint64_t sent;
+    uint64_t t0, t1;
+    bool done;
+    /* tls */
+    mk_transport *t;
+    mk_link *link;
+    /* plain */
+    uv_tcp_t tcp;
+    uv_connect_t creq;
+    uv_write_t wreq;
+    uint8_t *batch;
+    mk__frame_in in;
+} sender;
+
+static void tls_fill(mk_link *l, void *data)
+{
+    sender *s = data;
+    while (s->sent < s->r->total && mk_link_queued(l) < BATCH) {
+        int rc = mk_link_send(l, s->payload, s->r->size);
+        if (rc != 0)
+            die("send", rc);
+        s->sent += s->r->size;
+    }
+}
+
+static void tls_ack(mk_link *l, const uint8_t *f, size_t len, void *data)
+{
+    sender *s = data;
+    (void)f;
+    (void)len;
+    s->t1 = uv_hrtime();
+    s->done = true;
+    mk_link_close(l, MK_CLOSE_SUCCESS, NULL);
+}
+
+static void tls_closed(mk_link *l, uint32_t code, int status, void *data)
+{
+    sender *s = data;
+    (void)l;
+    (void)code;
+    if (!s->done)
+        die("link closed early", status);
+    mk_transport_close(s->t, NULL, NULL);
+}
+
+static void tls_dialed(mk_link *l, int status, void *data)
+{
+    sender *s = data;
+    if (status != 0)
+        die("dial", status);
+    s->link = l;
+    mk_link_set_callbacks(l, tls_ack, tls_closed, s);
+    mk_link_on_drain(l, tls_fill);
+    s->t0 = uv_hrtime();
+    tls_fill(l, s);
+}
+
+static void plain_written(uv_write_t *req, int status);
+
+static void plain_fill(sender *s)
+{
+    size_t at = 0, fsz = MK__FRAME_HDR + s->r->size;
+    while (s->sent < s->r->total && at + fsz <= BATCH) {
+        uint32_t n = (uint32_t)s->r->size;
+        uint8_t *p = s->batch + at;
+        p[0] = (uint8_t)(n >> 24);
+        p[1] = (uint8_t)(n >> 16);
+        p[2] = (uint8_t)(n >> 8);
+        p[3] = (uint8_t)n;
+        memcpy(p + 4, s->payload, s->r->size);
+        at += fsz;
+        s->sent += s->r->size;
+    }
+    if (at == 0)
+        return;
+    uv_buf_t b = uv_buf_init((char *)s->batch, (unsigned)at);
+    if (uv_write(&s->wreq, (uv_stream_t *)&s->tcp, &b, 1, plain_written) != 0)
+        die("write", MK_EIO);
+}
+
+static void plain_written(uv_write_t *req, int status)
+{
+    sender *s = req->handle->data;
+    if (status < 0)
+        die("write", status);
+    plain_fill(s);
+}
+
+static void sender_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
+{
+    sender *s = h->data;
+    size_t avail;
+    (void)hint;
+    buf->base = (char *)mk__frame_in_space(&s->in, &avail);
+    buf->len = avail;
+}
+
+static void sender_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
+{
+    sender *s = st->data;
+    (void)buf;
+    if (n < 0)
+        die("ack", (int)n);
+    mk__frame_in_commit(&s->in, (size_t)n);
+    mk__frame f;
+    if (mk__frame_in_next(&s->in, &f) == 1) {
+        s->t1 = uv_hrtime();
+        s->done = true;
+        uv_close((uv_handle_t *)&s->tcp, NULL);
+    }
+}
+
+static void plain_connected(uv_connect_t *req, int status)
+{
+    sender *s = req->handle->data;
+    if (status != 0)
+        die("connect", status);
+    uv_tcp_nodelay(&s->tcp, 1);
+    uv_read_start((uv_stream_t *)&s->tcp, sender_alloc, sender_read);
+    s->t0 = uv_hrtime();
+    plain_fill(s);
+}
+
+typedef struct result {
+    double secs;     /* first frame sent to last byte acknowledged */
+    double snd_cpu;  /* CPU seconds (user + system) of each side */
+    double rcv_cpu;
+} result;
+
+static double tv_secs(const struct timeval *tv)
+{
+    return (double)tv->tv_sec + (double)tv->tv_usec / 1e6;
+}
+
+static double self_cpu(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return tv_secs(&ru.ru_utime) + tv_secs(&ru.ru_stime);
+}
+
+static result one_run(const run *r)
+{
+    int fds[2];
+    if (pipe(fds) != 0)
+        die("pipe", MK_EIO);
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid < 0)
+        die("fork", MK_EIO);
+    if (pid == 0) {
+        close(fds[0]);
+        receiver_main(r, fds[1]);
+        _exit(0);
+    }
+    close(fds[1]);
+    char addr[64];
+    if (read(fds[0], addr, sizeof addr) != (ssize_t)sizeof addr)
+        die("receiver did not start", MK_EIO);
+    close(fds[0]);
+
+    double cpu0 = self_cpu();
+    sender s;
+    memset(&s, 0, sizeof s);
+    s.r = r;
+    s.payload = malloc(r->size);
+    memset(s.payload, 0x5a, r->size);
+    uv_loop_init(&s.loop);
+    if (r->tls) {
+        mk_transport_config cfg = {.loop = &s.loop, .key = &r->send_key};
+        char err[MK_ERRMSG_SIZE];
+        int e = mk_transport_new(&cfg, &s.t, err);
+        if (e != 0)
+            die(err, e);
+        e = mk_transport_connect(s.t, &r->recv_key.pub, addr, ALPN,
+                                 tls_dialed, &s);
+        if (e != 0)
+            die("connect", e);
+    } else {
+        struct sockaddr_in sa;
+        char host[64];
+        char *colon = strrchr(addr, ':');
+        memcpy(host, addr, (size_t)(colon - addr));
+        host[colon - addr] = '\0';
+        uv_ip4_addr(host, atoi(colon + 1), &sa);
+        s.batch = malloc(BATCH);
+        mk__frame_in_init(&s.in, 64);
+        uv_tcp_init(&s.loop, &s.tcp);
+        s.tcp.data = &s;
+        uv_tcp_connect(&s.creq, &s.tcp, (struct sockaddr *)&sa,
+                       plain_connected);
+    }
+    uv_run(&s.loop, UV_RUN_DEFAULT);
+    uv_loop_close(&s.loop);
+    int st;
+    struct rusage ru;
+    if (wait4(pid, &st, 0, &ru) != pid || !s.done || !WIFEXITED(st) ||
+        WEXITSTATUS(st) != 0)
+        die("run failed", MK_EIO);
+    free(s.payload);
+    free(s.batch);
+    mk__frame_in_free(&s.in);
+    result res = {
+        .secs = (double)(s.t1 - s.t0) / 1e9,
+        .snd_cpu = self_cpu() - cpu0,
+        .rcv_cpu = tv_secs(&ru.ru_utime) + tv_secs(&ru.ru_stime),
+    };
+    return res;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+int main(int argc, char **argv)
+{
+    int runs = 5;
+    double mib = 0; /* 0: per size default */
+    size_t only_size = 0;
+    int only_mode = -1; /* 0 plain, 1 tls */
+    int opt;
+    while ((opt = getopt(argc, argv, "n:m:s:o:")) != -1) {
+        if (opt == 'n')
+            runs = atoi(optarg);
+        else if (opt == 'm')
+            mib = atof(optarg);
+        else if (opt == 's')
+            only_size = (size_t)atol(optarg);
+        else if (opt == 'o')
+            only_mode = strcmp(optarg, "tls") == 0;
+        else {
+            fprintf(stderr, "usage: bench_link [-n runs] [-m MiB per run] "
+                            "[-s frame size] [-o tls|plain]\n");
+            return 2;
+        }
+    }
+    if (runs < 1 || runs > 99)
+        runs = 5;
+
+    run r;
+    memset(&r, 0, sizeof r);
+    uint8_t seed[MK_SEED_LEN];
+    memset(seed, 1, sizeof seed);
+    mk_keypair_from_seed(&r.recv_key, seed);
+    memset(seed, 2, sizeof seed);
+    mk_keypair_from_seed(&r.send_key, seed);
+
+    size_t sizes[] = {64, 64 * 1024};
+    const double default_mib[] = {128, 1024};
+    size_t nsizes = 2;
+    if (only_size) {
+        sizes[0] = only_size;
+        nsizes = 1;
+    }
+    printf("link throughput on loopback, median of %d runs "
+           "(MB/s = 10^6 payload bytes/s)\n",
+           runs);
+    printf("%-9s %-6s %10s %14s %12s %12s\n", "frame", "mode", "MB/s",
+           "frames/s", "snd cpu/GB", "rcv cpu/GB");
+    for (size_t i = 0; i < nsizes; i++) {
+        double mbs[2] = {0, 0};
+        r.size = sizes[i];
+        r.total = (uint64_t)((mib > 0 ? mib : default_mib[i]) * 1048576.0);
+        r.total -= r.total % r.size;
+        for (int tls = 0; tls < 2; tls++) {
+            if (only_mode >= 0 && tls != only_mode)
+                continue;
+            r.tls = tls != 0;
+            double secs[99], scpu[99], rcpu[99];
+            for (int k = 0; k < runs; k++) {
+                result res = one_run(&r);
+                secs[k] = res.secs;
+                scpu[k] = res.snd_cpu;
+                rcpu[k] = res.rcv_cpu;
+            }
+            qsort(secs, (size_t)runs, sizeof secs[0], cmp_double);
+            qsort(scpu, (size_t)runs, sizeof scpu[0], cmp_double);
+            qsort(rcpu, (size_t)runs, sizeof rcpu[0], cmp_double);
+            double med = secs[runs / 2];
+            double gb = (double)r.total / 1e9;
+            mbs[tls] = (double)r.total / med / 1e6;
+            /* CPU seconds per GB moved: steadier than wall time on a
+             * shared machine, and it says which side is the bottleneck. */
+            printf("%-9zu %-6s %10.1f %14.0f %11.2fs %11.2fs\n", r.size,
+                   tls ? "tls" : "plain", mbs[tls],
+                   (double)(r.total / r.size) / med, scpu[runs / 2] / gb,
+                   rcpu[runs / 2] / gb);
+            fflush(stdout);
+        }
+        if (only_mode < 0)
+            printf("%-9zu %-6s %10.2f\n", r.size, "ratio", mbs[1] / mbs[0]);
+    }
+    return 0;
+}

@@ -1,0 +1,73 @@
+/* What every module shares: how its runtime identity and committee come
+ * from the coalition config, and retirement.
+ *
+ * A module is a coalition-scoped organism (SPEC §2, §4). Its root is
+ * derive(derive(COALITION_ROOT, "module"), name); its committee group is
+ * named by derive(root, "committee") together with the module's state
+ * machine; each public surface is derive(root, "<surface>"). The
+ * committee's members are the module's acl.issuers, read as Ed25519
+ * PeerIds: the coalition fingerprint thereby commits to who may sign for
+ * the module, and a reader that compiled the config in knows whose
+ * signatures to count. (This project's reading of SPEC §2's "issuer roots
+ * or signer keys"; modules have no other use for the ACL.)
+ *
+ * Module content strings may carry parameters after a ';', e.g.
+ * "almanac/v1;cadence_ms=1000": the content id hashes the whole string,
+ * so the parameters are folded into every fingerprint.
+ */
+#ifndef CO_MODULE_H
+#define CO_MODULE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "coalition/config.h"
+#include "coalition/identity.h"
+#include "mosaik/group.h"
+#include "mosaik/key.h"
+
+#define CO_MODULE_MAX_COMMITTEE 15
+
+typedef struct co_module_info {
+    co_module_kind kind;
+    const co_confluence_config *config; /* borrowed from the coalition */
+    mk_id root;           /* module root */
+    mk_id committee_root; /* derive(root, "committee") */
+    mk_peer_id committee[CO_MODULE_MAX_COMMITTEE];
+    size_t n_committee;
+} co_module_info;
+
+/* Fills `out` for the coalition's module of `kind`. CO_ENOTSHIPPED when
+ * the coalition has none; CO_ECONFIG (reason in err) when its acl.issuers
+ * are not 1..15 distinct 64-hex PeerIds. */
+int co_module_info_get(const co_coalition_config *c, co_module_kind kind,
+                       co_module_info *out, char *err);
+
+/* A `key=value` parameter of the module's content string, as an
+ * unsigned integer; `dflt` when absent. -1 when present but malformed. */
+int co_module_param_u64(const co_module_info *m, const char *key,
+                        uint64_t dflt, uint64_t *out);
+
+/* True when `peer` is on the committee. */
+bool co_module_is_member(const co_module_info *m, const mk_peer_id *peer);
+
+/* The group config a member or reader uses: root, voters, fsm. The
+ * caller fills node, data_dir and params. */
+void co_module_group_config(const co_module_info *m, struct mk_fsm *fsm,
+                            mk_group_config *out);
+
+/* The committee GroupId for this module and fsm. */
+void co_module_group_id(const co_module_info *m, struct mk_fsm *fsm,
+                        mk_id *out);
+
+/* ---- retirement (SPEC §5) ------------------------------------------------ */
+
+typedef struct co_retirement {
+    bool retired;
+    char reason[256];
+    bool has_successor;
+    mk_id successor;
+} co_retirement;
+
+#endif /* CO_MODULE_H */

@@ -1,0 +1,175 @@
+/* Groups: Raft committees that run a deterministic state machine.
+ *
+ * A group is named by its GroupId, derived from the committee root and the
+ * state machine's signature (and the consensus parameters and ticket
+ * validators, so members that disagree on any of them never meet), and
+ * has a fixed list of voters from configuration. Members find each other
+ * through discovery (the GroupId is in their PeerEntry). Consensus is
+ * Canonical raft (libraft) with its durable libuv storage in the member's
+ * data directory; Raft traffic flows only over authenticated links
+ * (ALPN "/mosaik/groups/1") between listed voters whose tickets pass the
+ * group's validators.
+ *
+ * Commands are exactly-once: each carries the submitter's session id and
+ * sequence number, and a retried command (after a timeout or a leader
+ * change) is applied at most once and answered with the first result.
+ * Commands sent to a follower are forwarded to the leader. Queries are
+ * weak (this member's state) or strong (answered by the leader after a
+ * barrier, so they see every write acknowledged before they were asked).
+ *
+ * Anyone may hold a read-only replica (mk_replica) that follows a member's
+ * commit feed without joining Raft: a snapshot, then every committed
+ * command in order.
+ */
+#ifndef MK_GROUP_H
+#define MK_GROUP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "mosaik/codec.h"
+#include "mosaik/node.h"
+#include "mosaik/ticket.h"
+
+#define MK_ALPN_GROUPS "/mosaik/groups/1"
+#define MK_ALPN_GROUP_FEED "/mosaik/groups/feed/1"
+
+#define MK_FSM_VERSION 1
+
+/* A deterministic state machine (a versioned vtable, like raft_fsm).
+ * Every function runs on the node's loop. */
+struct mk_fsm {
+    int version;      /* MK_FSM_VERSION */
+    void *data;       /* the implementation's state */
+    mk_id signature;  /* what this machine is; folds into the GroupId */
+
+    /* Applies one committed command and may write a result for the
+     * submitter. Must depend only on the state and the command: every
+     * replica applies the same commands in the same order. MK_EDECODE
+     * (a malformed command; the state must be left as it was) rejects the
+     * command: its submitter gets MK_EDECODE and it does not count as
+     * applied. Any other non-zero return is a bug that stops the group. */
+    int (*apply)(struct mk_fsm *fsm, const uint8_t *cmd, size_t len,
+                 mk_buf *result);
+    /* Writes the whole state; restore() of those bytes must give back the
+     * same state. */
+    int (*snapshot)(struct mk_fsm *fsm, mk_buf *out);
+    int (*restore)(struct mk_fsm *fsm, const uint8_t *snap, size_t len);
+    /* Answers a read without changing anything. May be NULL. */
+    int (*query)(struct mk_fsm *fsm, const uint8_t *q, size_t len,
+                 mk_buf *result);
+};
+
+typedef struct mk_group_params {
+    uint32_t election_timeout_ms; /* [1000] */
+    uint32_t heartbeat_ms;        /* [100] */
+    uint32_t snapshot_threshold;  /* [1024] entries between snapshots */
+    uint32_t max_in_flight;       /* [256] proposals awaiting commit */
+} mk_group_params;
+
+typedef struct mk_group_config {
+    mk_node *node;              /* borrowed */
+    mk_id root;                 /* the committee root (e.g. a module root) */
+    struct mk_fsm *fsm;         /* borrowed; outlives the group */
+    const mk_peer_id *voters;   /* copied; this node must be one of them */
+    size_t n_voters;
+    const char *data_dir;       /* created if missing; holds the Raft log */
+    mk_group_params params;     /* zero fields take the defaults */
+    /* Tickets every other member must hold (borrowed). */
+    const struct mk_ticket_validator *const *validators;
+    size_t n_validators;
+} mk_group_config;
+
+/* The GroupId a config names, computed without joining: readers and
+ * tools use it to find a group. Only the fields that shape the id are
+ * read (root, fsm signature, election/heartbeat params, validators). */
+void mk_group_id_of(const mk_group_config *cfg, mk_id *out);
+
+typedef struct mk_group mk_group;
+
+/* Joins as a voting member: opens (or creates and bootstraps) the Raft
+ * log in data_dir and starts serving. Returns 0 and `*out`, or a negative
+ * code with `err` (MK_ERRMSG_SIZE): MK_EINVAL when this node is not a
+ * listed voter, MK_EEXIST when it already runs that group, MK_EIO for a
+ * data dir it cannot use. */
+int mk_group_join(const mk_group_config *cfg, mk_group **out, char *err);
+
+/* Leaves: stops Raft cleanly (the log stays on disk), fails pending
+ * requests with MK_ECANCELED, frees, then calls `cb` (may be NULL). */
+void mk_group_close(mk_group *g, void (*cb)(void *data), void *data);
+
+const mk_id *mk_group_id(const mk_group *g);
+
+typedef struct mk_group_status {
+    bool online;        /* a leader is known and this member follows it */
+    bool is_leader;
+    bool has_leader;
+    mk_peer_id leader;
+    uint64_t term;
+    uint64_t commit_index;  /* Raft's */
+    uint64_t applied_index; /* Raft's */
+    uint64_t applied;       /* commands applied to the state machine */
+    size_t n_voters;
+} mk_group_status;
+
+void mk_group_status_get(const mk_group *g, mk_group_status *out);
+
+/* Called after any change of leader, term, online state or applied count
+ * (coalesced: at most once per loop iteration). */
+typedef void (*mk_group_change_cb)(mk_group *g, void *data);
+int mk_group_watch(mk_group *g, mk_group_change_cb cb, void *data);
+
+/* A command's outcome: status 0 with the command's sequence number in
+ * the group (`applied`, 1-based) and the state machine's result (valid
+ * during the call), or a negative status: MK_ECONNECT_TIMEOUT when no
+ * leader took it before the deadline (it was then not applied, or will
+ * be applied exactly once if a retry reaches the leader), MK_ECANCELED. */
+typedef void (*mk_group_result_cb)(int status, uint64_t applied,
+                                   const uint8_t *result, size_t len,
+                                   void *data);
+
+/* Submits a command (copied). Returns 0 and later calls `cb` once, or a
+ * negative code (MK_EMSGSIZE, MK_ECLOSED) and never calls it. Commands
+ * submitted through one group handle are applied in submission order.
+ * `timeout_ms` 0 means 10 s. The status may also be MK_ESTALE: the
+ * command was applied earlier but its result is no longer kept. */
+int mk_group_execute(mk_group *g, const void *cmd, size_t len,
+                     uint32_t timeout_ms, mk_group_result_cb cb, void *data);
+
+typedef enum mk_consistency { MK_WEAK, MK_STRONG } mk_consistency;
+
+/* Runs a query; same contract as mk_group_execute (applied = the state's
+ * applied count when it was answered). */
+int mk_group_query(mk_group *g, const void *q, size_t len,
+                   mk_consistency level, uint32_t timeout_ms,
+                   mk_group_result_cb cb, void *data);
+
+/* ---- read-only replicas ---------------------------------------------------- */
+
+typedef struct mk_replica mk_replica;
+
+typedef struct mk_replica_config {
+    mk_node *node;      /* borrowed */
+    mk_id group;        /* the GroupId to follow (mk_group_id_of) */
+    struct mk_fsm *fsm; /* borrowed; receives restore() and apply() */
+} mk_replica_config;
+
+/* Starts following: finds members in the catalog (entries listing the
+ * GroupId), subscribes to one, and switches to another when it fails.
+ * Returns 0 or MK_ENOMEM. */
+int mk_replica_open(const mk_replica_config *cfg, mk_replica **out);
+void mk_replica_close(mk_replica *r, void (*cb)(void *data), void *data);
+
+/* Commands applied so far (the same count members report). */
+uint64_t mk_replica_applied(const mk_replica *r);
+/* True while subscribed to a member. */
+bool mk_replica_online(const mk_replica *r);
+/* The member currently followed, when online. */
+bool mk_replica_source(const mk_replica *r, mk_peer_id *out);
+
+/* Called after every applied command or restore, and on online changes. */
+int mk_replica_watch(mk_replica *r, void (*cb)(mk_replica *r, void *data),
+                     void *data);
+
+#endif /* MK_GROUP_H */

@@ -1,0 +1,391 @@
+/* The Chronicle state machine: the coalition's tamper-evident record of
+ * its own publications, rotations and retirements.
+ *
+ * Entries are appended in commit order; each names the hash of the one
+ * before it, so the log is a hash chain, and committee members SIGN each
+ * entry's hash as it lands (kept only if it verifies, like Atlas cards).
+ * A reader that trusts any signed head can verify everything before it,
+ * and any rewrite of an entry breaks the chain from there on (SPEC §4).
+ *
+ * APPEND with `once` records a fact only if the latest entry of the same
+ * kind and subject does not already say exactly that: every member
+ * daemon records the config it starts with, and a restart of the same
+ * config must not grow the log.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "mosaik/blake3.h"
+#include "mosaik/error.h"
+#include "module_fsm.h"
+
+#define ENTRY_DOMAIN "coalition/chronicle/entry/1"
+#define SIGN_DOMAIN "coalition/chronicle/sign/1"
+
+typedef struct chronicle {
+    co_module_info m;
+    co__chronicle_entry *v;
+    size_t n, cap;
+    co_retirement ret;
+    co__chronicle_appended_cb on_append;
+    void *on_append_data;
+} chronicle;
+
+void co__chronicle_entry_hash(uint64_t seq, const char *kind,
+                              const mk_id *subject, const uint8_t *body,
+                              size_t len, const mk_id *prev, mk_id *out)
+{
+    uint8_t le[8], body_hash[32], zero = 0;
+    for (int i = 0; i < 8; i++)
+        le[i] = (uint8_t)(seq >> (8 * i));
+    mk_blake3(body, len, body_hash);
+    mk_blake3_hasher h;
+    mk_blake3_init(&h);
+    mk_blake3_update(&h, ENTRY_DOMAIN, strlen(ENTRY_DOMAIN));
+    mk_blake3_update(&h, le, 8);
+    mk_blake3_update(&h, kind, strlen(kind));
+    mk_blake3_update(&h, &zero, 1); /* kind is variable-length */
+    mk_blake3_update(&h, subject->b, MK_ID_LEN);
+    mk_blake3_update(&h, body_hash, 32);
+    mk_blake3_update(&h, prev->b, MK_ID_LEN);
+    mk_blake3_final(&h, out->b, MK_ID_LEN);
+}
+
+static void sign_msg(const uint8_t *hash, uint8_t msg[64])
+{
+    /* Fixed-size message: the domain (padded) then the entry hash. */
+    memset(msg, 0, 64);
+    memcpy(msg, SIGN_DOMAIN, strlen(SIGN_DOMAIN));
+    memcpy(msg + 32, hash, 32);
+}
+
+int co__chronicle_sign_hash(const mk_keypair *kp, const mk_id *hash,
+                            uint8_t sig[MK_SIG_LEN])
+{
+    uint8_t msg[64];
+    sign_msg(hash->b, msg);
+    mk_sign(kp, msg, sizeof msg, sig);
+    return 0;
+}
+
+int co__chronicle_verify_sig(const mk_peer_id *member, const uint8_t *hash,
+                             size_t len, const uint8_t *sig)
+{
+    if (len != MK_ID_LEN)
+        return MK_EINVAL;
+    uint8_t msg[64];
+    sign_msg(hash, msg);
+    return mk_verify(member, msg, sizeof msg, sig);
+}
+
+static void entry_free(co__chronicle_entry *e)
+{
+    free(e->body);
+    free(e->sigs);
+    memset(e, 0, sizeof *e);
+}
+
+static void clear(chronicle *c)
+{
+    for (size_t i = 0; i < c->n; i++)
+        entry_free(&c->v[i]);
+    free(c->v);
+    c->v = NULL;
+    c->n = c->cap = 0;
+    memset(&c->ret, 0, sizeof c->ret);
+}
+
+static bool kind_ok(const char *k, size_t n)
+{
+    if (n == 0 || n > CO_CHRONICLE_MAX_KIND)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)k[i] < 0x21 || (unsigned char)k[i] > 0x7e)
+            return false;
+    return true;
+}
+
+/* Appends the next entry (seq = n + 1, chained to the last). */
+static co__chronicle_entry *push(chronicle *c, const char *kind, size_t klen,
+                                 const mk_id *subject, const uint8_t *body,
+                                 size_t blen)
+{
+    if (c->n == c->cap) {
+        size_t cap = c->cap ? c->cap * 2 : 16;
+        co__chronicle_entry *grown = realloc(c->v, cap * sizeof *grown);
+        if (!grown)
+            return NULL;
+        c->v = grown;
+        c->cap = cap;
+    }
+    co__chronicle_entry *e = &c->v[c->n];
+    memset(e, 0, sizeof *e);
+    e->body = malloc(blen ? blen : 1);
+    if (!e->body)
+        return NULL;
+    if (blen)
+        memcpy(e->body, body, blen);
+    e->body_len = blen;
+    memcpy(e->kind, kind, klen);
+    e->kind[klen] = '\0';
+    e->subject = *subject;
+    e->seq = c->n + 1;
+    memset(e->prev.b, 0, MK_ID_LEN);
+    if (c->n)
+        e->prev = c->v[c->n - 1].hash;
+    co__chronicle_entry_hash(e->seq, e->kind, &e->subject, e->body,
+                             e->body_len, &e->prev, &e->hash);
+    c->n++;
+    return e;
+}
+
+static bool already_said(const chronicle *c, const char *kind,
+                         const mk_id *subject, const uint8_t *body,
+                         size_t len)
+{
+    for (size_t i = c->n; i > 0; i--) {
+        const co__chronicle_entry *e = &c->v[i - 1];
+        if (strcmp(e->kind, kind) != 0 || !mk_id_eq(&e->subject, subject))
+            continue;
+        return e->body_len == len && memcmp(e->body, body, len) == 0;
+    }
+    return false;
+}
+
+/* What a member signs to ask for an append: the request, not the entry
+ * (its seq and prev depend on the commit order). */
+static void append_digest(const char *kind, const mk_id *subject,
+                          const uint8_t *body, size_t len, uint8_t out[32])
+{
+    mk_id e;
+    mk_id zero = {{0}};
+    co__chronicle_entry_hash(0, kind, subject, body, len, &zero, &e);
+    memcpy(out, e.b, 32);
+}
+
+static int apply_append(chronicle *c, mk_reader *r, mk_buf *result)
+{
+    size_t klen, blen;
+    const uint8_t *kind = mk_get_bytes(r, &klen, CO_CHRONICLE_MAX_KIND);
+    mk_id subject;
+    mk_get_id(r, &subject);
+    const uint8_t *body = mk_get_bytes(r, &blen, CO_CHRONICLE_MAX_BODY);
+    uint8_t once = mk_get_u8(r);
+    mk_peer_id member;
+    mk_get_id(r, &member);
+    const uint8_t *sig = mk_get_raw(r, MK_SIG_LEN);
+    if (!kind || !body || !sig || once > 1 || mk_reader_done(r) != 0 ||
+        !kind_ok((const char *)kind, klen))
+        return MK_EDECODE;
+    char k[CO_CHRONICLE_MAX_KIND + 1];
+    memcpy(k, kind, klen);
+    k[klen] = '\0';
+    uint8_t digest[32];
+    append_digest(k, &subject, body, blen, digest);
+    if (c->ret.retired || !co__member_signed(&c->m, &member, digest, sig) ||
+        (once && already_said(c, k, &subject, body, blen))) {
+        mk_put_u8(result, 0);
+        mk_put_varint(result, c->n);
+        return 0;
+    }
+    co__chronicle_entry *e = push(c, k, klen, &subject, body, blen);
+    if (!e)
+        return MK_ENOMEM;
+    mk_put_u8(result, 1);
+    mk_put_varint(result, e->seq);
+    if (c->on_append)
+        c->on_append(e, c->on_append_data);
+    return 0;
+}
+
+static int apply_sign(chronicle *c, mk_reader *r, mk_buf *result)
+{
+    uint64_t seq = mk_get_varint(r);
+    co_member_sig s;
+    mk_get_id(r, &s.member);
+    const uint8_t *sig = mk_get_raw(r, MK_SIG_LEN);
+    if (!sig || mk_reader_done(r) != 0)
+        return MK_EDECODE;
+    memcpy(s.sig, sig, MK_SIG_LEN);
+    int added = 0;
+    if (seq >= 1 && seq <= c->n) {
+        co__chronicle_entry *e = &c->v[seq - 1];
+        added = co__sigs_add(&e->sigs, &e->n_sigs, &c->m, &s, e->hash.b,
+                             MK_ID_LEN, co__chronicle_verify_sig);
+        if (added < 0)
+            return added;
+    }
+    mk_put_u8(result, (uint8_t)added);
+    return 0;
+}
+
+static int chronicle_apply(struct mk_fsm *fsm, const uint8_t *cmd,
+                           size_t len, mk_buf *result)
+{
+    chronicle *c = fsm->data;
+    mk_reader r;
+    mk_reader_init(&r, cmd, len);
+    switch (mk_get_u8(&r)) {
+    case CO__CHRONICLE_APPEND:
+        return apply_append(c, &r, result);
+    case CO__CHRONICLE_SIGN:
+        return apply_sign(c, &r, result);
+    case CO__CMD_RETIRE: {
+        bool was = c->ret.retired;
+        int rc = co__retire_apply(&r, &c->m, &fsm->signature, &c->ret,
+                                  result);
+        if (rc < 0 || was)
+            return rc;
+        /* The retirement is itself a fact the log records, last. */
+        mk_id none = {{0}};
+        co__chronicle_entry *e =
+            push(c, "retired", 7, c->ret.has_successor ? &c->ret.successor
+                                                       : &none,
+                 (const uint8_t *)c->ret.reason, strlen(c->ret.reason));
+        if (!e)
+            return MK_ENOMEM;
+        if (c->on_append)
+            c->on_append(e, c->on_append_data);
+        return 0;
+    }
+    default:
+        return MK_EDECODE;
+    }
+}
+
+static int chronicle_snapshot(struct mk_fsm *fsm, mk_buf *out)
+{
+    chronicle *c = fsm->data;
+    co__retirement_put(out, &c->ret);
+    mk_put_varint(out, c->n);
+    for (size_t i = 0; i < c->n; i++) {
+        const co__chronicle_entry *e = &c->v[i];
+        mk_put_str(out, e->kind);
+        mk_put_id(out, &e->subject);
+        mk_put_bytes(out, e->body, e->body_len);
+        co__sigs_put(out, e->sigs, e->n_sigs);
+    }
+    return out->err;
+}
+
+static int chronicle_restore(struct mk_fsm *fsm, const uint8_t *snap,
+                             size_t len)
+{
+    chronicle *c = fsm->data, next;
+    memset(&next, 0, sizeof next);
+    next.m = c->m;
+    mk_reader r;
+    mk_reader_init(&r, snap, len);
+    co__retirement_get(&r, &next.ret);
+    size_t n = mk_get_count(&r, 1u << 24, 1);
+    int rc = 0;
+    for (size_t i = 0; i < n && rc == 0 && !r.err; i++) {
+        size_t klen, blen;
+        const uint8_t *kind = mk_get_bytes(&r, &klen, CO_CHRONICLE_MAX_KIND);
+        mk_id subject;
+        mk_get_id(&r, &subject);
+        const uint8_t *body = mk_get_bytes(&r, &blen, CO_CHRONICLE_MAX_BODY);
+        if (!kind || !body || !kind_ok((const char *)kind, klen)) {
+            rc = MK_EDECODE;
+            break;
+        }
+        /* Hashes are recomputed, never trusted from the snapshot. */
+        co__chronicle_entry *e =
+            push(&next, (const char *)kind, klen, &subject, body, blen);
+        if (!e) {
+            rc = MK_ENOMEM;
+            break;
+        }
+        e->sigs = co__sigs_get(&r, &e->n_sigs);
+    }
+    if (rc == 0 && mk_reader_done(&r) != 0)
+        rc = r.err == MK_ENOMEM ? MK_ENOMEM : MK_EDECODE;
+    if (rc < 0) {
+        clear(&next);
+        return rc;
+    }
+    clear(c);
+    c->v = next.v;
+    c->n = next.n;
+    c->cap = next.cap;
+    c->ret = next.ret;
+    return 0;
+}
+
+int co__chronicle_fsm_init(struct mk_fsm *fsm, const co_module_info *m)
+{
+    chronicle *c = calloc(1, sizeof *c);
+    if (!c)
+        return MK_ENOMEM;
+    c->m = *m;
+    memset(fsm, 0, sizeof *fsm);
+    fsm->version = MK_FSM_VERSION;
+    fsm->data = c;
+    mk_id_from_str(&fsm->signature, CO__CHRONICLE_SIGNATURE);
+    fsm->apply = chronicle_apply;
+    fsm->snapshot = chronicle_snapshot;
+    fsm->restore = chronicle_restore;
+    return 0;
+}
+
+void co__chronicle_fsm_free(struct mk_fsm *fsm)
+{
+    chronicle *c = fsm->data;
+    if (!c)
+        return;
+    clear(c);
+    free(c);
+    fsm->data = NULL;
+}
+
+void co__chronicle_on_append(struct mk_fsm *fsm, co__chronicle_appended_cb cb,
+                             void *data)
+{
+    chronicle *c = fsm->data;
+    c->on_append = cb;
+    c->on_append_data = data;
+}
+
+size_t co__chronicle_count(const struct mk_fsm *fsm)
+{
+    return ((const chronicle *)fsm->data)->n;
+}
+
+const co__chronicle_entry *co__chronicle_at(const struct mk_fsm *fsm,
+                                            size_t i)
+{
+    const chronicle *c = fsm->data;
+    return i < c->n ? &c->v[i] : NULL;
+}
+
+const co_retirement *co__chronicle_retirement(const struct mk_fsm *fsm)
+{
+    return &((const chronicle *)fsm->data)->ret;
+}
+
+void co__chronicle_cmd_append(mk_buf *out, const char *kind,
+                              const mk_id *subject, const uint8_t *body,
+                              size_t len, bool once, const mk_keypair *member)
+{
+    uint8_t digest[32], sig[MK_SIG_LEN];
+    append_digest(kind, subject, body, len, digest);
+    mk_sign(member, digest, sizeof digest, sig);
+    mk_put_u8(out, CO__CHRONICLE_APPEND);
+    mk_put_str(out, kind);
+    mk_put_id(out, subject);
+    mk_put_bytes(out, body, len);
+    mk_put_u8(out, once);
+    mk_put_id(out, &member->pub);
+    mk_put_raw(out, sig, MK_SIG_LEN);
+}
+
+void co__chronicle_cmd_sign(mk_buf *out, const co__chronicle_entry *e,
+                            const mk_keypair *member)
+{
+    uint8_t sig[MK_SIG_LEN];
+    co__chronicle_sign_hash(member, &e->hash, sig);
+    mk_put_u8(out, CO__CHRONICLE_SIGN);
+    mk_put_varint(out, e->seq);
+    mk_put_id(out, &member->pub);
+    mk_put_raw(out, sig, MK_SIG_LEN);
+}

@@ -1,0 +1,84 @@
+/* Module identity and committees (include/coalition/module.h). */
+#include "coalition/module.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int co_module_info_get(const co_coalition_config *c, co_module_kind kind,
+                       co_module_info *out, char *err)
+{
+    memset(out, 0, sizeof *out);
+    out->kind = kind;
+    out->config = co_coalition_module(c, kind);
+    int rc = co_module_root(c, kind, &out->root, err);
+    if (rc < 0)
+        return rc;
+    co_committee_id(&out->root, &out->committee_root);
+    const co_acl *acl = &out->config->acl;
+    if (acl->n_issuers == 0 || acl->n_issuers > CO_MODULE_MAX_COMMITTEE) {
+        if (err)
+            snprintf(err, CO_ERRMSG_SIZE,
+                     "module %s: acl.issuers must list its 1 to %d committee "
+                     "members (PeerIds), found %zu",
+                     co_module_name(kind), CO_MODULE_MAX_COMMITTEE,
+                     acl->n_issuers);
+        return CO_ECONFIG;
+    }
+    for (size_t i = 0; i < acl->n_issuers; i++) {
+        const char *s = acl->issuers[i];
+        mk_peer_id p;
+        if (mk_id_from_hex(&p, s, strlen(s)) != 0) {
+            if (err)
+                snprintf(err, CO_ERRMSG_SIZE,
+                         "module %s: acl.issuers[%zu] \"%s\" is not a PeerId "
+                         "(64 hex)",
+                         co_module_name(kind), i, s);
+            return CO_ECONFIG;
+        }
+        for (size_t j = 0; j < out->n_committee; j++)
+            if (mk_id_eq(&out->committee[j], &p)) {
+                if (err)
+                    snprintf(err, CO_ERRMSG_SIZE,
+                             "module %s: acl.issuers[%zu] repeats a member",
+                             co_module_name(kind), i);
+                return CO_ECONFIG;
+            }
+        out->committee[out->n_committee++] = p;
+    }
+    return 0;
+}
+
+int co_module_param_u64(const co_module_info *m, const char *key,
+                        uint64_t dflt, uint64_t *out)
+{
+    *out = dflt;
+    const char *s = m->config->content;
+    const char *semi = s ? strchr(s, ';') : NULL;
+    size_t klen = strlen(key);
+    while (semi) {
+        const char *p = semi + 1;
+        semi = strchr(p, ';');
+        if (strncmp(p, key, klen) != 0 || p[klen] != '=')
+            continue;
+        char *end;
+        const char *v = p + klen + 1;
+        if (*v < '0' || *v > '9')
+            return -1;
+        unsigned long long x = strtoull(v, &end, 10);
+        if (end == v || (*end && *end != ';'))
+            return -1;
+        *out = x;
+        return 0;
+    }
+    return 0;
+}
+
+bool co_module_is_member(const co_module_info *m, const mk_peer_id *peer)
+{
+    for (size_t i = 0; i < m->n_committee; i++)
+        if (mk_id_eq(&m->committee[i], peer))
+            return true;
+    return false;
+}

@@ -1,0 +1,157 @@
+/* Internal: the state machines of the Atlas, Almanac and Chronicle
+ * modules and the commands they take. Handles (atlas.c, almanac.c,
+ * chronicle.c) and the daemon's module host use these; integrators see
+ * only the typed handles in include/coalition/. */
+#ifndef CO_MODULES_INTERNAL_H
+#define CO_MODULES_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "coalition/almanac.h"
+#include "coalition/card.h"
+#include "coalition/module.h"
+#include "mosaik/group.h"
+
+/* Each module's state-machine signature: part of its GroupId, the same
+ * for every instance of that shape (SPEC: "every Atlas has the same
+ * Config signature"). */
+#define CO__ATLAS_SIGNATURE "coalition.atlas/1"
+#define CO__ALMANAC_SIGNATURE "coalition.almanac/1"
+#define CO__CHRONICLE_SIGNATURE "coalition.chronicle/1"
+
+/* The committee GroupId of the coalition's module of `kind`. */
+int co__module_group(const co_coalition_config *cfg, co_module_kind kind,
+                     co_module_info *m, mk_id *group, char *err);
+
+/* Submits one command to the module's committee from any node (through
+ * a member, forwarded to the leader). `done` gets the status and the
+ * state machine's result. Returns 0 (done follows) or a negative code. */
+int co__submit(mk_node *net, const mk_id *group, const mk_buf *cmd,
+               uint32_t timeout_ms,
+               void (*done)(int status, const uint8_t *result, size_t len,
+                            void *data),
+               void *data);
+
+/* Command kinds shared by every module. */
+enum {
+    CO__CMD_RETIRE = 0x7f, /* reason, has successor, successor[32] */
+};
+
+/* Encodes the retirement command any module takes, signed by `member`
+ * (a committee member: nobody else may retire a module). `module_sig` is
+ * the module's state-machine signature, so a retirement signed for one
+ * module cannot be replayed against another. */
+void co__cmd_retire(mk_buf *out, const mk_id *module_sig, const char *reason,
+                    const mk_id *successor, const mk_keypair *member);
+
+/* ---- Atlas ---------------------------------------------------------------- */
+
+enum {
+    CO__ATLAS_PUBLISH = 1, /* card bytes, member, member's card sig */
+    CO__ATLAS_SIGN = 2,    /* citizen_id[20], card hash[32], member, sig */
+};
+
+typedef struct co__atlas_item {
+    co_citizen_id key;
+    co_card card;
+    co_member_sig *sigs;
+    size_t n_sigs;
+} co__atlas_item;
+
+/* Called after a PUBLISH changed a card (members then sign it). Not part
+ * of the replicated state. */
+typedef void (*co__atlas_published_cb)(const co__atlas_item *item,
+                                       void *data);
+
+int co__atlas_fsm_init(struct mk_fsm *fsm, const co_module_info *m);
+void co__atlas_fsm_free(struct mk_fsm *fsm);
+void co__atlas_on_publish(struct mk_fsm *fsm, co__atlas_published_cb cb,
+                          void *data);
+size_t co__atlas_count(const struct mk_fsm *fsm);
+const co__atlas_item *co__atlas_at(const struct mk_fsm *fsm, size_t i);
+const co__atlas_item *co__atlas_find(const struct mk_fsm *fsm,
+                                     const co_citizen_id *key);
+const co_retirement *co__atlas_retirement(const struct mk_fsm *fsm);
+/* True when a majority of the committee signed the item's card. */
+bool co__atlas_verified(const struct mk_fsm *fsm, const co__atlas_item *it);
+
+/* A publication must come from a committee member: its card signature is
+ * the first of the majority. */
+void co__atlas_cmd_publish(mk_buf *out, const uint8_t *card, size_t len,
+                           const mk_keypair *member);
+void co__atlas_cmd_sign(mk_buf *out, const co__atlas_item *it,
+                        const mk_keypair *member);
+
+/* ---- Almanac -------------------------------------------------------------- */
+
+enum {
+    CO__ALMANAC_TICK = 1,  /* seq, member, unix ms */
+    CO__ALMANAC_STAMP = 2, /* seq, member, unix ms */
+};
+
+/* Called after a TICK advanced the sequence, and after a STAMP was added
+ * to the latest tick. */
+typedef void (*co__almanac_tick_cb)(const co_almanac_tick *t, bool stamp_only,
+                                    void *data);
+
+int co__almanac_fsm_init(struct mk_fsm *fsm, const co_module_info *m);
+void co__almanac_fsm_free(struct mk_fsm *fsm);
+void co__almanac_on_tick(struct mk_fsm *fsm, co__almanac_tick_cb cb,
+                         void *data);
+const co_almanac_tick *co__almanac_latest(const struct mk_fsm *fsm);
+const co_retirement *co__almanac_retirement(const struct mk_fsm *fsm);
+void co__almanac_cmd(mk_buf *out, uint8_t kind, uint64_t seq,
+                     const mk_peer_id *member, int64_t unix_ms);
+
+/* ---- Chronicle ------------------------------------------------------------ */
+
+enum {
+    CO__CHRONICLE_APPEND = 1, /* kind, subject, body, once, member, sig */
+    CO__CHRONICLE_SIGN = 2,   /* seq, member, sig */
+};
+
+#define CO_CHRONICLE_MAX_KIND 64
+#define CO_CHRONICLE_MAX_BODY (64u << 10)
+
+typedef struct co__chronicle_entry {
+    uint64_t seq;
+    char kind[CO_CHRONICLE_MAX_KIND + 1];
+    mk_id subject;
+    uint8_t *body;
+    size_t body_len;
+    mk_id prev, hash;
+    co_member_sig *sigs;
+    size_t n_sigs;
+} co__chronicle_entry;
+
+typedef void (*co__chronicle_appended_cb)(const co__chronicle_entry *e,
+                                          void *data);
+
+int co__chronicle_fsm_init(struct mk_fsm *fsm, const co_module_info *m);
+void co__chronicle_fsm_free(struct mk_fsm *fsm);
+void co__chronicle_on_append(struct mk_fsm *fsm, co__chronicle_appended_cb cb,
+                             void *data);
+size_t co__chronicle_count(const struct mk_fsm *fsm);
+const co__chronicle_entry *co__chronicle_at(const struct mk_fsm *fsm,
+                                            size_t i);
+const co_retirement *co__chronicle_retirement(const struct mk_fsm *fsm);
+/* Only committee members write the record; `member` signs the request. */
+void co__chronicle_cmd_append(mk_buf *out, const char *kind,
+                              const mk_id *subject, const uint8_t *body,
+                              size_t len, bool once, const mk_keypair *member);
+void co__chronicle_cmd_sign(mk_buf *out, const co__chronicle_entry *e,
+                            const mk_keypair *member);
+
+/* The entry hash: blake3("coalition/chronicle/entry/1" ‖ u64le seq ‖
+ * kind ‖ 0x00 ‖ subject ‖ blake3(body) ‖ prev). */
+void co__chronicle_entry_hash(uint64_t seq, const char *kind,
+                              const mk_id *subject, const uint8_t *body,
+                              size_t len, const mk_id *prev, mk_id *out);
+int co__chronicle_sign_hash(const mk_keypair *kp, const mk_id *hash,
+                            uint8_t sig[MK_SIG_LEN]);
+int co__chronicle_verify_sig(const mk_peer_id *member, const uint8_t *hash,
+                             size_t len, const uint8_t *sig);
+
+#endif

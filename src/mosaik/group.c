@@ -1,0 +1,1828 @@
+/* Groups (include/mosaik/group.h): a fixed committee of voters running one
+ * deterministic state machine through Canonical raft.
+ *
+ * Identity. GroupId = g0 = blake3(root); g1 = derive(g0, "libraft/1" ‖
+ * u32le(election_timeout_ms) ‖ u32le(heartbeat_ms)); g2 = derive(g1,
+ * fsm signature); then g = derive(g, validator signature) for each
+ * validator in order. Unlike mosaik (§1.5) the timing parameters that
+ * decide liveness are in the id, so members that would disagree on them
+ * never meet; snapshot_threshold and max_in_flight are local choices and
+ * are not. The voter list is not in the id either: every voter must be
+ * configured with the same list (it is what each bootstraps).
+ *
+ * Consensus is libraft with its durable libuv storage in the data dir; the
+ * voters' Raft ids are the first 8 bytes of their PeerIds (big-endian) and
+ * their Raft addresses the PeerIds in hex. libraft's connections go through
+ * raft_bridge.c (authenticated links only, reference/raft-probe.md hazard 2).
+ *
+ * Commands are exactly-once (group_fsm.h): every command carries a session
+ * (16 random bytes per handle, or the remote client's) and a sequence
+ * number, and is retried with the same pair until it is answered or its
+ * deadline passes. A command lives here as an mk__op with its waiters (the
+ * local caller, and/or requesters on RPC links) until the state machine
+ * applies it (here or, for a forwarded one, on the leader, whose answer
+ * arrives over the RPC link: whichever comes first answers). Its states:
+ *
+ *   IDLE       to be routed (now, or after a backoff)
+ *   QUEUED     leader: waiting for room in the in-flight window
+ *   PROPOSED   leader: in a raft_apply of the current term
+ *   FORWARDED  follower: sent to the leader over an RPC link
+ *
+ * A session's commands are routed in sequence order, and any failure (a
+ * lost leadership, a broken link, a NOT_LEADER answer, a gap) re-routes
+ * that command and every later one of its session, in order: duplicates
+ * are harmless (the adapter answers them from its table), reordering is
+ * not (the adapter refuses gaps).
+ *
+ * The leader proposes queued commands just before the loop polls (a
+ * prepare handle), as one raft_apply with many buffers, never letting more
+ * than max_in_flight entries wait between append and apply: unbounded
+ * proposals collapse libraft's throughput (hazard 3), and batching is what
+ * makes it fast.
+ *
+ * Strong queries on the leader wait for a raft_barrier issued after they
+ * arrived (one barrier serves every query waiting for it), so they see
+ * every write acknowledged before they were asked and are answered only by
+ * a leader a majority still follows. Followers forward them.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+
+#include "mosaik/clock.h"
+#include "mosaik/error.h"
+#include "mosaik/group_internal.h"
+
+#define DEFAULT_TIMEOUT_MS 10000
+#define MAX_REMOTE_TIMEOUT_MS 120000
+#define MAX_BATCH 512
+#define TICK_MS 20
+#define BACKOFF_MIN_MS 10
+#define BACKOFF_MAX_MS 250
+#define BOND_CHECK_MS 1000
+
+enum { OP_IDLE, OP_QUEUED, OP_PROPOSED, OP_FORWARDED };
+enum { Q_IDLE, Q_WAIT, Q_BARRIER, Q_FORWARDED };
+
+typedef struct mk__waiter {
+    struct mk__waiter *next;
+    int64_t deadline; /* mono ms */
+    mk_group_result_cb cb; /* local caller, or NULL */
+    void *data;
+    mk__srv *srv; /* remote requester, or NULL */
+    uint64_t req_id;
+} mk__waiter;
+
+struct mk__op {
+    mk__op *next;          /* in its session, ascending seq */
+    mk__op *qprev, *qnext; /* in the proposal queue */
+    mk__sess *sess;
+    uint64_t seq, ack;
+    uint8_t *cmd;
+    size_t len;
+    int state;
+    int64_t not_before;
+    uint32_t backoff;
+    raft_term term;  /* PROPOSED */
+    mk__fwd *fwd;    /* FORWARDED */
+    uint64_t fwd_req;
+    mk__waiter *waiters;
+};
+
+struct mk__sess {
+    mk__sess *next;
+    uint8_t id[MK__SESSION_LEN];
+    bool local;
+    mk__op *ops;
+};
+
+struct mk__qop {
+    mk__qop *next;
+    uint8_t *q;
+    size_t len;
+    int state;
+    uint64_t gen;
+    int64_t not_before;
+    uint32_t backoff;
+    mk__fwd *fwd;
+    uint64_t fwd_req;
+    mk__waiter w;
+};
+
+struct mk__fwd {
+    mk__fwd *next;
+    mk__rpc *rpc;
+};
+
+struct mk__srv {
+    mk__srv *prev, *next;
+    mk_group *g; /* NULL once detached */
+    mk_link *link;
+    mk__bond bond;
+    bool bonded;
+    int refs; /* waiters pointing here */
+};
+
+struct mk__done {
+    mk__done *next;
+    mk_group_result_cb cb;
+    void *data;
+    int status;
+    uint64_t applied;
+    size_t len;
+    uint8_t result[];
+};
+
+struct mk__gwatch {
+    mk__gwatch *next;
+    mk_group_change_cb cb;
+    void *data;
+};
+
+typedef struct batch {
+    struct raft_apply req;
+    mk_group *g;
+    size_t n;
+    struct {
+        uint8_t session[MK__SESSION_LEN];
+        uint64_t seq;
+    } keys[];
+} batch;
+
+static void route_idle(mk_group *g);
+static void route_q(mk_group *g, mk__qop *q);
+static void schedule_flush(mk_group *g);
+
+/* ---- identity ------------------------------------------------------------ */
+
+raft_id mk__raft_id_of(const mk_peer_id *peer)
+{
+    raft_id id = 0;
+    for (int i = 0; i < 8; i++)
+        id = id << 8 | peer->b[i];
+    return id;
+}
+
+static void params_defaults(mk_group_params *p)
+{
+    if (!p->election_timeout_ms)
+        p->election_timeout_ms = 1000;
+    if (!p->heartbeat_ms)
+        p->heartbeat_ms = 100;
+    if (!p->snapshot_threshold)
+        p->snapshot_threshold = 1024;
+    if (!p->max_in_flight)
+        p->max_in_flight = 256;
+}
+
+void mk_group_id_of(const mk_group_config *cfg, mk_id *out)
+{
+    mk_group_params p = cfg->params;
+    params_defaults(&p);
+    mk_id g;
+    mk_id_hash(&g, cfg->root.b, MK_ID_LEN);
+    uint8_t label[9 + 8];
+    memcpy(label, "libraft/1", 9);
+    for (int i = 0; i < 4; i++) {
+        label[9 + i] = (uint8_t)(p.election_timeout_ms >> (8 * i));
+        label[13 + i] = (uint8_t)(p.heartbeat_ms >> (8 * i));
+    }
+    mk_id_derive(&g, &g, label, sizeof label);
+    mk_id_derive(&g, &g, cfg->fsm->signature.b, MK_ID_LEN);
+    for (size_t i = 0; i < cfg->n_validators; i++)
+        mk_id_derive(&g, &g, cfg->validators[i]->signature.b, MK_ID_LEN);
+    *out = g;
+}
+
+const mk_id *mk_group_id(const mk_group *g)
+{
+    return &g->id;
+}
+
+bool mk__group_voter(const mk_group *g, const mk_peer_id *peer, raft_id *id)
+{
+    for (size_t i = 0; i < g->n_voters; i++)
+        if (mk_id_eq(&g->voters[i].peer, peer)) {
+            if (id)
+                *id = g->voters[i].id;
+            return true;
+        }
+    return false;
+}
+
+const mk__voter *mk__group_voter_by_id(const mk_group *g, raft_id id)
+{
+    for (size_t i = 0; i < g->n_voters; i++)
+        if (g->voters[i].id == id)
+            return &g->voters[i];
+    return NULL;
+}
+
+/* ---- admission and bonds -------------------------------------------------- */
+
+uint32_t mk__group_admit(mk_group *g, const mk_peer_id *peer, bool voter,
+                         int64_t *expires_ms, char *why)
+{
+    char tmp[MK_ERRMSG_SIZE];
+    if (!why)
+        why = tmp;
+    why[0] = '\0';
+    *expires_ms = MK_TICKET_NEVER;
+    mk_peer_info info;
+    if (!mk_node_peer(g->node, peer, &info)) {
+        snprintf(why, MK_ERRMSG_SIZE, "peer not in the catalog");
+        return MK_CLOSE_UNKNOWN_PEER;
+    }
+    if (voter && !mk__group_voter(g, peer, NULL)) {
+        snprintf(why, MK_ERRMSG_SIZE, "not a voter of this group");
+        return MK_CLOSE_GROUP_NOT_ALLOWED;
+    }
+    int rc = mk_ticket_validate_all(g->validators, g->n_validators,
+                                    info.entry->tickets, info.entry->n_tickets,
+                                    peer, mk_now_ms(), expires_ms, why);
+    if (rc != 0)
+        return MK_CLOSE_GROUP_NOT_ALLOWED;
+    return 0;
+}
+
+void mk__group_bond_add(mk_group *g, mk__bond *b)
+{
+    b->prev = &g->bonds;
+    b->next = g->bonds.next;
+    g->bonds.next->prev = b;
+    g->bonds.next = b;
+}
+
+void mk__group_bond_remove(mk_group *g, mk__bond *b)
+{
+    (void)g;
+    if (!b->next)
+        return;
+    b->prev->next = b->next;
+    b->next->prev = b->prev;
+    b->prev = b->next = NULL;
+}
+
+/* Re-judges the bonds of `peer` (every bond when NULL, or only those past
+ * their expiry when `expired_only`), closing those that fail now. */
+static void recheck_bonds(mk_group *g, const mk_peer_id *peer,
+                          bool expired_only)
+{
+    int64_t now = mk_now_ms();
+    for (mk__bond *b = g->bonds.next; b != &g->bonds; b = b->next) {
+        if (peer && !mk_id_eq(&b->peer, peer))
+            continue;
+        if (expired_only && b->expires_ms > now)
+            continue;
+        char why[MK_ERRMSG_SIZE];
+        int64_t exp;
+        uint32_t code = mk__group_admit(g, &b->peer, b->voter, &exp, why);
+        if (code == MK_CLOSE_UNKNOWN_PEER)
+            continue; /* purged from the catalog: the link itself decides */
+        if (code != 0)
+            mk_link_close(b->link, MK_CLOSE_GROUP_NOT_ALLOWED, why);
+        else
+            b->expires_ms = exp;
+    }
+}
+
+static void on_peer_event(mk_node *node, mk_peer_event ev,
+                          const mk_peer_entry *e, void *data)
+{
+    mk_group *g = data;
+    if (ev == MK_PEER_UPDATED && !g->closing)
+        recheck_bonds(g, &e->peer, false);
+}
+
+/* ---- deferred completions -------------------------------------------------- */
+
+static void done_push(mk_group *g, mk_group_result_cb cb, void *data,
+                      int status, uint64_t applied, const uint8_t *res,
+                      size_t len)
+{
+    mk__done *d = malloc(sizeof *d + len);
+    if (!d) {
+        /* Cannot defer: answer now, without the result. */
+        cb(status ? status : MK_ENOMEM, applied, NULL, 0, data);
+        return;
+    }
+    d->next = NULL;
+    d->cb = cb;
+    d->data = data;
+    d->status = status;
+    d->applied = applied;
+    d->len = len;
+    if (len)
+        memcpy(d->result, res, len);
+    if (g->done_tail)
+        g->done_tail->next = d;
+    else
+        g->done_head = d;
+    g->done_tail = d;
+}
+
+static void done_deliver(mk_group *g)
+{
+    while (g->done_head) {
+        mk__done *d = g->done_head;
+        g->done_head = d->next;
+        if (!g->done_head)
+            g->done_tail = NULL;
+        d->cb(d->status, d->applied, d->len ? d->result : NULL, d->len,
+              d->data);
+        free(d);
+    }
+}
+
+/* ---- answering requesters ---------------------------------------------- */
+
+static void srv_maybe_free(mk__srv *s)
+{
+    if (!s->g && !s->link && s->refs == 0)
+        free(s);
+}
+
+static void srv_send(mk__srv *s, const mk__resp *r)
+{
+    if (!s->link)
+        return;
+    mk_buf b;
+    mk_buf_init(&b);
+    mk__resp_encode(&b, r);
+    if (!b.err)
+        mk_link_send(s->link, b.data, b.len);
+    mk_buf_free(&b);
+}
+
+/* Answers one waiter and frees it. */
+static void waiter_finish(mk_group *g, mk__waiter *w, uint8_t op,
+                          const uint8_t *session, uint64_t seq, int status,
+                          uint64_t applied, const uint8_t *res, size_t len)
+{
+    if (w->cb) {
+        done_push(g, w->cb, w->data, status, applied, res, len);
+    } else if (w->srv) {
+        mk__resp r = {.id = w->req_id, .op = op, .status = status,
+                      .applied = applied, .seq = seq, .body = res,
+                      .len = len};
+        if (session)
+            memcpy(r.session, session, MK__SESSION_LEN);
+        if (status == MK_ENOT_LEADER) {
+            mk_group_status st;
+            mk_group_status_get(g, &st);
+            r.has_leader = st.has_leader;
+            r.leader = st.leader;
+        }
+        srv_send(w->srv, &r);
+        w->srv->refs--;
+        srv_maybe_free(w->srv);
+    }
+}
+
+/* ---- sessions and commands --------------------------------------------- */
+
+static mk__sess *sess_find(mk_group *g, const uint8_t *id)
+{
+    for (mk__sess *s = g->sessions; s; s = s->next)
+        if (memcmp(s->id, id, MK__SESSION_LEN) == 0)
+            return s;
+    return NULL;
+}
+
+static mk__op *op_find(mk__sess *s, uint64_t seq)
+{
+    for (mk__op *o = s->ops; o && o->seq <= seq; o = o->next)
+        if (o->seq == seq)
+            return o;
+    return NULL;
+}
+
+static void queue_remove(mk_group *g, mk__op *o)
+{
+    if (o->qprev)
+        o->qprev->qnext = o->qnext;
+    else
+        g->queue_head = o->qnext;
+    if (o->qnext)
+        o->qnext->qprev = o->qprev;
+    else
+        g->queue_tail = o->qprev;
+    o->qprev = o->qnext = NULL;
+    g->queued--;
+}
+
+static void queue_push(mk_group *g, mk__op *o)
+{
+    o->qnext = NULL;
+    o->qprev = g->queue_tail;
+    if (g->queue_tail)
+        g->queue_tail->qnext = o;
+    else
+        g->queue_head = o;
+    g->queue_tail = o;
+    g->queued++;
+    o->state = OP_QUEUED;
+}
+
+/* Takes `o` out of its session (freeing a remote session left empty) and
+ * out of the queue, and frees it. Its waiters must be gone. */
+static void op_free(mk_group *g, mk__op *o)
+{
+    mk__sess *s = o->sess;
+    if (o->state == OP_QUEUED)
+        queue_remove(g, o);
+    for (mk__op **pp = &s->ops; *pp; pp = &(*pp)->next)
+        if (*pp == o) {
+            *pp = o->next;
+            break;
+        }
+    if (!s->ops && !s->local) {
+        for (mk__sess **pp = &g->sessions; *pp; pp = &(*pp)->next)
+            if (*pp == s) {
+                *pp = s->next;
+                break;
+            }
+        free(s);
+    }
+    free(o->cmd);
+    free(o);
+}
+
+/* Answers every waiter of `o` and frees it. */
+static void op_complete(mk_group *g, mk__op *o, int status, uint64_t applied,
+                        const uint8_t *res, size_t len)
+{
+    mk__waiter *w = o->waiters;
+    o->waiters = NULL;
+    uint8_t session[MK__SESSION_LEN];
+    memcpy(session, o->sess->id, MK__SESSION_LEN);
+    uint64_t seq = o->seq;
+    op_free(g, o);
+    while (w) {
+        mk__waiter *next = w->next;
+        waiter_finish(g, w, MK__OP_EXEC, session, seq, status, applied, res,
+                      len);
+        free(w);
+        w = next;
+    }
+}
+
+static uint32_t next_backoff(uint32_t b)
+{
+    if (b < BACKOFF_MIN_MS)
+        return BACKOFF_MIN_MS;
+    return b * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : b * 2;
+}
+
+/* `o` failed where it was: route it and every later command of its
+ * session again, in order (after a backoff unless `fast`). */
+static void retry_from(mk_group *g, mk__op *o, bool fast)
+{
+    int64_t now = mk_mono_ms();
+    for (mk__op *x = o; x; x = x->next) {
+        if (x->state == OP_QUEUED)
+            queue_remove(g, x);
+        if (x->state != OP_IDLE || x == o) {
+            x->state = OP_IDLE;
+            x->fwd = NULL;
+            if (!fast)
+                x->backoff = next_backoff(x->backoff);
+            x->not_before = fast ? now : now + x->backoff;
+        }
+    }
+}
+
+static int64_t op_deadline(const mk__op *o)
+{
+    int64_t d = 0;
+    for (const mk__waiter *w = o->waiters; w; w = w->next)
+        if (w->deadline > d)
+            d = w->deadline;
+    return d;
+}
+
+static bool leader_now(mk_group *g)
+{
+    return g->raft_started && raft_state(&g->raft) == RAFT_LEADER;
+}
+
+/* The current leader when it is another voter, else NULL. */
+static const mk__voter *other_leader(mk_group *g)
+{
+    if (!g->raft_started)
+        return NULL;
+    raft_id id;
+    const char *addr;
+    raft_leader(&g->raft, &id, &addr);
+    if (id == 0 || id == g->voters[g->self].id)
+        return NULL;
+    return mk__group_voter_by_id(g, id);
+}
+
+/* ---- forwarding to the leader -------------------------------------------- */
+
+static void fwd_reply(void *data, mk__rpc *c, const mk__resp *r);
+static void fwd_down(void *data, mk__rpc *c);
+
+static mk__fwd *fwd_get(mk_group *g, const mk_peer_id *peer)
+{
+    for (mk__fwd *f = g->fwds; f; f = f->next)
+        if (mk_id_eq(mk__rpc_peer(f->rpc), peer))
+            return f;
+    mk__fwd *f = calloc(1, sizeof *f);
+    if (!f)
+        return NULL;
+    mk__rpc_events ev = {fwd_reply, fwd_down, g};
+    f->rpc = mk__rpc_open(g->node, &g->id, peer, &ev);
+    if (!f->rpc) {
+        free(f);
+        return NULL;
+    }
+    f->next = g->fwds;
+    g->fwds = f;
+    return f;
+}
+
+static mk__fwd *fwd_of_rpc(mk_group *g, mk__rpc *c)
+{
+    for (mk__fwd *f = g->fwds; f; f = f->next)
+        if (f->rpc == c)
+            return f;
+    return NULL;
+}
+
+static int forward(mk_group *g, mk__fwd *f, mk__req *req)
+{
+    mk_buf b;
+    mk_buf_init(&b);
+    req->id = ++g->next_req_id;
+    mk__req_encode(&b, req);
+    int rc = b.err ? b.err : mk__rpc_send(f->rpc, b.data, b.len);
+    mk_buf_free(&b);
+    return rc;
+}
+
+static uint32_t remaining_ms(int64_t deadline)
+{
+    int64_t left = deadline - mk_mono_ms();
+    if (left < 1)
+        return 1;
+    return left > UINT32_MAX ? UINT32_MAX : (uint32_t)left;
+}
+
+static uint64_t sess_ack(mk__sess *s, const mk__op *o)
+{
+    /* Local session: every seq below the lowest still pending has its
+     * outcome here (answered or given up). Remote: what it told us. */
+    if (s->local)
+        return s->ops->seq - 1;
+    return o->ack;
+}
+
+/* Routes one IDLE command. Returns false when it must stay IDLE. */
+static bool route(mk_group *g, mk__op *o)
+{
+    if (g->closing || g->gfsm.fatal)
+        return false;
+    if (leader_now(g)) {
+        queue_push(g, o);
+        schedule_flush(g);
+        return true;
+    }
+    const mk__voter *v = other_leader(g);
+    if (!v)
+        return false;
+    mk__fwd *f = fwd_get(g, &v->peer);
+    if (!f)
+        goto backoff;
+    mk__req req = {.op = MK__OP_EXEC,
+                   .timeout_ms = remaining_ms(op_deadline(o)),
+                   .seq = o->seq,
+                   .ack = sess_ack(o->sess, o),
+                   .body = o->cmd,
+                   .len = o->len};
+    memcpy(req.session, o->sess->id, MK__SESSION_LEN);
+    if (forward(g, f, &req) != 0)
+        goto backoff;
+    o->state = OP_FORWARDED;
+    o->fwd = f;
+    o->fwd_req = req.id;
+    return true;
+backoff:
+    o->backoff = next_backoff(o->backoff);
+    o->not_before = mk_mono_ms() + o->backoff;
+    return false;
+}
+
+static void route_session(mk_group *g, mk__sess *s)
+{
+    int64_t now = mk_mono_ms();
+    for (mk__op *o = s->ops; o; o = o->next) {
+        if (o->state != OP_IDLE)
+            continue;
+        /* Later commands wait for this one: order is what matters. */
+        if (o->not_before > now || !route(g, o))
+            return;
+    }
+}
+
+static void route_idle(mk_group *g)
+{
+    for (mk__sess *s = g->sessions; s; s = s->next)
+        route_session(g, s);
+    int64_t now = mk_mono_ms();
+    for (mk__qop *q = g->qops; q; q = q->next)
+        if (q->state == Q_IDLE && q->not_before <= now)
+            route_q(g, q);
+}
+
+/* ---- strong queries ------------------------------------------------------ */
+
+static void qop_complete(mk_group *g, mk__qop *q, int status,
+                         uint64_t applied, const uint8_t *res, size_t len)
+{
+    for (mk__qop **pp = &g->qops; *pp; pp = &(*pp)->next)
+        if (*pp == q) {
+            *pp = q->next;
+            break;
+        }
+    waiter_finish(g, &q->w, MK__OP_QUERY, NULL, 0, status, applied, res,
+                  len);
+    free(q->q);
+    free(q);
+}
+
+/* Answers a query from this member's state. */
+static void answer_query(mk_group *g, const uint8_t *q, size_t len,
+                         mk__waiter *w)
+{
+    mk_buf r;
+    mk_buf_init(&r);
+    int rc = MK_EUNSUPPORTED;
+    if (g->fsm->query) {
+        rc = g->fsm->query(g->fsm, q, len, &r);
+        if (rc == 0 && r.err)
+            rc = r.err;
+        if (rc > 0)
+            rc = MK_EIO;
+    }
+    waiter_finish(g, w, MK__OP_QUERY, NULL, 0, rc, g->gfsm.applied,
+                  rc == 0 ? r.data : NULL, rc == 0 ? r.len : 0);
+    mk_buf_free(&r);
+}
+
+static void route_q(mk_group *g, mk__qop *q)
+{
+    if (g->closing)
+        return;
+    if (leader_now(g)) {
+        q->state = Q_WAIT;
+        schedule_flush(g);
+        return;
+    }
+    const mk__voter *v = other_leader(g);
+    if (!v)
+        return;
+    mk__fwd *f = fwd_get(g, &v->peer);
+    mk__req req = {.op = MK__OP_QUERY, .level = MK_STRONG,
+                   .timeout_ms = remaining_ms(q->w.deadline), .body = q->q,
+                   .len = q->len};
+    if (!f || forward(g, f, &req) != 0) {
+        q->backoff = next_backoff(q->backoff);
+        q->not_before = mk_mono_ms() + q->backoff;
+        return;
+    }
+    q->state = Q_FORWARDED;
+    q->fwd = f;
+    q->fwd_req = req.id;
+}
+
+static void qop_retry(mk__qop *q, bool fast)
+{
+    q->state = Q_IDLE;
+    q->fwd = NULL;
+    if (!fast)
+        q->backoff = next_backoff(q->backoff);
+    q->not_before = mk_mono_ms() + (fast ? 0 : q->backoff);
+}
+
+static void on_barrier(struct raft_barrier *req, int status)
+{
+    mk_group *g = req->data;
+    uint64_t gen = g->barrier_gen;
+    g->barrier_busy = false;
+    if (g->closing)
+        return;
+    for (mk__qop *q = g->qops, *next; q; q = next) {
+        next = q->next;
+        if (q->state != Q_BARRIER || q->gen != gen)
+            continue;
+        if (status == 0) {
+            mk__waiter w = q->w;
+            q->w.cb = NULL;
+            q->w.srv = NULL;
+            answer_query(g, q->q, q->len, &w);
+            qop_complete(g, q, 0, 0, NULL, 0);
+        } else {
+            qop_retry(q, true);
+        }
+    }
+    route_idle(g);
+    schedule_flush(g);
+}
+
+/* ---- proposing (the leader) ---------------------------------------------- */
+
+static void on_batch_applied(struct raft_apply *req, int status, void *result)
+{
+    batch *bt = req->data;
+    mk_group *g = bt->g;
+    (void)result;
+    if (status != 0 && !g->closing) {
+        /* None of the batch is known to be committed: retry them (the
+         * adapter answers any that was, after all, from its table). */
+        for (size_t i = 0; i < bt->n; i++) {
+            mk__sess *s = sess_find(g, bt->keys[i].session);
+            mk__op *o = s ? op_find(s, bt->keys[i].seq) : NULL;
+            if (o && o->state == OP_PROPOSED) {
+                retry_from(g, o, true);
+                break; /* retry_from covers the rest of the session */
+            }
+        }
+        route_idle(g);
+    }
+    free(bt);
+}
+
+static void propose_batch(mk_group *g)
+{
+    raft_index in_flight = raft_last_index(&g->raft) -
+                           raft_last_applied(&g->raft);
+    size_t room = in_flight >= g->params.max_in_flight
+                      ? 0
+                      : g->params.max_in_flight - (size_t)in_flight;
+    size_t n = g->queued < room ? g->queued : room;
+    if (n > MAX_BATCH)
+        n = MAX_BATCH;
+    if (n == 0)
+        return;
+    batch *bt = malloc(sizeof *bt + n * sizeof bt->keys[0]);
+    struct raft_buffer *bufs = calloc(n, sizeof *bufs);
+    if (!bt || !bufs)
+        goto fail;
+    size_t built = 0;
+    for (mk__op *o = g->queue_head; built < n; o = o->qnext, built++) {
+        mk__envelope e = {.seq = o->seq, .ack = sess_ack(o->sess, o),
+                          .cmd = o->cmd, .len = o->len};
+        memcpy(e.session, o->sess->id, MK__SESSION_LEN);
+        bufs[built].len = mk__env_size(o->len);
+        bufs[built].base = raft_malloc(bufs[built].len);
+        if (!bufs[built].base)
+            goto fail;
+        mk__env_write(bufs[built].base, &e);
+        memcpy(bt->keys[built].session, e.session, MK__SESSION_LEN);
+        bt->keys[built].seq = o->seq;
+    }
+    bt->g = g;
+    bt->n = n;
+    bt->req.data = bt;
+    int rc = raft_apply(&g->raft, &bt->req, bufs, (unsigned)n,
+                        on_batch_applied);
+    if (rc != 0) {
+        snprintf(g->errmsg, sizeof g->errmsg, "raft_apply: %s",
+                 raft_errmsg(&g->raft));
+        goto fail;
+    }
+    free(bufs);
+    raft_term term = g->raft.current_term;
+    for (size_t i = 0; i < n; i++) {
+        mk__op *o = g->queue_head;
+        queue_remove(g, o);
+        o->state = OP_PROPOSED;
+        o->term = term;
+    }
+    return;
+fail:
+    if (bufs)
+        for (size_t i = 0; i < n; i++)
+            raft_free(bufs[i].base);
+    free(bufs);
+    free(bt);
+    /* Back to routing after a pause: leadership may have just gone. */
+    while (g->queue_head)
+        retry_from(g, g->queue_head, false);
+}
+
+static void issue_barrier(mk_group *g)
+{
+    if (g->barrier_busy)
+        return;
+    bool any = false;
+    for (mk__qop *q = g->qops; q; q = q->next)
+        any |= q->state == Q_WAIT;
+    if (!any)
+        return;
+    g->barrier.data = g;
+    if (raft_barrier(&g->raft, &g->barrier, on_barrier) != 0) {
+        for (mk__qop *q = g->qops; q; q = q->next)
+            if (q->state == Q_WAIT)
+                qop_retry(q, false);
+        return;
+    }
+    g->barrier_busy = true;
+    g->barrier_gen++;
+    for (mk__qop *q = g->qops; q; q = q->next)
+        if (q->state == Q_WAIT) {
+            q->state = Q_BARRIER;
+            q->gen = g->barrier_gen;
+        }
+}
+
+static void on_prepare(uv_prepare_t *h)
+{
+    mk_group *g = h->data;
+    uv_prepare_stop(h);
+    if (g->closing)
+        return;
+    if (!leader_now(g)) {
+        while (g->queue_head)
+            retry_from(g, g->queue_head, true);
+        for (mk__qop *q = g->qops; q; q = q->next)
+            if (q->state == Q_WAIT)
+                qop_retry(q, true);
+        route_idle(g);
+        return;
+    }
+    if (g->queued)
+        propose_batch(g);
+    issue_barrier(g);
+}
+
+static void schedule_flush(mk_group *g)
+{
+    if (!g->closing)
+        uv_prepare_start(&g->prepare, on_prepare);
+}
+
+/* ---- what the state machine applied --------------------------------------- */
+
+static void on_applied(void *data, const mk__apply_event *ev)
+{
+    mk_group *g = data;
+    if (ev->kind == MK__APPLY_NEW && ev->status == 0)
+        mk__feed_push(&g->feed, ev->applied, ev->cmd, ev->cmd_len);
+    if (g->queued)
+        schedule_flush(g); /* the window has room again */
+    if (ev->kind == MK__APPLY_BAD)
+        return;
+    mk__sess *s = sess_find(g, ev->session);
+    mk__op *o = s ? op_find(s, ev->seq) : NULL;
+    if (!o)
+        return;
+    switch (ev->kind) {
+    case MK__APPLY_NEW:
+    case MK__APPLY_DUP:
+        op_complete(g, o, ev->status, ev->applied, ev->result,
+                    ev->result_len);
+        break;
+    case MK__APPLY_STALE:
+        op_complete(g, o, MK_ESTALE, 0, NULL, 0);
+        break;
+    case MK__APPLY_GAP:
+        if (o->state != OP_PROPOSED)
+            break; /* someone else's proposal: its proposer handles it */
+        /* Requesters resend in order themselves; our own wait for the
+         * predecessor and go again. */
+        for (mk__waiter **pp = &o->waiters; *pp;) {
+            mk__waiter *w = *pp;
+            if (w->srv) {
+                *pp = w->next;
+                waiter_finish(g, w, MK__OP_EXEC, o->sess->id, o->seq,
+                              MK_EAGAIN, 0, NULL, 0);
+                free(w);
+            } else {
+                pp = &w->next;
+            }
+        }
+        if (!o->waiters)
+            op_free(g, o);
+        else
+            retry_from(g, o, false);
+        break;
+    default:
+        break;
+    }
+}
+
+static void on_restored(void *data)
+{
+    mk_group *g = data;
+    mk__feed_reset(&g->feed);
+}
+
+/* ---- forwarded answers ----------------------------------------------------- */
+
+static void fwd_reply(void *data, mk__rpc *c, const mk__resp *r)
+{
+    mk_group *g = data;
+    if (g->closing)
+        return;
+    if (r->op == MK__OP_EXEC) {
+        mk__sess *s = sess_find(g, r->session);
+        mk__op *o = s ? op_find(s, r->seq) : NULL;
+        if (!o)
+            return;
+        if (!mk__status_retryable(r->status)) {
+            op_complete(g, o, r->status, r->applied, r->body, r->len);
+            return;
+        }
+        /* A failure of an earlier attempt says nothing about this one. */
+        if (o->state != OP_FORWARDED || o->fwd_req != r->id)
+            return;
+        retry_from(g, o, r->status == MK_EAGAIN);
+        route_idle(g);
+        return;
+    }
+    for (mk__qop *q = g->qops; q; q = q->next) {
+        if (q->state != Q_FORWARDED || q->fwd_req != r->id ||
+            q->fwd != fwd_of_rpc(g, c))
+            continue;
+        if (mk__status_retryable(r->status))
+            qop_retry(q, false);
+        else
+            qop_complete(g, q, r->status, r->applied, r->body, r->len);
+        return;
+    }
+}
+
+static void fwd_down(void *data, mk__rpc *c)
+{
+    mk_group *g = data;
+    mk__fwd *f = fwd_of_rpc(g, c);
+    if (!f)
+        return;
+    for (mk__fwd **pp = &g->fwds; *pp; pp = &(*pp)->next)
+        if (*pp == f) {
+            *pp = f->next;
+            break;
+        }
+    for (mk__sess *s = g->sessions; s; s = s->next)
+        for (mk__op *o = s->ops; o; o = o->next)
+            if (o->state == OP_FORWARDED && o->fwd == f) {
+                retry_from(g, o, false);
+                break;
+            }
+    for (mk__qop *q = g->qops; q; q = q->next)
+        if (q->state == Q_FORWARDED && q->fwd == f)
+            qop_retry(q, false);
+    free(f);
+    /* Routed again from the tick, after the backoff. */
+}
+
+/* ---- serving requesters ------------------------------------------------- */
+
+static mk__waiter *waiter_remote(mk__srv *s, uint64_t req_id,
+                                 uint32_t timeout_ms)
+{
+    mk__waiter *w = calloc(1, sizeof *w);
+    if (!w)
+        return NULL;
+    if (timeout_ms == 0)
+        timeout_ms = DEFAULT_TIMEOUT_MS;
+    if (timeout_ms > MAX_REMOTE_TIMEOUT_MS)
+        timeout_ms = MAX_REMOTE_TIMEOUT_MS;
+    w->deadline = mk_mono_ms() + timeout_ms;
+    w->srv = s;
+    w->req_id = req_id;
+    s->refs++;
+    return w;
+}
+
+static mk__sess *sess_get(mk_group *g, const uint8_t *id)
+{
+    mk__sess *s = sess_find(g, id);
+    if (s)
+        return s;
+    s = calloc(1, sizeof *s);
+    if (!s)
+        return NULL;
+    memcpy(s->id, id, MK__SESSION_LEN);
+    s->next = g->sessions;
+    g->sessions = s;
+    return s;
+}
+
+/* Inserts a new command into its session in seq order. */
+static mk__op *op_new(mk__sess *s, uint64_t seq, uint64_t ack,
+                      const void *cmd, size_t len)
+{
+    mk__op *o = calloc(1, sizeof *o);
+    if (!o)
+        return NULL;
+    o->cmd = malloc(len ? len : 1);
+    if (!o->cmd) {
+        free(o);
+        return NULL;
+    }
+    if (len)
+        memcpy(o->cmd, cmd, len);
+    o->len = len;
+    o->seq = seq;
+    o->ack = ack;
+    o->sess = s;
+    o->state = OP_IDLE;
+    mk__op **pp = &s->ops;
+    while (*pp && (*pp)->seq < seq)
+        pp = &(*pp)->next;
+    o->next = *pp;
+    *pp = o;
+    return o;
+}
+
+static void srv_answer(mk__srv *s, const mk__req *q, int status,
+                       uint64_t applied, const uint8_t *res, size_t len)
+{
+    mk__resp r = {.id = q->id, .op = q->op, .status = status,
+                  .applied = applied, .seq = q->seq, .body = res,
+                  .len = len};
+    memcpy(r.session, q->session, MK__SESSION_LEN);
+    srv_send(s, &r);
+}
+
+static void sess_gc(mk_group *g, mk__sess *s)
+{
+    if (!s || s->ops || s->local)
+        return;
+    for (mk__sess **pp = &g->sessions; *pp; pp = &(*pp)->next)
+        if (*pp == s) {
+            *pp = s->next;
+            break;
+        }
+    free(s);
+}
+
+static void serve_exec(mk_group *g, mk__srv *s, const mk__req *q)
+{
+    mk__sess *sess = sess_get(g, q->session);
+    mk__op *o = sess ? op_find(sess, q->seq) : NULL;
+    bool fresh = false;
+    if (sess && sess->local) {
+        /* Our own session id from someone else: refuse, never mix. */
+        srv_answer(s, q, MK_EINVAL, 0, NULL, 0);
+        return;
+    }
+    if (sess && !o) {
+        o = op_new(sess, q->seq, q->ack, q->body, q->len);
+        fresh = o != NULL;
+    }
+    mk__waiter *w = o ? waiter_remote(s, q->id, q->timeout_ms) : NULL;
+    if (!w) {
+        if (fresh)
+            op_free(g, o);
+        else
+            sess_gc(g, sess);
+        srv_answer(s, q, MK_ENOMEM, 0, NULL, 0);
+        return;
+    }
+    if (q->ack > o->ack)
+        o->ack = q->ack;
+    w->next = o->waiters;
+    o->waiters = w;
+    if (fresh)
+        route_session(g, sess);
+}
+
+static void serve_query(mk_group *g, mk__srv *s, const mk__req *q)
+{
+    if (q->level == MK_WEAK) {
+        mk__waiter w = {.srv = s, .req_id = q->id};
+        s->refs++;
+        answer_query(g, q->body, q->len, &w);
+        return;
+    }
+    mk__qop *qo = calloc(1, sizeof *qo);
+    mk__waiter *w = waiter_remote(s, q->id, q->timeout_ms);
+    uint8_t *copy = malloc(q->len ? q->len : 1);
+    if (!qo || !w || !copy) {
+        free(qo);
+        free(copy);
+        if (w) {
+            s->refs--;
+            free(w);
+        }
+        srv_answer(s, q, MK_ENOMEM, 0, NULL, 0);
+        return;
+    }
+    if (q->len)
+        memcpy(copy, q->body, q->len);
+    qo->q = copy;
+    qo->len = q->len;
+    qo->w = *w;
+    free(w);
+    qo->next = g->qops;
+    g->qops = qo;
+    route_q(g, qo);
+}
+
+static void member_status(mk_group *g, bool hash, mk__member_status *ms)
+{
+    memset(ms, 0, sizeof *ms);
+    ms->self = g->voters[g->self].peer;
+    mk_group_status_get(g, &ms->st);
+    ms->raft_state = g->raft_started ? raft_state(&g->raft) : 0;
+    for (size_t i = 0; i < g->n_voters && i < 64; i++)
+        ms->voters[i] = g->voters[i].peer;
+    if (hash && mk__fsm_state_hash(g->fsm, g->gfsm.applied, &ms->hash) == 0)
+        ms->has_hash = true;
+}
+
+static void serve_status(mk_group *g, mk__srv *s, const mk__req *q)
+{
+    mk__member_status ms;
+    member_status(g, q->flags & MK__STATUS_WANT_HASH, &ms);
+    mk_buf b;
+    mk_buf_init(&b);
+    mk__status_encode(&b, &ms);
+    srv_answer(s, q, b.err, ms.st.applied, b.data, b.len);
+    mk_buf_free(&b);
+}
+
+static void on_srv_frame(mk_link *link, const uint8_t *f, size_t len,
+                         void *data)
+{
+    mk__srv *s = data;
+    mk_group *g = s->g;
+    if (!g || g->closing)
+        return;
+    mk__req q;
+    if (mk__req_decode(f, len, &q) != 0) {
+        mk_link_close(link, MK_CLOSE_PROTOCOL_VIOLATION, "bad request");
+        return;
+    }
+    switch (q.op) {
+    case MK__OP_EXEC:
+        serve_exec(g, s, &q);
+        break;
+    case MK__OP_QUERY:
+        serve_query(g, s, &q);
+        break;
+    default:
+        serve_status(g, s, &q);
+    }
+}
+
+static void srv_detach(mk__srv *s)
+{
+    mk_group *g = s->g;
+    if (!g)
+        return;
+    if (s->bonded) {
+        mk__group_bond_remove(g, &s->bond);
+        s->bonded = false;
+    }
+    if (s->prev)
+        s->prev->next = s->next;
+    else
+        g->srvs = s->next;
+    if (s->next)
+        s->next->prev = s->prev;
+    s->g = NULL;
+}
+
+static void on_srv_close(mk_link *link, uint32_t code, int status,
+                         void *data)
+{
+    mk__srv *s = data;
+    s->link = NULL;
+    srv_detach(s);
+    srv_maybe_free(s);
+}
+
+void mk__group_accept_rpc(mk_group *g, mk_link *link)
+{
+    mk__srv *s = calloc(1, sizeof *s);
+    uint8_t welcome = MK__G_WELCOME;
+    if (!s) {
+        mk_link_close(link, MK_CLOSE_CANCELLED, "out of memory");
+        return;
+    }
+    s->g = g;
+    s->link = link;
+    s->next = g->srvs;
+    if (g->srvs)
+        g->srvs->prev = s;
+    g->srvs = s;
+    s->bond.link = link;
+    s->bond.peer = *mk_link_peer(link);
+    mk__group_admit(g, &s->bond.peer, false, &s->bond.expires_ms, NULL);
+    mk__group_bond_add(g, &s->bond);
+    s->bonded = true;
+    mk_link_set_callbacks(link, on_srv_frame, on_srv_close, s);
+    mk_link_send(link, &welcome, 1);
+}
+
+/* ---- watching the group's state ----------------------------------------- */
+
+void mk_group_status_get(const mk_group *cg, mk_group_status *out)
+{
+    mk_group *g = (mk_group *)cg; /* libraft's getters take non-const */
+    memset(out, 0, sizeof *out);
+    out->n_voters = g->n_voters;
+    out->applied = g->gfsm.applied;
+    if (!g->raft_started || g->raft_closed)
+        return;
+    int state = raft_state(&g->raft);
+    raft_id id;
+    const char *addr;
+    raft_leader(&g->raft, &id, &addr);
+    const mk__voter *v = id ? mk__group_voter_by_id(g, id) : NULL;
+    out->term = g->raft.current_term;
+    out->commit_index = g->raft.commit_index;
+    out->applied_index = raft_last_applied(&g->raft);
+    out->is_leader = state == RAFT_LEADER;
+    out->has_leader = v != NULL;
+    if (v)
+        out->leader = v->peer;
+    out->online = v && (out->is_leader || state == RAFT_FOLLOWER);
+}
+
+int mk_group_watch(mk_group *g, mk_group_change_cb cb, void *data)
+{
+    mk__gwatch *w = calloc(1, sizeof *w);
+    if (!w)
+        return MK_ENOMEM;
+    w->cb = cb;
+    w->data = data;
+    w->next = g->watches;
+    g->watches = w;
+    return 0;
+}
+
+static bool status_changed(const mk_group_status *a, const mk_group_status *b)
+{
+    return a->online != b->online || a->is_leader != b->is_leader ||
+           a->has_leader != b->has_leader ||
+           !mk_id_eq(&a->leader, &b->leader) || a->term != b->term ||
+           a->applied != b->applied;
+}
+
+/* After every batch of I/O: react to leadership changes, deliver what was
+ * answered, tell watchers. */
+static void on_check(uv_check_t *h)
+{
+    mk_group *g = h->data;
+    if (g->closing)
+        return;
+    mk_group_status st;
+    mk_group_status_get(g, &st);
+    raft_id lid = 0;
+    const char *addr;
+    if (g->raft_started)
+        raft_leader(&g->raft, &lid, &addr);
+    bool moved = false;
+    if (st.is_leader != g->was_leader || st.term != g->seen_term) {
+        /* What we proposed may be lost with our leadership (a step-down
+         * need not change the term; a re-election does): retry it wherever
+         * the group goes next (duplicates are answered from the table). */
+        for (mk__sess *s = g->sessions; s; s = s->next)
+            for (mk__op *o = s->ops; o; o = o->next)
+                if ((o->state == OP_PROPOSED &&
+                     (!st.is_leader || o->term != st.term)) ||
+                    (!st.is_leader && o->state == OP_QUEUED)) {
+                    retry_from(g, o, true);
+                    break;
+                }
+        moved = true;
+    }
+    g->seen_term = st.term;
+    if (lid != g->last_leader) {
+        /* Forwarded to a leader that is no longer the leader. */
+        for (mk__sess *s = g->sessions; s; s = s->next)
+            for (mk__op *o = s->ops; o; o = o->next)
+                if (o->state == OP_FORWARDED) {
+                    retry_from(g, o, true);
+                    break;
+                }
+        for (mk__qop *q = g->qops; q; q = q->next)
+            if (q->state == Q_FORWARDED)
+                qop_retry(q, true);
+        moved = true;
+    }
+    g->was_leader = st.is_leader;
+    g->last_leader = lid;
+    if (moved || st.has_leader != g->last.has_leader)
+        route_idle(g);
+    if (g->gfsm.fatal && !g->errmsg[0])
+        snprintf(g->errmsg, sizeof g->errmsg,
+                 "state machine failed (%s): group stopped",
+                 mk_strerror(g->gfsm.fatal));
+    done_deliver(g);
+    if (g->closing)
+        return;
+    if (status_changed(&st, &g->last)) {
+        g->last = st;
+        for (mk__gwatch *w = g->watches; w && !g->closing; w = w->next)
+            w->cb(g, w->data);
+    }
+}
+
+/* ---- the tick: deadlines, retries, expiries ---------------------------- */
+
+static void expire_waiters(mk_group *g, int64_t now)
+{
+    for (mk__sess *s = g->sessions, *snext; s; s = snext) {
+        snext = s->next;
+        for (mk__op *o = s->ops, *onext; o; o = onext) {
+            onext = o->next;
+            for (mk__waiter **pp = &o->waiters; *pp;) {
+                mk__waiter *w = *pp;
+                if (w->deadline > now) {
+                    pp = &w->next;
+                    continue;
+                }
+                *pp = w->next;
+                waiter_finish(g, w, MK__OP_EXEC, s->id, o->seq,
+                              MK_ECONNECT_TIMEOUT, 0, NULL, 0);
+                free(w);
+            }
+            if (!o->waiters) {
+                /* Given up: if it was proposed it may still be applied
+                 * (exactly once); the session's ack moves past it. */
+                bool last = !o->next && !s->local && s->ops == o;
+                op_free(g, o);
+                if (last)
+                    break; /* the session was freed */
+            }
+        }
+    }
+    for (mk__qop *q = g->qops, *next; q; q = next) {
+        next = q->next;
+        if (q->w.deadline <= now)
+            qop_complete(g, q, MK_ECONNECT_TIMEOUT, 0, NULL, 0);
+    }
+}
+
+static void on_tick(uv_timer_t *h)
+{
+    mk_group *g = h->data;
+    if (g->closing)
+        return;
+    int64_t now = mk_mono_ms();
+    expire_waiters(g, now);
+    route_idle(g);
+    if (now >= g->next_bond_check) {
+        g->next_bond_check = now + BOND_CHECK_MS;
+        recheck_bonds(g, NULL, true);
+    }
+    done_deliver(g);
+}
+
+/* ---- commands and queries ------------------------------------------------- */
+
+int mk_group_execute(mk_group *g, const void *cmd, size_t len,
+                     uint32_t timeout_ms, mk_group_result_cb cb, void *data)
+{
+    if (g->closing)
+        return MK_ECLOSED;
+    if (len > MK__CMD_MAX)
+        return MK_EMSGSIZE;
+    mk__sess *s = sess_find(g, g->session);
+    mk__waiter *w = calloc(1, sizeof *w);
+    mk__op *o = w ? op_new(s, g->next_seq + 1, 0, cmd, len) : NULL;
+    if (!o) {
+        free(w);
+        return MK_ENOMEM;
+    }
+    g->next_seq++;
+    w->cb = cb;
+    w->data = data;
+    w->deadline = mk_mono_ms() + (timeout_ms ? timeout_ms : DEFAULT_TIMEOUT_MS);
+    o->waiters = w;
+    route_session(g, s);
+    return 0;
+}
+
+int mk_group_query(mk_group *g, const void *q, size_t len,
+                   mk_consistency level, uint32_t timeout_ms,
+                   mk_group_result_cb cb, void *data)
+{
+    if (g->closing)
+        return MK_ECLOSED;
+    if (len > MK__CMD_MAX)
+        return MK_EMSGSIZE;
+    if (level == MK_WEAK) {
+        mk__waiter w = {.cb = cb, .data = data};
+        answer_query(g, q, len, &w); /* delivered on the next check */
+        return 0;
+    }
+    mk__qop *qo = calloc(1, sizeof *qo);
+    uint8_t *copy = malloc(len ? len : 1);
+    if (!qo || !copy) {
+        free(qo);
+        free(copy);
+        return MK_ENOMEM;
+    }
+    if (len)
+        memcpy(copy, q, len);
+    qo->q = copy;
+    qo->len = len;
+    qo->w.cb = cb;
+    qo->w.data = data;
+    qo->w.deadline =
+        mk_mono_ms() + (timeout_ms ? timeout_ms : DEFAULT_TIMEOUT_MS);
+    qo->next = g->qops;
+    g->qops = qo;
+    route_q(g, qo);
+    return 0;
+}
+
+/* ---- joining ------------------------------------------------------------ */
+
+static int make_dirs(const char *path)
+{
+    char buf[4096];
+    if (strlen(path) >= sizeof buf || !path[0])
+        return MK_EINVAL;
+    strcpy(buf, path);
+    for (char *p = buf + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        if (mkdir(buf, 0700) != 0 && errno != EEXIST)
+            return -errno;
+        *p = '/';
+    }
+    if (mkdir(buf, 0700) != 0 && errno != EEXIST)
+        return -errno;
+    struct stat st;
+    if (stat(buf, &st) != 0)
+        return -errno;
+    return S_ISDIR(st.st_mode) ? 0 : MK_EEXIST;
+}
+
+static int raft_code(int rv)
+{
+    switch (rv) {
+    case RAFT_NOMEM:
+        return MK_ENOMEM;
+    case RAFT_NOTLEADER:
+        return MK_ENOT_LEADER;
+    case RAFT_SHUTDOWN:
+    case RAFT_CANCELED:
+        return MK_ECANCELED;
+    case RAFT_NAMETOOLONG:
+    case RAFT_NOTFOUND:
+    case RAFT_INVALID:
+    case RAFT_IOERR:
+    case RAFT_CORRUPT:
+    case RAFT_NOSPACE:
+    case RAFT_UNAUTHORIZED:
+        return MK_EIO;
+    default:
+        return MK_EINVAL;
+    }
+}
+
+static void say(char *err, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static void say(char *err, const char *fmt, ...)
+{
+    if (!err)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, MK_ERRMSG_SIZE, fmt, ap);
+    va_end(ap);
+}
+
+static void maybe_finish(mk_group *g)
+{
+    if (g->open_handles > 0 || (g->raft_inited && !g->raft_closed))
+        return;
+    void (*cb)(void *) = g->close_cb;
+    void *data = g->close_data;
+    while (g->sessions) { /* only a failed join leaves any */
+        mk__sess *s = g->sessions;
+        g->sessions = s->next;
+        free(s);
+    }
+    mk__gfsm_free(&g->gfsm);
+    while (g->watches) {
+        mk__gwatch *w = g->watches;
+        g->watches = w->next;
+        free(w);
+    }
+    free(g->voters);
+    free(g->validators);
+    free(g);
+    if (cb)
+        cb(data);
+}
+
+static void on_handle_closed(uv_handle_t *h)
+{
+    mk_group *g = h->data;
+    g->open_handles--;
+    maybe_finish(g);
+}
+
+void mk__group_bridge_closed(mk_group *g)
+{
+    g->open_handles--;
+    maybe_finish(g);
+}
+
+static void on_raft_closed(struct raft *r)
+{
+    mk_group *g = r->data;
+    raft_uv_close(&g->io);
+    g->raft_closed = true;
+    /* libraft's close normally closed the transport (and so the bridge's
+     * timer) already; if it did not, do it now. */
+    if (!uv_is_closing((uv_handle_t *)&g->bridge.timer))
+        mk__bridge_close_unused(&g->bridge);
+    maybe_finish(g);
+}
+
+/* Frees everything that does not wait for libuv or libraft, then closes
+ * the handles and libraft; maybe_finish frees the rest. */
+static void teardown(mk_group *g)
+{
+    g->closing = true;
+    uv_close((uv_handle_t *)&g->check, on_handle_closed);
+    uv_close((uv_handle_t *)&g->prepare, on_handle_closed);
+    uv_close((uv_handle_t *)&g->tick, on_handle_closed);
+    if (g->raft_inited) {
+        /* libraft's close closes its transport, the bridge. */
+        g->raft.data = g;
+        raft_close(&g->raft, on_raft_closed);
+    } else {
+        mk__bridge_close_unused(&g->bridge);
+    }
+}
+
+int mk_group_join(const mk_group_config *cfg, mk_group **out, char *err)
+{
+    char detail[MK_ERRMSG_SIZE];
+    int rc;
+    *out = NULL;
+    if (!cfg->node || !cfg->fsm || cfg->fsm->version != MK_FSM_VERSION ||
+        !cfg->fsm->apply || !cfg->fsm->snapshot || !cfg->fsm->restore ||
+        !cfg->data_dir || cfg->n_voters == 0 || cfg->n_voters > 64) {
+        say(err, "group config needs a node, a version-1 fsm, a data dir "
+                 "and 1 to 64 voters");
+        return MK_EINVAL;
+    }
+    mk_group_params p = cfg->params;
+    params_defaults(&p);
+    if (p.heartbeat_ms >= p.election_timeout_ms) {
+        say(err, "heartbeat must be shorter than the election timeout");
+        return MK_EINVAL;
+    }
+    const mk_peer_id *self = mk_node_id(cfg->node);
+    size_t self_at = cfg->n_voters;
+    for (size_t i = 0; i < cfg->n_voters; i++) {
+        raft_id id = mk__raft_id_of(&cfg->voters[i]);
+        char hex[MK_ID_HEX_LEN + 1];
+        if (id == 0) {
+            say(err, "voter %s has raft id 0", mk_id_hex(&cfg->voters[i], hex));
+            return MK_EINVAL;
+        }
+        for (size_t j = 0; j < i; j++)
+            if (mk__raft_id_of(&cfg->voters[j]) == id) {
+                say(err, "voters %s and another share a raft id (the first "
+                         "8 bytes of their PeerIds)",
+                    mk_id_hex(&cfg->voters[i], hex));
+                return MK_EINVAL;
+            }
+        if (mk_id_eq(&cfg->voters[i], self))
+            self_at = i;
+    }
+    if (self_at == cfg->n_voters) {
+        say(err, "this node is not a voter of the group");
+        return MK_EINVAL;
+    }
+    mk_id gid;
+    mk_group_id_of(cfg, &gid);
+    mk__hub *hub = mk__hub_get(cfg->node, &rc);
+    if (!hub) {
+        say(err, "cannot serve the group protocols: %s", mk_strerror(rc));
+        return rc;
+    }
+    if (mk__hub_find(hub, &gid)) {
+        say(err, "this node already runs that group");
+        return MK_EEXIST;
+    }
+    if ((rc = make_dirs(cfg->data_dir)) != 0) {
+        say(err, "data dir %s: %s", cfg->data_dir, mk_strerror(rc));
+        return MK_EIO;
+    }
+
+    /* libuv writes to sockets with writev, and a socketpair whose other
+     * end closed raises SIGPIPE, which would kill the process (libraft
+     * writes to its end after the bridge closed ours). Node.js and every
+     * libuv server ignore it; so must a process running groups. */
+    struct sigaction sa;
+    if (sigaction(SIGPIPE, NULL, &sa) == 0 && sa.sa_handler == SIG_DFL)
+        signal(SIGPIPE, SIG_IGN);
+
+    mk_group *g = calloc(1, sizeof *g);
+    if (!g)
+        return MK_ENOMEM;
+    g->node = cfg->node;
+    g->loop = mk_node_loop(cfg->node);
+    g->hub = hub;
+    g->id = gid;
+    g->params = p;
+    g->fsm = cfg->fsm;
+    g->n_voters = cfg->n_voters;
+    g->self = self_at;
+    g->bonds.next = g->bonds.prev = &g->bonds;
+    g->voters = calloc(cfg->n_voters, sizeof *g->voters);
+    g->validators = calloc(cfg->n_validators ? cfg->n_validators : 1,
+                           sizeof *g->validators);
+    mk__sess *local = calloc(1, sizeof *local);
+    if (!g->voters || !g->validators || !local) {
+        free(g->voters);
+        free(g->validators);
+        free(local);
+        free(g);
+        return MK_ENOMEM;
+    }
+    for (size_t i = 0; i < cfg->n_voters; i++) {
+        g->voters[i].peer = cfg->voters[i];
+        g->voters[i].id = mk__raft_id_of(&cfg->voters[i]);
+        mk_id_hex(&cfg->voters[i], g->voters[i].addr);
+    }
+    for (size_t i = 0; i < cfg->n_validators; i++)
+        g->validators[i] = cfg->validators[i];
+    g->n_validators = cfg->n_validators;
+    if (getrandom(g->session, sizeof g->session, 0) !=
+        (ssize_t)sizeof g->session) {
+        free(local);
+        free(g->voters);
+        free(g->validators);
+        free(g);
+        say(err, "no randomness for a session id");
+        return MK_EIO;
+    }
+    memcpy(local->id, g->session, MK__SESSION_LEN);
+    local->local = true;
+    g->sessions = local;
+
+    mk__gfsm_hooks hooks = {on_applied, on_restored, g};
+    mk__gfsm_init(&g->gfsm, cfg->fsm, &hooks);
+    mk__feed_init(&g->feed, g);
+    uv_check_init(g->loop, &g->check);
+    uv_prepare_init(g->loop, &g->prepare);
+    uv_timer_init(g->loop, &g->tick);
+    g->check.data = g->prepare.data = g->tick.data = g;
+    g->open_handles = 4; /* with the bridge's timer */
+    mk__bridge_init(&g->bridge, g, g->loop);
+
+    const mk__voter *me = &g->voters[self_at];
+    int rv = raft_uv_init(&g->io, g->loop, cfg->data_dir, &g->bridge.t);
+    if (rv != 0) {
+        snprintf(detail, sizeof detail, "%s", g->io.errmsg);
+        say(err, "raft storage: %s", detail);
+        rc = raft_code(rv);
+        goto fail;
+    }
+    rv = raft_init(&g->raft, &g->io, &g->gfsm.raft, me->id, me->addr);
+    if (rv != 0) {
+        snprintf(detail, sizeof detail, "%s", raft_errmsg(&g->raft));
+        raft_uv_close(&g->io);
+        say(err, "raft: %s", detail);
+        rc = raft_code(rv);
+        goto fail;
+    }
+    g->raft_inited = true;
+    g->raft.data = g;
+    raft_set_election_timeout(&g->raft, p.election_timeout_ms);
+    raft_set_heartbeat_timeout(&g->raft, p.heartbeat_ms);
+    raft_set_snapshot_threshold(&g->raft, p.snapshot_threshold);
+    raft_set_snapshot_trailing(&g->raft, p.snapshot_threshold / 2 > 128
+                                             ? 128
+                                             : (p.snapshot_threshold + 1) / 2);
+    /* Pre-vote: a member cut off for a while (SIGSTOP, a partition) does
+     * not depose a healthy leader with its inflated term when it returns. */
+    raft_set_pre_vote(&g->raft, true);
+    raft_uv_set_connect_retry_delay(&g->io, p.heartbeat_ms * 2 < 50
+                                                ? 50
+                                                : p.heartbeat_ms * 2);
+
+    /* Every voter bootstraps the same configuration; a data dir that
+     * already holds a log refuses (RAFT_CANTBOOTSTRAP) and keeps its own. */
+    struct raft_configuration conf;
+    raft_configuration_init(&conf);
+    rv = 0;
+    for (size_t i = 0; i < g->n_voters && rv == 0; i++)
+        rv = raft_configuration_add(&conf, g->voters[i].id,
+                                    g->voters[i].addr, RAFT_VOTER);
+    if (rv == 0)
+        rv = raft_bootstrap(&g->raft, &conf);
+    raft_configuration_close(&conf);
+    if (rv != 0 && rv != RAFT_CANTBOOTSTRAP) {
+        say(err, "raft bootstrap: %s", raft_errmsg(&g->raft));
+        rc = raft_code(rv);
+        goto fail;
+    }
+    rv = raft_start(&g->raft);
+    if (rv != 0) {
+        say(err, "raft start: %s", raft_errmsg(&g->raft));
+        rc = raft_code(rv);
+        goto fail;
+    }
+    g->raft_started = true;
+    if ((rc = mk__hub_add(hub, g)) != 0) {
+        say(err, "cannot register the group");
+        goto fail;
+    }
+    mk_node_watch_add(g->node, on_peer_event, g, &g->node_watch);
+    mk_node_add_group(g->node, &g->id);
+    uv_check_start(&g->check, on_check);
+    uv_timer_start(&g->tick, on_tick, TICK_MS, TICK_MS);
+    *out = g;
+    return 0;
+
+fail:
+    /* Finishes asynchronously; no callback. */
+    mk__feed_close(&g->feed);
+    teardown(g);
+    return rc;
+}
+
+/* ---- leaving ------------------------------------------------------------- */
+
+void mk_group_close(mk_group *g, void (*cb)(void *data), void *data)
+{
+    if (g->closing)
+        return;
+    g->closing = true;
+    g->close_cb = cb;
+    g->close_data = data;
+    /* Answers already computed go out as they are; everything pending is
+     * cancelled. */
+    done_deliver(g);
+    while (g->sessions) {
+        mk__sess *s = g->sessions;
+        while (s->ops) {
+            mk__op *o = s->ops;
+            s->ops = o->next;
+            for (mk__waiter *w = o->waiters, *next; w; w = next) {
+                next = w->next;
+                if (w->cb)
+                    w->cb(MK_ECANCELED, 0, NULL, 0, w->data);
+                else if (w->srv) {
+                    w->srv->refs--;
+                    srv_maybe_free(w->srv);
+                }
+                free(w);
+            }
+            free(o->cmd);
+            free(o);
+        }
+        g->sessions = s->next;
+        free(s);
+    }
+    g->queue_head = g->queue_tail = NULL;
+    g->queued = 0;
+    while (g->qops) {
+        mk__qop *q = g->qops;
+        g->qops = q->next;
+        if (q->w.cb)
+            q->w.cb(MK_ECANCELED, 0, NULL, 0, q->w.data);
+        else if (q->w.srv) {
+            q->w.srv->refs--;
+            srv_maybe_free(q->w.srv);
+        }
+        free(q->q);
+        free(q);
+    }
+    done_deliver(g);
+    mk_node_unwatch(g->node_watch);
+    g->node_watch = NULL;
+    mk_node_remove_group(g->node, &g->id);
+    mk__hub_remove(g->hub, g);
+    while (g->fwds) {
+        mk__fwd *f = g->fwds;
+        g->fwds = f->next;
+        mk__rpc_close(f->rpc);
+        free(f);
+    }
+    while (g->srvs) {
+        mk__srv *s = g->srvs;
+        mk_link *link = s->link;
+        srv_detach(s);
+        if (link)
+            mk_link_close(link, MK_CLOSE_GRACEFUL_SHUTDOWN, NULL);
+        srv_maybe_free(s);
+    }
+    mk__feed_close(&g->feed);
+    teardown(g);
+}

@@ -1,0 +1,597 @@
+/* A non-member's handle on a group (group_client.h).
+ *
+ * The same exactly-once discipline as a member's handle (group.c): one
+ * random session, sequence numbers in submission order, the watermark
+ * `ack` = (lowest unanswered seq) - 1, and any failure re-sends that
+ * command and every later one in order, so the group's adapter never sees
+ * a gap it cannot fill and answers duplicates from its table.
+ */
+#include "mosaik/group_client.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+
+#include "mosaik/clock.h"
+#include "mosaik/error.h"
+
+#define TICK_MS 10
+#define DEFAULT_TIMEOUT_MS 10000
+#define BACKOFF_MIN_MS 10
+#define BACKOFF_MAX_MS 250
+#define AVOID_MS 1000
+/* A member holds a request at most this long: one with no leader (cut
+ * off, or not a real voter) must not keep a command until its deadline
+ * when another member could take it. */
+#define ATTEMPT_MS 3000
+#define MAX_AVOID 16
+
+enum { IDLE, SENT };
+
+typedef struct conn {
+    struct conn *next;
+    mk__rpc *rpc;
+} conn;
+
+typedef struct cop {
+    struct cop *next; /* ascending seq */
+    uint64_t seq;
+    uint8_t *cmd;
+    size_t len;
+    int64_t deadline, not_before;
+    uint32_t backoff;
+    int state;
+    conn *on;
+    uint64_t req_id;
+    mk_group_result_cb cb;
+    void *data;
+} cop;
+
+typedef struct cq {
+    struct cq *next;
+    uint8_t op; /* MK__OP_QUERY or MK__OP_STATUS */
+    uint8_t level, flags;
+    bool fixed; /* STATUS: only `member` */
+    mk_peer_id member;
+    uint8_t *q;
+    size_t len;
+    int64_t deadline, not_before;
+    uint32_t backoff;
+    int state;
+    conn *on;
+    uint64_t req_id;
+    mk_group_result_cb cb;
+    mk_group_client_status_cb scb;
+    void *data;
+} cq;
+
+struct mk_group_client {
+    mk_node *node;
+    mk_id gid;
+    uint8_t session[MK__SESSION_LEN];
+    uint64_t next_seq, next_req, rr;
+    cop *ops;
+    cq *qs;
+    conn *conns;
+    bool has_via, has_leader, closing;
+    mk_peer_id via, leader;
+    struct {
+        mk_peer_id peer;
+        int64_t until;
+    } avoid[MAX_AVOID];
+    size_t n_avoid;
+    uv_timer_t tick;
+    void (*close_cb)(void *data);
+    void *close_data;
+};
+
+static void route_all(mk_group_client *c);
+
+static uint32_t next_backoff(uint32_t b)
+{
+    if (b < BACKOFF_MIN_MS)
+        return BACKOFF_MIN_MS;
+    return b * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : b * 2;
+}
+
+static void avoid(mk_group_client *c, const mk_peer_id *p)
+{
+    int64_t now = mk_mono_ms();
+    size_t kept = 0;
+    for (size_t i = 0; i < c->n_avoid; i++)
+        if (c->avoid[i].until > now && !mk_id_eq(&c->avoid[i].peer, p))
+            c->avoid[kept++] = c->avoid[i];
+    c->n_avoid = kept;
+    if (kept < MAX_AVOID) {
+        c->avoid[kept].peer = *p;
+        c->avoid[kept].until = now + AVOID_MS;
+        c->n_avoid++;
+    }
+}
+
+static bool avoided(const mk_group_client *c, const mk_peer_id *p)
+{
+    int64_t now = mk_mono_ms();
+    for (size_t i = 0; i < c->n_avoid; i++)
+        if (c->avoid[i].until > now && mk_id_eq(&c->avoid[i].peer, p))
+            return true;
+    return false;
+}
+
+typedef struct members_ctx {
+    const mk_id *gid;
+    mk_peer_id *out;
+    size_t max, n;
+} members_ctx;
+
+static bool collect(const mk_peer_info *p, void *data)
+{
+    members_ctx *m = data;
+    if (mk_entry_has_group(p->entry, m->gid) && p->entry->n_addrs &&
+        m->n < m->max)
+        m->out[m->n++] = p->entry->peer;
+    return m->n < m->max;
+}
+
+size_t mk_group_client_members(mk_group_client *c, mk_peer_id *out,
+                               size_t max)
+{
+    members_ctx m = {&c->gid, out, max, 0};
+    mk_node_peers_foreach(c->node, collect, &m);
+    return m.n;
+}
+
+/* Where the next request goes. False when no member is known. */
+static bool pick(mk_group_client *c, mk_peer_id *out)
+{
+    if (c->has_via) {
+        *out = c->via;
+        return true;
+    }
+    if (c->has_leader && !avoided(c, &c->leader)) {
+        *out = c->leader;
+        return true;
+    }
+    mk_peer_id ms[64];
+    size_t n = mk_group_client_members(c, ms, 64);
+    if (n == 0)
+        return false;
+    for (size_t k = 0; k < n; k++) {
+        const mk_peer_id *p = &ms[(c->rr + k) % n];
+        if (!avoided(c, p)) {
+            c->rr += k + 1;
+            *out = *p;
+            return true;
+        }
+    }
+    *out = ms[c->rr++ % n];
+    return true;
+}
+
+/* ---- links ---------------------------------------------------------------- */
+
+static void on_reply(void *data, mk__rpc *rpc, const mk__resp *r);
+static void on_down(void *data, mk__rpc *rpc);
+
+static conn *conn_get(mk_group_client *c, const mk_peer_id *peer)
+{
+    for (conn *k = c->conns; k; k = k->next)
+        if (mk_id_eq(mk__rpc_peer(k->rpc), peer))
+            return k;
+    conn *k = calloc(1, sizeof *k);
+    if (!k)
+        return NULL;
+    mk__rpc_events ev = {on_reply, on_down, c};
+    k->rpc = mk__rpc_open(c->node, &c->gid, peer, &ev);
+    if (!k->rpc) {
+        free(k);
+        return NULL;
+    }
+    k->next = c->conns;
+    c->conns = k;
+    return k;
+}
+
+static int send_req(mk_group_client *c, conn *k, mk__req *req)
+{
+    mk_buf b;
+    mk_buf_init(&b);
+    req->id = ++c->next_req;
+    mk__req_encode(&b, req);
+    int rc = b.err ? b.err : mk__rpc_send(k->rpc, b.data, b.len);
+    mk_buf_free(&b);
+    return rc;
+}
+
+static uint32_t remaining(int64_t deadline)
+{
+    int64_t left = deadline - mk_mono_ms();
+    if (left > ATTEMPT_MS)
+        left = ATTEMPT_MS;
+    return left < 1 ? 1 : (uint32_t)left;
+}
+
+/* A member could not get the request committed in time: prefer others
+ * for a while (unless told to use that one). */
+static void shun(mk_group_client *c, mk__rpc *rpc, int status)
+{
+    if (status != MK_ECONNECT_TIMEOUT && status != MK_EOFFLINE)
+        return;
+    const mk_peer_id *p = mk__rpc_peer(rpc);
+    if (!c->has_via)
+        avoid(c, p);
+    if (c->has_leader && mk_id_eq(&c->leader, p))
+        c->has_leader = false;
+}
+
+/* ---- commands -------------------------------------------------------------- */
+
+static void op_remove(mk_group_client *c, cop *o)
+{
+    for (cop **pp = &c->ops; *pp; pp = &(*pp)->next)
+        if (*pp == o) {
+            *pp = o->next;
+            break;
+        }
+    free(o->cmd);
+    free(o);
+}
+
+static void op_finish(mk_group_client *c, cop *o, int status,
+                      uint64_t applied, const uint8_t *res, size_t len)
+{
+    mk_group_result_cb cb = o->cb;
+    void *data = o->data;
+    op_remove(c, o);
+    cb(status, applied, res, len, data);
+}
+
+static void retry_from(cop *o, bool fast)
+{
+    int64_t now = mk_mono_ms();
+    for (cop *x = o; x; x = x->next) {
+        if (x->state == IDLE && x != o)
+            continue;
+        x->state = IDLE;
+        x->on = NULL;
+        if (!fast)
+            x->backoff = next_backoff(x->backoff);
+        x->not_before = fast ? now : now + x->backoff;
+    }
+}
+
+static bool route_op(mk_group_client *c, cop *o)
+{
+    mk_peer_id m;
+    conn *k = NULL;
+    if (pick(c, &m))
+        k = conn_get(c, &m);
+    if (k) {
+        mk__req req = {.op = MK__OP_EXEC,
+                       .timeout_ms = remaining(o->deadline),
+                       .seq = o->seq,
+                       .ack = c->ops->seq - 1, /* lowest pending - 1 */
+                       .body = o->cmd,
+                       .len = o->len};
+        memcpy(req.session, c->session, MK__SESSION_LEN);
+        if (send_req(c, k, &req) == 0) {
+            o->state = SENT;
+            o->on = k;
+            o->req_id = req.id;
+            return true;
+        }
+    } else if (c->has_leader && !c->has_via) {
+        avoid(c, &c->leader);
+    }
+    o->backoff = next_backoff(o->backoff);
+    o->not_before = mk_mono_ms() + o->backoff;
+    return false;
+}
+
+/* ---- queries and status ---------------------------------------------------- */
+
+static void q_finish(mk_group_client *c, cq *q, int status, uint64_t applied,
+                     const uint8_t *res, size_t len)
+{
+    for (cq **pp = &c->qs; *pp; pp = &(*pp)->next)
+        if (*pp == q) {
+            *pp = q->next;
+            break;
+        }
+    if (q->op == MK__OP_QUERY) {
+        q->cb(status, applied, res, len, q->data);
+    } else {
+        mk__member_status ms;
+        if (status == 0 && mk__status_decode(res, len, &ms) != 0)
+            status = MK_EDECODE;
+        q->scb(status, status == 0 ? &ms : NULL, q->data);
+    }
+    free(q->q);
+    free(q);
+}
+
+static void q_retry(cq *q)
+{
+    q->state = IDLE;
+    q->on = NULL;
+    q->backoff = next_backoff(q->backoff);
+    q->not_before = mk_mono_ms() + q->backoff;
+}
+
+static void route_q(mk_group_client *c, cq *q)
+{
+    mk_peer_id m = q->member;
+    conn *k = NULL;
+    if (q->fixed || pick(c, &m))
+        k = conn_get(c, &m);
+    if (k) {
+        mk__req req = {.op = q->op, .timeout_ms = remaining(q->deadline),
+                       .level = q->level, .flags = q->flags, .body = q->q,
+                       .len = q->len};
+        if (send_req(c, k, &req) == 0) {
+            q->state = SENT;
+            q->on = k;
+            q->req_id = req.id;
+            return;
+        }
+    }
+    q_retry(q);
+}
+
+/* ---- answers ----------------------------------------------------------------- */
+
+static void on_reply(void *data, mk__rpc *rpc, const mk__resp *r)
+{
+    mk_group_client *c = data;
+    if (c->closing)
+        return;
+    if (r->has_leader && !mk_id_eq(&r->leader, mk_node_id(c->node))) {
+        c->has_leader = true;
+        c->leader = r->leader;
+    }
+    if (r->op == MK__OP_EXEC) {
+        if (memcmp(r->session, c->session, MK__SESSION_LEN) != 0)
+            return;
+        cop *o = c->ops;
+        while (o && o->seq != r->seq)
+            o = o->next;
+        if (!o)
+            return;
+        if (!mk__status_retryable(r->status)) {
+            op_finish(c, o, r->status, r->applied, r->body, r->len);
+            return;
+        }
+        if (o->state != SENT || o->req_id != r->id)
+            return; /* about an earlier attempt */
+        if (r->status == MK_ENOT_LEADER && !r->has_leader)
+            c->has_leader = false;
+        shun(c, rpc, r->status);
+        retry_from(o, r->status == MK_EAGAIN);
+        route_all(c);
+        return;
+    }
+    for (cq *q = c->qs; q; q = q->next) {
+        if (q->state != SENT || q->req_id != r->id || q->on->rpc != rpc)
+            continue;
+        if (r->op == MK__OP_STATUS && r->status == 0 && q->op == MK__OP_STATUS) {
+            mk__member_status ms;
+            if (mk__status_decode(r->body, r->len, &ms) == 0 &&
+                ms.st.has_leader) {
+                c->has_leader = true;
+                c->leader = ms.st.leader;
+            }
+        }
+        if (mk__status_retryable(r->status)) {
+            shun(c, rpc, r->status);
+            q_retry(q);
+        } else
+            q_finish(c, q, r->status, r->applied, r->body, r->len);
+        return;
+    }
+}
+
+static void on_down(void *data, mk__rpc *rpc)
+{
+    mk_group_client *c = data;
+    conn *k = NULL;
+    for (conn **pp = &c->conns; *pp; pp = &(*pp)->next)
+        if ((*pp)->rpc == rpc) {
+            k = *pp;
+            *pp = k->next;
+            break;
+        }
+    if (!k)
+        return;
+    const mk_peer_id *peer = mk__rpc_peer(rpc);
+    avoid(c, peer);
+    if (c->has_leader && mk_id_eq(&c->leader, peer))
+        c->has_leader = false;
+    for (cop *o = c->ops; o; o = o->next)
+        if (o->state == SENT && o->on == k) {
+            retry_from(o, false);
+            break;
+        }
+    for (cq *q = c->qs; q; q = q->next)
+        if (q->state == SENT && q->on == k)
+            q_retry(q);
+    free(k);
+}
+
+/* ---- the tick ------------------------------------------------------------- */
+
+static void route_all(mk_group_client *c)
+{
+    int64_t now = mk_mono_ms();
+    for (cop *o = c->ops; o; o = o->next) {
+        if (o->state != IDLE)
+            continue;
+        if (o->not_before > now || !route_op(c, o))
+            break; /* keep the order */
+    }
+    for (cq *q = c->qs; q; q = q->next)
+        if (q->state == IDLE && q->not_before <= now)
+            route_q(c, q);
+}
+
+static void on_tick(uv_timer_t *t)
+{
+    mk_group_client *c = t->data;
+    int64_t now = mk_mono_ms();
+    for (cop *o = c->ops, *next; o && !c->closing; o = next) {
+        next = o->next;
+        if (o->deadline <= now)
+            op_finish(c, o, MK_ECONNECT_TIMEOUT, 0, NULL, 0);
+    }
+    for (cq *q = c->qs, *next; q && !c->closing; q = next) {
+        next = q->next;
+        if (q->deadline <= now)
+            q_finish(c, q, MK_ECONNECT_TIMEOUT, 0, NULL, 0);
+    }
+    if (!c->closing)
+        route_all(c);
+}
+
+/* ---- the handle ---------------------------------------------------------- */
+
+int mk_group_client_open(mk_node *node, const mk_id *group,
+                         mk_group_client **out)
+{
+    mk_group_client *c = calloc(1, sizeof *c);
+    if (!c)
+        return MK_ENOMEM;
+    if (getrandom(c->session, sizeof c->session, 0) !=
+        (ssize_t)sizeof c->session) {
+        free(c);
+        return MK_EIO;
+    }
+    c->node = node;
+    c->gid = *group;
+    uv_timer_init(mk_node_loop(node), &c->tick);
+    c->tick.data = c;
+    uv_timer_start(&c->tick, on_tick, TICK_MS, TICK_MS);
+    *out = c;
+    return 0;
+}
+
+void mk_group_client_via(mk_group_client *c, const mk_peer_id *member)
+{
+    c->has_via = member != NULL;
+    if (member)
+        c->via = *member;
+}
+
+int mk_group_client_execute(mk_group_client *c, const void *cmd, size_t len,
+                            uint32_t timeout_ms, mk_group_result_cb cb,
+                            void *data)
+{
+    if (c->closing)
+        return MK_ECLOSED;
+    if (len > MK__CMD_MAX)
+        return MK_EMSGSIZE;
+    cop *o = calloc(1, sizeof *o);
+    uint8_t *copy = malloc(len ? len : 1);
+    if (!o || !copy) {
+        free(o);
+        free(copy);
+        return MK_ENOMEM;
+    }
+    if (len)
+        memcpy(copy, cmd, len);
+    o->seq = ++c->next_seq;
+    o->cmd = copy;
+    o->len = len;
+    o->cb = cb;
+    o->data = data;
+    o->deadline = mk_mono_ms() + (timeout_ms ? timeout_ms : DEFAULT_TIMEOUT_MS);
+    cop **pp = &c->ops;
+    while (*pp)
+        pp = &(*pp)->next;
+    *pp = o;
+    route_all(c);
+    return 0;
+}
+
+static int add_q(mk_group_client *c, cq *q, const void *body, size_t len,
+                 uint32_t timeout_ms)
+{
+    if (c->closing) {
+        free(q);
+        return MK_ECLOSED;
+    }
+    q->q = malloc(len ? len : 1);
+    if (!q->q) {
+        free(q);
+        return MK_ENOMEM;
+    }
+    if (len)
+        memcpy(q->q, body, len);
+    q->len = len;
+    q->deadline = mk_mono_ms() + (timeout_ms ? timeout_ms : DEFAULT_TIMEOUT_MS);
+    q->next = c->qs;
+    c->qs = q;
+    route_q(c, q);
+    return 0;
+}
+
+int mk_group_client_query(mk_group_client *c, const void *query, size_t len,
+                          mk_consistency level, uint32_t timeout_ms,
+                          mk_group_result_cb cb, void *data)
+{
+    if (len > MK__CMD_MAX)
+        return MK_EMSGSIZE;
+    cq *q = calloc(1, sizeof *q);
+    if (!q)
+        return MK_ENOMEM;
+    q->op = MK__OP_QUERY;
+    q->level = (uint8_t)level;
+    q->cb = cb;
+    q->data = data;
+    return add_q(c, q, query, len, timeout_ms);
+}
+
+int mk_group_client_status(mk_group_client *c, const mk_peer_id *member,
+                           bool hash, uint32_t timeout_ms,
+                           mk_group_client_status_cb cb, void *data)
+{
+    cq *q = calloc(1, sizeof *q);
+    if (!q)
+        return MK_ENOMEM;
+    q->op = MK__OP_STATUS;
+    q->flags = hash ? MK__STATUS_WANT_HASH : 0;
+    q->fixed = true;
+    q->member = *member;
+    q->scb = cb;
+    q->data = data;
+    return add_q(c, q, NULL, 0, timeout_ms);
+}
+
+static void on_tick_closed(uv_handle_t *h)
+{
+    mk_group_client *c = h->data;
+    void (*cb)(void *) = c->close_cb;
+    void *data = c->close_data;
+    free(c);
+    if (cb)
+        cb(data);
+}
+
+void mk_group_client_close(mk_group_client *c, void (*cb)(void *data),
+                           void *data)
+{
+    if (c->closing)
+        return;
+    c->closing = true;
+    c->close_cb = cb;
+    c->close_data = data;
+    while (c->ops)
+        op_finish(c, c->ops, MK_ECANCELED, 0, NULL, 0);
+    while (c->qs)
+        q_finish(c, c->qs, MK_ECANCELED, 0, NULL, 0);
+    while (c->conns) {
+        conn *k = c->conns;
+        c->conns = k->next;
+        mk__rpc_close(k->rpc);
+        free(k);
+    }
+    uv_close((uv_handle_t *)&c->tick, on_tick_closed);
+}

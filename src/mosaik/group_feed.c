@@ -1,0 +1,261 @@
+/* The commit feed a member serves (MK_ALPN_GROUP_FEED): what replicas
+ * follow.
+ *
+ * A member keeps the most recently applied user commands in a ring
+ * (bounded by count and bytes). A replica subscribes with the number of
+ * commands it has applied, `from`; the member answers WELCOME, then sends
+ * CMD {n, command} for every n from from+1 it still holds, or, when
+ * from+1 is older than the ring, SNAPSHOT {applied, state} and the commands
+ * after it; then every command as it is applied. A replica thus goes
+ * through exactly the members' sequence of states (a snapshot jumps over a
+ * stretch of it, never away from it).
+ *
+ * Nothing here buffers without bound: a subscriber is fed only while its
+ * link holds less than SUB_QUEUE_MAX unsent bytes, and resumes from the
+ * ring (or a snapshot, if the ring moved past it) when the link drains.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "mosaik/error.h"
+#include "mosaik/group_internal.h"
+
+#define RING_MAX_ITEMS 8192
+#define RING_MAX_BYTES (16u << 20)
+#define SUB_QUEUE_MAX (4u << 20)
+
+struct mk__feed_sub {
+    mk__feed_sub *prev, *next;
+    mk__feed *f; /* NULL once detached */
+    mk_link *link;
+    uint64_t next_n; /* the next command number to send */
+    mk__bond bond;
+    bool bonded;
+};
+
+void mk__feed_init(mk__feed *f, mk_group *g)
+{
+    memset(f, 0, sizeof *f);
+    f->g = g;
+    f->first = 1;
+}
+
+static void ring_clear(mk__feed *f)
+{
+    for (size_t i = 0; i < f->n; i++)
+        free(f->ring[(f->head + i) % f->cap].cmd);
+    f->head = f->n = f->bytes = 0;
+}
+
+static void ring_drop_oldest(mk__feed *f)
+{
+    struct mk__feed_item *it = &f->ring[f->head];
+    f->bytes -= it->len;
+    free(it->cmd);
+    f->head = (f->head + 1) % f->cap;
+    f->n--;
+    f->first++;
+}
+
+static void sub_detach(mk__feed_sub *s)
+{
+    mk__feed *f = s->f;
+    if (!f)
+        return;
+    if (s->bonded) {
+        mk__group_bond_remove(f->g, &s->bond);
+        s->bonded = false;
+    }
+    if (s->prev)
+        s->prev->next = s->next;
+    else
+        f->subs = s->next;
+    if (s->next)
+        s->next->prev = s->prev;
+    s->f = NULL;
+}
+
+static int send_snapshot(mk__feed_sub *s, mk_group *g)
+{
+    mk_buf user, b;
+    mk_buf_init(&user);
+    mk_buf_init(&b);
+    int rc = g->fsm->snapshot(g->fsm, &user);
+    if (rc == 0 && user.err)
+        rc = user.err;
+    if (rc == 0) {
+        mk_put_u8(&b, MK__F_SNAPSHOT);
+        mk_put_varint(&b, g->gfsm.applied);
+        mk_put_bytes(&b, user.data, user.len);
+        rc = b.err ? b.err : mk_link_send(s->link, b.data, b.len);
+    }
+    mk_buf_free(&user);
+    mk_buf_free(&b);
+    return rc > 0 ? MK_EIO : rc;
+}
+
+static void pump(mk__feed_sub *s)
+{
+    mk__feed *f = s->f;
+    if (!f || !s->link)
+        return;
+    mk_group *g = f->g;
+    uint64_t applied = g->gfsm.applied;
+    mk_buf b;
+    mk_buf_init(&b);
+    while (s->next_n <= applied &&
+           mk_link_queued(s->link) < SUB_QUEUE_MAX) {
+        int rc;
+        if (f->n && s->next_n >= f->first && s->next_n < f->first + f->n) {
+            const struct mk__feed_item *it =
+                &f->ring[(f->head + (s->next_n - f->first)) % f->cap];
+            mk_buf_reset(&b);
+            mk_put_u8(&b, MK__F_CMD);
+            mk_put_varint(&b, s->next_n);
+            mk_put_bytes(&b, it->cmd, it->len);
+            rc = b.err ? b.err : mk_link_send(s->link, b.data, b.len);
+            s->next_n++;
+        } else {
+            /* Older than what we kept: the whole state instead. */
+            rc = send_snapshot(s, g);
+            s->next_n = applied + 1;
+        }
+        if (rc != 0) {
+            mk_link_close(s->link, MK_CLOSE_CANCELLED, mk_strerror(rc));
+            break;
+        }
+    }
+    mk_buf_free(&b);
+}
+
+void mk__feed_push(mk__feed *f, uint64_t applied, const uint8_t *cmd,
+                   size_t len)
+{
+    if (!f->g)
+        return; /* closed */
+    if (f->n && applied != f->first + f->n)
+        ring_clear(f); /* not contiguous: start over */
+    if (f->n == 0)
+        f->first = applied;
+    while (f->n > 0 &&
+           (f->n >= RING_MAX_ITEMS || f->bytes + len > RING_MAX_BYTES))
+        ring_drop_oldest(f);
+    if (f->n == f->cap) {
+        size_t cap = f->cap ? 2 * f->cap : 64;
+        struct mk__feed_item *grown = malloc(cap * sizeof *grown);
+        if (!grown) {
+            ring_clear(f);
+            goto fed;
+        }
+        for (size_t i = 0; i < f->n; i++)
+            grown[i] = f->ring[(f->head + i) % f->cap];
+        free(f->ring);
+        f->ring = grown;
+        f->head = 0;
+        f->cap = cap;
+    }
+    uint8_t *copy = malloc(len ? len : 1);
+    if (!copy) {
+        ring_clear(f); /* subscribers get a snapshot instead */
+        goto fed;
+    }
+    if (len)
+        memcpy(copy, cmd, len);
+    f->ring[(f->head + f->n) % f->cap] =
+        (struct mk__feed_item){.cmd = copy, .len = len};
+    f->n++;
+    f->bytes += len;
+fed:
+    for (mk__feed_sub *s = f->subs, *next; s; s = next) {
+        next = s->next;
+        pump(s);
+    }
+}
+
+void mk__feed_reset(mk__feed *f)
+{
+    if (!f->g)
+        return;
+    ring_clear(f);
+    f->first = f->g->gfsm.applied + 1;
+    for (mk__feed_sub *s = f->subs, *next; s; s = next) {
+        next = s->next;
+        pump(s);
+    }
+}
+
+void mk__feed_close(mk__feed *f)
+{
+    while (f->subs) {
+        mk__feed_sub *s = f->subs;
+        mk_link *link = s->link;
+        sub_detach(s);
+        if (link)
+            mk_link_close(link, MK_CLOSE_GRACEFUL_SHUTDOWN, NULL);
+        else
+            free(s);
+    }
+    ring_clear(f);
+    free(f->ring);
+    f->ring = NULL;
+    f->cap = 0;
+    f->g = NULL;
+}
+
+/* ---- subscribers ----------------------------------------------------------- */
+
+static void on_sub_frame(mk_link *link, const uint8_t *p, size_t len,
+                         void *data)
+{
+    /* A subscriber only listens. */
+    mk_link_close(link, MK_CLOSE_PROTOCOL_VIOLATION, "feed is one-way");
+}
+
+static void on_sub_close(mk_link *link, uint32_t code, int status,
+                         void *data)
+{
+    mk__feed_sub *s = data;
+    sub_detach(s);
+    free(s);
+}
+
+static void on_sub_drain(mk_link *link, void *data)
+{
+    pump(data);
+}
+
+void mk__group_accept_feed(mk_group *g, mk_link *link, uint64_t from)
+{
+    mk__feed *f = &g->feed;
+    mk__feed_sub *s = calloc(1, sizeof *s);
+    if (!s || !f->g) {
+        free(s);
+        mk_link_close(link, MK_CLOSE_CANCELLED, NULL);
+        return;
+    }
+    s->f = f;
+    s->link = link;
+    s->next_n = from + 1;
+    s->next = f->subs;
+    if (f->subs)
+        f->subs->prev = s;
+    f->subs = s;
+    s->bond.link = link;
+    s->bond.peer = *mk_link_peer(link);
+    mk__group_admit(g, &s->bond.peer, false, &s->bond.expires_ms, NULL);
+    mk__group_bond_add(g, &s->bond);
+    s->bonded = true;
+    mk_link_set_callbacks(link, on_sub_frame, on_sub_close, s);
+    mk_link_on_drain(link, on_sub_drain);
+    mk_buf b;
+    mk_buf_init(&b);
+    mk_put_u8(&b, MK__F_WELCOME);
+    mk_put_varint(&b, g->gfsm.applied);
+    if (b.err || mk_link_send(link, b.data, b.len) != 0) {
+        mk_buf_free(&b);
+        mk_link_close(link, MK_CLOSE_CANCELLED, NULL);
+        return;
+    }
+    mk_buf_free(&b);
+    pump(s);
+}

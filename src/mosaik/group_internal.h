@@ -1,0 +1,317 @@
+/* Internal: the pieces of a group (include/mosaik/group.h) and how they
+ * talk to each other.
+ *
+ *   group.c        mk_group: joining, libraft, commands, queries, forwarding
+ *   group_hub.c    one per node: serves the group ALPNs and hands each
+ *                  incoming link to the group it names, after checking it
+ *   raft_bridge.c  a struct raft_uv_transport whose connections are
+ *                  authenticated links (libraft never opens a socket)
+ *   group_rpc.c    request links to members (forwarding, clients)
+ *   group_wire.c   the messages on those links
+ *   group_feed.c   the commit feed a member serves to replicas
+ *   replica.c      mk_replica
+ *   group_client.c a non-member's handle on a group (tools, tests, bench)
+ *   group_fsm.c    the log envelope and the exactly-once adapter
+ *
+ * Protocol on MK_ALPN_GROUPS. The dialer's first frame is HELLO
+ * {kind, network[32], group[32], u64be raft id}; the acceptor answers
+ * WELCOME or closes with a code (mosaik.md §8): DIFFERENT_NETWORK,
+ * GROUP_NOT_FOUND, UNKNOWN_PEER (the dialer syncs its catalog and retries),
+ * GROUP_NOT_ALLOWED (not a listed voter, wrong raft id, or validators
+ * refuse). After WELCOME a RAFT link carries libraft's byte stream in
+ * frames of any size; an RPC link carries REQ/RESP messages.
+ *
+ * Protocol on MK_ALPN_GROUP_FEED: SUBSCRIBE {network, group, from}; the
+ * member answers WELCOME {its applied}, then SNAPSHOT {applied, bytes}
+ * and/or CMD {applied, bytes}, one per applied command, in order, forever.
+ */
+#ifndef MK_GROUP_INTERNAL_H
+#define MK_GROUP_INTERNAL_H
+
+#include <raft.h>
+#include <raft/uv.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "mosaik/error.h"
+#include "mosaik/group.h"
+#include "mosaik/group_fsm.h"
+
+/* ---- wire (group_wire.c) -------------------------------------------------- */
+
+enum {
+    MK__G_HELLO = 1,
+    MK__G_WELCOME = 2,
+    MK__G_REQ = 3,
+    MK__G_RESP = 4,
+};
+enum { MK__LINK_RAFT = 1, MK__LINK_RPC = 2 };
+enum { MK__OP_EXEC = 1, MK__OP_QUERY = 2, MK__OP_STATUS = 3 };
+enum {
+    MK__F_SUBSCRIBE = 1,
+    MK__F_SNAPSHOT = 2,
+    MK__F_CMD = 3,
+    MK__F_WELCOME = 4, /* {member's applied}: the subscription is accepted */
+};
+#define MK__STATUS_WANT_HASH 1
+
+typedef struct mk__hello {
+    uint8_t kind;
+    mk_id network, group;
+    uint64_t raft_id;
+} mk__hello;
+
+void mk__hello_encode(mk_buf *b, const mk__hello *h);
+int mk__hello_decode(const uint8_t *p, size_t n, mk__hello *h);
+
+typedef struct mk__req {
+    uint64_t id;
+    uint8_t op;
+    uint32_t timeout_ms;
+    uint8_t session[MK__SESSION_LEN]; /* EXEC */
+    uint64_t seq, ack;                /* EXEC */
+    uint8_t level;                    /* QUERY: mk_consistency */
+    uint8_t flags;                    /* STATUS */
+    const uint8_t *body;              /* EXEC: command, QUERY: query */
+    size_t len;
+} mk__req;
+
+void mk__req_encode(mk_buf *b, const mk__req *r);
+int mk__req_decode(const uint8_t *p, size_t n, mk__req *r);
+
+/* A response. EXEC answers echo the session and seq so the requester
+ * finds its command without a table of request ids. `leader` is a hint
+ * (has_leader) on MK_ENOT_LEADER. */
+typedef struct mk__resp {
+    uint64_t id;
+    uint8_t op;
+    int status;
+    uint64_t applied;
+    uint8_t session[MK__SESSION_LEN];
+    uint64_t seq;
+    bool has_leader;
+    mk_peer_id leader;
+    const uint8_t *body;
+    size_t len;
+} mk__resp;
+
+void mk__resp_encode(mk_buf *b, const mk__resp *r);
+int mk__resp_decode(const uint8_t *p, size_t n, mk__resp *r);
+
+/* What a member says about itself (the body of a STATUS answer). */
+typedef struct mk__member_status {
+    mk_peer_id self;
+    mk_group_status st;
+    int raft_state; /* RAFT_FOLLOWER, RAFT_CANDIDATE, RAFT_LEADER, ... */
+    mk_peer_id voters[64];
+    bool has_hash;
+    mk_id hash; /* mk__fsm_state_hash of its state */
+} mk__member_status;
+
+void mk__status_encode(mk_buf *b, const mk__member_status *s);
+int mk__status_decode(const uint8_t *p, size_t n, mk__member_status *s);
+
+/* Is a status code one a requester should retry (elsewhere or later)? */
+bool mk__status_retryable(int status);
+
+/* ---- the node's registry (group_hub.c) ------------------------------------ */
+
+typedef struct mk__hub mk__hub;
+
+/* The node's hub, created (and the ALPNs served) on first use. NULL on
+ * MK_ENOMEM or when the ALPNs cannot be served (*rc says). */
+mk__hub *mk__hub_get(mk_node *node, int *rc);
+int mk__hub_add(mk__hub *h, mk_group *g);
+/* Frees the hub with its last group. */
+void mk__hub_remove(mk__hub *h, mk_group *g);
+mk_group *mk__hub_find(mk__hub *h, const mk_id *gid);
+
+/* ---- bonds: links whose peer must keep passing the validators ------------ */
+
+typedef struct mk__bond {
+    struct mk__bond *prev, *next;
+    mk_link *link;
+    mk_peer_id peer;
+    int64_t expires_ms;
+    bool voter; /* must also be a listed voter */
+} mk__bond;
+
+/* Whether `peer` may use group `g`: 0, or the close code to refuse with
+ * (MK_CLOSE_UNKNOWN_PEER, MK_CLOSE_GROUP_NOT_ALLOWED). Fills *expires_ms
+ * (when it must be checked again) and `why` (MK_ERRMSG_SIZE, may be NULL). */
+uint32_t mk__group_admit(mk_group *g, const mk_peer_id *peer, bool voter,
+                         int64_t *expires_ms, char *why);
+void mk__group_bond_add(mk_group *g, mk__bond *b);
+void mk__group_bond_remove(mk_group *g, mk__bond *b);
+
+/* Incoming links the hub accepted for `g` (HELLO checked, WELCOME not yet
+ * sent). */
+void mk__group_accept_rpc(mk_group *g, mk_link *link);
+void mk__group_accept_feed(mk_group *g, mk_link *link, uint64_t from);
+
+/* ---- the raft transport (raft_bridge.c) ---------------------------------- */
+
+typedef struct mk__pipe mk__pipe;
+typedef struct mk__dial mk__dial;
+
+typedef struct mk__bridge {
+    struct raft_uv_transport t; /* t.impl = this */
+    mk_group *g;
+    uv_loop_t *loop;
+    raft_uv_accept_cb accept_cb;
+    mk__pipe *pipes;
+    mk__dial *dials;
+    uv_timer_t timer; /* closed last: makes close complete asynchronously */
+    int closing_handles;
+    bool listening, closing;
+    raft_uv_transport_close_cb close_cb;
+} mk__bridge;
+
+void mk__bridge_init(mk__bridge *b, mk_group *g, uv_loop_t *loop);
+/* Closes a bridge libraft never closed (it calls mk__group_bridge_closed
+ * when done, as a closed one does). */
+void mk__bridge_close_unused(mk__bridge *b);
+/* The bridge's last handle is closed. */
+void mk__group_bridge_closed(mk_group *g);
+/* A validated RAFT link from voter `id`: WELCOME it and hand libraft a
+ * stream. Closes the link when libraft is not listening. */
+void mk__bridge_accept(mk__bridge *b, mk_link *link, raft_id id);
+
+/* ---- request links (group_rpc.c) ----------------------------------------- */
+
+typedef struct mk__rpc mk__rpc;
+
+typedef struct mk__rpc_events {
+    /* A response arrived on `c`. */
+    void (*reply)(void *data, mk__rpc *c, const mk__resp *r);
+    /* `c` is gone (refused, failed or closed): requests sent on it will
+     * get no answer. It is freed after this returns. */
+    void (*down)(void *data, mk__rpc *c);
+    void *data;
+} mk__rpc_events;
+
+/* Opens (asynchronously) an RPC link to `peer` for group `gid`. NULL when
+ * the peer cannot be dialled now (not in the catalog, no memory). */
+mk__rpc *mk__rpc_open(mk_node *node, const mk_id *gid, const mk_peer_id *peer,
+                      const mk__rpc_events *ev);
+/* Queues an encoded REQ (sent once the link is welcomed). 0, MK_ECLOSED,
+ * MK_EFULL (too much queued) or MK_ENOMEM. */
+int mk__rpc_send(mk__rpc *c, const uint8_t *frame, size_t len);
+/* Closes; `down` is not called after this. */
+void mk__rpc_close(mk__rpc *c);
+const mk_peer_id *mk__rpc_peer(const mk__rpc *c);
+bool mk__rpc_ready(const mk__rpc *c);
+
+/* ---- the commit feed a member serves (group_feed.c) ---------------------- */
+
+typedef struct mk__feed_sub mk__feed_sub;
+
+typedef struct mk__feed {
+    mk_group *g;
+    /* Ring of the most recently applied commands: applied numbers
+     * [first, first + n). */
+    struct mk__feed_item {
+        uint8_t *cmd;
+        size_t len;
+    } *ring;
+    size_t cap, head, n, bytes;
+    uint64_t first;
+    mk__feed_sub *subs;
+} mk__feed;
+
+void mk__feed_init(mk__feed *f, mk_group *g);
+/* A command was applied as number `applied`. */
+void mk__feed_push(mk__feed *f, uint64_t applied, const uint8_t *cmd,
+                   size_t len);
+/* The state was replaced (snapshot install): the ring restarts. */
+void mk__feed_reset(mk__feed *f);
+/* Closes every subscriber and frees the ring. */
+void mk__feed_close(mk__feed *f);
+
+/* ---- the group ---------------------------------------------------------- */
+
+typedef struct mk__voter {
+    mk_peer_id peer;
+    raft_id id;
+    char addr[MK_ID_HEX_LEN + 1];
+} mk__voter;
+
+typedef struct mk__op mk__op;
+typedef struct mk__qop mk__qop;
+typedef struct mk__sess mk__sess;
+typedef struct mk__srv mk__srv;
+typedef struct mk__done mk__done;
+typedef struct mk__gwatch mk__gwatch;
+typedef struct mk__fwd mk__fwd;
+
+struct mk_group {
+    mk_node *node;
+    uv_loop_t *loop;
+    mk__hub *hub;
+    mk_id id;
+    mk_group_params params;
+    struct mk_fsm *fsm;
+    mk__voter *voters;
+    size_t n_voters, self;
+    const struct mk_ticket_validator **validators;
+    size_t n_validators;
+    char errmsg[MK_ERRMSG_SIZE];
+
+    struct raft raft;
+    struct raft_io io;
+    mk__bridge bridge;
+    mk__gfsm gfsm;
+    mk__feed feed;
+    bool raft_inited, raft_started, raft_closed;
+    bool closing;
+
+    /* This handle's session. */
+    uint8_t session[MK__SESSION_LEN];
+    uint64_t next_seq;
+
+    /* Commands in progress here, by session. */
+    mk__sess *sessions;
+    /* Leader: commands waiting for room in the in-flight window. */
+    mk__op *queue_head, *queue_tail;
+    size_t queued;
+    /* Strong queries in progress. */
+    mk__qop *qops;
+    struct raft_barrier barrier;
+    bool barrier_busy;
+    uint64_t barrier_gen;
+    /* Request links to the leader, one per peer. */
+    mk__fwd *fwds;
+    uint64_t next_req_id;
+    /* Accepted request links. */
+    mk__srv *srvs;
+    /* Links to check when peers change or tickets expire. */
+    mk__bond bonds;
+    int64_t next_bond_check;
+    /* Completions delivered on the next loop iteration. */
+    mk__done *done_head, *done_tail;
+
+    mk__gwatch *watches;
+    mk_node_watch *node_watch;
+    /* What the watchers last saw. */
+    mk_group_status last;
+    bool was_leader;
+    raft_term seen_term;
+    raft_id last_leader;
+
+    uv_check_t check;     /* after I/O: state changes, completions */
+    uv_prepare_t prepare; /* before polling: propose what was queued */
+    uv_timer_t tick;      /* deadlines, retries, ticket expiry */
+    int open_handles;
+    void (*close_cb)(void *data);
+    void *close_data;
+};
+
+/* For the bridge: is `peer` a listed voter? Its raft id in *id. */
+bool mk__group_voter(const mk_group *g, const mk_peer_id *peer, raft_id *id);
+/* The voter with raft id `id`, or NULL. */
+const mk__voter *mk__group_voter_by_id(const mk_group *g, raft_id id);
+/* The raft id of a PeerId: its first 8 bytes, big-endian. */
+raft_id mk__raft_id_of(const mk_peer_id *peer);
+
+#endif

@@ -1,0 +1,45 @@
+/* Internal: the TLS 1.3 context a transport authenticates links with.
+ *
+ * Each node presents a self-signed X.509 certificate made at start from its
+ * Ed25519 key. Nobody's certificate is checked against an authority: the
+ * remote's raw public key *is* its PeerId, and TLS 1.3's CertificateVerify
+ * proves it holds the private half. A dialer names the PeerId it wants and
+ * aborts the handshake (before sending its own Finished, so the acceptor
+ * never sees a completed link) when another key answers.
+ */
+#ifndef MK_TLS_H
+#define MK_TLS_H
+
+#include <openssl/ssl.h>
+#include <stdbool.h>
+
+#include "mosaik/key.h"
+
+/* What the handshake learns about the remote, filled in by the
+ * certificate check; one per connection, owned by the link. */
+typedef struct mk__tls_auth {
+    mk_peer_id peer;   /* the remote's key, valid when have_peer */
+    mk_peer_id expect; /* dialer: the only key it accepts */
+    bool has_expect;
+    bool have_peer;
+    bool wrong_peer; /* the handshake failed because peer != expect */
+} mk__tls_auth;
+
+/* Makes a transport's context from `kp` (read, not kept: the context holds
+ * its own copy of the key). Returns 0 and `*out` (free with SSL_CTX_free)
+ * or MK_ETLS / MK_ENOMEM with the reason in `err` (MK_ERRMSG_SIZE, may be
+ * NULL). */
+int mk__tls_ctx_new(const mk_keypair *kp, SSL_CTX **out, char *err);
+
+/* A connection over a pair of memory BIOs: the link writes received bytes
+ * into `*rbio` and sends what appears in `*wbio`. A dialer offers exactly
+ * `alpn`; an acceptor (alpn NULL) takes whatever single protocol the
+ * dialer offers and lets the transport judge it. `auth` is borrowed and
+ * must outlive the SSL. NULL on allocation failure. */
+SSL *mk__tls_new(SSL_CTX *ctx, const char *alpn, mk__tls_auth *auth,
+                 BIO **rbio, BIO **wbio);
+
+/* One line of OpenSSL's error queue (emptying it) into `buf`, for logs. */
+void mk__tls_errstr(char *buf, size_t size);
+
+#endif /* MK_TLS_H */

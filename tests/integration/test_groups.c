@@ -1,0 +1,1243 @@
+/* Groups across real processes: the ★ group tests of mosaik.md §11.2 that
+ * apply to a static-voter design, plus what mosaik gets wrong (Appendix D):
+ * no acknowledged write is ever lost, an isolated minority never commits,
+ * strong reads are linearizable.
+ *
+ * Every member is a build/coalitiond hosting groups from a JSON node
+ * config on loopback, killed with SIGKILL/SIGSTOP and restarted from its
+ * data dir. The test process itself is an ephemeral node on the same
+ * network: it reaches members through the group client (the code behind
+ * `coalition group`), follows them with replicas, and asks them for their
+ * status and state hashes.
+ *
+ * Timing: Raft timeouts and every wait scale with TIME_FACTOR (3 under
+ * ASan/UBSan); nothing asserts on speed.
+ */
+#include <jansson.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "daemon.h"
+#include "linearizable.h"
+#include "mosaik/blake3.h"
+#include "mosaik/clock.h"
+#include "mosaik/error.h"
+#include "mosaik/fsm_test.h"
+#include "mosaik/group_client.h"
+#include "mosaik/node.h"
+#include "proc.h"
+
+#define MAXD 6
+#define MAXG 3
+
+static double TF = 1.0;
+
+static int ms(int base)
+{
+    return (int)(base * TF);
+}
+
+/* ---- the environment: daemons and the test's own node --------------------- */
+
+typedef struct gspec {
+    const char *name, *root, *kind;
+    uint32_t election_ms, heartbeat_ms, snapshot_threshold;
+    int voters[MAXD]; /* daemon indexes, -1 terminated */
+} gspec;
+
+typedef struct env {
+    char dir[512];
+    daemon_proc d[MAXD];
+    int nd;
+    char cfg[MAXD][600];
+    struct {
+        gspec spec;
+        mk_id id;
+        mk_group_client *cli;
+    } g[MAXG];
+    int ng;
+    uv_loop_t loop;
+    uv_timer_t pulse;
+    mk_node *node;
+    mk_keypair key;
+} env;
+
+static void on_pulse(uv_timer_t *t)
+{
+    (void)t; /* keeps UV_RUN_ONCE from blocking for long */
+}
+
+static void spin(env *e, int for_ms)
+{
+    int64_t end = mk_mono_ms() + for_ms;
+    while (mk_mono_ms() < end)
+        uv_run(&e->loop, UV_RUN_ONCE);
+}
+
+static bool wait_until(env *e, bool (*pred)(env *, void *), void *arg,
+                       int timeout_ms)
+{
+    int64_t end = mk_mono_ms() + timeout_ms;
+    while (mk_mono_ms() < end) {
+        if (pred(e, arg))
+            return true;
+        spin(e, 20);
+    }
+    return pred(e, arg);
+}
+
+static void gid_of(const gspec *s, mk_id *out)
+{
+    struct mk_fsm *f = mk_fsm_test_new(s->kind);
+    assert_non_null(f);
+    mk_group_config cfg = {.fsm = f};
+    mk_id_from_str(&cfg.root, s->root);
+    cfg.params.election_timeout_ms = s->election_ms;
+    cfg.params.heartbeat_ms = s->heartbeat_ms;
+    mk_group_id_of(&cfg, out);
+    mk_fsm_test_free(f);
+}
+
+/* Default timing: deliberate election timeouts (raft-probe hazard 5),
+ * scaled for sanitized runs. */
+static gspec spec(const char *name, const char *kind, uint32_t snap)
+{
+    gspec s = {.name = name, .root = name, .kind = kind,
+               .election_ms = (uint32_t)ms(500),
+               .heartbeat_ms = (uint32_t)ms(50), .snapshot_threshold = snap,
+               .voters = {0, 1, 2, -1}};
+    return s;
+}
+
+static void write_config(const char *path, const gspec *specs, int n,
+                         const daemon_proc *d)
+{
+    json_t *root = json_object(), *gs = json_array();
+    for (int i = 0; i < n; i++) {
+        const gspec *s = &specs[i];
+        json_t *g = json_object(), *vs = json_array(), *p = json_object();
+        json_object_set_new(g, "name", json_string(s->name));
+        json_object_set_new(g, "root", json_string(s->root));
+        json_object_set_new(g, "kind", json_string(s->kind));
+        for (int v = 0; v < MAXD && s->voters[v] >= 0; v++)
+            json_array_append_new(vs, json_string(d[s->voters[v]].peer_id));
+        json_object_set_new(g, "voters", vs);
+        json_object_set_new(p, "election_timeout_ms",
+                            json_integer(s->election_ms));
+        json_object_set_new(p, "heartbeat_ms", json_integer(s->heartbeat_ms));
+        if (s->snapshot_threshold)
+            json_object_set_new(p, "snapshot_threshold",
+                                json_integer(s->snapshot_threshold));
+        json_object_set_new(g, "params", p);
+        json_array_append_new(gs, g);
+    }
+    json_object_set_new(root, "groups", gs);
+    assert_int_equal(json_dump_file(root, path, JSON_INDENT(1)), 0);
+    json_decref(root);
+}
+
+/* Prepares `nd` daemons and one config for all of them; the test's
+ * groups are `specs` (whose GroupIds the test tracks). */
+static void env_init(env *e, int nd, const gspec *specs, int ng)
+{
+    memset(e, 0, sizeof *e);
+    assert_non_null(daemon_tmpdir(e->dir, sizeof e->dir));
+    e->nd = nd;
+    for (int i = 0; i < nd; i++) {
+        char name[16];
+        snprintf(name, sizeof name, "m%d", i);
+        assert_int_equal(daemon_prepare(&e->d[i], e->dir, name), 0);
+        snprintf(e->cfg[i], sizeof e->cfg[i], "%s/node.json", e->dir);
+    }
+    write_config(e->cfg[0], specs, ng, e->d);
+    e->ng = ng;
+    for (int i = 0; i < ng; i++) {
+        e->g[i].spec = specs[i];
+        gid_of(&specs[i], &e->g[i].id);
+    }
+    uv_loop_init(&e->loop);
+    uv_timer_init(&e->loop, &e->pulse);
+    uv_timer_start(&e->pulse, on_pulse, 5, 5);
+}
+
+/* A config of its own for daemon `i` (e.g. a different view). */
+static void env_own_config(env *e, int i, const gspec *specs, int n)
+{
+    snprintf(e->cfg[i], sizeof e->cfg[i], "%s/node-%d.json", e->dir, i);
+    write_config(e->cfg[i], specs, n, e->d);
+}
+
+static bool running(const env *e, int i)
+{
+    return e->d[i].pid > 0;
+}
+
+static void start(env *e, int i)
+{
+    char boot[160];
+    const char *args[8] = {"--config", e->cfg[i]};
+    int n = 2;
+    for (int j = 0; j < e->nd; j++)
+        if (j != i && running(e, j)) {
+            args[n++] = "--bootstrap";
+            args[n++] = daemon_bootstrap(&e->d[j], boot, sizeof boot);
+            break;
+        }
+    args[n] = NULL;
+    if (daemon_start(&e->d[i], args) != 0) {
+        daemon_dump_log(&e->d[i]);
+        fail_msg("daemon m%d did not start", i);
+    }
+}
+
+static void open_node(env *e)
+{
+    char boots[MAXD][160];
+    const char *bp[MAXD];
+    size_t nb = 0;
+    for (int i = 0; i < e->nd; i++)
+        if (running(e, i))
+            bp[nb] = daemon_bootstrap(&e->d[i], boots[nb], sizeof boots[nb]),
+            nb++;
+    assert_int_equal(mk_keypair_generate(&e->key), 0);
+    mk_node_config nc = {.loop = &e->loop, .key = &e->key,
+                         .bootstrap = bp, .n_bootstrap = nb};
+    char err[MK_ERRMSG_SIZE];
+    assert_int_equal(mk_node_new(&nc, &e->node, err), 0);
+    assert_int_equal(mk_node_start(e->node), 0);
+    for (int i = 0; i < e->ng; i++)
+        assert_int_equal(
+            mk_group_client_open(e->node, &e->g[i].id, &e->g[i].cli), 0);
+}
+
+static void env_dump(env *e)
+{
+    for (int i = 0; i < e->nd; i++)
+        daemon_dump_log(&e->d[i]);
+}
+
+/* Waits for a daemon that was already signalled (a second SIGTERM could
+ * land after it closed its handlers and kill it). Its exit status, or -1
+ * (then it is killed). */
+static int wait_exit(daemon_proc *d, int timeout_ms)
+{
+    for (int waited = 0; waited <= timeout_ms; waited += 20) {
+        int st;
+        if (waitpid(d->pid, &st, WNOHANG) == d->pid) {
+            d->pid = 0;
+            return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+        }
+        struct timespec ts = {0, 20 * 1000000};
+        nanosleep(&ts, NULL);
+    }
+    daemon_kill(d);
+    return -1;
+}
+
+static void env_close(env *e, bool dump)
+{
+    if (dump)
+        env_dump(e);
+    for (int i = 0; i < e->ng; i++)
+        if (e->g[i].cli)
+            mk_group_client_close(e->g[i].cli, NULL, NULL);
+    if (e->node)
+        mk_node_close(e->node, NULL, NULL);
+    uv_close((uv_handle_t *)&e->pulse, NULL);
+    uv_run(&e->loop, UV_RUN_DEFAULT);
+    assert_int_equal(uv_loop_close(&e->loop), 0);
+    /* Members leave gracefully and must exit 0: under the sanitizers a
+     * leak or an error in a daemon fails the test here. */
+    for (int i = 0; i < e->nd; i++)
+        if (running(e, i)) {
+            kill(e->d[i].pid, SIGCONT);
+            kill(e->d[i].pid, SIGTERM);
+        }
+    int bad = -1;
+    for (int i = 0; i < e->nd; i++)
+        if (running(e, i) && wait_exit(&e->d[i], ms(10000)) != 0 && bad < 0)
+            bad = i;
+    if (bad >= 0 && !dump)
+        daemon_dump_log(&e->d[bad]);
+    daemon_rmtree(e->dir);
+    if (bad >= 0 && !dump)
+        fail_msg("daemon m%d did not exit cleanly", bad);
+}
+
+/* ---- asking members ------------------------------------------------------ */
+
+typedef struct st_wait {
+    bool done;
+    int status;
+    mk__member_status st;
+} st_wait;
+
+static void on_st(int status, const mk__member_status *st, void *data)
+{
+    st_wait *w = data;
+    w->done = true;
+    w->status = status;
+    if (st)
+        w->st = *st;
+}
+
+static bool st_done(env *e, void *arg)
+{
+    return ((st_wait *)arg)->done;
+}
+
+static mk_peer_id peer_of(const env *e, int i)
+{
+    mk_peer_id p;
+    mk_id_from_hex(&p, e->d[i].peer_id, 64);
+    return p;
+}
+
+static int member_status(env *e, int g, int i, bool hash,
+                         mk__member_status *out, int timeout_ms)
+{
+    st_wait w = {0};
+    mk_peer_id p = peer_of(e, i);
+    assert_int_equal(mk_group_client_status(e->g[g].cli, &p, hash,
+                                            (uint32_t)timeout_ms, on_st, &w),
+                     0);
+    wait_until(e, st_done, &w, timeout_ms + ms(1000));
+    if (!w.done)
+        return MK_ECONNECT_TIMEOUT;
+    if (w.status == 0)
+        *out = w.st;
+    return w.status;
+}
+
+static int index_of(const env *e, const mk_peer_id *p)
+{
+    char hex[65];
+    mk_id_hex(p, hex);
+    for (int i = 0; i < e->nd; i++)
+        if (strcmp(e->d[i].peer_id, hex) == 0)
+            return i;
+    return -1;
+}
+
+typedef struct leader_q {
+    int g;
+    const int *members;
+    int n;
+    int found;
+} leader_q;
+
+/* True when every listed member answers and they agree on one leader that
+ * says it is the leader, and no one else does. */
+static bool agree(env *e, void *arg)
+{
+    leader_q *q = arg;
+    int leader = -1, leaders = 0;
+    for (int k = 0; k < q->n; k++) {
+        mk__member_status s;
+        if (member_status(e, q->g, q->members[k], false, &s, ms(1000)) != 0 ||
+            !s.st.has_leader || !s.st.online)
+            return false;
+        int l = index_of(e, &s.st.leader);
+        if (leader >= 0 && l != leader)
+            return false;
+        leader = l;
+        leaders += s.st.is_leader;
+    }
+    q->found = leader;
+    return leader >= 0 && leaders == 1;
+}
+
+static int wait_leader(env *e, int g, const int *members, int n,
+                       int timeout_ms)
+{
+    leader_q q = {.g = g, .members = members, .n = n, .found = -1};
+    int64_t t0 = mk_mono_ms();
+    if (!wait_until(e, agree, &q, timeout_ms)) {
+        /* Say what each member thought, for the failure report. */
+        print_message("no agreed leader after %lld ms:\n",
+                      (long long)(mk_mono_ms() - t0));
+        for (int k = 0; k < n; k++) {
+            mk__member_status s;
+            int rc = member_status(e, g, members[k], false, &s, ms(1000));
+            print_message("  m%d: %s online %d leader %d is_leader %d term "
+                          "%llu state %d\n",
+                          members[k], rc ? mk_err_name(rc) : "ok",
+                          s.st.online, rc ? -1 : index_of(e, &s.st.leader),
+                          s.st.is_leader, (unsigned long long)s.st.term,
+                          s.raft_state);
+        }
+        return -1;
+    }
+    return q.found;
+}
+
+typedef struct same_q {
+    int g;
+    const int *members;
+    int n;
+    uint64_t applied;
+    mk_id hash;
+} same_q;
+
+/* Every listed member has applied the same commands to the same state. */
+static bool same_state(env *e, void *arg)
+{
+    same_q *q = arg;
+    for (int k = 0; k < q->n; k++) {
+        mk__member_status s;
+        if (member_status(e, q->g, q->members[k], true, &s, ms(1000)) != 0 ||
+            !s.has_hash)
+            return false;
+        if (k == 0) {
+            q->applied = s.st.applied;
+            q->hash = s.hash;
+        } else if (s.st.applied != q->applied || !mk_id_eq(&s.hash, &q->hash)) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* ---- commands and queries --------------------------------------------------- */
+
+typedef struct res {
+    bool done;
+    int status;
+    uint64_t applied;
+    char *text; /* NUL-terminated; the next call or res_free releases it */
+    size_t len;
+} res;
+
+static void res_free(res *r)
+{
+    free(r->text);
+    r->text = NULL;
+}
+
+static void on_res(int status, uint64_t applied, const uint8_t *r, size_t len,
+                   void *data)
+{
+    res *x = data;
+    x->done = true;
+    x->status = status;
+    x->applied = applied;
+    x->text = malloc(len + 1);
+    assert_non_null(x->text);
+    x->len = len;
+    if (len)
+        memcpy(x->text, r, len);
+    x->text[len] = '\0';
+}
+
+static bool res_done(env *e, void *arg)
+{
+    return ((res *)arg)->done;
+}
+
+/* Runs one command through member `via` (-1: the leader or anyone). */
+static int exec_sync(env *e, int g, int via, const char *cmd, int timeout_ms,
+                     res *r)
+{
+    res_free(r);
+    memset(r, 0, sizeof *r);
+    mk_peer_id p = via >= 0 ? peer_of(e, via) : (mk_peer_id){{0}};
+    mk_group_client_via(e->g[g].cli, via >= 0 ? &p : NULL);
+    assert_int_equal(mk_group_client_execute(e->g[g].cli, cmd, strlen(cmd),
+                                             (uint32_t)timeout_ms, on_res, r),
+                     0);
+    wait_until(e, res_done, r, timeout_ms + ms(2000));
+    assert_true(r->done);
+    return r->status;
+}
+
+static int query_sync(env *e, int g, int via, const char *q,
+                      mk_consistency level, int timeout_ms, res *r)
+{
+    res_free(r);
+    memset(r, 0, sizeof *r);
+    mk_peer_id p = via >= 0 ? peer_of(e, via) : (mk_peer_id){{0}};
+    mk_group_client_via(e->g[g].cli, via >= 0 ? &p : NULL);
+    assert_int_equal(mk_group_client_query(e->g[g].cli, q, strlen(q), level,
+                                           (uint32_t)timeout_ms, on_res, r),
+                     0);
+    wait_until(e, res_done, r, timeout_ms + ms(2000));
+    assert_true(r->done);
+    return r->status;
+}
+
+/* ---- election, forwarding, queries, restarts, outsiders ----------------- */
+
+static const int ALL3[] = {0, 1, 2};
+
+static int others(int leader, int out[2])
+{
+    int n = 0;
+    for (int i = 0; i < 3; i++)
+        if (i != leader)
+            out[n++] = i;
+    return n;
+}
+
+static void membership(void **state)
+{
+    env e;
+    gspec specs[1] = {spec("cnt", "counter", 0)};
+    env_init(&e, 5, specs, 1);
+    /* m3 lists itself as a fourth voter (same root, kind and timing: the
+     * same GroupId): the real voters must refuse its links. m4 uses
+     * different timing, hence another GroupId, and must never bond. */
+    gspec outsider = specs[0];
+    int four[] = {0, 1, 2, 3, -1};
+    memcpy(outsider.voters, four, sizeof four);
+    env_own_config(&e, 3, &outsider, 1);
+    gspec other = specs[0];
+    other.election_ms = specs[0].election_ms + 100;
+    int with4[] = {0, 1, 2, 4, -1};
+    memcpy(other.voters, with4, sizeof with4);
+    env_own_config(&e, 4, &other, 1);
+    mk_id other_id;
+    gid_of(&other, &other_id);
+    assert_false(mk_id_eq(&other_id, &e.g[0].id));
+
+    for (int i = 0; i < 5; i++)
+        start(&e, i);
+    open_node(&e);
+
+    /* Election: one leader all three agree on. */
+    int leader = wait_leader(&e, 0, ALL3, 3, ms(15000));
+    if (leader < 0)
+        goto fail;
+    int fol[2];
+    others(leader, fol);
+
+    /* Execute on the leader and through a follower (forwarded). */
+    res r = {0};
+    assert_int_equal(exec_sync(&e, 0, leader, "5", ms(5000), &r), 0);
+    assert_string_equal(r.text, "5");
+    assert_int_equal(r.applied, 1);
+    assert_int_equal(exec_sync(&e, 0, fol[0], "-2", ms(5000), &r), 0);
+    assert_string_equal(r.text, "3");
+    assert_int_equal(r.applied, 2);
+    /* A strong query through the other follower sees both writes at once
+     * (the leader answers after a barrier). */
+    assert_int_equal(query_sync(&e, 0, fol[1], "", MK_STRONG, ms(5000), &r),
+                     0);
+    assert_string_equal(r.text, "3");
+    assert_true(r.applied >= 2);
+    /* Weak queries read each member's own state: once caught up, the
+     * same everywhere. */
+    same_q sq = {.g = 0, .members = ALL3, .n = 3};
+    assert_true(wait_until(&e, same_state, &sq, ms(5000)));
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(query_sync(&e, 0, i, "", MK_WEAK, ms(3000), &r), 0);
+        assert_string_equal(r.text, "3");
+    }
+
+    /* The outsiders: m3 never gets a leader (its links are refused), m4
+     * runs another group alone. */
+    mk__member_status s;
+    assert_int_equal(member_status(&e, 0, 3, false, &s, ms(2000)), 0);
+    assert_false(s.st.online);
+    assert_false(s.st.has_leader);
+    assert_int_equal(s.st.applied, 0);
+
+    /* The CLI: status names the leader; a group nobody runs times out
+     * (exit 3). */
+    char bootarg[160], path[600];
+    daemon_bootstrap(&e.d[leader], bootarg, sizeof bootarg);
+    char *argv1[] = {(char *)build_path("coalition", path, sizeof path),
+                     "group", "status", "--bootstrap", bootarg, "--config",
+                     e.cfg[0], "--name", "cnt", "--json", "--timeout",
+                     TF > 1 ? "15s" : "5s", NULL};
+    proc_result pr;
+    assert_int_equal(proc_run(argv1, NULL, &pr), 0);
+    assert_int_equal(pr.status, 0);
+    json_t *j = json_loads(pr.out, 0, NULL);
+    assert_non_null(j);
+    assert_string_equal(json_string_value(json_object_get(j, "leader")),
+                        e.d[leader].peer_id);
+    assert_int_equal(json_array_size(json_object_get(j, "voters")), 3);
+    json_decref(j);
+    proc_result_free(&pr);
+    char *argv2[] = {(char *)build_path("coalition", path, sizeof path),
+                     "group", "status", "--bootstrap", bootarg, "--group",
+                     "00000000000000000000000000000000000000000000000000000"
+                     "00000000000",
+                     "--timeout", "1s", NULL};
+    assert_int_equal(proc_run(argv2, NULL, &pr), 0);
+    assert_int_equal(pr.status, 3);
+    proc_result_free(&pr);
+
+    /* Failover: kill -9 the leader; the two others elect exactly one new
+     * leader, which keeps the state and takes commands. */
+    daemon_kill(&e.d[leader]);
+    int nl = wait_leader(&e, 0, fol, 2, ms(15000));
+    if (nl < 0)
+        goto fail;
+    assert_int_not_equal(nl, leader);
+    assert_int_equal(exec_sync(&e, 0, -1, "10", ms(10000), &r), 0);
+    assert_string_equal(r.text, "13");
+    assert_int_equal(r.applied, 3);
+
+    /* The old leader restarts from its durable log and catches up. */
+    start(&e, leader);
+    assert_true(wait_until(&e, same_state, &sq, ms(15000)));
+    assert_int_equal(sq.applied, 3);
+    assert_int_equal(query_sync(&e, 0, leader, "", MK_WEAK, ms(3000), &r), 0);
+    assert_string_equal(r.text, "13");
+    assert_int_equal(wait_leader(&e, 0, ALL3, 3, ms(10000)), nl);
+    res_free(&r);
+
+    /* Commits never needed the outsiders. */
+    assert_int_equal(member_status(&e, 0, 3, false, &s, ms(2000)), 0);
+    assert_false(s.st.online);
+    mk_group_client *oc;
+    assert_int_equal(mk_group_client_open(e.node, &other_id, &oc), 0);
+    st_wait w = {0};
+    mk_peer_id p4 = peer_of(&e, 4);
+    assert_int_equal(mk_group_client_status(oc, &p4, false,
+                                            (uint32_t)ms(2000), on_st, &w),
+                     0);
+    wait_until(&e, st_done, &w, ms(4000));
+    assert_int_equal(w.status, 0);
+    assert_false(w.st.st.online);
+    assert_false(w.st.st.has_leader);
+    mk_group_client_close(oc, NULL, NULL);
+    env_close(&e, false);
+    return;
+fail:
+    env_close(&e, true);
+    fail_msg("no leader");
+}
+
+/* ---- catch-up after a long absence: a snapshot install ------------------ */
+
+static void snapshot_catchup(void **state)
+{
+    env e;
+    gspec specs[1] = {spec("snap", "log", 16)};
+    env_init(&e, 3, specs, 1);
+    for (int i = 0; i < 3; i++)
+        start(&e, i);
+    open_node(&e);
+    int leader = wait_leader(&e, 0, ALL3, 3, ms(15000));
+    if (leader < 0) {
+        env_close(&e, true);
+        fail_msg("no leader");
+    }
+    int fol[2];
+    others(leader, fol);
+    res r = {0};
+    char cmd[32];
+    for (int i = 1; i <= 5; i++) {
+        snprintf(cmd, sizeof cmd, "a%d", i);
+        assert_int_equal(exec_sync(&e, 0, -1, cmd, ms(5000), &r), 0);
+    }
+    /* A follower goes away while the others commit far past the
+     * snapshot threshold (the leader's log no longer has what it missed). */
+    daemon_kill(&e.d[fol[1]]);
+    for (int i = 6; i <= 120; i++) {
+        snprintf(cmd, sizeof cmd, "a%d", i);
+        assert_int_equal(exec_sync(&e, 0, -1, cmd, ms(5000), &r), 0);
+        assert_int_equal(r.applied, (uint64_t)i);
+    }
+    start(&e, fol[1]);
+    same_q sq = {.g = 0, .members = ALL3, .n = 3};
+    assert_true(wait_until(&e, same_state, &sq, ms(20000)));
+    assert_int_equal(sq.applied, 120);
+    assert_int_equal(query_sync(&e, 0, fol[1], "get 120", MK_WEAK, ms(3000),
+                                &r),
+                     0);
+    assert_string_equal(r.text, "a120");
+    /* And it takes part in commits again. */
+    assert_int_equal(exec_sync(&e, 0, fol[1], "a121", ms(5000), &r), 0);
+    assert_int_equal(r.applied, 121);
+    res_free(&r);
+    env_close(&e, false);
+}
+
+/* ---- an isolated minority never commits ----------------------------------- */
+
+static void isolated_minority(void **state)
+{
+    env e;
+    gspec specs[1] = {spec("iso", "counter", 0)};
+    env_init(&e, 3, specs, 1);
+    for (int i = 0; i < 3; i++)
+        start(&e, i);
+    open_node(&e);
+    int leader = wait_leader(&e, 0, ALL3, 3, ms(15000));
+    if (leader < 0) {
+        env_close(&e, true);
+        fail_msg("no leader");
+    }
+    res r = {0};
+    assert_int_equal(exec_sync(&e, 0, -1, "1", ms(5000), &r), 0);
+    int fol[2];
+    others(leader, fol);
+    /* Freeze both followers: the leader alone is a minority. */
+    kill(e.d[fol[0]].pid, SIGSTOP);
+    kill(e.d[fol[1]].pid, SIGSTOP);
+    mk__member_status before, after;
+    assert_int_equal(member_status(&e, 0, leader, false, &before, ms(2000)),
+                     0);
+    assert_int_equal(exec_sync(&e, 0, leader, "100", ms(3000), &r),
+                     MK_ECONNECT_TIMEOUT);
+    assert_int_equal(member_status(&e, 0, leader, false, &after, ms(2000)),
+                     0);
+    assert_int_equal(after.st.commit_index, before.st.commit_index);
+    assert_int_equal(after.st.applied, 1);
+    /* It noticed it lost its majority and stepped down. */
+    assert_false(after.st.is_leader);
+    kill(e.d[fol[0]].pid, SIGCONT);
+    kill(e.d[fol[1]].pid, SIGCONT);
+    if (wait_leader(&e, 0, ALL3, 3, ms(15000)) < 0) {
+        env_close(&e, true);
+        fail_msg("no recovery");
+    }
+    assert_int_equal(exec_sync(&e, 0, -1, "10", ms(5000), &r), 0);
+    /* The timed-out command is applied at most once. */
+    assert_true(strcmp(r.text, "11") == 0 || strcmp(r.text, "111") == 0);
+    same_q sq = {.g = 0, .members = ALL3, .n = 3};
+    assert_true(wait_until(&e, same_state, &sq, ms(10000)));
+    assert_int_equal(sq.applied, strcmp(r.text, "11") == 0 ? 2 : 3);
+    res_free(&r);
+    env_close(&e, false);
+}
+
+/* ---- no acknowledged write is ever lost; the register is linearizable ---- */
+
+#define LOG_CLIENTS 2
+#define REG_CLIENTS 3
+#define MAX_OPS 4096
+#define MAX_HIST 8192
+
+typedef struct log_load {
+    env *e;
+    mk_group_client *cli;
+    int id;
+    int in_flight, window;
+    int next;
+    bool stop;
+    int64_t next_us, every_us;
+    /* per write: 0 pending, 1 acked at position pos, 2 unknown */
+    int outcome[MAX_OPS];
+    uint64_t pos[MAX_OPS];
+} log_load;
+
+typedef struct log_req {
+    log_load *l;
+    int n;
+} log_req;
+
+static void log_submit(log_load *l);
+
+static void on_log_done(int status, uint64_t applied, const uint8_t *r,
+                        size_t len, void *data)
+{
+    log_req *q = data;
+    log_load *l = q->l;
+    if (status == 0) {
+        char tmp[32];
+        snprintf(tmp, sizeof tmp, "%.*s", (int)(len < 31 ? len : 31),
+                 (const char *)r);
+        l->outcome[q->n] = 1;
+        l->pos[q->n] = strtoull(tmp, NULL, 10);
+    } else {
+        l->outcome[q->n] = 2;
+    }
+    free(q);
+    l->in_flight--;
+    log_submit(l);
+}
+
+static void log_submit(log_load *l)
+{
+    while (!l->stop && l->in_flight < l->window && l->next < MAX_OPS &&
+           mk_mono_us() >= l->next_us) {
+        l->next_us = mk_mono_us() + l->every_us;
+        log_req *q = malloc(sizeof *q);
+        q->l = l;
+        q->n = l->next++;
+        char cmd[32];
+        snprintf(cmd, sizeof cmd, "w%d-%d", l->id, q->n);
+        if (mk_group_client_execute(l->cli, cmd, strlen(cmd),
+                                    (uint32_t)ms(4000), on_log_done, q) != 0) {
+            free(q);
+            l->outcome[--l->next] = 0;
+            return;
+        }
+        l->in_flight++;
+    }
+}
+
+typedef struct reg_load {
+    env *e;
+    mk_group_client *cli;
+    int in_flight, window;
+    bool stop;
+    int64_t next_us, every_us;
+    int64_t *next_value; /* shared across clients: values are unique */
+    lin_op *ops;
+    size_t *n_ops;
+} reg_load;
+
+typedef struct reg_req {
+    reg_load *l;
+    size_t op;
+} reg_req;
+
+static void reg_submit(reg_load *l);
+
+static int64_t parse_reg(const uint8_t *r, size_t len)
+{
+    char tmp[32];
+    if (len == 0)
+        return 0; /* the empty initial value */
+    snprintf(tmp, sizeof tmp, "%.*s", (int)(len < 31 ? len : 31),
+             (const char *)r);
+    return strtoll(tmp, NULL, 10);
+}
+
+static void on_reg_done(int status, uint64_t applied, const uint8_t *r,
+                        size_t len, void *data)
+{
+    reg_req *q = data;
+    reg_load *l = q->l;
+    lin_op *o = &l->ops[q->op];
+    if (status == 0) {
+        o->ret = mk_mono_us();
+        if (o->kind == LIN_SWAP)
+            o->prev = parse_reg(r, len);
+        else
+            o->value = parse_reg(r, len);
+    } else {
+        /* Unknown: a swap may still take effect; a read tells nothing. */
+        o->ret = LIN_NEVER;
+        if (o->kind == LIN_READ)
+            o->call = -1; /* dropped from the history */
+    }
+    free(q);
+    l->in_flight--;
+    reg_submit(l);
+}
+
+static void reg_submit(reg_load *l)
+{
+    while (!l->stop && l->in_flight < l->window && *l->n_ops < MAX_HIST &&
+           mk_mono_us() >= l->next_us) {
+        l->next_us = mk_mono_us() + l->every_us;
+        reg_req *q = malloc(sizeof *q);
+        q->l = l;
+        q->op = (*l->n_ops)++;
+        lin_op *o = &l->ops[q->op];
+        memset(o, 0, sizeof *o);
+        o->call = mk_mono_us();
+        int rc;
+        if (rand() % 3 == 0) {
+            o->kind = LIN_READ;
+            rc = mk_group_client_query(l->cli, "", 0, MK_STRONG,
+                                       (uint32_t)ms(4000), on_reg_done, q);
+        } else {
+            o->kind = LIN_SWAP;
+            o->value = (*l->next_value)++;
+            char cmd[32];
+            snprintf(cmd, sizeof cmd, "%lld", (long long)o->value);
+            rc = mk_group_client_execute(l->cli, cmd, strlen(cmd),
+                                         (uint32_t)ms(4000), on_reg_done, q);
+        }
+        if (rc != 0) {
+            free(q);
+            (*l->n_ops)--;
+            return;
+        }
+        l->in_flight++;
+    }
+}
+
+typedef struct all_loads {
+    log_load ll[LOG_CLIENTS];
+    reg_load rl[REG_CLIENTS];
+} all_loads;
+
+static bool loads_idle(env *e, void *arg)
+{
+    all_loads *a = arg;
+    for (int i = 0; i < LOG_CLIENTS; i++)
+        if (a->ll[i].in_flight)
+            return false;
+    for (int i = 0; i < REG_CLIENTS; i++)
+        if (a->rl[i].in_flight)
+            return false;
+    return true;
+}
+
+/* Paces the loads so they span the whole run (kills included) instead of
+ * spending their budget in the first seconds. */
+static void on_pace(uv_timer_t *t)
+{
+    all_loads *a = t->data;
+    for (int i = 0; i < LOG_CLIENTS; i++)
+        log_submit(&a->ll[i]);
+    for (int i = 0; i < REG_CLIENTS; i++)
+        reg_submit(&a->rl[i]);
+}
+
+static void no_acknowledged_write_lost(void **state)
+{
+    env e;
+    gspec specs[2] = {spec("hlog", "log", 256), spec("hreg", "register", 256)};
+    env_init(&e, 3, specs, 2);
+    for (int i = 0; i < 3; i++)
+        start(&e, i);
+    open_node(&e);
+    int leader = wait_leader(&e, 0, ALL3, 3, ms(15000));
+    if (leader < 0 || wait_leader(&e, 1, ALL3, 3, ms(15000)) < 0) {
+        env_close(&e, true);
+        fail_msg("no leader");
+    }
+    int fol[2];
+    others(leader, fol);
+
+    static all_loads L;
+    static lin_op hist[MAX_HIST];
+    size_t n_hist = 0;
+    int64_t next_value = 1;
+    memset(&L, 0, sizeof L);
+    srand(11);
+    for (int i = 0; i < LOG_CLIENTS; i++) {
+        log_load *l = &L.ll[i];
+        l->e = &e;
+        l->id = i;
+        l->window = 4;
+        l->every_us = ms(4) * 1000;
+        assert_int_equal(mk_group_client_open(e.node, &e.g[0].id, &l->cli),
+                         0);
+        /* One client goes through a follower (forwarded), the other finds
+         * the leader (direct). */
+        if (i == 0) {
+            mk_peer_id p = peer_of(&e, fol[0]);
+            mk_group_client_via(l->cli, &p);
+        }
+        log_submit(l);
+    }
+    for (int i = 0; i < REG_CLIENTS; i++) {
+        reg_load *l = &L.rl[i];
+        l->e = &e;
+        l->window = 1 + i % 2;
+        l->every_us = ms(8) * 1000;
+        l->next_value = &next_value;
+        l->ops = hist;
+        l->n_ops = &n_hist;
+        assert_int_equal(mk_group_client_open(e.node, &e.g[1].id, &l->cli),
+                         0);
+        if (i == 0) {
+            mk_peer_id p = peer_of(&e, fol[1]);
+            mk_group_client_via(l->cli, &p);
+        }
+        reg_submit(l);
+    }
+
+    uv_timer_t pace;
+    uv_timer_init(&e.loop, &pace);
+    pace.data = &L;
+    uv_timer_start(&pace, on_pace, 2, 2);
+
+    /* Kill the leader of the log group three times, restarting it each
+     * time, while the writes go on. */
+    int kills = 0;
+    spin(&e, ms(1500));
+    for (int k = 0; k < 3; k++) {
+        int lead = wait_leader(&e, 0, ALL3, 3, ms(15000));
+        if (lead < 0)
+            break;
+        daemon_kill(&e.d[lead]);
+        kills++;
+        spin(&e, ms(1500));
+        start(&e, lead);
+        spin(&e, ms(1500));
+    }
+    spin(&e, ms(1000));
+    for (int i = 0; i < LOG_CLIENTS; i++)
+        L.ll[i].stop = true;
+    for (int i = 0; i < REG_CLIENTS; i++)
+        L.rl[i].stop = true;
+    assert_true(wait_until(&e, loads_idle, &L, ms(15000)));
+    uv_close((uv_handle_t *)&pace, NULL);
+    assert_int_equal(kills, 3);
+
+    /* Every member ends with the same state in both groups. */
+    same_q sq0 = {.g = 0, .members = ALL3, .n = 3};
+    same_q sq1 = {.g = 1, .members = ALL3, .n = 3};
+    if (!wait_until(&e, same_state, &sq0, ms(20000)) ||
+        !wait_until(&e, same_state, &sq1, ms(20000))) {
+        env_close(&e, true);
+        fail_msg("members did not converge");
+    }
+
+    /* The log: every acknowledged write is there exactly once, at the
+     * position it was acknowledged with, on every member. */
+    size_t acked = 0, unknown = 0;
+    for (int m = 0; m < 3; m++) {
+        res r = {0};
+        assert_int_equal(query_sync(&e, 0, m, "all", MK_WEAK, ms(5000), &r),
+                         0);
+        size_t n_entries = 0;
+        char *save = NULL;
+        static char seen[LOG_CLIENTS][MAX_OPS];
+        memset(seen, 0, sizeof seen);
+        for (char *tok = r.len ? strtok_r(r.text, "\n", &save) : NULL; tok;
+             tok = strtok_r(NULL, "\n", &save)) {
+            n_entries++;
+            int c, n;
+            assert_int_equal(sscanf(tok, "w%d-%d", &c, &n), 2);
+            assert_true(c >= 0 && c < LOG_CLIENTS && n >= 0 && n < MAX_OPS);
+            /* never twice */
+            assert_int_equal(seen[c][n], 0);
+            seen[c][n] = 1;
+            if (L.ll[c].outcome[n] == 1)
+                assert_int_equal(L.ll[c].pos[n], n_entries);
+            else
+                assert_int_not_equal(L.ll[c].outcome[n], 0);
+        }
+        res_free(&r);
+        assert_int_equal(n_entries, sq0.applied);
+        acked = unknown = 0;
+        for (int c = 0; c < LOG_CLIENTS; c++)
+            for (int n = 0; n < L.ll[c].next; n++) {
+                if (L.ll[c].outcome[n] == 1) {
+                    assert_int_equal(seen[c][n], 1);
+                    acked++;
+                } else {
+                    unknown++;
+                }
+            }
+    }
+    print_message("history: %zu writes acknowledged, %zu unknown, %zu "
+                  "register operations\n",
+                  acked, unknown, n_hist);
+    assert_true(acked > 20);
+
+    /* The register: its history (swaps and strong reads) linearizes. */
+    size_t kept = 0;
+    for (size_t i = 0; i < n_hist; i++)
+        if (hist[i].call >= 0)
+            hist[kept++] = hist[i];
+    char why[256] = "";
+    bool lin = lin_check(hist, kept, 0, why, sizeof why);
+    if (!lin)
+        fail_msg("register history not linearizable: %s", why);
+    for (int i = 0; i < LOG_CLIENTS; i++)
+        mk_group_client_close(L.ll[i].cli, NULL, NULL);
+    for (int i = 0; i < REG_CLIENTS; i++)
+        mk_group_client_close(L.rl[i].cli, NULL, NULL);
+    env_close(&e, false);
+}
+
+/* ---- replicas ---------------------------------------------------------------- */
+
+typedef struct follower {
+    mk_replica *r;
+    struct mk_fsm *fsm;
+    uint64_t applied;
+    /* (applied, chain hash) after each change */
+    uint64_t *at;
+    char (*hash)[65];
+    size_t n, cap;
+    int sources;
+    mk_peer_id source;
+    bool first_was_restore;
+} follower;
+
+static void on_replica(mk_replica *r, void *data)
+{
+    follower *f = data;
+    mk_peer_id src;
+    if (mk_replica_source(r, &src) &&
+        (f->sources == 0 || !mk_id_eq(&src, &f->source))) {
+        f->sources++;
+        f->source = src;
+    }
+    uint64_t a = mk_replica_applied(r);
+    if (a == f->applied)
+        return;
+    if (f->n == 0 && a > 1)
+        f->first_was_restore = true;
+    f->applied = a;
+    if (f->n == f->cap) {
+        f->cap = f->cap ? 2 * f->cap : 256;
+        f->at = realloc(f->at, f->cap * sizeof *f->at);
+        f->hash = realloc(f->hash, f->cap * sizeof *f->hash);
+    }
+    mk_buf b;
+    mk_buf_init(&b);
+    f->fsm->query(f->fsm, (const uint8_t *)"hash", 4, &b);
+    f->at[f->n] = a;
+    snprintf(f->hash[f->n], 65, "%.*s", (int)b.len, (const char *)b.data);
+    f->n++;
+    mk_buf_free(&b);
+}
+
+static void follower_open(env *e, follower *f, const mk_id *gid)
+{
+    memset(f, 0, sizeof *f);
+    f->fsm = mk_fsm_test_new("log");
+    mk_replica_config rc = {.node = e->node, .group = *gid, .fsm = f->fsm};
+    assert_int_equal(mk_replica_open(&rc, &f->r), 0);
+    assert_int_equal(mk_replica_watch(f->r, on_replica, f), 0);
+}
+
+static void follower_close(env *e, follower *f)
+{
+    mk_replica_close(f->r, NULL, NULL);
+    spin(e, 50);
+    mk_fsm_test_free(f->fsm);
+    free(f->at);
+    free(f->hash);
+}
+
+typedef struct caught_q {
+    follower *f;
+    uint64_t applied;
+} caught_q;
+
+static bool caught_up(env *e, void *arg)
+{
+    caught_q *q = arg;
+    return q->f->applied >= q->applied;
+}
+
+/* Each recorded state is the members' state after that many commands:
+ * chain hashes of their log's prefixes. */
+static void check_sequence(const follower *f, char (*chain)[65], size_t n)
+{
+    assert_true(f->n > 0);
+    for (size_t i = 0; i < f->n; i++) {
+        assert_true(f->at[i] >= 1 && f->at[i] <= n);
+        assert_string_equal(f->hash[i], chain[f->at[i] - 1]);
+        if (i > 0)
+            assert_true(f->at[i] > f->at[i - 1]);
+    }
+}
+
+static void replicas(void **state)
+{
+    env e;
+    gspec specs[1] = {spec("rlog", "log", 32)};
+    env_init(&e, 3, specs, 1);
+    for (int i = 0; i < 3; i++)
+        start(&e, i);
+    open_node(&e);
+    if (wait_leader(&e, 0, ALL3, 3, ms(15000)) < 0) {
+        env_close(&e, true);
+        fail_msg("no leader");
+    }
+    follower f1, f2;
+    follower_open(&e, &f1, &e.g[0].id);
+    res r = {0};
+    char cmd[32];
+    int n = 0;
+    for (; n < 40; n++) {
+        snprintf(cmd, sizeof cmd, "r%d", n + 1);
+        assert_int_equal(exec_sync(&e, 0, -1, cmd, ms(5000), &r), 0);
+    }
+    caught_q q1 = {&f1, 40};
+    assert_true(wait_until(&e, caught_up, &q1, ms(10000)));
+    assert_true(mk_replica_online(f1.r));
+
+    /* The member it follows dies: it switches and resumes where it was. */
+    int src = index_of(&e, &f1.source);
+    assert_true(src >= 0);
+    daemon_kill(&e.d[src]);
+    for (; n < 80; n++) {
+        snprintf(cmd, sizeof cmd, "r%d", n + 1);
+        assert_int_equal(exec_sync(&e, 0, -1, cmd, ms(10000), &r), 0);
+    }
+    q1.applied = 80;
+    assert_true(wait_until(&e, caught_up, &q1, ms(15000)));
+    assert_true(f1.sources >= 2);
+    start(&e, src);
+
+    /* Restart every member (their feeds then start at their snapshot), and
+     * open a second replica: it begins with a snapshot, then follows. */
+    for (int m = 0; m < 3; m++) {
+        if (m == src)
+            continue;
+        assert_true(daemon_signal_wait(&e.d[m], SIGTERM, ms(10000)) == 0);
+        start(&e, m);
+        for (int k = 0; k < 20; k++, n++) {
+            snprintf(cmd, sizeof cmd, "r%d", n + 1);
+            assert_int_equal(exec_sync(&e, 0, -1, cmd, ms(10000), &r), 0);
+        }
+    }
+    follower_open(&e, &f2, &e.g[0].id);
+    for (int k = 0; k < 20; k++, n++) {
+        snprintf(cmd, sizeof cmd, "r%d", n + 1);
+        assert_int_equal(exec_sync(&e, 0, -1, cmd, ms(10000), &r), 0);
+    }
+    q1.applied = (uint64_t)n;
+    caught_q q2 = {&f2, (uint64_t)n};
+    assert_true(wait_until(&e, caught_up, &q1, ms(15000)));
+    assert_true(wait_until(&e, caught_up, &q2, ms(15000)));
+    assert_true(f2.first_was_restore);
+
+    /* Both went through exactly the members' states. */
+    same_q sq = {.g = 0, .members = ALL3, .n = 3};
+    assert_true(wait_until(&e, same_state, &sq, ms(15000)));
+    assert_int_equal(sq.applied, (uint64_t)n);
+    assert_int_equal(query_sync(&e, 0, 0, "all", MK_WEAK, ms(5000), &r), 0);
+    char (*chain)[65] = calloc((size_t)n, sizeof *chain);
+    uint8_t h[32] = {0};
+    size_t k = 0;
+    char *save = NULL;
+    for (char *tok = strtok_r(r.text, "\n", &save); tok && k < (size_t)n;
+         tok = strtok_r(NULL, "\n", &save), k++) {
+        mk_blake3_hasher hs;
+        mk_blake3_init(&hs);
+        mk_blake3_update(&hs, h, sizeof h);
+        mk_blake3_update(&hs, tok, strlen(tok));
+        mk_blake3_final(&hs, h, sizeof h);
+        mk_hex_encode(h, sizeof h, chain[k]);
+    }
+    assert_int_equal(k, (size_t)n);
+    check_sequence(&f1, chain, k);
+    check_sequence(&f2, chain, k);
+    /* The first replica saw (nearly) every state one command at a time:
+     * it only jumps if a member it switched to no longer had what it
+     * needed. */
+    assert_true(f1.n > (size_t)n / 2);
+    free(chain);
+    res_free(&r);
+    follower_close(&e, &f1);
+    follower_close(&e, &f2);
+    env_close(&e, false);
+}
+
+int main(void)
+{
+    const char *tf = getenv("TIME_FACTOR");
+    TF = tf && atof(tf) > 0 ? atof(tf) : 1.0;
+    signal(SIGPIPE, SIG_IGN);
+    /* GROUPS_TEST=name runs one test (cmocka's filter pattern). */
+    if (getenv("GROUPS_TEST"))
+        cmocka_set_test_filter(getenv("GROUPS_TEST"));
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(membership),
+        cmocka_unit_test(snapshot_catchup),
+        cmocka_unit_test(isolated_minority),
+        cmocka_unit_test(no_acknowledged_write_lost),
+        cmocka_unit_test(replicas),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

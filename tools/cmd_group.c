@@ -1,0 +1,781 @@
+/* `coalition group exec|query|status`: talk to a group as an ephemeral
+ * node (a fresh key, no listener), the way tools/cmd_net.c joins.
+ *
+ * The group is named by its GroupId, or by a node config and a group name
+ * (the same file coalitiond --config reads, so the id is derived the same
+ * way). Commands go through the group's members with exactly-once retries
+ * (src/mosaik/group_client.h); `--stdin` keeps one session open and runs
+ * many commands, pipelined, printing one JSON line per answer: the
+ * integration tests drive write loads through it.
+ */
+#include <getopt.h>
+#include <jansson.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <uv.h>
+
+#include "cli.h"
+#include "daemon_groups.h"
+#include "mosaik/clock.h"
+#include "mosaik/error.h"
+#include "mosaik/group_client.h"
+#include "mosaik/node.h"
+#include "util.h"
+
+#define MAX_BOOT 16
+#define MAX_MEMBERS 64
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "usage: coalition group exec   TARGET [--via PEERID] [--json] "
+            "CMD...\n"
+            "       coalition group exec   TARGET [--via PEERID] --stdin "
+            "[--window N]\n"
+            "       coalition group query  TARGET [--strong] [--json] Q...\n"
+            "       coalition group status TARGET [--hash] [--json]\n"
+            "\n"
+            "TARGET is --bootstrap PEERID@HOST:PORT (repeatable) and either\n"
+            "--group GROUPID or --config NODE.json --name NAME; plus\n"
+            "[--network ID] [--timeout D] (default 10s).\n"
+            "\n"
+            "exec runs one command (the words of CMD joined by spaces) and\n"
+            "prints its result; --json prints {status, applied, result}.\n"
+            "With --stdin it reads lines \"ID COMMAND\" and prints one JSON\n"
+            "line {id, status, applied, result, code} per answer, keeping\n"
+            "at most N (default 64) in flight; each command gets --timeout.\n"
+            "--via sends everything through that member (a follower\n"
+            "forwards to its leader).\n"
+            "query asks the member's state (weak) or the leader's after a\n"
+            "barrier (--strong).\n"
+            "status asks every member it can reach: leader, term, commit\n"
+            "and applied indexes, voters (--hash: a hash of each state).\n"
+            "\n"
+            "Exit status 3 when nothing answered before the deadline.\n");
+}
+
+typedef struct target {
+    const char *boots[MAX_BOOT];
+    size_t n_boots;
+    const char *network, *group, *config, *name;
+    int64_t timeout_ms;
+    mk_id gid;
+} target;
+
+typedef struct run {
+    uv_loop_t loop;
+    mk_node *node;
+    mk_group_client *client;
+    uv_timer_t timer;
+    bool done;
+} run;
+
+static int parse_target(target *t, int ch, const char *arg)
+{
+    switch (ch) {
+    case 'b':
+        if (t->n_boots == MAX_BOOT)
+            return cli_error(CLI_USAGE, "too many --bootstrap");
+        t->boots[t->n_boots++] = arg;
+        return 0;
+    case 'n': t->network = arg; return 0;
+    case 'g': t->group = arg; return 0;
+    case 'c': t->config = arg; return 0;
+    case 'N': t->name = arg; return 0;
+    case 't':
+        if (util_parse_duration_ms(arg, &t->timeout_ms) != 0 ||
+            t->timeout_ms <= 0)
+            return cli_error(CLI_USAGE, "--timeout: '%s' is not a duration",
+                             arg);
+        return 0;
+    }
+    return -1; /* not a target option */
+}
+
+static int resolve_target(target *t)
+{
+    if (t->n_boots == 0)
+        return cli_error(CLI_USAGE, "--bootstrap is required");
+    if (t->group && !t->config) {
+        if (mk_id_from_hex(&t->gid, t->group, strlen(t->group)) != 0)
+            return cli_error(CLI_USAGE, "--group: '%s' is not 64 hex",
+                             t->group);
+        return 0;
+    }
+    if (!t->config || !t->name || t->group)
+        return cli_error(CLI_USAGE,
+                         "name the group with --group ID, or with --config "
+                         "FILE --name NAME");
+    daemon_groups *dg;
+    char err[512];
+    if (daemon_groups_load(t->config, &dg, err, sizeof err) != 0)
+        return cli_error(CLI_USAGE, "--config: %s", err);
+    bool found = daemon_groups_find(dg, t->name, &t->gid, NULL);
+    daemon_groups_free(dg);
+    if (!found)
+        return cli_error(CLI_USAGE, "--config %s has no group \"%s\"",
+                         t->config, t->name);
+    return 0;
+}
+
+static int run_open(run *r, const target *t)
+{
+    mk_keypair key;
+    mk_id net = MK_UNIVERSE;
+    char err[MK_ERRMSG_SIZE];
+    if (t->network)
+        mk_id_from_str(&net, t->network);
+    if (mk_keypair_generate(&key) < 0)
+        return cli_error(CLI_FAIL, "no randomness for an ephemeral key");
+    signal(SIGPIPE, SIG_IGN);
+    uv_loop_init(&r->loop);
+    mk_node_config nc = {
+        .loop = &r->loop,
+        .key = &key,
+        .network = &net,
+        .bootstrap = t->boots,
+        .n_bootstrap = t->n_boots,
+    };
+    int rc = mk_node_new(&nc, &r->node, err);
+    if (rc < 0) {
+        uv_loop_close(&r->loop);
+        return cli_error(rc == MK_EINVAL ? CLI_USAGE : CLI_FAIL, "%s", err);
+    }
+    mk_node_start(r->node);
+    if (mk_group_client_open(r->node, &t->gid, &r->client) != 0) {
+        mk_node_close(r->node, NULL, NULL);
+        uv_run(&r->loop, UV_RUN_DEFAULT);
+        uv_loop_close(&r->loop);
+        return cli_error(CLI_FAIL, "cannot open a group client");
+    }
+    uv_timer_init(&r->loop, &r->timer);
+    r->timer.data = r;
+    return 0;
+}
+
+static void run_wait(run *r)
+{
+    while (!r->done)
+        uv_run(&r->loop, UV_RUN_ONCE);
+}
+
+static void run_close(run *r)
+{
+    uv_close((uv_handle_t *)&r->timer, NULL);
+    mk_group_client_close(r->client, NULL, NULL);
+    mk_node_close(r->node, NULL, NULL);
+    uv_run(&r->loop, UV_RUN_DEFAULT);
+    uv_loop_close(&r->loop);
+}
+
+static int exit_of(int status)
+{
+    return status == 0                     ? CLI_OK
+           : status == MK_ECONNECT_TIMEOUT ? CLI_TIMEOUT
+                                           : CLI_FAIL;
+}
+
+/* A result as a JSON string: as is when it is UTF-8, else hex. */
+static json_t *result_json(const uint8_t *p, size_t len)
+{
+    json_t *s = json_stringn((const char *)p, len);
+    if (s)
+        return s;
+    char *hex = malloc(2 * len + 1);
+    if (!hex)
+        return json_null();
+    mk_hex_encode(p, len, hex);
+    s = json_string(hex);
+    free(hex);
+    return s;
+}
+
+/* Joins argv words with spaces. Caller frees. */
+static char *join_words(int argc, char **argv, size_t *len)
+{
+    size_t n = 0;
+    for (int i = 0; i < argc; i++)
+        n += strlen(argv[i]) + 1;
+    char *s = malloc(n + 1);
+    if (!s)
+        return NULL;
+    s[0] = '\0';
+    for (int i = 0; i < argc; i++) {
+        if (i)
+            strcat(s, " ");
+        strcat(s, argv[i]);
+    }
+    *len = strlen(s);
+    return s;
+}
+
+/* ---- exec and query: one request ------------------------------------------ */
+
+typedef struct one {
+    run *r;
+    int status;
+    uint64_t applied;
+    char *result;
+    size_t len;
+} one;
+
+static void on_one(int status, uint64_t applied, const uint8_t *res,
+                   size_t len, void *data)
+{
+    one *o = data;
+    o->status = status;
+    o->applied = applied;
+    if (len && (o->result = malloc(len)))
+        memcpy(o->result, res, len);
+    o->len = o->result ? len : 0;
+    o->r->done = true;
+}
+
+static int print_one(const one *o, bool json)
+{
+    if (json) {
+        json_t *j = json_object();
+        json_object_set_new(j, "status",
+                            json_string(o->status == 0 ? "ok"
+                                        : o->status == MK_ECONNECT_TIMEOUT
+                                            ? "timeout"
+                                            : "error"));
+        json_object_set_new(j, "applied", json_integer((json_int_t)o->applied));
+        json_object_set_new(j, "result",
+                            result_json((const uint8_t *)o->result, o->len));
+        if (o->status)
+            json_object_set_new(j, "code", json_string(mk_err_name(o->status)));
+        char *text = json_dumps(j, JSON_COMPACT);
+        puts(text ? text : "{}");
+        free(text);
+        json_decref(j);
+    } else if (o->status == 0) {
+        fwrite(o->result, 1, o->len, stdout);
+        putchar('\n');
+    }
+    fflush(stdout);
+    if (o->status)
+        cli_error(exit_of(o->status), "%s", mk_strerror(o->status));
+    return exit_of(o->status);
+}
+
+/* ---- exec --stdin: many commands, pipelined ------------------------------ */
+
+typedef struct line_op {
+    struct stream_run *s;
+    char id[64];
+} line_op;
+
+typedef struct stream_run {
+    run *r;
+    uv_pipe_t in;
+    char *buf;
+    size_t len, cap;
+    size_t in_flight, window;
+    uint32_t timeout_ms;
+    bool eof, reading;
+    int worst;
+} stream_run;
+
+static void stream_pump(stream_run *s);
+
+static void on_line_done(int status, uint64_t applied, const uint8_t *res,
+                         size_t len, void *data)
+{
+    line_op *lo = data;
+    stream_run *s = lo->s;
+    json_t *j = json_object();
+    json_object_set_new(j, "id", json_string(lo->id));
+    json_object_set_new(j, "status",
+                        json_string(status == 0 ? "ok"
+                                    : status == MK_ECONNECT_TIMEOUT
+                                        ? "timeout"
+                                        : "error"));
+    json_object_set_new(j, "applied", json_integer((json_int_t)applied));
+    json_object_set_new(j, "result", result_json(res, len));
+    if (status)
+        json_object_set_new(j, "code", json_string(mk_err_name(status)));
+    json_object_set_new(j, "t_us", json_integer(mk_mono_us()));
+    char *text = json_dumps(j, JSON_COMPACT);
+    if (text) {
+        puts(text);
+        fflush(stdout);
+    }
+    free(text);
+    json_decref(j);
+    if (status && exit_of(status) > s->worst)
+        s->worst = exit_of(status);
+    free(lo);
+    s->in_flight--;
+    stream_pump(s);
+}
+
+static void on_stdin_alloc(uv_handle_t *h, size_t hint, uv_buf_t *b)
+{
+    stream_run *s = h->data;
+    if (s->cap - s->len < 4096) {
+        size_t cap = s->cap ? 2 * s->cap : 16384;
+        char *p = realloc(s->buf, cap);
+        if (!p) {
+            b->base = NULL;
+            b->len = 0;
+            return;
+        }
+        s->buf = p;
+        s->cap = cap;
+    }
+    b->base = s->buf + s->len;
+    b->len = s->cap - s->len;
+}
+
+static void on_stdin_read(uv_stream_t *st, ssize_t n, const uv_buf_t *b)
+{
+    stream_run *s = st->data;
+    if (n > 0)
+        s->len += (size_t)n;
+    else if (n < 0)
+        s->eof = true;
+    stream_pump(s);
+}
+
+/* Submits complete lines while the window has room; stops reading stdin
+ * while it is full. */
+static void stream_pump(stream_run *s)
+{
+    while (s->in_flight < s->window) {
+        char *nl = memchr(s->buf, '\n', s->len);
+        if (!nl && !(s->eof && s->len > 0))
+            break;
+        size_t ll = nl ? (size_t)(nl - s->buf) : s->len;
+        char *line = s->buf;
+        size_t idl = 0;
+        while (idl < ll && line[idl] != ' ')
+            idl++;
+        const char *cmd = idl < ll ? line + idl + 1 : line + ll;
+        size_t cl = idl < ll ? ll - idl - 1 : 0;
+        if (ll > 0) {
+            line_op *lo = calloc(1, sizeof *lo);
+            if (lo) {
+                lo->s = s;
+                snprintf(lo->id, sizeof lo->id, "%.*s", (int)idl, line);
+                if (mk_group_client_execute(s->r->client, cmd, cl,
+                                            s->timeout_ms, on_line_done,
+                                            lo) == 0)
+                    s->in_flight++;
+                else
+                    free(lo);
+            }
+        }
+        size_t used = nl ? ll + 1 : ll;
+        memmove(s->buf, s->buf + used, s->len - used);
+        s->len -= used;
+    }
+    bool want = !s->eof && s->in_flight < s->window;
+    if (want && !s->reading) {
+        uv_read_start((uv_stream_t *)&s->in, on_stdin_alloc, on_stdin_read);
+        s->reading = true;
+    } else if (!want && s->reading) {
+        uv_read_stop((uv_stream_t *)&s->in);
+        s->reading = false;
+    }
+    if (s->eof && s->in_flight == 0 && s->len == 0)
+        s->r->done = true;
+}
+
+static int exec_stdin(run *r, const target *t, uint64_t window)
+{
+    stream_run s = {.r = r, .window = window,
+                    .timeout_ms = (uint32_t)t->timeout_ms};
+    uv_pipe_init(&r->loop, &s.in, 0);
+    s.in.data = &s;
+    if (uv_pipe_open(&s.in, 0) != 0)
+        return cli_error(CLI_USAGE, "--stdin needs a pipe or socket");
+    stream_pump(&s);
+    run_wait(r);
+    uv_close((uv_handle_t *)&s.in, NULL);
+    uv_run(&r->loop, UV_RUN_NOWAIT);
+    free(s.buf);
+    return s.worst;
+}
+
+/* ---- exec and query ---------------------------------------------------------- */
+
+static int exec_or_query(int argc, char **argv, bool query)
+{
+    static const struct option opts[] = {
+        {"bootstrap", required_argument, NULL, 'b'},
+        {"network", required_argument, NULL, 'n'},
+        {"group", required_argument, NULL, 'g'},
+        {"config", required_argument, NULL, 'c'},
+        {"name", required_argument, NULL, 'N'},
+        {"timeout", required_argument, NULL, 't'},
+        {"via", required_argument, NULL, 'v'},
+        {"json", no_argument, NULL, 'j'},
+        {"strong", no_argument, NULL, 's'},
+        {"stdin", no_argument, NULL, 'i'},
+        {"window", required_argument, NULL, 'w'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    target t = {.timeout_ms = 10000};
+    const char *via = NULL;
+    bool json = false, strong = false, from_stdin = false;
+    uint64_t window = 64;
+    int ch, rc;
+    optind = 1;
+    while ((ch = getopt_long(argc, argv, "+b:n:g:c:N:t:v:jsiw:h", opts,
+                             NULL)) != -1) {
+        if ((rc = parse_target(&t, ch, optarg)) > 0)
+            return rc;
+        if (rc == 0)
+            continue;
+        switch (ch) {
+        case 'v': via = optarg; break;
+        case 'j': json = true; break;
+        case 's': strong = true; break;
+        case 'i': from_stdin = true; break;
+        case 'w':
+            if (util_parse_u64(optarg, &window) != 0 || window == 0)
+                return cli_error(CLI_USAGE, "--window: '%s' is not a count",
+                                 optarg);
+            break;
+        case 'h': usage(stdout); return CLI_OK;
+        default: usage(stderr); return CLI_USAGE;
+        }
+    }
+    if ((rc = resolve_target(&t)) != 0)
+        return rc;
+    mk_peer_id via_id;
+    if (via && mk_id_from_hex(&via_id, via, strlen(via)) != 0)
+        return cli_error(CLI_USAGE, "--via: '%s' is not a PeerId", via);
+    if (!from_stdin && optind >= argc)
+        return cli_error(CLI_USAGE, "what should it %s?",
+                         query ? "ask" : "run");
+    if (from_stdin && (query || optind < argc))
+        return cli_error(CLI_USAGE, "--stdin takes no command words");
+
+    run r = {0};
+    if ((rc = run_open(&r, &t)) != 0)
+        return rc;
+    if (via)
+        mk_group_client_via(r.client, &via_id);
+    if (from_stdin) {
+        rc = exec_stdin(&r, &t, window);
+        run_close(&r);
+        return rc;
+    }
+    size_t len;
+    char *words = join_words(argc - optind, argv + optind, &len);
+    one o = {.r = &r};
+    rc = !words ? MK_ENOMEM
+         : query ? mk_group_client_query(r.client, words, len,
+                                         strong ? MK_STRONG : MK_WEAK,
+                                         (uint32_t)t.timeout_ms, on_one, &o)
+                 : mk_group_client_execute(r.client, words, len,
+                                           (uint32_t)t.timeout_ms, on_one, &o);
+    free(words);
+    if (rc != 0) {
+        run_close(&r);
+        return cli_error(CLI_FAIL, "%s", mk_strerror(rc));
+    }
+    run_wait(&r);
+    rc = print_one(&o, json);
+    free(o.result);
+    run_close(&r);
+    return rc;
+}
+
+/* ---- status ------------------------------------------------------------------ */
+
+typedef struct asked {
+    mk_peer_id peer;
+    bool pending, ok;
+    int status;
+    mk__member_status st;
+} asked;
+
+typedef struct status_run {
+    run *r;
+    const target *t;
+    bool hash;
+    int64_t deadline, first_answer;
+    asked a[MAX_MEMBERS];
+    size_t n;
+    mk_peer_id voters[MAX_MEMBERS];
+    size_t n_voters;
+} status_run;
+
+typedef struct status_req {
+    status_run *s;
+    size_t i;
+} status_req;
+
+static void ask(status_run *s, const mk_peer_id *p);
+
+static void on_status(int status, const mk__member_status *st, void *data)
+{
+    status_req *q = data;
+    status_run *s = q->s;
+    asked *a = &s->a[q->i];
+    free(q);
+    a->pending = false;
+    a->status = status;
+    if (status == 0) {
+        a->ok = true;
+        a->st = *st;
+        if (!s->first_answer)
+            s->first_answer = mk_mono_ms();
+        if (!s->n_voters) {
+            s->n_voters = st->st.n_voters < MAX_MEMBERS ? st->st.n_voters
+                                                         : MAX_MEMBERS;
+            memcpy(s->voters, st->voters, s->n_voters * sizeof *s->voters);
+        }
+    }
+}
+
+static void ask(status_run *s, const mk_peer_id *p)
+{
+    for (size_t i = 0; i < s->n; i++)
+        if (mk_id_eq(&s->a[i].peer, p))
+            return;
+    if (s->n == MAX_MEMBERS)
+        return;
+    status_req *q = malloc(sizeof *q);
+    if (!q)
+        return;
+    asked *a = &s->a[s->n];
+    memset(a, 0, sizeof *a);
+    a->peer = *p;
+    a->pending = true;
+    q->s = s;
+    q->i = s->n++;
+    int64_t left = s->deadline - mk_mono_ms();
+    if (mk_group_client_status(s->r->client, p, s->hash,
+                               left > 0 ? (uint32_t)left : 1, on_status,
+                               q) != 0) {
+        a->pending = false;
+        a->status = MK_ENOMEM;
+        free(q);
+    }
+}
+
+static void on_status_poll(uv_timer_t *h)
+{
+    status_run *s = h->data;
+    int64_t now = mk_mono_ms();
+    mk_peer_id ms[MAX_MEMBERS];
+    size_t n = mk_group_client_members(s->r->client, ms, MAX_MEMBERS);
+    for (size_t i = 0; i < n; i++)
+        ask(s, &ms[i]);
+    bool pending = false;
+    for (size_t i = 0; i < s->n; i++)
+        pending |= s->a[i].pending;
+    /* Done once every voter was asked and answered; a member that is
+     * down (or a voter missing from the catalog) gets a grace period
+     * after the first answer, not the whole deadline. */
+    bool voters_asked = true;
+    for (size_t v = 0; v < s->n_voters; v++) {
+        bool in = false;
+        for (size_t i = 0; i < s->n; i++)
+            in |= mk_id_eq(&s->a[i].peer, &s->voters[v]);
+        voters_asked &= in;
+    }
+    int64_t grace = s->t->timeout_ms / 4 > 1000 ? s->t->timeout_ms / 4 : 1000;
+    bool settled = s->first_answer &&
+                   ((voters_asked && !pending) ||
+                    now - s->first_answer > grace);
+    if (settled || now >= s->deadline) {
+        s->r->done = true;
+        uv_timer_stop(h);
+    }
+}
+
+static const char *state_name(int st)
+{
+    switch (st) {
+    case RAFT_FOLLOWER: return "follower";
+    case RAFT_CANDIDATE: return "candidate";
+    case RAFT_LEADER: return "leader";
+    default: return "unavailable";
+    }
+}
+
+static int print_status(status_run *s, bool json)
+{
+    const asked *best = NULL;
+    for (size_t i = 0; i < s->n; i++) {
+        if (!s->a[i].ok)
+            continue;
+        if (!best || (s->a[i].st.st.is_leader && !best->st.st.is_leader) ||
+            (!best->st.st.is_leader &&
+             s->a[i].st.st.term > best->st.st.term))
+            best = &s->a[i];
+    }
+    char hex[MK_ID_HEX_LEN + 1], gid[MK_ID_HEX_LEN + 1];
+    mk_id_hex(&s->t->gid, gid);
+    if (!best) {
+        if (json) {
+            printf("{\"group\":\"%s\",\"members\":[]}\n", gid);
+            fflush(stdout);
+        }
+        return cli_error(CLI_TIMEOUT, "no member of %s answered", gid);
+    }
+    const mk_group_status *bs = &best->st.st;
+    if (json) {
+        json_t *j = json_object(), *vs = json_array(), *ms = json_array();
+        json_object_set_new(j, "group", json_string(gid));
+        json_object_set_new(j, "leader",
+                            bs->has_leader
+                                ? json_string(mk_id_hex(&bs->leader, hex))
+                                : json_null());
+        json_object_set_new(j, "term", json_integer((json_int_t)bs->term));
+        json_object_set_new(j, "commit_index",
+                            json_integer((json_int_t)bs->commit_index));
+        json_object_set_new(j, "applied_index",
+                            json_integer((json_int_t)bs->applied_index));
+        json_object_set_new(j, "applied", json_integer((json_int_t)bs->applied));
+        for (size_t v = 0; v < best->st.st.n_voters && v < 64; v++)
+            json_array_append_new(vs,
+                                  json_string(mk_id_hex(&best->st.voters[v], hex)));
+        json_object_set_new(j, "voters", vs);
+        for (size_t i = 0; i < s->n; i++) {
+            const asked *a = &s->a[i];
+            json_t *m = json_object();
+            json_object_set_new(m, "peer", json_string(mk_id_hex(&a->peer, hex)));
+            if (!a->ok) {
+                json_object_set_new(m, "error",
+                                    json_string(mk_err_name(a->pending
+                                                                ? MK_ECONNECT_TIMEOUT
+                                                                : a->status)));
+            } else {
+                const mk_group_status *st = &a->st.st;
+                json_object_set_new(m, "state",
+                                    json_string(state_name(a->st.raft_state)));
+                json_object_set_new(m, "online", json_boolean(st->online));
+                json_object_set_new(m, "is_leader", json_boolean(st->is_leader));
+                json_object_set_new(m, "leader",
+                                    st->has_leader
+                                        ? json_string(mk_id_hex(&st->leader, hex))
+                                        : json_null());
+                json_object_set_new(m, "term", json_integer((json_int_t)st->term));
+                json_object_set_new(m, "commit_index",
+                                    json_integer((json_int_t)st->commit_index));
+                json_object_set_new(m, "applied_index",
+                                    json_integer((json_int_t)st->applied_index));
+                json_object_set_new(m, "applied",
+                                    json_integer((json_int_t)st->applied));
+                if (a->st.has_hash)
+                    json_object_set_new(m, "hash",
+                                        json_string(mk_id_hex(&a->st.hash, hex)));
+            }
+            json_array_append_new(ms, m);
+        }
+        json_object_set_new(j, "members", ms);
+        char *text = json_dumps(j, JSON_COMPACT);
+        puts(text ? text : "{}");
+        free(text);
+        json_decref(j);
+    } else {
+        printf("group   %s\n", gid);
+        printf("leader  %s  term %llu\n",
+               bs->has_leader ? mk_id_hex(&bs->leader, hex) : "(none)",
+               (unsigned long long)bs->term);
+        printf("commit  %llu  applied index %llu  applied %llu\n",
+               (unsigned long long)bs->commit_index,
+               (unsigned long long)bs->applied_index,
+               (unsigned long long)bs->applied);
+        printf("voters ");
+        for (size_t v = 0; v < best->st.st.n_voters && v < 64; v++)
+            printf(" %s", mk_id_hex(&best->st.voters[v], hex));
+        printf("\n");
+        for (size_t i = 0; i < s->n; i++) {
+            const asked *a = &s->a[i];
+            if (!a->ok) {
+                printf("member  %s  %s\n", mk_id_hex(&a->peer, hex),
+                       mk_strerror(a->pending ? MK_ECONNECT_TIMEOUT
+                                              : a->status));
+                continue;
+            }
+            printf("member  %s  %-9s term %llu commit %llu applied %llu",
+                   mk_id_hex(&a->peer, hex), state_name(a->st.raft_state),
+                   (unsigned long long)a->st.st.term,
+                   (unsigned long long)a->st.st.commit_index,
+                   (unsigned long long)a->st.st.applied);
+            if (a->st.has_hash)
+                printf(" hash %s", mk_id_hex(&a->st.hash, hex));
+            printf("\n");
+        }
+    }
+    fflush(stdout);
+    return CLI_OK;
+}
+
+static int group_status(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"bootstrap", required_argument, NULL, 'b'},
+        {"network", required_argument, NULL, 'n'},
+        {"group", required_argument, NULL, 'g'},
+        {"config", required_argument, NULL, 'c'},
+        {"name", required_argument, NULL, 'N'},
+        {"timeout", required_argument, NULL, 't'},
+        {"json", no_argument, NULL, 'j'},
+        {"hash", no_argument, NULL, 'H'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    target t = {.timeout_ms = 10000};
+    bool json = false, hash = false;
+    int ch, rc;
+    optind = 1;
+    while ((ch = getopt_long(argc, argv, "b:n:g:c:N:t:jHh", opts, NULL)) !=
+           -1) {
+        if ((rc = parse_target(&t, ch, optarg)) > 0)
+            return rc;
+        if (rc == 0)
+            continue;
+        switch (ch) {
+        case 'j': json = true; break;
+        case 'H': hash = true; break;
+        case 'h': usage(stdout); return CLI_OK;
+        default: usage(stderr); return CLI_USAGE;
+        }
+    }
+    /* The GroupId may also be the one positional argument. */
+    if (optind < argc && !t.group && !t.config)
+        t.group = argv[optind++];
+    if (optind != argc)
+        return cli_error(CLI_USAGE, "unexpected argument '%s'", argv[optind]);
+    if ((rc = resolve_target(&t)) != 0)
+        return rc;
+    run r = {0};
+    if ((rc = run_open(&r, &t)) != 0)
+        return rc;
+    status_run s = {.r = &r, .t = &t, .hash = hash,
+                    .deadline = mk_mono_ms() + t.timeout_ms};
+    r.timer.data = &s;
+    uv_timer_start(&r.timer, on_status_poll, 20, 20);
+    run_wait(&r);
+    rc = print_status(&s, json);
+    run_close(&r);
+    return rc;
+}
+
+int cmd_group(int argc, char **argv)
+{
+    if (argc >= 2 && strcmp(argv[1], "exec") == 0)
+        return exec_or_query(argc - 1, argv + 1, false);
+    if (argc >= 2 && strcmp(argv[1], "query") == 0)
+        return exec_or_query(argc - 1, argv + 1, true);
+    if (argc >= 2 && strcmp(argv[1], "status") == 0)
+        return group_status(argc - 1, argv + 1);
+    if (argc >= 2 &&
+        (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
+        usage(stdout);
+        return CLI_OK;
+    }
+    usage(stderr);
+    return CLI_USAGE;
+}

@@ -1,0 +1,392 @@
+/* coalitiond: the operator's daemon. One node, one key, one data dir.
+ *
+ * It joins the network (discovery), and hosts whatever components its
+ * configuration names. On start it prints one JSON line with its PeerId
+ * and listen address on stdout (scripts read it), then logs to stderr.
+ * SIGINT and SIGTERM depart gracefully and exit 0.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <jansson.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <uv.h>
+
+#include "mosaik/error.h"
+#include "daemon_groups.h"
+#include "daemon_modules.h"
+#include "mosaik/node.h"
+#include "util.h"
+
+#define MAX_LIST 32
+
+typedef struct daemon_opts {
+    const char *listen, *key, *data, *network, *config, *coalition;
+    const char *bootstrap[MAX_LIST];
+    size_t n_bootstrap;
+    const char *tags[MAX_LIST];
+    size_t n_tags;
+    mk_discovery_config disc;
+    bool quiet;
+} daemon_opts;
+
+typedef struct daemon {
+    uv_loop_t loop;
+    mk_keypair key;
+    mk_id network;
+    mk_node *node;
+    daemon_groups *groups; /* --config's groups, or NULL */
+    daemon_modules *modules; /* the coalition's modules, or NULL */
+    uv_signal_t sigint, sigterm;
+    uv_timer_t catalog_timer; /* debounces DATA/peers.json */
+    const char *data;
+    bool stopping;
+} daemon;
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "usage: coalitiond --listen HOST:PORT --key FILE --data DIR\n"
+            "                  [--bootstrap PEERID@HOST:PORT]... [--tag T]...\n"
+            "                  [--network ID] [--config FILE]\n"
+            "                  [--coalition FILE] [--quiet]\n"
+            "\n"
+            "Runs one mosaik node: joins the network through the bootstrap\n"
+            "peers and keeps its catalog. Prints {\"peer_id\":…,\"listen\":…}\n"
+            "on stdout once listening, then logs to stderr. SIGINT or\n"
+            "SIGTERM departs gracefully and exits 0.\n"
+            "\n"
+            "  --listen HOST:PORT    address to listen on (port 0: any free)\n"
+            "  --key FILE            Ed25519 key (coalition keygen --out FILE);\n"
+            "                        refused when group/others can read it\n"
+            "  --data DIR            the node's data directory (created 0700)\n"
+            "  --bootstrap P@H:P     a peer to join through (repeatable)\n"
+            "  --tag T               a tag in this node's entry (repeatable)\n"
+            "  --network ID          network id (a name or 64 hex; default\n"
+            "                        the universe, id(\"mosaik.universe\"))\n"
+            "  --config FILE         JSON node config: the groups this node\n"
+            "                        hosts (docs/groups.md) and, under\n"
+            "                        \"coalition\", a coalition file\n"
+            "  --coalition FILE      host the modules of this coalition\n"
+            "                        whose committees list this node\n"
+            "\n"
+            "discovery tuning (durations like 500ms, 10s, 5m):\n"
+            "  --announce-interval D re-announce period (default 45s)\n"
+            "  --purge-after D       forget silent peers after (default 300s)\n"
+            "  --quiet               log errors only\n");
+}
+
+static int parse_args(int argc, char **argv, daemon_opts *o)
+{
+    enum { OPT_ANNOUNCE = 256, OPT_PURGE };
+    static const struct option opts[] = {
+        {"listen", required_argument, NULL, 'l'},
+        {"key", required_argument, NULL, 'k'},
+        {"data", required_argument, NULL, 'd'},
+        {"bootstrap", required_argument, NULL, 'b'},
+        {"tag", required_argument, NULL, 't'},
+        {"network", required_argument, NULL, 'n'},
+        {"config", required_argument, NULL, 'c'},
+        {"coalition", required_argument, NULL, 'C'},
+        {"announce-interval", required_argument, NULL, OPT_ANNOUNCE},
+        {"purge-after", required_argument, NULL, OPT_PURGE},
+        {"quiet", no_argument, NULL, 'q'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    int ch;
+    int64_t ms;
+    while ((ch = getopt_long(argc, argv, "l:k:d:b:t:n:c:qh", opts, NULL)) !=
+           -1) {
+        switch (ch) {
+        case 'l': o->listen = optarg; break;
+        case 'k': o->key = optarg; break;
+        case 'd': o->data = optarg; break;
+        case 'n': o->network = optarg; break;
+        case 'c': o->config = optarg; break;
+        case 'C': o->coalition = optarg; break;
+        case 'q': o->quiet = true; break;
+        case 'b':
+            if (o->n_bootstrap == MAX_LIST)
+                return fprintf(stderr, "coalitiond: too many --bootstrap\n"),
+                       -1;
+            o->bootstrap[o->n_bootstrap++] = optarg;
+            break;
+        case 't':
+            if (o->n_tags == MAX_LIST)
+                return fprintf(stderr, "coalitiond: too many --tag\n"), -1;
+            o->tags[o->n_tags++] = optarg;
+            break;
+        case OPT_ANNOUNCE:
+        case OPT_PURGE:
+            if (util_parse_duration_ms(optarg, &ms) != 0 || ms <= 0 ||
+                ms > UINT32_MAX) {
+                fprintf(stderr, "coalitiond: --%s: '%s' is not a duration\n",
+                        ch == OPT_ANNOUNCE ? "announce-interval"
+                                           : "purge-after",
+                        optarg);
+                return -1;
+            }
+            if (ch == OPT_ANNOUNCE)
+                o->disc.announce_interval_ms = (uint32_t)ms;
+            else
+                o->disc.purge_after_ms = (uint32_t)ms;
+            break;
+        case 'h':
+            usage(stdout);
+            exit(0);
+        default:
+            usage(stderr);
+            return -1;
+        }
+    }
+    if (optind != argc) {
+        fprintf(stderr, "coalitiond: unexpected argument '%s'\n",
+                argv[optind]);
+        return -1;
+    }
+    const char *missing = !o->listen ? "--listen"
+                          : !o->key  ? "--key"
+                          : !o->data ? "--data"
+                                     : NULL;
+    if (missing) {
+        fprintf(stderr, "coalitiond: %s is required\n", missing);
+        usage(stderr);
+        return -1;
+    }
+    return 0;
+}
+
+/* mkdir -p with mode 0700 for what it creates. */
+static int make_dirs(const char *path)
+{
+    char buf[4096];
+    if (strlen(path) >= sizeof buf)
+        return MK_EINVAL;
+    strcpy(buf, path);
+    for (char *p = buf + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        if (mkdir(buf, 0700) != 0 && errno != EEXIST)
+            return -errno;
+        *p = '/';
+    }
+    if (mkdir(buf, 0700) != 0 && errno != EEXIST)
+        return -errno;
+    struct stat st;
+    if (stat(buf, &st) != 0)
+        return -errno;
+    return S_ISDIR(st.st_mode) ? 0 : MK_EEXIST;
+}
+
+/* DATA/peers.json: what this node's catalog holds, rewritten (atomically)
+ * shortly after every change, for operators and tests to read. */
+static bool peer_json(const mk_peer_info *p, void *data)
+{
+    char hex[MK_ID_HEX_LEN + 1];
+    const mk_peer_entry *e = p->entry;
+    json_t *o = json_object(), *a = json_array(), *t = json_array(),
+           *s = json_array(), *g = json_array();
+    for (size_t i = 0; i < e->n_addrs; i++)
+        json_array_append_new(a, json_string(e->addrs[i]));
+    for (size_t i = 0; i < e->n_tags; i++)
+        json_array_append_new(t, json_string(e->tags[i]));
+    for (size_t i = 0; i < e->n_streams; i++)
+        json_array_append_new(s, json_string(mk_id_hex(&e->streams[i], hex)));
+    for (size_t i = 0; i < e->n_groups; i++)
+        json_array_append_new(g, json_string(mk_id_hex(&e->groups[i], hex)));
+    json_object_set_new(o, "peer_id", json_string(mk_id_hex(&e->peer, hex)));
+    json_object_set_new(o, "addrs", a);
+    json_object_set_new(o, "tags", t);
+    json_object_set_new(o, "streams", s);
+    json_object_set_new(o, "groups", g);
+    json_object_set_new(o, "start_ms", json_integer(e->start_ms));
+    json_object_set_new(o, "update_ms", json_integer(e->update_ms));
+    json_object_set_new(o, "rtt_us",
+                        p->rtt_us >= 0 ? json_integer(p->rtt_us) : json_null());
+    json_array_append_new(data, o);
+    return true;
+}
+
+static void write_catalog(uv_timer_t *t)
+{
+    daemon *d = t->data;
+    char hex[MK_ID_HEX_LEN + 1], path[4096], tmp[4200];
+    json_t *root = json_object(), *peers = json_array();
+    mk_node_peers_foreach(d->node, peer_json, peers);
+    json_object_set_new(root, "peer_id",
+                        json_string(mk_id_hex(mk_node_id(d->node), hex)));
+    json_object_set_new(root, "peers", peers);
+    snprintf(path, sizeof path, "%s/peers.json", d->data);
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    if (json_dump_file(root, tmp, JSON_INDENT(1)) == 0 && rename(tmp, path))
+        util_log("WARN", "cannot write %s", path);
+    json_decref(root);
+}
+
+static void on_peer_event(mk_node *node, mk_peer_event ev,
+                          const mk_peer_entry *e, void *data)
+{
+    daemon *dm = data;
+    if (!uv_is_active((uv_handle_t *)&dm->catalog_timer))
+        uv_timer_start(&dm->catalog_timer, write_catalog, 100, 0);
+    char hex[MK_ID_HEX_LEN + 1];
+    mk_id_hex(&e->peer, hex);
+    if (ev == MK_PEER_DISCOVERED)
+        util_log("INFO", "peer discovered %s at %s", hex,
+                 e->n_addrs ? e->addrs[0] : "(no address)");
+    else if (ev == MK_PEER_DEPARTED)
+        util_log("INFO", "peer departed %s", hex);
+}
+
+static void on_node_closed(void *data)
+{
+    daemon *d = data;
+    d->node = NULL;
+    uv_close((uv_handle_t *)&d->sigint, NULL);
+    uv_close((uv_handle_t *)&d->sigterm, NULL);
+    uv_close((uv_handle_t *)&d->catalog_timer, NULL);
+}
+
+/* Groups leave before the node departs: their Raft logs close cleanly. */
+static void on_groups_stopped(void *data)
+{
+    daemon *d = data;
+    mk_node_close(d->node, on_node_closed, d);
+}
+
+static void on_modules_stopped(void *data)
+{
+    daemon *d = data;
+    if (d->groups)
+        daemon_groups_stop(d->groups, on_groups_stopped, d);
+    else
+        mk_node_close(d->node, on_node_closed, d);
+}
+
+static void on_signal(uv_signal_t *s, int signum)
+{
+    daemon *d = s->data;
+    if (d->stopping)
+        return;
+    d->stopping = true;
+    util_log("INFO", "%s: departing", signum == SIGINT ? "SIGINT" : "SIGTERM");
+    uv_timer_stop(&d->catalog_timer);
+    if (d->modules)
+        daemon_modules_stop(d->modules, on_modules_stopped, d);
+    else
+        on_modules_stopped(d);
+}
+
+int main(int argc, char **argv)
+{
+    daemon_opts o = {0};
+    daemon d = {0};
+    char err[MK_ERRMSG_SIZE], hex[MK_ID_HEX_LEN + 1];
+    int rc;
+
+    util_log_set_prog("coalitiond");
+    if (parse_args(argc, argv, &o) != 0)
+        return 2;
+    util_log_set_quiet(o.quiet);
+    if ((rc = mk_keypair_load(&d.key, o.key, err)) < 0) {
+        fprintf(stderr, "coalitiond: %s\n", err);
+        if (rc == MK_ENOENT)
+            fprintf(stderr, "coalitiond: create one with: coalition keygen "
+                            "--out %s\n",
+                    o.key);
+        return 2;
+    }
+    if ((rc = make_dirs(o.data)) < 0) {
+        fprintf(stderr, "coalitiond: --data %s: %s\n", o.data,
+                mk_strerror(rc));
+        return 2;
+    }
+    if (o.config && daemon_groups_load(o.config, &d.groups, err,
+                                       sizeof err) != 0) {
+        fprintf(stderr, "coalitiond: --config: %s\n", err);
+        return 2;
+    }
+    if (daemon_modules_load(o.config, o.coalition, &d.modules, err,
+                            sizeof err) != 0) {
+        fprintf(stderr, "coalitiond: %s\n", err);
+        daemon_groups_free(d.groups);
+        return 2;
+    }
+    /* A peer that hangs up makes libuv's next write raise SIGPIPE. */
+    signal(SIGPIPE, SIG_IGN);
+    d.network = MK_UNIVERSE;
+    if (o.network)
+        mk_id_from_str(&d.network, o.network);
+
+    uv_loop_init(&d.loop);
+    mk_node_config nc = {
+        .loop = &d.loop,
+        .key = &d.key,
+        .network = &d.network,
+        .listen = o.listen,
+        .bootstrap = o.bootstrap,
+        .n_bootstrap = o.n_bootstrap,
+        .tags = o.tags,
+        .n_tags = o.n_tags,
+        .discovery = o.disc,
+    };
+    if ((rc = mk_node_new(&nc, &d.node, err)) < 0) {
+        fprintf(stderr, "coalitiond: %s\n", err);
+        daemon_groups_free(d.groups);
+        daemon_modules_free(d.modules);
+        uv_loop_close(&d.loop);
+        return rc == MK_EINVAL ? 2 : 1;
+    }
+    d.data = o.data;
+    uv_timer_init(&d.loop, &d.catalog_timer);
+    d.catalog_timer.data = &d;
+    mk_node_watch_add(d.node, on_peer_event, &d, NULL);
+    uv_signal_init(&d.loop, &d.sigint);
+    uv_signal_init(&d.loop, &d.sigterm);
+    d.sigint.data = d.sigterm.data = &d;
+    uv_signal_start(&d.sigint, on_signal, SIGINT);
+    uv_signal_start(&d.sigterm, on_signal, SIGTERM);
+    mk_node_start(d.node);
+    if (d.groups &&
+        daemon_groups_start(d.groups, d.node, o.data, err, sizeof err) != 0) {
+        util_log("ERROR", "%s", err);
+        d.stopping = true;
+        daemon_groups_stop(d.groups, on_groups_stopped, &d);
+        uv_run(&d.loop, UV_RUN_DEFAULT);
+        uv_loop_close(&d.loop);
+        daemon_groups_free(d.groups);
+        daemon_modules_free(d.modules);
+        return 1;
+    }
+    if (d.modules &&
+        daemon_modules_start(d.modules, d.node, o.data, err, sizeof err) != 0) {
+        util_log("ERROR", "%s", err);
+        d.stopping = true;
+        on_modules_stopped(&d);
+        uv_run(&d.loop, UV_RUN_DEFAULT);
+        uv_loop_close(&d.loop);
+        daemon_groups_free(d.groups);
+        daemon_modules_free(d.modules);
+        return 1;
+    }
+
+    printf("{\"peer_id\":\"%s\",\"listen\":\"%s\"}\n",
+           mk_id_hex(mk_node_id(d.node), hex), mk_node_addr(d.node));
+    fflush(stdout);
+    util_log("INFO", "node %s listening on %s", hex, mk_node_addr(d.node));
+
+    uv_run(&d.loop, UV_RUN_DEFAULT);
+    rc = uv_loop_close(&d.loop);
+    if (rc != 0)
+        util_log("WARN", "loop closed with handles open: %s",
+                 uv_strerror(rc));
+    daemon_groups_free(d.groups);
+    daemon_modules_free(d.modules);
+    util_log("INFO", "stopped");
+    return 0;
+}

@@ -1,0 +1,430 @@
+/* Hosting groups in coalitiond (daemon_groups.h).
+ *
+ * A node config names each group by a committee root, a state machine
+ * kind, the voters and optional parameters and ticket validators; those
+ * derive its GroupId exactly as mk_group_id_of does, so the CLI can name
+ * the same group from the same file. Each group keeps its Raft log in
+ * <data>/groups/<GroupId hex>: restarting the daemon with the same data
+ * dir resumes from the durable log.
+ */
+#include "daemon_groups.h"
+
+#include <jansson.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mosaik/collections.h"
+#include "mosaik/error.h"
+#include "mosaik/fsm_test.h"
+#include "mosaik/jwt.h"
+#include "util.h"
+
+#define MAX_VALIDATORS 8
+
+typedef struct dg_group {
+    char name[64];
+    char kind[32];
+    mk_id root;
+    mk_peer_id *voters;
+    size_t n_voters;
+    mk_group_params params;
+    struct mk_ticket_validator vals[MAX_VALIDATORS];
+    const struct mk_ticket_validator *valp[MAX_VALIDATORS];
+    size_t n_vals;
+    struct mk_fsm *fsm;
+    void *obj; /* what owns fsm */
+    const struct kind_def *def;
+    mk_id id;
+    mk_group *g;
+    mk_group_status last;
+} dg_group;
+
+struct daemon_groups {
+    dg_group *groups;
+    size_t n;
+    size_t closing;
+    void (*stop_cb)(void *data);
+    void *stop_data;
+};
+
+/* ---- state machine kinds -------------------------------------------------
+ * The test machines (fsm_test.h) and the collections (collections.h),
+ * whose StoreId is the group's root, as in mosaik (§6.1). */
+
+typedef struct kind_def {
+    const char *name;
+    int (*make)(const mk_coll_config *cfg, const char *kind, void **obj,
+                struct mk_fsm **fsm);
+    void (*free)(void *obj);
+} kind_def;
+
+static int make_test(const mk_coll_config *cfg, const char *kind, void **obj,
+                     struct mk_fsm **fsm)
+{
+    (void)cfg;
+    *fsm = mk_fsm_test_new(kind);
+    *obj = *fsm;
+    return *fsm ? 0 : MK_ENOMEM;
+}
+
+static void free_test(void *obj)
+{
+    mk_fsm_test_free(obj);
+}
+
+#define COLL_KIND(k)                                                          \
+    static int make_##k(const mk_coll_config *cfg, const char *kind,          \
+                        void **obj, struct mk_fsm **fsm)                      \
+    {                                                                         \
+        (void)kind;                                                           \
+        mk_##k *c;                                                            \
+        int rc = mk_##k##_new(cfg, &c);                                       \
+        if (rc == 0) {                                                        \
+            *obj = c;                                                         \
+            *fsm = mk_##k##_fsm(c);                                           \
+        }                                                                     \
+        return rc;                                                            \
+    }                                                                         \
+    static void free_##k(void *obj)                                           \
+    {                                                                         \
+        mk_##k##_free(obj);                                                   \
+    }
+COLL_KIND(map)
+COLL_KIND(set)
+COLL_KIND(vec)
+COLL_KIND(cell)
+COLL_KIND(once)
+COLL_KIND(pq)
+#undef COLL_KIND
+
+static const kind_def KINDS[] = {
+    {"counter", make_test, free_test}, {"register", make_test, free_test},
+    {"log", make_test, free_test},     {"map", make_map, free_map},
+    {"set", make_set, free_set},       {"vec", make_vec, free_vec},
+    {"cell", make_cell, free_cell},    {"once", make_once, free_once},
+    {"pq", make_pq, free_pq},
+};
+
+static const kind_def *kind_of(const char *name)
+{
+    for (size_t i = 0; i < sizeof KINDS / sizeof KINDS[0]; i++)
+        if (strcmp(KINDS[i].name, name) == 0)
+            return &KINDS[i];
+    return NULL;
+}
+
+/* ---- parsing ---------------------------------------------------------------- */
+
+static int fail(char *err, size_t len, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static int fail(char *err, size_t len, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, len, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+static int get_u32(json_t *obj, const char *key, uint32_t *out, char *err,
+                   size_t len, const char *where)
+{
+    json_t *v = json_object_get(obj, key);
+    if (!v)
+        return 0;
+    if (!json_is_integer(v) || json_integer_value(v) < 1 ||
+        json_integer_value(v) > UINT32_MAX)
+        return fail(err, len, "%s: \"%s\" must be a positive integer", where,
+                    key);
+    *out = (uint32_t)json_integer_value(v);
+    return 0;
+}
+
+static int parse_jwt(dg_group *gr, json_t *v, char *err, size_t len,
+                     const char *where)
+{
+    json_t *keys = json_object_get(v, "keys");
+    json_t *iss = json_object_get(v, "issuers");
+    json_t *aud = json_object_get(v, "audiences");
+    mk_peer_id k[8];
+    const char *issuers[8], *audiences[8];
+    size_t nk = 0, ni = 0, na = 0;
+    if (!json_is_array(keys) || json_array_size(keys) == 0 ||
+        json_array_size(keys) > 8)
+        return fail(err, len, "%s: jwt needs \"keys\": 1 to 8 hex keys",
+                    where);
+    for (size_t i = 0; i < json_array_size(keys); i++) {
+        const char *s = json_string_value(json_array_get(keys, i));
+        if (!s || mk_id_from_hex(&k[nk++], s, strlen(s)) != 0)
+            return fail(err, len, "%s: jwt key %zu is not 64 hex", where, i);
+    }
+    for (size_t i = 0; json_is_array(iss) && i < json_array_size(iss) && i < 8;
+         i++)
+        if ((issuers[ni] = json_string_value(json_array_get(iss, i))))
+            ni++;
+    for (size_t i = 0; json_is_array(aud) && i < json_array_size(aud) && i < 8;
+         i++)
+        if ((audiences[na] = json_string_value(json_array_get(aud, i))))
+            na++;
+    mk_jwt_config jc = {
+        .keys = k, .n_keys = nk, .issuers = issuers, .n_issuers = ni,
+        .audiences = audiences, .n_audiences = na,
+        .allow_non_expiring =
+            json_is_true(json_object_get(v, "allow_non_expiring")),
+    };
+    char why[MK_ERRMSG_SIZE];
+    if (mk_jwt_validator_init(&gr->vals[gr->n_vals], &jc, why) != 0)
+        return fail(err, len, "%s: jwt: %s", where, why);
+    gr->valp[gr->n_vals] = &gr->vals[gr->n_vals];
+    gr->n_vals++;
+    return 0;
+}
+
+static int parse_group(dg_group *gr, json_t *o, size_t idx, char *err,
+                       size_t len)
+{
+    char where[96];
+    snprintf(where, sizeof where, "groups[%zu]", idx);
+    const char *name = json_string_value(json_object_get(o, "name"));
+    const char *root = json_string_value(json_object_get(o, "root"));
+    const char *kind = json_string_value(json_object_get(o, "kind"));
+    json_t *voters = json_object_get(o, "voters");
+    if (!json_is_object(o) || !name || !*name || strlen(name) >= sizeof gr->name)
+        return fail(err, len, "%s: \"name\" (1 to 63 bytes) is required",
+                    where);
+    snprintf(where, sizeof where, "group \"%s\"", name);
+    snprintf(gr->name, sizeof gr->name, "%s", name);
+    if (!root)
+        return fail(err, len, "%s: \"root\" (an id string) is required",
+                    where);
+    mk_id_from_str(&gr->root, root);
+    if (!kind || strlen(kind) >= sizeof gr->kind)
+        return fail(err, len, "%s: \"kind\" is required", where);
+    snprintf(gr->kind, sizeof gr->kind, "%s", kind);
+    if (!json_is_array(voters) || json_array_size(voters) == 0 ||
+        json_array_size(voters) > 64)
+        return fail(err, len, "%s: \"voters\" must list 1 to 64 PeerIds",
+                    where);
+    gr->n_voters = json_array_size(voters);
+    gr->voters = calloc(gr->n_voters, sizeof *gr->voters);
+    if (!gr->voters)
+        return fail(err, len, "out of memory");
+    for (size_t i = 0; i < gr->n_voters; i++) {
+        const char *s = json_string_value(json_array_get(voters, i));
+        if (!s || mk_id_from_hex(&gr->voters[i], s, strlen(s)) != 0)
+            return fail(err, len, "%s: voter %zu is not a PeerId (64 hex)",
+                        where, i);
+    }
+    json_t *p = json_object_get(o, "params");
+    if (p && !json_is_object(p))
+        return fail(err, len, "%s: \"params\" must be an object", where);
+    if (p && (get_u32(p, "election_timeout_ms",
+                      &gr->params.election_timeout_ms, err, len, where) ||
+              get_u32(p, "heartbeat_ms", &gr->params.heartbeat_ms, err, len,
+                      where) ||
+              get_u32(p, "snapshot_threshold", &gr->params.snapshot_threshold,
+                      err, len, where) ||
+              get_u32(p, "max_in_flight", &gr->params.max_in_flight, err, len,
+                      where)))
+        return -1;
+    json_t *vs = json_object_get(o, "validators");
+    for (size_t i = 0; json_is_array(vs) && i < json_array_size(vs); i++) {
+        json_t *v = json_array_get(vs, i);
+        json_t *jwt = json_object_get(v, "jwt");
+        if (gr->n_vals == MAX_VALIDATORS)
+            return fail(err, len, "%s: at most %d validators", where,
+                        MAX_VALIDATORS);
+        if (!json_is_object(jwt))
+            return fail(err, len, "%s: validator %zu: only {\"jwt\": {...}} "
+                                  "is known",
+                        where, i);
+        if (parse_jwt(gr, jwt, err, len, where) != 0)
+            return -1;
+    }
+    gr->def = kind_of(kind);
+    if (!gr->def)
+        return fail(err, len,
+                    "%s: unknown kind \"%s\" (counter, register, log, map, "
+                    "set, vec, cell, once, pq)",
+                    where, kind);
+    json_t *cap = json_object_get(o, "capacity");
+    mk_coll_config cc = {
+        .store = gr->root,
+        .type = json_string_value(json_object_get(o, "type")),
+        .capacity = json_is_integer(cap) && json_integer_value(cap) > 0
+                        ? (uint64_t)json_integer_value(cap)
+                        : 0,
+    };
+    if (gr->def->make(&cc, kind, &gr->obj, &gr->fsm) != 0) {
+        gr->def = NULL;
+        return fail(err, len, "%s: cannot make a \"%s\"", where, kind);
+    }
+    mk_group_config cfg = {
+        .root = gr->root,
+        .fsm = gr->fsm,
+        .params = gr->params,
+        .validators = gr->valp,
+        .n_validators = gr->n_vals,
+    };
+    mk_group_id_of(&cfg, &gr->id);
+    return 0;
+}
+
+int daemon_groups_load(const char *path, daemon_groups **out, char *err,
+                       size_t errlen)
+{
+    json_error_t je;
+    *out = NULL;
+    json_t *root = json_load_file(path, JSON_REJECT_DUPLICATES, &je);
+    if (!root)
+        return fail(err, errlen, "%s:%d: %s", path, je.line, je.text);
+    daemon_groups *dg = calloc(1, sizeof *dg);
+    json_t *gs = json_object_get(root, "groups");
+    int rc = 0;
+    if (!dg) {
+        rc = fail(err, errlen, "out of memory");
+    } else if (gs && !json_is_array(gs)) {
+        rc = fail(err, errlen, "%s: \"groups\" must be an array", path);
+    } else if (gs && json_array_size(gs) > 0) {
+        dg->groups = calloc(json_array_size(gs), sizeof *dg->groups);
+        if (!dg->groups)
+            rc = fail(err, errlen, "out of memory");
+        for (size_t i = 0; rc == 0 && i < json_array_size(gs); i++) {
+            dg->n++;
+            rc = parse_group(&dg->groups[i], json_array_get(gs, i), i, err,
+                             errlen);
+            for (size_t j = 0; rc == 0 && j < i; j++)
+                if (strcmp(dg->groups[j].name, dg->groups[i].name) == 0)
+                    rc = fail(err, errlen, "two groups are called \"%s\"",
+                              dg->groups[i].name);
+        }
+    }
+    json_decref(root);
+    if (rc != 0) {
+        daemon_groups_free(dg);
+        return rc;
+    }
+    *out = dg;
+    return 0;
+}
+
+size_t daemon_groups_count(const daemon_groups *dg)
+{
+    return dg->n;
+}
+
+bool daemon_groups_find(const daemon_groups *dg, const char *name, mk_id *id,
+                        const char **kind)
+{
+    for (size_t i = 0; i < dg->n; i++)
+        if (strcmp(dg->groups[i].name, name) == 0) {
+            if (id)
+                *id = dg->groups[i].id;
+            if (kind)
+                *kind = dg->groups[i].kind;
+            return true;
+        }
+    return false;
+}
+
+/* ---- running -------------------------------------------------------------- */
+
+static void on_change(mk_group *g, void *data)
+{
+    dg_group *gr = data;
+    mk_group_status st;
+    mk_group_status_get(g, &st);
+    /* Log leadership and online changes, not every applied command. */
+    if (st.is_leader != gr->last.is_leader ||
+        st.has_leader != gr->last.has_leader ||
+        !mk_id_eq(&st.leader, &gr->last.leader) ||
+        st.online != gr->last.online) {
+        char hex[MK_ID_HEX_LEN + 1];
+        util_log("INFO", "group %s: %s, leader %s, term %llu, applied %llu",
+                 gr->name,
+                 st.is_leader ? "leader" : st.online ? "follower" : "offline",
+                 st.has_leader ? mk_id_hex(&st.leader, hex) : "(none)",
+                 (unsigned long long)st.term,
+                 (unsigned long long)st.applied);
+    }
+    gr->last = st;
+}
+
+int daemon_groups_start(daemon_groups *dg, mk_node *node,
+                        const char *data_dir, char *err, size_t errlen)
+{
+    const mk_peer_id *self = mk_node_id(node);
+    for (size_t i = 0; i < dg->n; i++) {
+        dg_group *gr = &dg->groups[i];
+        char hex[MK_ID_HEX_LEN + 1], dir[4096], why[MK_ERRMSG_SIZE];
+        mk_id_hex(&gr->id, hex);
+        bool voter = false;
+        for (size_t v = 0; v < gr->n_voters; v++)
+            voter |= mk_id_eq(&gr->voters[v], self);
+        if (!voter) {
+            util_log("INFO", "group %s (%s): not a voter, not joining",
+                     gr->name, hex);
+            continue;
+        }
+        snprintf(dir, sizeof dir, "%s/groups/%s", data_dir, hex);
+        mk_group_config cfg = {
+            .node = node,
+            .root = gr->root,
+            .fsm = gr->fsm,
+            .voters = gr->voters,
+            .n_voters = gr->n_voters,
+            .data_dir = dir,
+            .params = gr->params,
+            .validators = gr->valp,
+            .n_validators = gr->n_vals,
+        };
+        if (mk_group_join(&cfg, &gr->g, why) != 0)
+            return fail(err, errlen, "group %s: %s", gr->name, why);
+        mk_group_watch(gr->g, on_change, gr);
+        util_log("INFO", "group %s: joined %s (%s, %zu voters)", gr->name,
+                 hex, gr->kind, gr->n_voters);
+    }
+    return 0;
+}
+
+static void on_group_closed(void *data)
+{
+    daemon_groups *dg = data;
+    if (--dg->closing == 0 && dg->stop_cb)
+        dg->stop_cb(dg->stop_data);
+}
+
+void daemon_groups_stop(daemon_groups *dg, void (*cb)(void *data),
+                        void *data)
+{
+    dg->stop_cb = cb;
+    dg->stop_data = data;
+    dg->closing = 1; /* held until every close is under way */
+    for (size_t i = 0; i < dg->n; i++) {
+        if (!dg->groups[i].g)
+            continue;
+        dg->closing++;
+        mk_group *g = dg->groups[i].g;
+        dg->groups[i].g = NULL;
+        mk_group_close(g, on_group_closed, dg);
+    }
+    on_group_closed(dg);
+}
+
+void daemon_groups_free(daemon_groups *dg)
+{
+    if (!dg)
+        return;
+    for (size_t i = 0; i < dg->n; i++) {
+        dg_group *gr = &dg->groups[i];
+        free(gr->voters);
+        for (size_t v = 0; v < gr->n_vals; v++)
+            mk_ticket_validator_free(&gr->vals[v]);
+        if (gr->def)
+            gr->def->free(gr->obj);
+    }
+    free(dg->groups);
+    free(dg);
+}

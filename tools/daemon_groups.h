@@ -1,0 +1,38 @@
+/* The groups a coalitiond hosts, from the "groups" array of its JSON node
+ * config (docs/groups.md has the format), and the same parsing for the
+ * CLI, which names a group by config file and name. */
+#ifndef CO_TOOLS_DAEMON_GROUPS_H
+#define CO_TOOLS_DAEMON_GROUPS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "mosaik/group.h"
+
+typedef struct daemon_groups daemon_groups;
+
+/* Reads `path`. Returns 0 and *out, or -1 with the reason in `err`. A file
+ * without "groups" hosts none. */
+int daemon_groups_load(const char *path, daemon_groups **out, char *err,
+                       size_t errlen);
+
+size_t daemon_groups_count(const daemon_groups *dg);
+
+/* The GroupId and kind of the group called `name`; false if none. */
+bool daemon_groups_find(const daemon_groups *dg, const char *name, mk_id *id,
+                        const char **kind);
+
+/* Joins every group this node is a voter of (data in
+ * <data_dir>/groups/<GroupId hex>); groups it is not a voter of are
+ * skipped with a log line. 0, or -1 with `err`. */
+int daemon_groups_start(daemon_groups *dg, mk_node *node,
+                        const char *data_dir, char *err, size_t errlen);
+
+/* Leaves every joined group, then calls `cb`. */
+void daemon_groups_stop(daemon_groups *dg, void (*cb)(void *data),
+                        void *data);
+
+/* Frees the config (after stop's callback, or if never started). */
+void daemon_groups_free(daemon_groups *dg);
+
+#endif

@@ -1,0 +1,28 @@
+/* Hosting a coalition's modules in coalitiond: the coalition file comes
+ * from --coalition FILE or from the "coalition" key of the --config node
+ * file (a path relative to that file). */
+#ifndef CO_TOOLS_DAEMON_MODULES_H
+#define CO_TOOLS_DAEMON_MODULES_H
+
+#include <stddef.h>
+
+#include "mosaik/node.h"
+
+typedef struct daemon_modules daemon_modules;
+
+/* Loads the coalition file named by either source; *out stays NULL when
+ * neither names one. 0, or -1 with `err` (exit status 2: bad input). */
+int daemon_modules_load(const char *node_config, const char *coalition,
+                        daemon_modules **out, char *err, size_t errlen);
+
+/* Joins every module committee this node is on. 0 or -1 with `err`. */
+int daemon_modules_start(daemon_modules *dm, mk_node *node,
+                         const char *data_dir, char *err, size_t errlen);
+
+/* Leaves the committees, then calls `cb`. */
+void daemon_modules_stop(daemon_modules *dm, void (*cb)(void *data),
+                         void *data);
+
+void daemon_modules_free(daemon_modules *dm);
+
+#endif

@@ -1,0 +1,82 @@
+/* Helpers the CLI and the daemon share (util.h). */
+#include "util.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static const char *log_prog = "coalition";
+static bool log_quiet;
+
+/* Process-wide by nature: one process writes one stderr. */
+void util_log_set_prog(const char *prog)
+{
+    log_prog = prog;
+}
+
+void util_log_set_quiet(bool quiet)
+{
+    log_quiet = quiet;
+}
+
+void util_log(const char *level, const char *fmt, ...)
+{
+    if (log_quiet && strcmp(level, "ERROR") != 0)
+        return;
+    struct timespec ts;
+    struct tm tm;
+    char stamp[32];
+    clock_gettime(CLOCK_REALTIME, &ts);
+    gmtime_r(&ts.tv_sec, &tm);
+    strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%S", &tm);
+    char line[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    /* One write per line so concurrent processes don't interleave. */
+    fprintf(stderr, "%s.%03ldZ %s %s %s\n", stamp, ts.tv_nsec / 1000000,
+            log_prog, level, line);
+}
+
+int util_parse_u64(const char *s, uint64_t *out)
+{
+    if (!s || !*s || *s == '-' || *s == '+')
+        return -1;
+    char *end;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (*end)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+int util_parse_duration_ms(const char *s, int64_t *ms)
+{
+    if (!s || !*s || *s == '-' || *s == '+')
+        return -1;
+    char *end;
+    double v = strtod(s, &end);
+    if (end == s || v < 0)
+        return -1;
+    double scale;
+    if (*end == '\0' || strcmp(end, "s") == 0)
+        scale = 1000;
+    else if (strcmp(end, "ms") == 0)
+        scale = 1;
+    else if (strcmp(end, "m") == 0)
+        scale = 60e3;
+    else if (strcmp(end, "h") == 0)
+        scale = 3600e3;
+    else if (strcmp(end, "d") == 0)
+        scale = 86400e3;
+    else
+        return -1;
+    double total = v * scale;
+    if (total > 9.2e18)
+        return -1;
+    *ms = (int64_t)total;
+    return 0;
+}

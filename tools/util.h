@@ -1,0 +1,21 @@
+/* Helpers the CLI and the daemon share: durations, logging, hex. */
+#ifndef CO_TOOLS_UTIL_H
+#define CO_TOOLS_UTIL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+/* "250ms", "10s", "5m", "1h", "2d", or a bare number of seconds ("1.5").
+ * Returns 0 and milliseconds in *ms, or -1 for anything else. */
+int util_parse_duration_ms(const char *s, int64_t *ms);
+
+/* A non-negative integer that fits in *out; -1 otherwise. */
+int util_parse_u64(const char *s, uint64_t *out);
+
+/* One line to stderr: "2026-11-26T12:00:00.123Z <prog> <LEVEL> <msg>". */
+void util_log(const char *level, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+void util_log_set_prog(const char *prog);
+void util_log_set_quiet(bool quiet);
+
+#endif
