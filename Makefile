@@ -3,7 +3,8 @@
 #
 #   make          build everything; the CLI lands at build/coalition
 #   make test     unit + integration tests under ASan/UBSan, then short fuzz runs
-#   make demo     run the main job: a local coalition
+#   make demo     run the main job: a live local coalition for DEMO_FOR
+#                 seconds (default 30; DEMO_FOR= runs until Ctrl-C)
 #   make bench    build optimised and print the benchmark figures
 
 BUILD      ?= build
@@ -11,6 +12,7 @@ TESTBUILD  ?= build-test
 FUZZBUILD  ?= build-fuzz
 MESON      ?= meson
 FUZZ_SECONDS ?= 10
+DEMO_FOR   ?= 30
 
 .PHONY: all deps test unit fuzz demo bench clean
 
@@ -38,7 +40,7 @@ test: deps $(TESTBUILD)/build.ninja $(FUZZBUILD)/build.ninja
 	FUZZ_SECONDS=$(FUZZ_SECONDS) sh fuzz/run.sh $(FUZZBUILD)
 
 demo: all
-	sh examples/demo.sh $(BUILD)
+	$(BUILD)/coalition demo $(if $(DEMO_FOR),--for $(DEMO_FOR))
 
 bench: all
 	sh bench/run.sh $(BUILD)

@@ -20,11 +20,19 @@ typedef struct cli_command {
 
 int cmd_id(int argc, char **argv);
 int cmd_ticket(int argc, char **argv);
+/* `coalition ticket request` (cmd_issuer.c). */
+int cmd_ticket_request(int argc, char **argv);
+/* `coalition <module> retire` (cmd_retire.c); `module` is "atlas", "almanac"
+ * or "chronicle", argv[0] is "retire". */
+int cmd_retire(const char *module, int argc, char **argv);
 int cmd_keygen(int argc, char **argv);
 int cmd_net(int argc, char **argv);
 int cmd_atlas(int argc, char **argv);
 int cmd_almanac(int argc, char **argv);
 int cmd_chronicle(int argc, char **argv);
+int cmd_compute(int argc, char **argv);
+int cmd_confluence(int argc, char **argv);
+int cmd_demo(int argc, char **argv);
 int cmd_group(int argc, char **argv);
 
 /* Prints "coalition: <msg>" to stderr; returns `status`. */

@@ -17,6 +17,8 @@ static void usage(FILE *out)
     fprintf(out,
         "usage: coalition almanac watch --coalition FILE --bootstrap P@H:P\n"
         "                               [--count N] [--timeout S] [--json]\n"
+        "       coalition almanac retire --key FILE --reason TEXT ... "
+        "(--help)\n"
         "\n"
         "Prints each Almanac tick as the committee commits it: its seq\n"
         "(strictly increasing, never skipped) and the members' advisory\n"
@@ -94,6 +96,8 @@ int cmd_almanac(int argc, char **argv)
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
+    if (argc >= 2 && strcmp(argv[1], "retire") == 0) /* cmd_retire.c */
+        return cmd_retire("almanac", argc - 1, argv + 1);
     if (argc < 2 || strcmp(argv[1], "watch") != 0) {
         bool help = argc >= 2 && strcmp(argv[1], "--help") == 0;
         usage(help ? stdout : stderr);

@@ -21,6 +21,7 @@ static void usage(FILE *out)
         "                               --key FILE --citizen NAME|ID\n"
         "                               --role ROLE [--hint HOST:PORT]...\n"
         "                               [--issuance-root ID] [--mrtd HEX]...\n"
+        "       coalition atlas retire  --key FILE --reason TEXT ... (--help)\n"
         "\n"
         "list: the Atlas's cards, each marked verified when a majority of\n"
         "the Atlas committee (the module's acl.issuers) signed it.\n"
@@ -241,6 +242,8 @@ int cmd_atlas(int argc, char **argv)
         return argc < 2 ? CLI_USAGE : CLI_OK;
     }
     const char *verb = argv[1];
+    if (strcmp(verb, "retire") == 0) /* cmd_retire.c */
+        return cmd_retire("atlas", argc - 1, argv + 1);
     session_opts o = {0};
     const char *citizen = NULL, *role = NULL, *root = NULL;
     const char *hints[MAX_ITEMS];

@@ -20,6 +20,8 @@ static void usage(FILE *out)
         "       coalition chronicle append --coalition FILE --bootstrap P@H:P\n"
         "                               --key FILE --kind K --subject S\n"
         "                               [--body TEXT]\n"
+        "       coalition chronicle retire --key FILE --reason TEXT ... "
+        "(--help)\n"
         "\n"
         "log: prints the entries; --verify recomputes every hash, checks\n"
         "every link and committee signature, and names the first bad entry\n"
@@ -207,6 +209,8 @@ int cmd_chronicle(int argc, char **argv)
         return argc < 2 ? CLI_USAGE : CLI_OK;
     }
     const char *verb = argv[1];
+    if (strcmp(verb, "retire") == 0) /* cmd_retire.c */
+        return cmd_retire("chronicle", argc - 1, argv + 1);
     session_opts o = {0};
     bool verify = false;
     const char *export = NULL, *file = NULL, *kind = NULL, *subject = NULL,

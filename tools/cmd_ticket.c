@@ -31,6 +31,8 @@ static void usage(FILE *out)
             "[--pubkey HEX]...\n"
             "                               [--sub PEERID] [--aud A] "
             "[TOKEN|-]\n"
+            "       coalition ticket request --coalition FILE "
+            "--bootstrap P@H:P [--key FILE]\n"
             "\n"
             "Tickets are EdDSA (Ed25519) JWTs whose iss is the 64-hex id\n"
             "of an issuer root, such as a coalition's TICKETS_ROOT.\n"
@@ -429,6 +431,8 @@ int cmd_ticket(int argc, char **argv)
         return ticket_issue(argc - 1, argv + 1);
     if (strcmp(argv[1], "verify") == 0)
         return ticket_verify(argc - 1, argv + 1);
+    if (strcmp(argv[1], "request") == 0) /* cmd_issuer.c */
+        return cmd_ticket_request(argc - 1, argv + 1);
     cli_error(CLI_USAGE, "unknown ticket command '%s'", argv[1]);
     usage(stderr);
     return CLI_USAGE;

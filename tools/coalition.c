@@ -14,7 +14,9 @@ static const cli_command COMMANDS[] = {
      cmd_id},
     {"keygen", "generate an Ed25519 key file and print its PeerId",
      cmd_keygen},
-    {"ticket", "issue or verify an EdDSA JWT ticket", cmd_ticket},
+    {"ticket", "issue, verify or request (from the coalition's issuer) a "
+               "ticket",
+     cmd_ticket},
     {"net", "look at the network: net peers lists what discovery knows",
      cmd_net},
     {"atlas", "list or publish citizen cards in the coalition's Atlas",
@@ -22,6 +24,11 @@ static const cli_command COMMANDS[] = {
     {"almanac", "watch the coalition's Almanac ticks", cmd_almanac},
     {"chronicle", "read and verify, or append to, the Chronicle",
      cmd_chronicle},
+    {"compute", "list providers, submit a workload, or follow a request",
+     cmd_compute},
+    {"confluence", "a confluence's lag, stall mode, leader and last commit",
+     cmd_confluence},
+    {"demo", "run a live local coalition (the main job)", cmd_demo},
     {"group", "run a command, a query or a status request on a group",
      cmd_group},
 };

@@ -17,7 +17,9 @@
 
 #include "mosaik/error.h"
 #include "daemon_groups.h"
+#include "daemon_confluences.h"
 #include "daemon_modules.h"
+#include "daemon_provider.h"
 #include "mosaik/node.h"
 #include "util.h"
 
@@ -25,6 +27,7 @@
 
 typedef struct daemon_opts {
     const char *listen, *key, *data, *network, *config, *coalition;
+    const char *provider;
     const char *bootstrap[MAX_LIST];
     size_t n_bootstrap;
     const char *tags[MAX_LIST];
@@ -40,6 +43,8 @@ typedef struct daemon {
     mk_node *node;
     daemon_groups *groups; /* --config's groups, or NULL */
     daemon_modules *modules; /* the coalition's modules, or NULL */
+    daemon_confluences *confluences; /* its confluences, or NULL */
+    daemon_provider *provider; /* --provider: a Compute provider, or NULL */
     uv_signal_t sigint, sigterm;
     uv_timer_t catalog_timer; /* debounces DATA/peers.json */
     const char *data;
@@ -52,7 +57,7 @@ static void usage(FILE *out)
             "usage: coalitiond --listen HOST:PORT --key FILE --data DIR\n"
             "                  [--bootstrap PEERID@HOST:PORT]... [--tag T]...\n"
             "                  [--network ID] [--config FILE]\n"
-            "                  [--coalition FILE] [--quiet]\n"
+            "                  [--coalition FILE [--provider FILE]] [--quiet]\n"
             "\n"
             "Runs one mosaik node: joins the network through the bootstrap\n"
             "peers and keeps its catalog. Prints {\"peer_id\":…,\"listen\":…}\n"
@@ -72,6 +77,17 @@ static void usage(FILE *out)
             "                        \"coalition\", a coalition file\n"
             "  --coalition FILE      host the modules of this coalition\n"
             "                        whose committees list this node\n"
+            "  --provider FILE       offer this node's capacity to the\n"
+            "                        coalition's Compute module and run the\n"
+            "                        images granted to it. FILE is JSON:\n"
+            "                        {\"cpu\": \"2\", \"ram\": \"1G\",\n"
+            "                         \"storage\": \"4G\", \"regions\": [\"eu\"],\n"
+            "                         \"tdx\": false, \"cgroup\": \"auto\"}\n"
+            "                        (cpu and ram required; tools/\n"
+            "                        daemon_provider.h has the image\n"
+            "                        contract: a static binary or #! script,\n"
+            "                        run under rlimits/cgroups, killed at\n"
+            "                        valid_to, never run twice)\n"
             "\n"
             "discovery tuning (durations like 500ms, 10s, 5m):\n"
             "  --announce-interval D re-announce period (default 45s)\n"
@@ -91,6 +107,7 @@ static int parse_args(int argc, char **argv, daemon_opts *o)
         {"network", required_argument, NULL, 'n'},
         {"config", required_argument, NULL, 'c'},
         {"coalition", required_argument, NULL, 'C'},
+        {"provider", required_argument, NULL, 'P'},
         {"announce-interval", required_argument, NULL, OPT_ANNOUNCE},
         {"purge-after", required_argument, NULL, OPT_PURGE},
         {"quiet", no_argument, NULL, 'q'},
@@ -108,6 +125,7 @@ static int parse_args(int argc, char **argv, daemon_opts *o)
         case 'n': o->network = optarg; break;
         case 'c': o->config = optarg; break;
         case 'C': o->coalition = optarg; break;
+        case 'P': o->provider = optarg; break;
         case 'q': o->quiet = true; break;
         case 'b':
             if (o->n_bootstrap == MAX_LIST)
@@ -247,6 +265,17 @@ static void on_node_closed(void *data)
 {
     daemon *d = data;
     d->node = NULL;
+    /* Its blob service served an ALPN of the node: freed only now. */
+    daemon_provider_free(d->provider);
+    d->provider = NULL;
+    /* The streams service the confluences read through must outlive the
+     * node (its ALPN handler), so it goes only now. */
+    daemon_confluences_node_closed(d->confluences);
+    d->confluences = NULL;
+    /* Closing the last handle of a signal restores its default action: a
+     * second SIGTERM arriving now must not kill a clean exit. */
+    signal(SIGINT, SIG_IGN);
+    signal(SIGTERM, SIG_IGN);
     uv_close((uv_handle_t *)&d->sigint, NULL);
     uv_close((uv_handle_t *)&d->sigterm, NULL);
     uv_close((uv_handle_t *)&d->catalog_timer, NULL);
@@ -268,6 +297,28 @@ static void on_modules_stopped(void *data)
         mk_node_close(d->node, on_node_closed, d);
 }
 
+/* Confluence members leave first: they read the modules (the Almanac
+ * is their clock), never the other way round. */
+static void on_confluences_stopped(void *data)
+{
+    daemon *d = data;
+    if (d->modules)
+        daemon_modules_stop(d->modules, on_modules_stopped, d);
+    else
+        on_modules_stopped(d);
+}
+
+/* The Compute provider departs first, while the committee can still
+ * hear it: its running work is re-matched at once. */
+static void on_provider_stopped(void *data)
+{
+    daemon *d = data;
+    if (d->confluences)
+        daemon_confluences_stop(d->confluences, on_confluences_stopped, d);
+    else
+        on_confluences_stopped(d);
+}
+
 static void on_signal(uv_signal_t *s, int signum)
 {
     daemon *d = s->data;
@@ -276,10 +327,10 @@ static void on_signal(uv_signal_t *s, int signum)
     d->stopping = true;
     util_log("INFO", "%s: departing", signum == SIGINT ? "SIGINT" : "SIGTERM");
     uv_timer_stop(&d->catalog_timer);
-    if (d->modules)
-        daemon_modules_stop(d->modules, on_modules_stopped, d);
+    if (d->provider)
+        daemon_provider_stop(d->provider, on_provider_stopped, d);
     else
-        on_modules_stopped(d);
+        on_provider_stopped(d);
 }
 
 int main(int argc, char **argv)
@@ -317,6 +368,15 @@ int main(int argc, char **argv)
         daemon_groups_free(d.groups);
         return 2;
     }
+    if (o.provider &&
+        (!d.modules ||
+         daemon_provider_load(o.provider, &d.provider, err, sizeof err) != 0)) {
+        fprintf(stderr, "coalitiond: --provider: %s\n",
+                d.modules ? err : "needs a coalition (--coalition FILE)");
+        daemon_groups_free(d.groups);
+        daemon_modules_free(d.modules);
+        return 2;
+    }
     /* A peer that hangs up makes libuv's next write raise SIGPIPE. */
     signal(SIGPIPE, SIG_IGN);
     d.network = MK_UNIVERSE;
@@ -339,6 +399,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "coalitiond: %s\n", err);
         daemon_groups_free(d.groups);
         daemon_modules_free(d.modules);
+        daemon_provider_free(d.provider);
         uv_loop_close(&d.loop);
         return rc == MK_EINVAL ? 2 : 1;
     }
@@ -361,6 +422,7 @@ int main(int argc, char **argv)
         uv_loop_close(&d.loop);
         daemon_groups_free(d.groups);
         daemon_modules_free(d.modules);
+        daemon_provider_free(d.provider);
         return 1;
     }
     if (d.modules &&
@@ -372,6 +434,39 @@ int main(int argc, char **argv)
         uv_loop_close(&d.loop);
         daemon_groups_free(d.groups);
         daemon_modules_free(d.modules);
+        daemon_provider_free(d.provider);
+        return 1;
+    }
+    /* Members of the coalition's confluences whose committees list this
+     * node (daemon_confluences.h). */
+    if (d.modules &&
+        daemon_confluences_start(d.node, daemon_modules_coalition(d.modules),
+                                 o.data, &d.confluences, err,
+                                 sizeof err) != 0) {
+        util_log("ERROR", "%s", err);
+        d.stopping = true;
+        daemon_confluences_stop(d.confluences, on_confluences_stopped, &d);
+        uv_run(&d.loop, UV_RUN_DEFAULT);
+        uv_loop_close(&d.loop);
+        daemon_groups_free(d.groups);
+        daemon_modules_free(d.modules);
+        daemon_provider_free(d.provider);
+        return 1;
+    }
+    /* A Compute provider (daemon_provider.h), after the modules: the
+     * node may itself be on the Compute committee. */
+    if (d.provider &&
+        daemon_provider_start(d.provider, d.node,
+                              daemon_modules_coalition(d.modules), o.data,
+                              err, sizeof err) != 0) {
+        util_log("ERROR", "%s", err);
+        d.stopping = true;
+        daemon_provider_stop(d.provider, on_provider_stopped, &d);
+        uv_run(&d.loop, UV_RUN_DEFAULT);
+        uv_loop_close(&d.loop);
+        daemon_groups_free(d.groups);
+        daemon_modules_free(d.modules);
+        daemon_provider_free(d.provider);
         return 1;
     }
 

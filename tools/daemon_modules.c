@@ -9,11 +9,15 @@
 
 #include "coalition/config_file.h"
 #include "coalition/host.h"
+#include "daemon_issuer.h"
 #include "util.h"
 
 struct daemon_modules {
     co_config_file *file;
     co_host *host;
+    daemon_issuer *issuer; /* the node file's "ticket_issuer", or NULL */
+    void (*stop_cb)(void *data);
+    void *stop_data;
 };
 
 static void host_log(const char *level, const char *line, void *data)
@@ -64,8 +68,11 @@ int daemon_modules_load(const char *node_config, const char *coalition,
              coalition_from_config(node_config, path, sizeof path, err,
                                    errlen) != 0)
         return -1;
-    if (!path[0])
-        return 0;
+    if (!path[0]) {
+        /* Refuses a "ticket_issuer" section without a coalition. */
+        daemon_issuer *none;
+        return daemon_issuer_load(node_config, NULL, &none, err, errlen);
+    }
     daemon_modules *dm = calloc(1, sizeof *dm);
     char cerr[CO_ERRMSG_SIZE];
     if (!dm) {
@@ -75,6 +82,12 @@ int daemon_modules_load(const char *node_config, const char *coalition,
     if (co_config_file_load(path, &dm->file, cerr) < 0) {
         snprintf(err, errlen, "%s", cerr);
         free(dm);
+        return -1;
+    }
+    /* The ticket issuer is opt-in and needs this coalition (issuer.h). */
+    if (daemon_issuer_load(node_config, co_config_file_coalition(dm->file),
+                           &dm->issuer, err, errlen) != 0) {
+        daemon_modules_free(dm);
         return -1;
     }
     *out = dm;
@@ -91,18 +104,24 @@ int daemon_modules_start(daemon_modules *dm, mk_node *node,
         .data_dir = data_dir,
         .log = host_log,
     };
+    /* The issuer first: it can be stopped without a callback chain if
+     * the committees then fail to start. */
+    if (dm->issuer && daemon_issuer_start(dm->issuer, node, err, errlen) != 0)
+        return -1;
     if (co_host_start(&hc, &dm->host, cerr) < 0) {
         snprintf(err, errlen, "%s", cerr);
+        if (dm->issuer)
+            daemon_issuer_stop(dm->issuer, NULL, NULL);
         return -1;
     }
-    if (co_host_count(dm->host) == 0)
+    if (co_host_count(dm->host) == 0 && !dm->issuer)
         util_log("WARN", "this node is on none of the coalition's module "
                          "committees (their acl.issuers)");
     return 0;
 }
 
-void daemon_modules_stop(daemon_modules *dm, void (*cb)(void *data),
-                         void *data)
+static void stop_host(daemon_modules *dm, void (*cb)(void *data),
+                      void *data)
 {
     if (!dm->host) {
         cb(data);
@@ -113,10 +132,37 @@ void daemon_modules_stop(daemon_modules *dm, void (*cb)(void *data),
     co_host_stop(h, cb, data);
 }
 
+/* The issuer stops first (no tickets from a departing node), then the
+ * committees. */
+static void on_issuer_stopped(void *data)
+{
+    daemon_modules *dm = data;
+    stop_host(dm, dm->stop_cb, dm->stop_data);
+}
+
+void daemon_modules_stop(daemon_modules *dm, void (*cb)(void *data),
+                         void *data)
+{
+    dm->stop_cb = cb;
+    dm->stop_data = data;
+    if (dm->issuer)
+        daemon_issuer_stop(dm->issuer, on_issuer_stopped, dm);
+    else
+        stop_host(dm, cb, data);
+}
+
 void daemon_modules_free(daemon_modules *dm)
 {
     if (!dm)
         return;
+    /* Called after the loop ended: the node closed, so the transport no
+     * longer holds the issuer's ALPN handler. */
+    daemon_issuer_free(dm->issuer);
     co_config_file_free(dm->file);
     free(dm);
+}
+
+const co_coalition_config *daemon_modules_coalition(const daemon_modules *dm)
+{
+    return co_config_file_coalition(dm->file);
 }

@@ -6,6 +6,7 @@
 
 #include <stddef.h>
 
+#include "coalition/config.h"
 #include "mosaik/node.h"
 
 typedef struct daemon_modules daemon_modules;
@@ -24,5 +25,9 @@ void daemon_modules_stop(daemon_modules *dm, void (*cb)(void *data),
                          void *data);
 
 void daemon_modules_free(daemon_modules *dm);
+
+/* The loaded coalition, valid until daemon_modules_free (the confluence
+ * host, daemon_confluences.h, serves the same file). */
+const co_coalition_config *daemon_modules_coalition(const daemon_modules *dm);
 
 #endif

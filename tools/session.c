@@ -66,16 +66,27 @@ int session_open(session *s, const session_opts *o, bool need_coalition,
         return cli_error(CLI_USAGE, "%s",
                          o->key ? err : "no randomness for a key");
     }
+    /* The node always gets a throwaway identity; --key only signs
+     * (publish, append, retire). A member's key usually belongs to a
+     * running coalitiond: a second node with that PeerId would replace
+     * the daemon's entry in every catalog, and its departure on exit
+     * would make every peer forget the daemon until it re-announces. */
+    mk_keypair node_key;
+    if (mk_keypair_generate(&node_key) < 0) {
+        co_config_file_free(s->file);
+        return cli_error(CLI_FAIL, "no randomness for a key");
+    }
     mk_id net = MK_UNIVERSE;
     if (o->network)
         mk_id_from_str(&net, o->network);
     uv_loop_init(&s->loop);
     mk_node_config nc = {
         .loop = &s->loop,
-        .key = &s->key,
+        .key = &node_key,
         .network = &net,
         .bootstrap = o->boots,
         .n_bootstrap = o->n_boots,
+        .listen = o->listen,
     };
     if ((rc = mk_node_new(&nc, &s->node, err)) < 0) {
         uv_loop_close(&s->loop);

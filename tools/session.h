@@ -22,11 +22,15 @@ typedef struct session_opts {
     const char *key;       /* a key file, or NULL for a fresh key */
     int64_t timeout_ms;    /* default 10 s */
     bool json;
+    const char *listen;    /* "host:port" to be reachable at (a command
+                              that serves something, e.g. compute submit);
+                              NULL: dial-only */
 } session_opts;
 
 typedef struct session {
     uv_loop_t loop;
-    mk_keypair key;
+    mk_keypair key;       /* --key (it signs), else a fresh one; never
+                             the node's identity (session.c says why) */
     mk_node *node;
     co_config_file *file; /* when opts.coalition was given */
     const co_coalition_config *coalition;

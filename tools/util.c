@@ -80,3 +80,39 @@ int util_parse_duration_ms(const char *s, int64_t *ms)
     *ms = (int64_t)total;
     return 0;
 }
+
+int util_parse_millicores(const char *s, uint64_t *out)
+{
+    char *end;
+    double x = strtod(s, &end);
+    if (end == s || !(x > 0) || x > 1e9)
+        return -1;
+    if (strcmp(end, "m") == 0)
+        *out = (uint64_t)(x + 0.5);
+    else if (*end == '\0')
+        *out = (uint64_t)(x * 1000 + 0.5);
+    else
+        return -1;
+    return *out ? 0 : -1;
+}
+
+int util_parse_mib(const char *s, uint64_t *out)
+{
+    char *end;
+    double x = strtod(s, &end);
+    if (end == s || !(x >= 0) || x > 1e12)
+        return -1;
+    double scale;
+    switch (*end) {
+    case '\0': case 'M': case 'm': scale = 1; break;
+    case 'K': case 'k': scale = 1.0 / 1024; break;
+    case 'G': case 'g': scale = 1024; break;
+    case 'T': case 't': scale = 1024.0 * 1024; break;
+    default: return -1;
+    }
+    if (*end && end[1] && strcmp(end + 1, "i") != 0 &&
+        strcmp(end + 1, "iB") != 0 && strcmp(end + 1, "B") != 0)
+        return -1;
+    *out = (uint64_t)(x * scale + 0.5);
+    return 0;
+}

@@ -12,6 +12,14 @@ int util_parse_duration_ms(const char *s, int64_t *ms);
 /* A non-negative integer that fits in *out; -1 otherwise. */
 int util_parse_u64(const char *s, uint64_t *out);
 
+/* CPU as cores: "2", "0.5", or millicores "1500m". Returns 0 and
+ * millicores (at least 1) in *out, or -1. */
+int util_parse_millicores(const char *s, uint64_t *out);
+
+/* A size: "512M", "2G", "1.5GiB", "64K", or a bare number of MiB.
+ * Returns 0 and MiB (rounded) in *out, or -1. */
+int util_parse_mib(const char *s, uint64_t *out);
+
 /* One line to stderr: "2026-11-26T12:00:00.123Z <prog> <LEVEL> <msg>". */
 void util_log(const char *level, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));

@@ -1,15 +1,17 @@
 /* Hosting a coalition's modules: what an operator's daemon runs.
  *
- * For every module the coalition ships (Atlas, Almanac, Chronicle) whose
- * committee lists this node, the host joins the committee group with the
- * module's state machine (its Raft log in the node's data dir) and does a
- * member's duties:
+ * For every module the coalition ships (Atlas, Almanac, Chronicle,
+ * Compute) whose committee lists this node, the host joins the committee
+ * group with the module's state machine (its Raft log in the node's data
+ * dir) and does a member's duties:
  *  - Atlas: sign every card the committee holds that this member has not
  *    signed yet;
  *  - Almanac: while leading, commit a tick every cadence; stamp each new
  *    tick with this member's clock;
  *  - Chronicle: record the coalition config it starts with (once per
- *    distinct config), and sign every entry it has not signed.
+ *    distinct config), and sign every entry it has not signed;
+ *  - Compute: while leading, commit the clock its state machine keeps
+ *    time by, every clock_ms (compute_host.c).
  * Duties reconcile from state on a timer as well as on events, so a
  * restart, a missed event or a leader change only delays them.
  */

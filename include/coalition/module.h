@@ -61,6 +61,13 @@ void co_module_group_config(const co_module_info *m, struct mk_fsm *fsm,
 void co_module_group_id(const co_module_info *m, struct mk_fsm *fsm,
                         mk_id *out);
 
+/* The committee GroupId of the coalition's module of `kind`, with its
+ * module info: what tools use to ask a module's members about their
+ * group (status, leader). 0, CO_ENOTSHIPPED or CO_ECONFIG (err). */
+int co_module_committee_group(const co_coalition_config *cfg,
+                              co_module_kind kind, co_module_info *m,
+                              mk_id *group, char *err);
+
 /* ---- retirement (SPEC §5) ------------------------------------------------ */
 
 typedef struct co_retirement {

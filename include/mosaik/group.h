@@ -165,6 +165,11 @@ void mk_replica_close(mk_replica *r, void (*cb)(void *data), void *data);
 uint64_t mk_replica_applied(const mk_replica *r);
 /* True while subscribed to a member. */
 bool mk_replica_online(const mk_replica *r);
+/* True while subscribed and holding at least the state the member had
+ * when it welcomed us. A member sends its backlog right after WELCOME,
+ * but a large one arrives over several reads: a reader that must answer
+ * "everything as of now" waits for this, not for online. */
+bool mk_replica_caught_up(const mk_replica *r);
 /* The member currently followed, when online. */
 bool mk_replica_source(const mk_replica *r, mk_peer_id *out);
 

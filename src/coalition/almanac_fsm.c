@@ -23,7 +23,7 @@ typedef struct almanac {
     void *on_tick_data;
 } almanac;
 
-static int almanac_apply(struct mk_fsm *fsm, const uint8_t *cmd, size_t len,
+static int almanac_apply_cmd(struct mk_fsm *fsm, const uint8_t *cmd, size_t len,
                          mk_buf *result)
 {
     almanac *a = fsm->data;
@@ -63,6 +63,14 @@ static int almanac_apply(struct mk_fsm *fsm, const uint8_t *cmd, size_t len,
     if (ok && a->on_tick)
         a->on_tick(&a->latest, kind == CO__ALMANAC_STAMP, a->on_tick_data);
     return 0;
+}
+
+
+static int almanac_apply(struct mk_fsm *fsm, const uint8_t *cmd, size_t len,
+                         mk_buf *result)
+{
+    int rc = almanac_apply_cmd(fsm, cmd, len, result);
+    return co__refuse_malformed(rc, result);
 }
 
 static int almanac_snapshot(struct mk_fsm *fsm, mk_buf *out)

@@ -117,7 +117,7 @@ int co_atlas_publish(mk_node *net, const co_coalition_config *cfg,
 {
     co_module_info m;
     mk_id group;
-    int rc = co__module_group(cfg, CO_MODULE_ATLAS, &m, &group, err);
+    int rc = co_module_committee_group(cfg, CO_MODULE_ATLAS, &m, &group, err);
     if (rc < 0)
         return rc;
     mk_buf bytes, cmd;

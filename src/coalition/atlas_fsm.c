@@ -31,6 +31,14 @@ static int verify_card(const mk_peer_id *member, const uint8_t *bytes,
     return co_card_verify(member, bytes, len, sig);
 }
 
+/* Recomputes it->verified from its signatures (see co__atlas_item). */
+static void reverify(const atlas *a, co__atlas_item *it)
+{
+    it->verified = co_majority_signed(a->m.committee, a->m.n_committee,
+                                      it->sigs, it->n_sigs, it->card.bytes,
+                                      it->card.len, verify_card);
+}
+
 static size_t find_at(const atlas *a, const co_citizen_id *key, bool *found)
 {
     size_t lo = 0, hi = a->n;
@@ -141,6 +149,7 @@ static int apply_publish(atlas *a, mk_reader *r, mk_buf *result)
                           it->card.len, verify_card);
         if (rc < 0)
             return rc;
+        reverify(a, it);
     }
     mk_put_u8(result, changed ? 1 : 2);
     mk_put_id(result, &hash);
@@ -172,12 +181,14 @@ static int apply_sign(atlas *a, mk_reader *r, mk_buf *result)
                              it->card.bytes, it->card.len, verify_card);
         if (added < 0)
             return added;
+        if (added)
+            reverify(a, it);
     }
     mk_put_u8(result, (uint8_t)added);
     return 0;
 }
 
-static int atlas_apply(struct mk_fsm *fsm, const uint8_t *cmd, size_t len,
+static int atlas_apply_cmd(struct mk_fsm *fsm, const uint8_t *cmd, size_t len,
                        mk_buf *result)
 {
     atlas *a = fsm->data;
@@ -194,6 +205,14 @@ static int atlas_apply(struct mk_fsm *fsm, const uint8_t *cmd, size_t len,
     default:
         return MK_EDECODE;
     }
+}
+
+
+static int atlas_apply(struct mk_fsm *fsm, const uint8_t *cmd, size_t len,
+                       mk_buf *result)
+{
+    int rc = atlas_apply_cmd(fsm, cmd, len, result);
+    return co__refuse_malformed(rc, result);
 }
 
 static int atlas_snapshot(struct mk_fsm *fsm, mk_buf *out)
@@ -232,9 +251,16 @@ static int atlas_restore(struct mk_fsm *fsm, const uint8_t *snap, size_t len)
             break;
         }
         /* Canonical snapshots hold each citizen once, in order. */
-        if (!changed || it != &next.items[next.n - 1])
+        if (!changed || it != &next.items[next.n - 1]) {
+            /* Stop here: reading on would overwrite (and leak) the
+             * signatures of the item a repeated citizen hit. */
             rc = MK_EDECODE;
+            break;
+        }
         it->sigs = co__sigs_get(&r, &it->n_sigs);
+        /* A snapshot comes from whichever member fed us: its signatures
+         * are verified here, never taken on trust. */
+        reverify(&next, it);
     }
     if (rc == 0 && mk_reader_done(&r) != 0)
         rc = r.err == MK_ENOMEM ? MK_ENOMEM : MK_EDECODE;
@@ -311,10 +337,8 @@ const co_retirement *co__atlas_retirement(const struct mk_fsm *fsm)
 
 bool co__atlas_verified(const struct mk_fsm *fsm, const co__atlas_item *it)
 {
-    const atlas *a = fsm->data;
-    return co_majority_signed(a->m.committee, a->m.n_committee, it->sigs,
-                              it->n_sigs, it->card.bytes, it->card.len,
-                              verify_card);
+    (void)fsm;
+    return it->verified;
 }
 
 void co__atlas_cmd_publish(mk_buf *out, const uint8_t *card, size_t len,

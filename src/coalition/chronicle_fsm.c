@@ -219,7 +219,7 @@ static int apply_sign(chronicle *c, mk_reader *r, mk_buf *result)
     return 0;
 }
 
-static int chronicle_apply(struct mk_fsm *fsm, const uint8_t *cmd,
+static int chronicle_apply_cmd(struct mk_fsm *fsm, const uint8_t *cmd,
                            size_t len, mk_buf *result)
 {
     chronicle *c = fsm->data;
@@ -251,6 +251,14 @@ static int chronicle_apply(struct mk_fsm *fsm, const uint8_t *cmd,
     default:
         return MK_EDECODE;
     }
+}
+
+
+static int chronicle_apply(struct mk_fsm *fsm, const uint8_t *cmd, size_t len,
+                           mk_buf *result)
+{
+    int rc = chronicle_apply_cmd(fsm, cmd, len, result);
+    return co__refuse_malformed(rc, result);
 }
 
 static int chronicle_snapshot(struct mk_fsm *fsm, mk_buf *out)

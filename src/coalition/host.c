@@ -10,6 +10,7 @@
 #include "coalition/config_file.h"
 #include "mosaik/clock.h"
 #include "mosaik/error.h"
+#include "compute_internal.h"
 #include "modules_internal.h"
 
 #define RECONCILE_MS 500
@@ -259,6 +260,11 @@ static void on_timer(uv_timer_t *t)
     case CO_MODULE_CHRONICLE:
         chronicle_duties(x);
         break;
+    case CO_MODULE_COMPUTE:
+        /* Compute's one duty, in compute_host.c: while leading, commit
+         * the clock its state machine keeps time by. */
+        co__compute_host_duty(x->group, &x->fsm, me(x));
+        break;
     default:
         break;
     }
@@ -311,6 +317,15 @@ static int host_one(co_host *h, co_module_kind kind, char *err)
         if (rc == 0)
             co__chronicle_on_append(&x->fsm, on_entry_appended, x);
         break;
+    case CO_MODULE_COMPUTE: {
+        /* The timer runs at the clock cadence of its content. */
+        co_compute_params cp;
+        rc = co__compute_params_of(&x->m, &cp, err);
+        if (rc == 0)
+            rc = co__compute_fsm_init(&x->fsm, &x->m);
+        every = cp.clock_ms;
+        break;
+    }
     default:
         return 0;
     }
@@ -336,6 +351,7 @@ static int host_one(co_host *h, co_module_kind kind, char *err)
         switch (kind) {
         case CO_MODULE_ATLAS: co__atlas_fsm_free(&x->fsm); break;
         case CO_MODULE_ALMANAC: co__almanac_fsm_free(&x->fsm); break;
+        case CO_MODULE_COMPUTE: co__compute_fsm_free(&x->fsm); break;
         default: co__chronicle_fsm_free(&x->fsm); break;
         }
         return rc;
@@ -355,6 +371,7 @@ static void fsm_free(hosted *x)
     case CO_MODULE_ATLAS: co__atlas_fsm_free(&x->fsm); break;
     case CO_MODULE_ALMANAC: co__almanac_fsm_free(&x->fsm); break;
     case CO_MODULE_CHRONICLE: co__chronicle_fsm_free(&x->fsm); break;
+    case CO_MODULE_COMPUTE: co__compute_fsm_free(&x->fsm); break;
     default: break;
     }
 }
@@ -403,7 +420,7 @@ int co_host_start(const co_host_config *cfg, co_host **out, char *err)
         return MK_ENOMEM;
     h->cfg = *cfg;
     int rc = 0;
-    for (int k = CO_MODULE_ATLAS; k <= CO_MODULE_CHRONICLE && rc == 0; k++)
+    for (int k = CO_MODULE_ATLAS; k <= CO_MODULE_COMPUTE && rc == 0; k++)
         if (co_coalition_module(cfg->coalition, (co_module_kind)k))
             rc = host_one(h, (co_module_kind)k, err);
     if (rc < 0) {

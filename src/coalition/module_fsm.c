@@ -177,3 +177,12 @@ co_member_sig *co__sigs_get(mk_reader *r, size_t *n)
     }
     return v;
 }
+
+int co__refuse_malformed(int rc, mk_buf *result)
+{
+    if (rc != MK_EDECODE)
+        return rc;
+    mk_buf_reset(result);
+    mk_put_u8(result, 0);
+    return result->err;
+}

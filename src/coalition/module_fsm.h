@@ -14,6 +14,12 @@ int co__retire_apply(mk_reader *r, const co_module_info *m,
                      const mk_id *module_sig, co_retirement *ret,
                      mk_buf *result);
 
+/* Turns a malformed command (MK_EDECODE, decided before any change) into
+ * a refusal: every replica refuses it alike, and the group keeps running.
+ * Anyone can reach a module through a member, so a garbage command must
+ * cost its sender an error, not the coalition its Atlas. */
+int co__refuse_malformed(int rc, mk_buf *result);
+
 /* Verifies that `member` is on the committee and signed `digest`. */
 bool co__member_signed(const co_module_info *m, const mk_peer_id *member,
                        const uint8_t digest[32], const uint8_t *sig);

@@ -21,10 +21,6 @@
 #define CO__ALMANAC_SIGNATURE "coalition.almanac/1"
 #define CO__CHRONICLE_SIGNATURE "coalition.chronicle/1"
 
-/* The committee GroupId of the coalition's module of `kind`. */
-int co__module_group(const co_coalition_config *cfg, co_module_kind kind,
-                     co_module_info *m, mk_id *group, char *err);
-
 /* Submits one command to the module's committee from any node (through
  * a member, forwarded to the leader). `done` gets the status and the
  * state machine's result. Returns 0 (done follows) or a negative code. */
@@ -58,6 +54,11 @@ typedef struct co__atlas_item {
     co_card card;
     co_member_sig *sigs;
     size_t n_sigs;
+    /* A committee majority signed card.bytes: computed (signatures
+     * verified) whenever sigs change, in apply and restore, so readers
+     * do not pay an Ed25519 verify per signature on every read. Not part
+     * of the snapshot. */
+    bool verified;
 } co__atlas_item;
 
 /* Called after a PUBLISH changed a card (members then sign it). Not part

@@ -29,7 +29,10 @@ static void on_replica(mk_replica *rep, void *data)
     if (r->closing)
         return;
     if (!r->ready) {
-        if (!mk_replica_online(rep))
+        /* "Up to date" means the member's state as of our subscription,
+         * not merely subscribed: a long log arrives over several reads
+         * after the WELCOME. */
+        if (!mk_replica_caught_up(rep))
             return;
         r->ready = true;
         uv_timer_stop(&r->deadline);

@@ -7,8 +7,9 @@
 #include "mosaik/error.h"
 #include "mosaik/group_client.h"
 
-int co__module_group(const co_coalition_config *cfg, co_module_kind kind,
-                     co_module_info *m, mk_id *group, char *err)
+int co_module_committee_group(const co_coalition_config *cfg,
+                              co_module_kind kind, co_module_info *m,
+                              mk_id *group, char *err)
 {
     static const char *const SIGS[CO_MODULE_COUNT] = {
         CO__ATLAS_SIGNATURE, CO__ALMANAC_SIGNATURE, CO__CHRONICLE_SIGNATURE,

@@ -65,6 +65,11 @@
 #define BACKOFF_MIN_MS 10
 #define BACKOFF_MAX_MS 250
 #define BOND_CHECK_MS 1000
+/* Commands from requesters held here at once (and their bytes): beyond,
+ * new ones are refused with MK_EBUSY (the requester retries later), so a
+ * flood of requests cannot grow a member's memory without bound. */
+#define MAX_REMOTE_OPS 65536
+#define MAX_REMOTE_BYTES (256u << 20)
 
 enum { OP_IDLE, OP_QUEUED, OP_PROPOSED, OP_FORWARDED };
 enum { Q_IDLE, Q_WAIT, Q_BARRIER, Q_FORWARDED };
@@ -436,6 +441,10 @@ static void op_free(mk_group *g, mk__op *o)
     mk__sess *s = o->sess;
     if (o->state == OP_QUEUED)
         queue_remove(g, o);
+    if (!s->local) {
+        g->remote_ops--;
+        g->remote_bytes -= o->len;
+    }
     for (mk__op **pp = &s->ops; *pp; pp = &(*pp)->next)
         if (*pp == o) {
             *pp = o->next;
@@ -1077,8 +1086,18 @@ static void serve_exec(mk_group *g, mk__srv *s, const mk__req *q)
         return;
     }
     if (sess && !o) {
+        if (g->remote_ops >= MAX_REMOTE_OPS ||
+            g->remote_bytes + q->len > MAX_REMOTE_BYTES) {
+            sess_gc(g, sess);
+            srv_answer(s, q, MK_EBUSY, 0, NULL, 0);
+            return;
+        }
         o = op_new(sess, q->seq, q->ack, q->body, q->len);
         fresh = o != NULL;
+        if (fresh) {
+            g->remote_ops++;
+            g->remote_bytes += q->len;
+        }
     }
     mk__waiter *w = o ? waiter_remote(s, q->id, q->timeout_ms) : NULL;
     if (!w) {

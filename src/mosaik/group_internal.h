@@ -272,6 +272,7 @@ struct mk_group {
 
     /* Commands in progress here, by session. */
     mk__sess *sessions;
+    size_t remote_ops, remote_bytes; /* those of other sessions */
     /* Leader: commands waiting for room in the in-flight window. */
     mk__op *queue_head, *queue_tail;
     size_t queued;

@@ -198,5 +198,6 @@ bool mk__status_retryable(int status)
 {
     return status == MK_ENOT_LEADER || status == MK_EOFFLINE ||
            status == MK_EAGAIN || status == MK_ECONNECT_TIMEOUT ||
-           status == MK_ECLOSED || status == MK_ECANCELED;
+           status == MK_ECLOSED || status == MK_ECANCELED ||
+           status == MK_EBUSY;
 }

@@ -67,32 +67,71 @@ static void defaults(mk_discovery_config *d)
         d->announce_jitter_pct = 100;
 }
 
-/* The addresses peers can reach us at: the bound address, or every
- * interface address when bound to a wildcard. */
+/* Whether the interface address `ifa` may be advertised for a listener
+ * on the IPv4 (`v4`) or IPv6 (`v6`) wildcard. IPv6 link-local addresses
+ * need a scope id that means nothing on another host, so they are left
+ * out. A [::] listener takes IPv4 too (Linux's bindv6only is 0 by
+ * default), so it advertises both families. */
+static bool advertisable(const uv_interface_address_t *ifa, bool v4, bool v6)
+{
+    if (ifa->address.address4.sin_family == AF_INET)
+        return v4 || v6;
+    if (ifa->address.address6.sin6_family != AF_INET6 || !v6)
+        return false;
+    const uint8_t *b = ifa->address.address6.sin6_addr.s6_addr;
+    return !(b[0] == 0xfe && (b[1] & 0xc0) == 0x80);
+}
+
+/* The addresses peers can reach us at: the bound address, or, when bound
+ * to a wildcard, the address of every interface, leaving out loopback
+ * unless there is nothing else. A loopback address in an entry would
+ * send a peer on another host to itself (or to whichever local process
+ * owns that port). Sets node->addr (what mk_node_addr reports) to the
+ * first address advertised, so that it is one a peer can dial. */
 static int advertise_addrs(mk_node *node, const char *bound)
 {
     const char *colon = strrchr(bound, ':');
     if (!colon)
         return 0;
     const char *port = colon + 1;
-    int wildcard = strncmp(bound, "0.0.0.0:", 8) == 0 ||
-                   strncmp(bound, "[::]:", 5) == 0;
-    if (!wildcard)
+    bool v4 = strncmp(bound, "0.0.0.0:", 8) == 0;
+    bool v6 = strncmp(bound, "[::]:", 5) == 0;
+    if (!v4 && !v6)
         return mk_entry_add_addr(&node->self, bound) < 0 ? MK_ENOMEM : 0;
     uv_interface_address_t *ifs;
     int n;
     if (uv_interface_addresses(&ifs, &n) != 0)
         return MK_EIO;
-    for (int i = 0; i < n; i++) {
-        char ip[64], a[96];
-        if (ifs[i].address.address4.sin_family != AF_INET)
-            continue;
-        uv_ip4_name(&ifs[i].address.address4, ip, sizeof ip);
-        snprintf(a, sizeof a, "%s:%s", ip, port);
-        if (mk_entry_add_addr(&node->self, a) < 0)
-            break;
+    char first[sizeof node->addr] = "";
+    /* Pass 0: real interfaces; pass 1: loopback, only if pass 0 found
+     * none (a host with no network still serves local peers). */
+    for (int pass = 0; pass < 2 && first[0] == '\0'; pass++) {
+        for (int i = 0; i < n; i++) {
+            if ((ifs[i].is_internal != 0) != (pass == 1) ||
+                !advertisable(&ifs[i], v4, v6))
+                continue;
+            char ip[64], a[96];
+            if (ifs[i].address.address4.sin_family == AF_INET) {
+                uv_ip4_name(&ifs[i].address.address4, ip, sizeof ip);
+                snprintf(a, sizeof a, "%s:%s", ip, port);
+            } else {
+                uv_ip6_name(&ifs[i].address.address6, ip, sizeof ip);
+                snprintf(a, sizeof a, "[%s]:%s", ip, port);
+            }
+            int rc = mk_entry_add_addr(&node->self, a);
+            if (rc == MK_EFULL)
+                break; /* plenty to try already */
+            if (rc < 0) {
+                uv_free_interface_addresses(ifs, n);
+                return rc;
+            }
+            if (first[0] == '\0')
+                snprintf(first, sizeof first, "%s", a);
+        }
     }
     uv_free_interface_addresses(ifs, n);
+    if (first[0])
+        snprintf(node->addr, sizeof node->addr, "%s", first);
     return 0;
 }
 
@@ -362,36 +401,61 @@ static void emit(mk_node *node, mk_peer_event ev, const mk_peer_entry *e)
     }
 }
 
+/* (a_start, a_update) versus (b_start, b_update), like
+ * mk_entry_version_cmp. */
+static int version_cmp(int64_t as, int64_t au, int64_t bs, int64_t bu)
+{
+    if (as != bs)
+        return as < bs ? -1 : 1;
+    return au < bu ? -1 : au > bu;
+}
+
 static const mk__tombstone *tomb_of(const mk_node *node, const mk_peer_id *id)
 {
+    if (node->n_tombs == 0)
+        return NULL;
+    int64_t mono = mk_mono_ms();
     for (size_t i = 0; i < node->n_tombs; i++)
-        if (mk_id_eq(&node->tombs[i].peer, id))
+        if (mk_id_eq(&node->tombs[i].peer, id) &&
+            node->tombs[i].expires_mono > mono)
             return &node->tombs[i];
     return NULL;
 }
 
+/* The catalog's rules, in one place: REFUSED for another network, our
+ * own id, older than purge_after, or at or below a tombstone; then
+ * NOT_NEWER, NEW or UPDATED against what is held. */
+mk__upsert mk__node_judge(const mk_node *node, const mk_id *network,
+                          const mk_peer_id *peer, int64_t start_ms,
+                          int64_t update_ms)
+{
+    const mk__tombstone *t;
+    if (!mk_id_eq(network, &node->network) || mk_id_eq(peer, &node->key.pub) ||
+        update_ms < mk_now_ms() - (int64_t)node->dc.purge_after_ms)
+        return MK__UPSERT_REFUSED;
+    if ((t = tomb_of(node, peer)) &&
+        version_cmp(start_ms, update_ms, t->start_ms, t->update_ms) <= 0)
+        return MK__UPSERT_REFUSED;
+    const mk__peer *p = mk__node_find(node, peer);
+    if (!p)
+        return MK__UPSERT_NEW;
+    return version_cmp(start_ms, update_ms, p->entry.start_ms,
+                       p->entry.update_ms) <= 0
+               ? MK__UPSERT_NOT_NEWER
+               : MK__UPSERT_UPDATED;
+}
+
 mk__upsert mk__node_upsert(mk_node *node, mk_peer_entry *e, mk_link *from)
 {
-    mk__upsert res = MK__UPSERT_REFUSED;
-    int64_t now = mk_now_ms();
-    const mk__tombstone *t;
-    if (!mk_id_eq(&e->network, &node->network) ||
-        mk_id_eq(&e->peer, &node->key.pub) ||
-        e->update_ms < now - (int64_t)node->dc.purge_after_ms)
-        goto done;
-    if ((t = tomb_of(node, &e->peer)) &&
-        (e->start_ms < t->start_ms ||
-         (e->start_ms == t->start_ms && e->update_ms <= t->update_ms)))
+    mk__upsert res = mk__node_judge(node, &e->network, &e->peer, e->start_ms,
+                                    e->update_ms);
+    if (res == MK__UPSERT_REFUSED || res == MK__UPSERT_NOT_NEWER)
         goto done;
 
     int found;
     size_t at = find_at(node, &e->peer, &found);
     if (found) {
         mk__peer *p = &node->peers[at];
-        if (mk_entry_version_cmp(e, &p->entry) <= 0) {
-            res = MK__UPSERT_NOT_NEWER;
-            goto done;
-        }
         mk_entry_free(&p->entry);
         p->entry = *e;
         res = MK__UPSERT_UPDATED;
@@ -399,8 +463,10 @@ mk__upsert mk__node_upsert(mk_node *node, mk_peer_entry *e, mk_link *from)
         if (node->n_peers == node->cap_peers) {
             size_t cap = node->cap_peers ? 2 * node->cap_peers : 16;
             mk__peer *grown = realloc(node->peers, cap * sizeof *grown);
-            if (!grown)
+            if (!grown) {
+                res = MK__UPSERT_REFUSED;
                 goto done;
+            }
             node->peers = grown;
             node->cap_peers = cap;
         }
@@ -412,9 +478,11 @@ mk__upsert mk__node_upsert(mk_node *node, mk_peer_entry *e, mk_link *from)
         p->entry = *e;
         p->srtt_us = p->rttvar_us = -1;
         /* Probe RTT soon after first contact, then at the jittered
-         * interval. */
-        p->next_ping_mono = mk_mono_ms() + 200 +
-                            (int64_t)(mk__node_rand(node) % 800);
+         * interval. Not at once: the first-contact exchange usually
+         * brings a sample first, and then the probe is skipped
+         * (discovery.c, mk__discovery_tick). */
+        p->next_ping_mono = mk_mono_ms() + 1000 +
+                            (int64_t)(mk__node_rand(node) % 2000);
         res = MK__UPSERT_NEW;
     }
     /* Stored: the caller's struct is now ours. */
@@ -431,9 +499,11 @@ mk__upsert mk__node_upsert(mk_node *node, mk_peer_entry *e, mk_link *from)
          * so that when both sides notice each other at once, usually
          * only one exchange runs (the other side's marks us synced). */
         if (res == MK__UPSERT_NEW && !p->synced && !p->syncing &&
-            p->entry.n_addrs > 0)
+            p->entry.n_addrs > 0) {
             p->sync_due_mono =
                 mk_mono_ms() + (int64_t)(mk__node_rand(node) % 300);
+            mk__discovery_wake(node);
+        }
     }
     return res;
 done:
@@ -449,48 +519,96 @@ static void remove_at(mk_node *node, size_t at)
     node->n_peers--;
 }
 
-static void add_tomb(mk_node *node, const mk_peer_entry *e)
+/* Tombstones live for purge_after; this many at most, so a flood of
+ * validly signed departures from throwaway keys cannot grow them without
+ * bound (the oldest goes first). */
+#define MAX_TOMBSTONES 1024
+
+/* Records that `peer` departed at version (start, update), with the
+ * signed departure when there is one; replaces an older tombstone of the
+ * same peer. */
+static void add_tomb(mk_node *node, const mk_peer_id *peer, int64_t start_ms,
+                     int64_t update_ms, const mk_departure *d)
 {
     int64_t mono = mk_mono_ms();
     size_t kept = 0;
     for (size_t i = 0; i < node->n_tombs; i++)
         if (node->tombs[i].expires_mono > mono &&
-            !mk_id_eq(&node->tombs[i].peer, &e->peer))
+            !mk_id_eq(&node->tombs[i].peer, peer))
             node->tombs[kept++] = node->tombs[i];
     node->n_tombs = kept;
+    if (node->n_tombs == MAX_TOMBSTONES) {
+        size_t oldest = 0;
+        for (size_t i = 1; i < node->n_tombs; i++)
+            if (node->tombs[i].expires_mono < node->tombs[oldest].expires_mono)
+                oldest = i;
+        node->tombs[oldest] = node->tombs[--node->n_tombs];
+    }
     mk__tombstone *grown =
         realloc(node->tombs, (node->n_tombs + 1) * sizeof *grown);
     if (!grown)
         return; /* only loses replay protection for this peer */
     node->tombs = grown;
-    grown[node->n_tombs++] = (mk__tombstone){
-        .peer = e->peer,
-        .start_ms = e->start_ms,
-        .update_ms = e->update_ms,
-        .expires_mono = mono + node->dc.purge_after_ms,
-    };
+    mk__tombstone *t = &grown[node->n_tombs++];
+    memset(t, 0, sizeof *t);
+    t->peer = *peer;
+    t->start_ms = start_ms;
+    t->update_ms = update_ms;
+    t->expires_mono = mono + node->dc.purge_after_ms;
+    if (d) {
+        t->has_dep = true;
+        t->dep = *d;
+    }
 }
 
-void mk__node_depart_peer(mk_node *node, const mk_peer_id *id,
-                          const mk_departure *d)
+/* Removes the peer at `at`, then tells the watchers with its last entry. */
+static void remove_and_emit(mk_node *node, size_t at)
+{
+    mk_peer_entry last = node->peers[at].entry;
+    mk_peer_id id = last.peer;
+    /* The entry outlives its slot for the event. */
+    memset(&node->peers[at].entry, 0, sizeof last);
+    remove_at(node, at);
+    mk__discovery_drop_neighbour(node, &id);
+    emit(node, MK_PEER_DEPARTED, &last);
+    mk_entry_free(&last);
+}
+
+bool mk__node_take_departure(mk_node *node, const mk_departure *d,
+                             mk_link *from)
+{
+    const mk__tombstone *t = tomb_of(node, &d->peer);
+    if (t && t->has_dep &&
+        version_cmp(t->start_ms, t->update_ms, d->start_ms, d->update_ms) >= 0)
+        return false; /* seen: the flood stops here */
+    int found;
+    size_t at = find_at(node, &d->peer, &found);
+    if (found && version_cmp(d->start_ms, d->update_ms,
+                             node->peers[at].entry.start_ms,
+                             node->peers[at].entry.update_ms) < 0)
+        return false; /* departs an older incarnation than the one we know */
+    add_tomb(node, &d->peer, d->start_ms, d->update_ms, d);
+    if (found)
+        remove_and_emit(node, at);
+    if (node->started && !node->closing)
+        mk__discovery_forward_departure(node, d, from);
+    return true;
+}
+
+void mk__node_drop_peer(mk_node *node, const mk_peer_id *id,
+                        int64_t incarnation)
 {
     int found;
     size_t at = find_at(node, id, &found);
     if (!found)
         return;
-    mk_peer_entry last = node->peers[at].entry;
-    if (d && (d->start_ms < last.start_ms ||
-              (d->start_ms == last.start_ms && d->update_ms < last.update_ms)))
-        return; /* departs an older incarnation than the one we know */
-    memset(&node->peers[at].entry, 0, sizeof last);
-    remove_at(node, at);
-    if (d)
-        add_tomb(node, &last);
-    mk__discovery_drop_neighbour(node, id);
-    emit(node, MK_PEER_DEPARTED, &last);
-    if (d && node->started && !node->closing)
-        mk__discovery_forward_departure(node, d, NULL);
-    mk_entry_free(&last);
+    const mk_peer_entry *e = &node->peers[at].entry;
+    if (incarnation >= 0) {
+        if (e->start_ms != incarnation)
+            return; /* it has restarted since: the new one is not leaving */
+        add_tomb(node, id, e->start_ms, e->update_ms, NULL);
+    }
+    remove_and_emit(node, at);
 }
 
 void mk__node_rtt_sample(mk_node *node, const mk_peer_id *id, int64_t us)
@@ -498,6 +616,7 @@ void mk__node_rtt_sample(mk_node *node, const mk_peer_id *id, int64_t us)
     mk__peer *p = mk__node_find(node, id);
     if (!p || us < 0)
         return;
+    p->rtt_at_mono = mk_mono_ms();
     if (p->srtt_us < 0) {
         p->srtt_us = us;
         p->rttvar_us = us / 2;
@@ -603,13 +722,23 @@ int mk_node_feed(mk_node *node, const uint8_t *wire, size_t len)
 void mk__node_purge(mk_node *node)
 {
     int64_t cutoff = mk_now_ms() - (int64_t)node->dc.purge_after_ms;
+    int64_t mono = mk_mono_ms();
+    size_t kept = 0;
+    for (size_t i = 0; i < node->n_tombs; i++)
+        if (node->tombs[i].expires_mono > mono)
+            node->tombs[kept++] = node->tombs[i];
+    if (kept == 0 && node->n_tombs > 0) {
+        free(node->tombs);
+        node->tombs = NULL;
+    }
+    node->n_tombs = kept;
     for (size_t i = 0; i < node->n_peers;) {
         if (node->peers[i].entry.update_ms >= cutoff) {
             i++;
             continue;
         }
         mk_peer_id id = node->peers[i].entry.peer;
-        mk__node_depart_peer(node, &id, NULL);
+        mk__node_drop_peer(node, &id, -1);
     }
 }
 

@@ -25,25 +25,38 @@ enum {
 typedef struct mk__peer {
     mk_peer_entry entry;
     int64_t srtt_us, rttvar_us; /* -1 before the first sample */
+    int64_t rtt_at_mono;        /* when the last sample came (0: never) */
     int64_t next_ping_mono;     /* when to probe RTT next */
     int64_t sync_due_mono;      /* first-contact exchange due (0: none) */
     bool synced;                /* a catalog exchange happened */
     bool syncing;               /* one is in flight */
     bool pinging;
+    bool nbr_dialing;           /* a neighbour dial to it is in flight */
 } mk__peer;
 
 /* A peer that departed: entries at or below this version are refused
- * until the tombstone expires, so a late gossip cannot resurrect it. */
+ * until the tombstone expires, so a late gossip cannot resurrect it.
+ *
+ * When the departure was signed (`has_dep`), the message is kept too: a
+ * departure is flooded once, so a node whose neighbour links come up
+ * after the flood has passed (a node still joining, a link that was not
+ * ready yet) would otherwise never hear of it and keep the peer until
+ * purge_after. Every neighbour that becomes ready is sent the departures
+ * still inside the drift window (mosaik.md §3.3: receivers refuse older
+ * ones), which is what iroh-gossip's lazy repair gives mosaik. */
 typedef struct mk__tombstone {
     mk_peer_id peer;
     int64_t start_ms, update_ms, expires_mono;
+    bool has_dep;
+    mk_departure dep;
 } mk__tombstone;
 
 typedef struct mk__neighbour {
     mk_link *link;
     mk_peer_id peer;
+    int64_t hello_start_ms; /* the incarnation its hello announced */
     bool outbound;
-    bool ready; /* hello exchanged */
+    bool ready; /* its hello arrived: what it says is believed */
 } mk__neighbour;
 
 typedef struct mk__bootstrap {
@@ -91,6 +104,10 @@ struct mk_node {
     uv_timer_t announce_timer;
     uv_timer_t tick_timer; /* purge, neighbours, pings, bootstrap retries */
     uv_timer_t close_timer;
+    /* Our own signed departure, made when closing starts: links that reach
+     * us during the departure window are answered with it. */
+    mk_departure departure;
+    bool departed;
     uint64_t rng;
     bool started, closing;
     int pending_closes; /* timer handles still closing */
@@ -113,9 +130,32 @@ typedef enum mk__upsert {
 /* Takes ownership of `e` in every case (stored or freed). `from` is the
  * neighbour link it came by (not echoed back), or NULL. */
 mk__upsert mk__node_upsert(mk_node *node, mk_peer_entry *e, mk_link *from);
+/* What mk__node_upsert would make of an entry with this header, without
+ * the entry: lets a receiver skip verifying what would be refused. */
+mk__upsert mk__node_judge(const mk_node *node, const mk_id *network,
+                          const mk_peer_id *peer, int64_t start_ms,
+                          int64_t update_ms);
 mk__peer *mk__node_find(const mk_node *node, const mk_peer_id *id);
-void mk__node_depart_peer(mk_node *node, const mk_peer_id *id,
-                          const mk_departure *d);
+
+/* A verified departure (signature, network and drift already checked)
+ * arrived by `from` (NULL: not by a neighbour link). Unless it was seen
+ * before (a tombstone at or above its version) or it names an older
+ * incarnation than the one in the catalog, it is tombstoned, the peer is
+ * removed (MK_PEER_DEPARTED) when known, and the departure is forwarded
+ * to every neighbour but `from`. Relays forward departures of peers they
+ * never knew too: knowing the peer is no condition for passing the news
+ * on, and the tombstone stops a late entry from bringing it in. Returns
+ * true when it was news. */
+bool mk__node_take_departure(mk_node *node, const mk_departure *d,
+                             mk_link *from);
+
+/* Removes `id` without a signed departure. `incarnation` >= 0 means an
+ * authenticated link from the peer itself said it is shutting down: the
+ * entry goes only if it is that incarnation (start_ms), and is tombstoned
+ * so that gossip still carrying it cannot bring it back. -1: purged for
+ * silence (no tombstone: a newer announcement is welcome). */
+void mk__node_drop_peer(mk_node *node, const mk_peer_id *id,
+                        int64_t incarnation);
 void mk__node_rtt_sample(mk_node *node, const mk_peer_id *id, int64_t us);
 uint64_t mk__node_rand(mk_node *node);
 void mk__node_purge(mk_node *node);
@@ -123,7 +163,11 @@ void mk__node_purge(mk_node *node);
 /* discovery.c */
 int mk__discovery_serve(mk_node *node);
 void mk__discovery_start(mk_node *node);
-void mk__discovery_tick(mk_node *node);
+/* Purges, retries bootstraps, runs due exchanges and probes, tops up
+ * neighbours. Returns true while work is due soon (tick fast). */
+bool mk__discovery_tick(mk_node *node);
+/* New work appeared: tick soon rather than at the idle pace. */
+void mk__discovery_wake(mk_node *node);
 void mk__discovery_gossip(mk_node *node, const mk_peer_entry *e,
                           mk_link *except);
 void mk__discovery_forward_departure(mk_node *node, const mk_departure *d,

@@ -37,6 +37,7 @@ struct mk_replica {
     mk_id gid;
     struct mk_fsm *fsm;
     uint64_t applied;
+    uint64_t welcomed; /* the source's applied count in its WELCOME */
     bool online, closing, fatal;
     mk_peer_id source;
     mk_link *link;
@@ -145,6 +146,7 @@ static void on_frame(mk_link *link, const uint8_t *f, size_t len, void *data)
     }
     switch (kind) {
     case MK__F_WELCOME:
+        r->welcomed = n;
         r->online = true;
         r->backoff = 0;
         notify(r);
@@ -361,6 +363,11 @@ uint64_t mk_replica_applied(const mk_replica *r)
 bool mk_replica_online(const mk_replica *r)
 {
     return r->online;
+}
+
+bool mk_replica_caught_up(const mk_replica *r)
+{
+    return r->online && r->applied >= r->welcomed;
 }
 
 bool mk_replica_source(const mk_replica *r, mk_peer_id *out)

@@ -73,6 +73,28 @@ typedef struct env {
     mk_keypair key;
 } env;
 
+/* The environment of the running test, until env_close: when an assertion
+ * fails mid-test (cmocka jumps out), the teardown still stops its daemons
+ * and says what they logged. */
+static env *current;
+
+static int teardown_env(void **state)
+{
+    env *e = current;
+    current = NULL;
+    if (!e)
+        return 0;
+    for (int i = 0; i < e->nd; i++)
+        if (e->d[i].pid > 0) {
+            kill(e->d[i].pid, SIGCONT);
+            daemon_kill(&e->d[i]);
+        }
+    for (int i = 0; i < e->nd; i++)
+        daemon_dump_log(&e->d[i]);
+    daemon_rmtree(e->dir);
+    return 0;
+}
+
 static void on_pulse(uv_timer_t *t)
 {
     (void)t; /* keeps UV_RUN_ONCE from blocking for long */
@@ -153,6 +175,7 @@ static void env_init(env *e, int nd, const gspec *specs, int ng)
 {
     memset(e, 0, sizeof *e);
     assert_non_null(daemon_tmpdir(e->dir, sizeof e->dir));
+    current = e;
     e->nd = nd;
     for (int i = 0; i < nd; i++) {
         char name[16];
@@ -183,16 +206,17 @@ static bool running(const env *e, int i)
     return e->d[i].pid > 0;
 }
 
+/* Starts (or restarts) daemon `i`, bootstrapping from every other running
+ * daemon: one of them may be on its way out. */
 static void start(env *e, int i)
 {
-    char boot[160];
-    const char *args[8] = {"--config", e->cfg[i]};
+    char boot[MAXD][160];
+    const char *args[4 + 2 * MAXD] = {"--config", e->cfg[i]};
     int n = 2;
     for (int j = 0; j < e->nd; j++)
         if (j != i && running(e, j)) {
             args[n++] = "--bootstrap";
-            args[n++] = daemon_bootstrap(&e->d[j], boot, sizeof boot);
-            break;
+            args[n++] = daemon_bootstrap(&e->d[j], boot[j], sizeof boot[j]);
         }
     args[n] = NULL;
     if (daemon_start(&e->d[i], args) != 0) {
@@ -245,8 +269,29 @@ static int wait_exit(daemon_proc *d, int timeout_ms)
     return -1;
 }
 
+/* SIGTERM for one member while this process keeps serving its own links
+ * (a member leaving waits for its peers, us included, to hang up). Its
+ * exit status, or -1. */
+static int stop_member(env *e, int i, int timeout_ms)
+{
+    daemon_proc *d = &e->d[i];
+    kill(d->pid, SIGTERM);
+    int64_t end = mk_mono_ms() + timeout_ms;
+    while (mk_mono_ms() < end) {
+        int st;
+        if (waitpid(d->pid, &st, WNOHANG) == d->pid) {
+            d->pid = 0;
+            return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+        }
+        spin(e, 20);
+    }
+    daemon_kill(d);
+    return -1;
+}
+
 static void env_close(env *e, bool dump)
 {
+    current = NULL;
     if (dump)
         env_dump(e);
     for (int i = 0; i < e->ng; i++)
@@ -368,7 +413,7 @@ static int wait_leader(env *e, int g, const int *members, int n,
         print_message("no agreed leader after %lld ms:\n",
                       (long long)(mk_mono_ms() - t0));
         for (int k = 0; k < n; k++) {
-            mk__member_status s;
+            mk__member_status s = {0};
             int rc = member_status(e, g, members[k], false, &s, ms(1000));
             print_message("  m%d: %s online %d leader %d is_leader %d term "
                           "%llu state %d\n",
@@ -491,7 +536,7 @@ static int others(int leader, int out[2])
 
 static void membership(void **state)
 {
-    env e;
+    static env e; /* outlives a failed assertion: see teardown_env */
     gspec specs[1] = {spec("cnt", "counter", 0)};
     env_init(&e, 5, specs, 1);
     /* m3 lists itself as a fourth voter (same root, kind and timing: the
@@ -625,7 +670,7 @@ fail:
 
 static void snapshot_catchup(void **state)
 {
-    env e;
+    static env e; /* outlives a failed assertion: see teardown_env */
     gspec specs[1] = {spec("snap", "log", 16)};
     env_init(&e, 3, specs, 1);
     for (int i = 0; i < 3; i++)
@@ -671,7 +716,7 @@ static void snapshot_catchup(void **state)
 
 static void isolated_minority(void **state)
 {
-    env e;
+    static env e; /* outlives a failed assertion: see teardown_env */
     gspec specs[1] = {spec("iso", "counter", 0)};
     env_init(&e, 3, specs, 1);
     for (int i = 0; i < 3; i++)
@@ -896,7 +941,7 @@ static void on_pace(uv_timer_t *t)
 
 static void no_acknowledged_write_lost(void **state)
 {
-    env e;
+    static env e; /* outlives a failed assertion: see teardown_env */
     gspec specs[2] = {spec("hlog", "log", 256), spec("hreg", "register", 256)};
     env_init(&e, 3, specs, 2);
     for (int i = 0; i < 3; i++)
@@ -1133,7 +1178,7 @@ static void check_sequence(const follower *f, char (*chain)[65], size_t n)
 
 static void replicas(void **state)
 {
-    env e;
+    static env e; /* outlives a failed assertion: see teardown_env */
     gspec specs[1] = {spec("rlog", "log", 32)};
     env_init(&e, 3, specs, 1);
     for (int i = 0; i < 3; i++)
@@ -1168,18 +1213,22 @@ static void replicas(void **state)
     assert_true(wait_until(&e, caught_up, &q1, ms(15000)));
     assert_true(f1.sources >= 2);
     start(&e, src);
+    same_q back = {.g = 0, .members = ALL3, .n = 3};
+    assert_true(wait_until(&e, same_state, &back, ms(15000)));
 
     /* Restart every member (their feeds then start at their snapshot), and
-     * open a second replica: it begins with a snapshot, then follows. */
+     * open a second replica: it begins with a snapshot, then follows.
+     * Each restarted member is back in the group before the next goes. */
     for (int m = 0; m < 3; m++) {
         if (m == src)
             continue;
-        assert_true(daemon_signal_wait(&e.d[m], SIGTERM, ms(10000)) == 0);
+        assert_int_equal(stop_member(&e, m, ms(15000)), 0);
         start(&e, m);
         for (int k = 0; k < 20; k++, n++) {
             snprintf(cmd, sizeof cmd, "r%d", n + 1);
             assert_int_equal(exec_sync(&e, 0, -1, cmd, ms(10000), &r), 0);
         }
+        assert_true(wait_until(&e, same_state, &back, ms(15000)));
     }
     follower_open(&e, &f2, &e.g[0].id);
     for (int k = 0; k < 20; k++, n++) {
@@ -1233,11 +1282,11 @@ int main(void)
     if (getenv("GROUPS_TEST"))
         cmocka_set_test_filter(getenv("GROUPS_TEST"));
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(membership),
-        cmocka_unit_test(snapshot_catchup),
-        cmocka_unit_test(isolated_minority),
-        cmocka_unit_test(no_acknowledged_write_lost),
-        cmocka_unit_test(replicas),
+        cmocka_unit_test_teardown(membership, teardown_env),
+        cmocka_unit_test_teardown(snapshot_catchup, teardown_env),
+        cmocka_unit_test_teardown(isolated_minority, teardown_env),
+        cmocka_unit_test_teardown(no_acknowledged_write_lost, teardown_env),
+        cmocka_unit_test_teardown(replicas, teardown_env),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
