@@ -11,7 +11,7 @@ BUILD      ?= build
 TESTBUILD  ?= build-test
 FUZZBUILD  ?= build-fuzz
 MESON      ?= meson
-FUZZ_SECONDS ?= 10
+FUZZ_SECONDS ?= 5
 DEMO_FOR   ?= 30
 
 .PHONY: all deps test unit fuzz demo bench clean
@@ -26,8 +26,8 @@ $(BUILD)/build.ninja:
 	$(MESON) setup $(BUILD) --buildtype=release -Db_ndebug=false
 
 $(TESTBUILD)/build.ninja:
-	$(MESON) setup $(TESTBUILD) --buildtype=debug -Db_sanitize=address,undefined \
-		-Db_lundef=false -Dsanitized=true
+	$(MESON) setup $(TESTBUILD) --buildtype=debug -Doptimization=1 \
+		-Db_sanitize=address,undefined -Db_lundef=false -Dsanitized=true
 
 $(FUZZBUILD)/build.ninja:
 	CC=clang $(MESON) setup $(FUZZBUILD) --buildtype=debug -Dfuzz=enabled \
@@ -35,7 +35,7 @@ $(FUZZBUILD)/build.ninja:
 
 test: deps $(TESTBUILD)/build.ninja $(FUZZBUILD)/build.ninja
 	ninja -C $(TESTBUILD)
-	$(MESON) test -C $(TESTBUILD) --print-errorlogs --num-processes 2
+	$(MESON) test -C $(TESTBUILD) --print-errorlogs --num-processes 4
 	ninja -C $(FUZZBUILD)
 	FUZZ_SECONDS=$(FUZZ_SECONDS) sh fuzz/run.sh $(FUZZBUILD)
 

@@ -578,9 +578,16 @@ bool mk__node_take_departure(mk_node *node, const mk_departure *d,
                              mk_link *from)
 {
     const mk__tombstone *t = tomb_of(node, &d->peer);
-    if (t && t->has_dep &&
-        version_cmp(t->start_ms, t->update_ms, d->start_ms, d->update_ms) >= 0)
-        return false; /* seen: the flood stops here */
+    if (t) {
+        int c = version_cmp(t->start_ms, t->update_ms, d->start_ms,
+                            d->update_ms);
+        /* Seen (the flood stops here), or older than a departure already
+         * recorded. At the same version without the message (dropped on
+         * a GRACEFUL_SHUTDOWN close) it is still news: keep it for
+         * replay and pass it on. */
+        if (c > 0 || (c == 0 && t->has_dep))
+            return false;
+    }
     int found;
     size_t at = find_at(node, &d->peer, &found);
     if (found && version_cmp(d->start_ms, d->update_ms,

@@ -59,12 +59,15 @@ int menv_init(menv *e)
              "%s/tests/data/modules-reordered.json", src ? src : ".");
     if (!daemon_tmpdir(e->dir, sizeof e->dir))
         return -1;
+    /* A copy of the directory: gcc cannot tell e->dir and e->d apart. */
+    char dir[sizeof e->dir];
+    memcpy(dir, e->dir, sizeof dir);
     for (int i = 0; i < MENV_MEMBERS; i++) {
         daemon_proc *d = &e->d[i];
         snprintf(d->name, sizeof d->name, "m%d", i);
-        snprintf(d->key, sizeof d->key, "%s/m%d.key", e->dir, i);
-        snprintf(d->data, sizeof d->data, "%s/m%d.data", e->dir, i);
-        snprintf(d->log, sizeof d->log, "%s/m%d.log", e->dir, i);
+        snprintf(d->key, sizeof d->key, "%s/m%d.key", dir, i);
+        snprintf(d->data, sizeof d->data, "%s/m%d.data", dir, i);
+        snprintf(d->log, sizeof d->log, "%s/m%d.log", dir, i);
         if (menv_seeded_key(d->key, SEEDS[i], d->peer_id) < 0)
             return -1;
     }
@@ -85,7 +88,7 @@ int menv_init(menv *e)
     for (int i = 0; i < MENV_MEMBERS; i++) {
         char text[2048];
         snprintf(e->node_cfg[i], sizeof e->node_cfg[i], "%s/node%d.json",
-                 e->dir, i);
+                 dir, i);
         if (i == 0)
             snprintf(text, sizeof text,
                      "{\"coalition\": \"%s\",\n"

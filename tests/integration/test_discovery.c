@@ -602,7 +602,8 @@ static void graceful_shutdown_close_drops_the_peer(void **state)
         run_for(&a, 50);
     bool dropped = !knows(&d[0], ha);
 
-    /* Restarted (a newer version): known again. */
+    /* A later version (a re-announcement) is welcome again: the
+     * tombstone covers only what the closed incarnation had published. */
     mk_entry_bump(&me, mk_now_ms());
     assert_int_equal(mk_entry_sign(&me, &a.key), 0);
     attacker_join(&a, &d[0], &me);

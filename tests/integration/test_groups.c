@@ -177,11 +177,14 @@ static void env_init(env *e, int nd, const gspec *specs, int ng)
     assert_non_null(daemon_tmpdir(e->dir, sizeof e->dir));
     current = e;
     e->nd = nd;
+    /* A copy of the directory: gcc cannot tell e->dir and e->cfg apart. */
+    char dir[sizeof e->dir];
+    memcpy(dir, e->dir, sizeof dir);
     for (int i = 0; i < nd; i++) {
         char name[16];
         snprintf(name, sizeof name, "m%d", i);
-        assert_int_equal(daemon_prepare(&e->d[i], e->dir, name), 0);
-        snprintf(e->cfg[i], sizeof e->cfg[i], "%s/node.json", e->dir);
+        assert_int_equal(daemon_prepare(&e->d[i], dir, name), 0);
+        snprintf(e->cfg[i], sizeof e->cfg[i], "%s/node.json", dir);
     }
     write_config(e->cfg[0], specs, ng, e->d);
     e->ng = ng;
