@@ -666,6 +666,12 @@ static int print_status(status_run *s, bool json)
                                     json_integer((json_int_t)st->applied_index));
                 json_object_set_new(m, "applied",
                                     json_integer((json_int_t)st->applied));
+                json_object_set_new(
+                    m, "entries_proposed",
+                    json_integer((json_int_t)a->st.entries_proposed));
+                json_object_set_new(
+                    m, "commands_proposed",
+                    json_integer((json_int_t)a->st.commands_proposed));
                 if (a->st.has_hash)
                     json_object_set_new(m, "hash",
                                         json_string(mk_id_hex(&a->st.hash, hex)));

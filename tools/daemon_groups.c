@@ -216,6 +216,10 @@ static int parse_group(dg_group *gr, json_t *o, size_t idx, char *err,
         if (!s || mk_id_from_hex(&gr->voters[i], s, strlen(s)) != 0)
             return fail(err, len, "%s: voter %zu is not a PeerId (64 hex)",
                         where, i);
+        for (size_t j = 0; j < i; j++)
+            if (mk_id_eq(&gr->voters[j], &gr->voters[i]))
+                return fail(err, len, "%s: voter %zu repeats voter %zu",
+                            where, i, j);
     }
     json_t *p = json_object_get(o, "params");
     if (p && !json_is_object(p))
@@ -264,6 +268,8 @@ static int parse_group(dg_group *gr, json_t *o, size_t idx, char *err,
     mk_group_config cfg = {
         .root = gr->root,
         .fsm = gr->fsm,
+        .voters = gr->voters,
+        .n_voters = gr->n_voters,
         .params = gr->params,
         .validators = gr->valp,
         .n_validators = gr->n_vals,

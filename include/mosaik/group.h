@@ -59,14 +59,28 @@ struct mk_fsm {
     /* Answers a read without changing anything. May be NULL. */
     int (*query)(struct mk_fsm *fsm, const uint8_t *q, size_t len,
                  mk_buf *result);
+    /* May be NULL. A check that needs no state (the command decodes, its
+     * signatures verify), run by the member a command first reaches,
+     * before anything is replicated: a non-zero return (MK_EDECODE,
+     * MK_EBAD_SIGNATURE, MK_ENOT_ALLOWED) refuses the command with that
+     * code and it never reaches the log. apply() must still refuse what
+     * admit() would: a member with an older build may not have run it. */
+    int (*admit)(struct mk_fsm *fsm, const uint8_t *cmd, size_t len);
 };
 
 typedef struct mk_group_params {
     uint32_t election_timeout_ms; /* [1000] */
     uint32_t heartbeat_ms;        /* [100] */
     uint32_t snapshot_threshold;  /* [1024] entries between snapshots */
-    uint32_t max_in_flight;       /* [256] proposals awaiting commit */
+    uint32_t max_in_flight;       /* [64] log entries awaiting commit */
+    /* [1 MiB] the largest command taken at the door; larger ones are
+     * refused with MK_EMSGSIZE before they are replicated. At most
+     * MK_GROUP_COMMAND_MAX. */
+    uint32_t max_command_bytes;
 } mk_group_params;
+
+/* The largest command any group takes (it must fit a link frame). */
+#define MK_GROUP_COMMAND_MAX (8u << 20)
 
 typedef struct mk_group_config {
     mk_node *node;              /* borrowed */
@@ -130,7 +144,8 @@ typedef void (*mk_group_result_cb)(int status, uint64_t applied,
                                    void *data);
 
 /* Submits a command (copied). Returns 0 and later calls `cb` once, or a
- * negative code (MK_EMSGSIZE, MK_ECLOSED) and never calls it. Commands
+ * negative code and never calls it: MK_EMSGSIZE (over max_command_bytes),
+ * MK_ECLOSED, or what the machine's admit() refused it with. Commands
  * submitted through one group handle are applied in submission order.
  * `timeout_ms` 0 means 10 s. The status may also be MK_ESTALE: the
  * command was applied earlier but its result is no longer kept. */

@@ -174,7 +174,9 @@ int co_confluence_info_get(const co_confluence_def *def,
     machine_signature(def, &out->signature);
     struct mk_fsm shape = {.version = MK_FSM_VERSION,
                            .signature = out->signature};
-    mk_group_config gc = {.root = out->committee_root, .fsm = &shape};
+    mk_group_config gc = {.root = out->committee_root, .fsm = &shape,
+                          .voters = out->committee,
+                          .n_voters = out->n_committee};
     mk_group_id_of(&gc, &out->group);
     return 0;
 }

@@ -4,11 +4,13 @@
  * Identity. GroupId = g0 = blake3(root); g1 = derive(g0, "libraft/1" ‖
  * u32le(election_timeout_ms) ‖ u32le(heartbeat_ms)); g2 = derive(g1,
  * fsm signature); then g = derive(g, validator signature) for each
- * validator in order. Unlike mosaik (§1.5) the timing parameters that
- * decide liveness are in the id, so members that would disagree on them
- * never meet; snapshot_threshold and max_in_flight are local choices and
- * are not. The voter list is not in the id either: every voter must be
- * configured with the same list (it is what each bootstraps).
+ * validator in order; last GroupId = derive(g, "voters" ‖ u32le n ‖ the
+ * voters' PeerIds in ascending byte order). Unlike mosaik (§1.5) the timing
+ * parameters that decide liveness are in the id, so members that would
+ * disagree on them never meet; snapshot_threshold and max_in_flight are
+ * local choices and are not. The voter set is folded last so that a member
+ * can prove it is one (group_proof.c): without that, any peer listing the
+ * GroupId in its entry could answer for the committee.
  *
  * Consensus is libraft with its durable libuv storage in the data dir; the
  * voters' Raft ids are the first 8 bytes of their PeerIds (big-endian) and
@@ -60,7 +62,14 @@
 
 #define DEFAULT_TIMEOUT_MS 10000
 #define MAX_REMOTE_TIMEOUT_MS 120000
-#define MAX_BATCH 512
+/* A batch entry is closed at this many bytes (a single larger command
+ * still gets an entry of its own). Large enough that one fsync carries
+ * thousands of small commands, small enough that followers get it in
+ * one go. */
+#define ENTRY_MAX_BYTES (1u << 20)
+/* Bytes proposed but not yet applied, beyond which the leader waits:
+ * what a slow follower or disk can make the leader hold. */
+#define MAX_INFLIGHT_BYTES (64u << 20)
 #define TICK_MS 20
 #define BACKOFF_MIN_MS 10
 #define BACKOFF_MAX_MS 250
@@ -70,6 +79,11 @@
  * flood of requests cannot grow a member's memory without bound. */
 #define MAX_REMOTE_OPS 65536
 #define MAX_REMOTE_BYTES (256u << 20)
+/* And from one requester link: a single client cannot take them all. */
+#define MAX_LINK_OPS 32768
+/* Commands larger than this are refused at the door unless the group's
+ * params say otherwise (mk_group_params.max_command_bytes). */
+#define DEFAULT_MAX_COMMAND (1u << 20)
 
 enum { OP_IDLE, OP_QUEUED, OP_PROPOSED, OP_FORWARDED };
 enum { Q_IDLE, Q_WAIT, Q_BARRIER, Q_FORWARDED };
@@ -103,7 +117,8 @@ struct mk__sess {
     mk__sess *next;
     uint8_t id[MK__SESSION_LEN];
     bool local;
-    mk__op *ops;
+    mk__op *ops, *tail; /* ascending seq */
+    size_t idle;        /* ops in OP_IDLE */
 };
 
 struct mk__qop {
@@ -130,7 +145,8 @@ struct mk__srv {
     mk_link *link;
     mk__bond bond;
     bool bonded;
-    int refs; /* waiters pointing here */
+    bool voter; /* the requester is a voter: its door admitted already */
+    int refs;   /* waiters pointing here: its commands and queries held */
 };
 
 struct mk__done {
@@ -152,6 +168,7 @@ struct mk__gwatch {
 typedef struct batch {
     struct raft_apply req;
     mk_group *g;
+    size_t bytes; /* counted in g->inflight_bytes */
     size_t n;
     struct {
         uint8_t session[MK__SESSION_LEN];
@@ -181,11 +198,18 @@ static void params_defaults(mk_group_params *p)
         p->heartbeat_ms = 100;
     if (!p->snapshot_threshold)
         p->snapshot_threshold = 1024;
+    /* Entries, not commands: each may be a batch of thousands. A short
+     * window makes batches grow under load instead of entries. */
     if (!p->max_in_flight)
-        p->max_in_flight = 256;
+        p->max_in_flight = 64;
+    if (!p->max_command_bytes)
+        p->max_command_bytes = DEFAULT_MAX_COMMAND;
+    if (p->max_command_bytes > MK_GROUP_COMMAND_MAX)
+        p->max_command_bytes = MK_GROUP_COMMAND_MAX;
 }
 
-void mk_group_id_of(const mk_group_config *cfg, mk_id *out)
+/* Everything but the voter set: what a member shows in its proof. */
+static void base_id(const mk_group_config *cfg, mk_id *out)
 {
     mk_group_params p = cfg->params;
     params_defaults(&p);
@@ -202,6 +226,21 @@ void mk_group_id_of(const mk_group_config *cfg, mk_id *out)
     for (size_t i = 0; i < cfg->n_validators; i++)
         mk_id_derive(&g, &g, cfg->validators[i]->signature.b, MK_ID_LEN);
     *out = g;
+}
+
+void mk_group_id_of(const mk_group_config *cfg, mk_id *out)
+{
+    mk_id base;
+    base_id(cfg, &base);
+    /* A list that cannot be folded (none, repeats, too many) leaves the
+     * base: no member can prove that id, so it names no group. */
+    if (mk__group_fold_voters(&base, cfg->voters, cfg->n_voters, out) != 0)
+        *out = base;
+}
+
+static int peer_cmp(const void *a, const void *b)
+{
+    return memcmp(a, b, sizeof(mk_peer_id));
 }
 
 const mk_id *mk_group_id(const mk_group *g)
@@ -421,6 +460,18 @@ static void queue_remove(mk_group *g, mk__op *o)
     g->queued--;
 }
 
+/* Every state change goes through here: a session counts its IDLE ops so
+ * that routing skips sessions with nothing to route (a window of tens of
+ * thousands of commands must not be walked on every arrival). */
+static void op_set_state(mk__op *o, int state)
+{
+    if (o->state == OP_IDLE)
+        o->sess->idle--;
+    if (state == OP_IDLE)
+        o->sess->idle++;
+    o->state = state;
+}
+
 static void queue_push(mk_group *g, mk__op *o)
 {
     o->qnext = NULL;
@@ -431,35 +482,47 @@ static void queue_push(mk_group *g, mk__op *o)
         g->queue_head = o;
     g->queue_tail = o;
     g->queued++;
-    o->state = OP_QUEUED;
+    op_set_state(o, OP_QUEUED);
 }
 
-/* Takes `o` out of its session (freeing a remote session left empty) and
- * out of the queue, and frees it. Its waiters must be gone. */
+/* Takes `o` out of its session and out of the queue, and frees it. Its
+ * waiters must be gone. A remote session left empty stays until the next
+ * sweep (sessions_sweep): callers may be walking it. */
 static void op_free(mk_group *g, mk__op *o)
 {
     mk__sess *s = o->sess;
     if (o->state == OP_QUEUED)
         queue_remove(g, o);
+    if (o->state == OP_IDLE)
+        s->idle--;
     if (!s->local) {
         g->remote_ops--;
         g->remote_bytes -= o->len;
     }
-    for (mk__op **pp = &s->ops; *pp; pp = &(*pp)->next)
+    mk__op *prev = NULL;
+    for (mk__op **pp = &s->ops; *pp; prev = *pp, pp = &(*pp)->next)
         if (*pp == o) {
             *pp = o->next;
             break;
         }
-    if (!s->ops && !s->local) {
-        for (mk__sess **pp = &g->sessions; *pp; pp = &(*pp)->next)
-            if (*pp == s) {
-                *pp = s->next;
-                break;
-            }
-        free(s);
-    }
+    if (s->tail == o)
+        s->tail = prev;
     free(o->cmd);
     free(o);
+}
+
+/* Frees the remote sessions that have no command left. */
+static void sessions_sweep(mk_group *g)
+{
+    for (mk__sess **pp = &g->sessions; *pp;) {
+        mk__sess *s = *pp;
+        if (!s->ops && !s->local) {
+            *pp = s->next;
+            free(s);
+        } else {
+            pp = &s->next;
+        }
+    }
 }
 
 /* Answers every waiter of `o` and frees it. */
@@ -497,7 +560,7 @@ static void retry_from(mk_group *g, mk__op *o, bool fast)
         if (x->state == OP_QUEUED)
             queue_remove(g, x);
         if (x->state != OP_IDLE || x == o) {
-            x->state = OP_IDLE;
+            op_set_state(x, OP_IDLE);
             x->fwd = NULL;
             if (!fast)
                 x->backoff = next_backoff(x->backoff);
@@ -546,7 +609,7 @@ static mk__fwd *fwd_get(mk_group *g, const mk_peer_id *peer)
     mk__fwd *f = calloc(1, sizeof *f);
     if (!f)
         return NULL;
-    mk__rpc_events ev = {fwd_reply, fwd_down, g};
+    mk__rpc_events ev = {NULL, fwd_reply, fwd_down, g};
     f->rpc = mk__rpc_open(g->node, &g->id, peer, &ev);
     if (!f->rpc) {
         free(f);
@@ -593,19 +656,52 @@ static uint64_t sess_ack(mk__sess *s, const mk__op *o)
     return o->ack;
 }
 
-/* Routes one IDLE command. Returns false when it must stay IDLE. */
-static bool route(mk_group *g, mk__op *o)
+enum { ROUTED, HELD, ANSWERED };
+
+/* On the leader: whether `o` may be proposed now. A command is proposed
+ * only when it is the next its session needs, or when the one before it
+ * is already on its way into this term's log (queued, or proposed in this
+ * term), so the log never holds a session's commands out of order: a gap
+ * would make the adapter refuse it and everything after it, and every one
+ * of those would be proposed again. One that is already applied (or given
+ * up) is answered from the adapter's table and never proposed twice. */
+static int leader_take(mk_group *g, mk__op *o, const mk__op *prev)
+{
+    const mk__gresult *res;
+    int next = mk__gfsm_next(&g->gfsm, o->sess->id, o->seq,
+                             sess_ack(o->sess, o), &res);
+    if (next < 0) {
+        int status = MK_ESTALE;
+        uint64_t applied = 0;
+        const uint8_t *data = NULL;
+        size_t len = 0;
+        if (res)
+            mk__gresult_get(res, &status, &applied, &data, &len);
+        op_complete(g, o, status, applied, data, len);
+        return ANSWERED;
+    }
+    if (next == 0 &&
+        !(prev && prev->seq + 1 == o->seq &&
+          (prev->state == OP_QUEUED ||
+           (prev->state == OP_PROPOSED &&
+            prev->term == g->raft.current_term))))
+        return HELD;
+    queue_push(g, o);
+    schedule_flush(g);
+    return ROUTED;
+}
+
+/* Routes one IDLE command (`prev` is the one before it in its session, or
+ * NULL). HELD leaves it IDLE; ANSWERED freed it. */
+static int route(mk_group *g, mk__op *o, const mk__op *prev)
 {
     if (g->closing || g->gfsm.fatal)
-        return false;
-    if (leader_now(g)) {
-        queue_push(g, o);
-        schedule_flush(g);
-        return true;
-    }
+        return HELD;
+    if (leader_now(g))
+        return leader_take(g, o, prev);
     const mk__voter *v = other_leader(g);
     if (!v)
-        return false;
+        return HELD;
     mk__fwd *f = fwd_get(g, &v->peer);
     if (!f)
         goto backoff;
@@ -618,25 +714,34 @@ static bool route(mk_group *g, mk__op *o)
     memcpy(req.session, o->sess->id, MK__SESSION_LEN);
     if (forward(g, f, &req) != 0)
         goto backoff;
-    o->state = OP_FORWARDED;
+    op_set_state(o, OP_FORWARDED);
     o->fwd = f;
     o->fwd_req = req.id;
-    return true;
+    return ROUTED;
 backoff:
     o->backoff = next_backoff(o->backoff);
     o->not_before = mk_mono_ms() + o->backoff;
-    return false;
+    return HELD;
 }
 
 static void route_session(mk_group *g, mk__sess *s)
 {
     int64_t now = mk_mono_ms();
-    for (mk__op *o = s->ops; o; o = o->next) {
-        if (o->state != OP_IDLE)
+    const mk__op *prev = NULL;
+    for (mk__op *o = s->ops, *next; o && s->idle; o = next) {
+        next = o->next;
+        if (o->state != OP_IDLE) {
+            prev = o;
             continue;
+        }
         /* Later commands wait for this one: order is what matters. */
-        if (o->not_before > now || !route(g, o))
+        if (o->not_before > now)
             return;
+        int r = route(g, o, prev);
+        if (r == HELD)
+            return;
+        if (r == ROUTED)
+            prev = o;
     }
 }
 
@@ -752,22 +857,65 @@ static void on_batch_applied(struct raft_apply *req, int status, void *result)
     batch *bt = req->data;
     mk_group *g = bt->g;
     (void)result;
+    g->inflight_bytes -= bt->bytes;
     if (status != 0 && !g->closing) {
         /* None of the batch is known to be committed: retry them (the
          * adapter answers any that was, after all, from its table). */
         for (size_t i = 0; i < bt->n; i++) {
             mk__sess *s = sess_find(g, bt->keys[i].session);
             mk__op *o = s ? op_find(s, bt->keys[i].seq) : NULL;
-            if (o && o->state == OP_PROPOSED) {
-                retry_from(g, o, true);
-                break; /* retry_from covers the rest of the session */
-            }
+            if (o && o->state == OP_PROPOSED)
+                retry_from(g, o, true); /* and the rest of its session */
         }
         route_idle(g);
     }
+    if (g->queued && !g->closing)
+        schedule_flush(g); /* room again */
     free(bt);
 }
 
+/* How many queued commands, from `o` on, go into one entry. */
+static size_t entry_span(const mk__op *o, size_t *bytes)
+{
+    size_t n = 0, b = 0;
+    for (; o && n < MK__BATCH_MAX; o = o->qnext) {
+        size_t sz = mk__env_size(o->len);
+        if (n > 0 && MK__BATCH_HDR + b + sz > ENTRY_MAX_BYTES)
+            break;
+        b += sz;
+        n++;
+    }
+    *bytes = n > 1 ? MK__BATCH_HDR + b : b;
+    return n;
+}
+
+/* Writes the `n` queued commands from `o` on as one entry of `bytes`:
+ * a plain envelope for one, a batch for more. */
+static void entry_write(mk_group *g, const mk__op *o, size_t n,
+                        uint8_t *out, batch *bt)
+{
+    size_t at = 0;
+    if (n > 1) {
+        mk__batch_header_write(out, (uint32_t)n);
+        at = MK__BATCH_HDR;
+    }
+    for (size_t i = 0; i < n; i++, o = o->qnext) {
+        mk__envelope e = {.seq = o->seq, .ack = sess_ack(o->sess, o),
+                          .cmd = o->cmd, .len = o->len};
+        memcpy(e.session, o->sess->id, MK__SESSION_LEN);
+        mk__env_write(out + at, &e);
+        at += mk__env_size(o->len);
+        memcpy(bt->keys[bt->n].session, e.session, MK__SESSION_LEN);
+        bt->keys[bt->n].seq = o->seq;
+        bt->n++;
+    }
+    (void)g;
+}
+
+/* Group commit: everything queued since the last pass goes into as few
+ * entries as fit, proposed with one raft_apply, so one append and one
+ * fsync carry them all. The window bounds entries and bytes between append
+ * and apply (hazard 3). */
 static void propose_batch(mk_group *g)
 {
     raft_index in_flight = raft_last_index(&g->raft) -
@@ -775,50 +923,68 @@ static void propose_batch(mk_group *g)
     size_t room = in_flight >= g->params.max_in_flight
                       ? 0
                       : g->params.max_in_flight - (size_t)in_flight;
-    size_t n = g->queued < room ? g->queued : room;
-    if (n > MAX_BATCH)
-        n = MAX_BATCH;
-    if (n == 0)
+    if (room == 0 || g->queued == 0 ||
+        g->inflight_bytes >= MAX_INFLIGHT_BYTES)
         return;
-    batch *bt = malloc(sizeof *bt + n * sizeof bt->keys[0]);
-    struct raft_buffer *bufs = calloc(n, sizeof *bufs);
+    size_t n_entries = 0, n_ops = 0, total = 0;
+    for (const mk__op *o = g->queue_head; o && n_entries < room &&
+                                          total < MAX_INFLIGHT_BYTES;) {
+        size_t bytes, n = entry_span(o, &bytes);
+        n_entries++;
+        n_ops += n;
+        total += bytes;
+        while (n--)
+            o = o->qnext;
+    }
+    batch *bt = malloc(sizeof *bt + n_ops * sizeof bt->keys[0]);
+    struct raft_buffer *bufs = calloc(n_entries, sizeof *bufs);
+    size_t built = 0;
     if (!bt || !bufs)
         goto fail;
-    size_t built = 0;
-    for (mk__op *o = g->queue_head; built < n; o = o->qnext, built++) {
-        mk__envelope e = {.seq = o->seq, .ack = sess_ack(o->sess, o),
-                          .cmd = o->cmd, .len = o->len};
-        memcpy(e.session, o->sess->id, MK__SESSION_LEN);
-        bufs[built].len = mk__env_size(o->len);
-        bufs[built].base = raft_malloc(bufs[built].len);
+    bt->n = 0;
+    const mk__op *o = g->queue_head;
+    for (; built < n_entries; built++) {
+        size_t bytes, n = entry_span(o, &bytes);
+        bufs[built].len = bytes;
+        bufs[built].base = raft_malloc(bytes);
         if (!bufs[built].base)
             goto fail;
-        mk__env_write(bufs[built].base, &e);
-        memcpy(bt->keys[built].session, e.session, MK__SESSION_LEN);
-        bt->keys[built].seq = o->seq;
+        entry_write(g, o, n, bufs[built].base, bt);
+        while (n--)
+            o = o->qnext;
     }
     bt->g = g;
-    bt->n = n;
+    bt->bytes = total;
     bt->req.data = bt;
-    int rc = raft_apply(&g->raft, &bt->req, bufs, (unsigned)n,
+    int rc = raft_apply(&g->raft, &bt->req, bufs, (unsigned)n_entries,
                         on_batch_applied);
     if (rc != 0) {
         snprintf(g->errmsg, sizeof g->errmsg, "raft_apply: %s",
                  raft_errmsg(&g->raft));
+        /* libraft 0.15 owns the buffers once they are in its log: a
+         * failure after the append (the disk write could not start)
+         * discards the entries and frees them itself. Only NOT_LEADER is
+         * known to come before; after an ambiguous NOMEM we would rather
+         * leak than free twice. */
+        if (rc != RAFT_NOTLEADER)
+            built = 0;
         goto fail;
     }
     free(bufs);
+    g->inflight_bytes += total;
+    g->entries_proposed += n_entries;
+    g->commands_proposed += n_ops;
     raft_term term = g->raft.current_term;
-    for (size_t i = 0; i < n; i++) {
-        mk__op *o = g->queue_head;
-        queue_remove(g, o);
-        o->state = OP_PROPOSED;
-        o->term = term;
+    for (size_t i = 0; i < n_ops; i++) {
+        mk__op *x = g->queue_head;
+        queue_remove(g, x);
+        op_set_state(x, OP_PROPOSED);
+        x->term = term;
     }
     return;
 fail:
     if (bufs)
-        for (size_t i = 0; i < n; i++)
+        for (size_t i = 0; i < built; i++)
             raft_free(bufs[i].base);
     free(bufs);
     free(bt);
@@ -953,7 +1119,14 @@ static void fwd_reply(void *data, mk__rpc *c, const mk__resp *r)
         /* A failure of an earlier attempt says nothing about this one. */
         if (o->state != OP_FORWARDED || o->fwd_req != r->id)
             return;
-        retry_from(g, o, r->status == MK_EAGAIN);
+        /* Only this one goes again: those forwarded after it wait at the
+         * leader for it (leader_take), and sending them again would only
+         * add copies. */
+        op_set_state(o, OP_IDLE);
+        o->fwd = NULL;
+        if (r->status != MK_EAGAIN)
+            o->backoff = next_backoff(o->backoff);
+        o->not_before = mk_mono_ms() + (r->status == MK_EAGAIN ? 0 : o->backoff);
         route_idle(g);
         return;
     }
@@ -1045,6 +1218,16 @@ static mk__op *op_new(mk__sess *s, uint64_t seq, uint64_t ack,
     o->ack = ack;
     o->sess = s;
     o->state = OP_IDLE;
+    s->idle++;
+    /* Commands arrive in order almost always: append without a walk. */
+    if (!s->tail || s->tail->seq < seq) {
+        if (s->tail)
+            s->tail->next = o;
+        else
+            s->ops = o;
+        s->tail = o;
+        return o;
+    }
     mk__op **pp = &s->ops;
     while (*pp && (*pp)->seq < seq)
         pp = &(*pp)->next;
@@ -1075,6 +1258,20 @@ static void sess_gc(mk_group *g, mk__sess *s)
     free(s);
 }
 
+/* Whether a command may enter at all: what can be refused without the
+ * log is refused here, before it costs every member a write. */
+static int door(mk_group *g, const uint8_t *cmd, size_t len, bool trusted)
+{
+    if (len > g->params.max_command_bytes)
+        return MK_EMSGSIZE;
+    if (!trusted && g->fsm->admit) {
+        int rc = g->fsm->admit(g->fsm, cmd, len);
+        if (rc != 0)
+            return rc < 0 ? rc : MK_EINVAL;
+    }
+    return 0;
+}
+
 static void serve_exec(mk_group *g, mk__srv *s, const mk__req *q)
 {
     mk__sess *sess = sess_get(g, q->session);
@@ -1086,8 +1283,23 @@ static void serve_exec(mk_group *g, mk__srv *s, const mk__req *q)
         return;
     }
     if (sess && !o) {
-        if (g->remote_ops >= MAX_REMOTE_OPS ||
-            g->remote_bytes + q->len > MAX_REMOTE_BYTES) {
+        /* A voter forwarding has checked at its own door already. */
+        int rc = door(g, q->body, q->len, s->voter);
+        if (rc != 0) {
+            sess_gc(g, sess);
+            srv_answer(s, q, rc, 0, NULL, 0);
+            return;
+        }
+        /* Full: refuse with EBUSY (the requester backs off), except the
+         * command its session needs next, which alone can release the
+         * ones held behind it (leader_take): a cap filled with held
+         * successors must not lock their predecessors out. */
+        const mk__gresult *res;
+        bool head = mk__gfsm_next(&g->gfsm, q->session, q->seq, q->ack,
+                                  &res) > 0;
+        if (!head && (g->remote_ops >= MAX_REMOTE_OPS ||
+                      g->remote_bytes + q->len > MAX_REMOTE_BYTES ||
+                      s->refs >= MAX_LINK_OPS)) {
             sess_gc(g, sess);
             srv_answer(s, q, MK_EBUSY, 0, NULL, 0);
             return;
@@ -1103,8 +1315,7 @@ static void serve_exec(mk_group *g, mk__srv *s, const mk__req *q)
     if (!w) {
         if (fresh)
             op_free(g, o);
-        else
-            sess_gc(g, sess);
+        sess_gc(g, sess);
         srv_answer(s, q, MK_ENOMEM, 0, NULL, 0);
         return;
     }
@@ -1158,6 +1369,8 @@ static void member_status(mk_group *g, bool hash, mk__member_status *ms)
         ms->voters[i] = g->voters[i].peer;
     if (hash && mk__fsm_state_hash(g->fsm, g->gfsm.applied, &ms->hash) == 0)
         ms->has_hash = true;
+    ms->entries_proposed = g->entries_proposed;
+    ms->commands_proposed = g->commands_proposed;
 }
 
 static void serve_status(mk_group *g, mk__srv *s, const mk__req *q)
@@ -1225,7 +1438,6 @@ static void on_srv_close(mk_link *link, uint32_t code, int status,
 void mk__group_accept_rpc(mk_group *g, mk_link *link)
 {
     mk__srv *s = calloc(1, sizeof *s);
-    uint8_t welcome = MK__G_WELCOME;
     if (!s) {
         mk_link_close(link, MK_CLOSE_CANCELLED, "out of memory");
         return;
@@ -1238,11 +1450,18 @@ void mk__group_accept_rpc(mk_group *g, mk_link *link)
     g->srvs = s;
     s->bond.link = link;
     s->bond.peer = *mk_link_peer(link);
+    s->voter = mk__group_voter(g, &s->bond.peer, NULL);
     mk__group_admit(g, &s->bond.peer, false, &s->bond.expires_ms, NULL);
     mk__group_bond_add(g, &s->bond);
     s->bonded = true;
     mk_link_set_callbacks(link, on_srv_frame, on_srv_close, s);
-    mk_link_send(link, &welcome, 1);
+    mk_buf b;
+    mk_buf_init(&b);
+    mk_put_u8(&b, MK__G_WELCOME);
+    mk__proof_encode(&b, &g->proof);
+    if (b.err || mk_link_send(link, b.data, b.len) != 0)
+        mk_link_close(link, MK_CLOSE_CANCELLED, NULL);
+    mk_buf_free(&b);
 }
 
 /* ---- watching the group's state ----------------------------------------- */
@@ -1372,10 +1591,7 @@ static void expire_waiters(mk_group *g, int64_t now)
             if (!o->waiters) {
                 /* Given up: if it was proposed it may still be applied
                  * (exactly once); the session's ack moves past it. */
-                bool last = !o->next && !s->local && s->ops == o;
                 op_free(g, o);
-                if (last)
-                    break; /* the session was freed */
             }
         }
     }
@@ -1393,6 +1609,7 @@ static void on_tick(uv_timer_t *h)
         return;
     int64_t now = mk_mono_ms();
     expire_waiters(g, now);
+    sessions_sweep(g);
     route_idle(g);
     if (now >= g->next_bond_check) {
         g->next_bond_check = now + BOND_CHECK_MS;
@@ -1408,8 +1625,9 @@ int mk_group_execute(mk_group *g, const void *cmd, size_t len,
 {
     if (g->closing)
         return MK_ECLOSED;
-    if (len > MK__CMD_MAX)
-        return MK_EMSGSIZE;
+    int rc = door(g, cmd, len, false);
+    if (rc != 0)
+        return rc;
     mk__sess *s = sess_find(g, g->session);
     mk__waiter *w = calloc(1, sizeof *w);
     mk__op *o = w ? op_new(s, g->next_seq + 1, 0, cmd, len) : NULL;
@@ -1626,8 +1844,12 @@ int mk_group_join(const mk_group_config *cfg, mk_group **out, char *err)
         say(err, "this node is not a voter of the group");
         return MK_EINVAL;
     }
-    mk_id gid;
-    mk_group_id_of(cfg, &gid);
+    mk_id base, gid;
+    base_id(cfg, &base);
+    if (mk__group_fold_voters(&base, cfg->voters, cfg->n_voters, &gid) != 0) {
+        say(err, "the voter list repeats a voter");
+        return MK_EINVAL;
+    }
     mk__hub *hub = mk__hub_get(cfg->node, &rc);
     if (!hub) {
         say(err, "cannot serve the group protocols: %s", mk_strerror(rc));
@@ -1657,6 +1879,10 @@ int mk_group_join(const mk_group_config *cfg, mk_group **out, char *err)
     g->loop = mk_node_loop(cfg->node);
     g->hub = hub;
     g->id = gid;
+    g->proof.base = base;
+    g->proof.n = cfg->n_voters;
+    memcpy(g->proof.voters, cfg->voters, cfg->n_voters * sizeof *cfg->voters);
+    qsort(g->proof.voters, g->proof.n, sizeof *g->proof.voters, peer_cmp);
     g->params = p;
     g->fsm = cfg->fsm;
     g->n_voters = cfg->n_voters;

@@ -2,15 +2,21 @@
  *
  * The same exactly-once discipline as a member's handle (group.c): one
  * random session, sequence numbers in submission order, the watermark
- * `ack` = (lowest unanswered seq) - 1, and any failure re-sends that
- * command and every later one in order, so the group's adapter never sees
- * a gap it cannot fill and answers duplicates from its table.
+ * `ack` = (lowest unanswered seq) - 1. Commands are pipelined: a window of
+ * them in flight on one link, answers matched by (session, seq). A failed
+ * command is sent again on its own (after a jittered backoff when the
+ * member was busy); the ones sent after it stay where they are, since the
+ * leader holds a session's later commands until the missing one arrives
+ * (group.c, leader_take) instead of refusing them. Only a link that went
+ * down re-sends what was on it. So a command reaches the log once per
+ * leader term, and an overloaded committee sees fewer requests, not more.
  */
 #include "mosaik/group_client.h"
 
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <uv.h>
 
 #include "mosaik/clock.h"
 #include "mosaik/error.h"
@@ -70,11 +76,16 @@ struct mk_group_client {
     mk_id gid;
     uint8_t session[MK__SESSION_LEN];
     uint64_t next_seq, next_req, rr;
-    cop *ops;
+    cop *ops, *tail;
+    size_t idle; /* ops in IDLE: routing skips the walk when none */
     cq *qs;
     conn *conns;
     bool has_via, has_leader, closing;
     mk_peer_id via, leader;
+    /* The voters, once a member proved them (group_proof.c): from then
+     * on only they are asked. */
+    size_t n_voters;
+    mk_peer_id voters[MK__MAX_VOTERS];
     struct {
         mk_peer_id peer;
         int64_t until;
@@ -118,8 +129,16 @@ static bool avoided(const mk_group_client *c, const mk_peer_id *p)
     return false;
 }
 
+static bool is_voter(const mk_group_client *c, const mk_peer_id *p)
+{
+    for (size_t i = 0; i < c->n_voters; i++)
+        if (mk_id_eq(&c->voters[i], p))
+            return true;
+    return false;
+}
+
 typedef struct members_ctx {
-    const mk_id *gid;
+    const mk_group_client *c;
     mk_peer_id *out;
     size_t max, n;
 } members_ctx;
@@ -127,8 +146,12 @@ typedef struct members_ctx {
 static bool collect(const mk_peer_info *p, void *data)
 {
     members_ctx *m = data;
-    if (mk_entry_has_group(p->entry, m->gid) && p->entry->n_addrs &&
-        m->n < m->max)
+    const mk_group_client *c = m->c;
+    /* Entries are self-signed claims: until a member proved the voter set
+     * every claimant is a candidate (its WELCOME is checked before it sees
+     * anything); afterwards only the proven voters are. */
+    if (mk_entry_has_group(p->entry, &c->gid) && p->entry->n_addrs &&
+        (c->n_voters == 0 || is_voter(c, &p->entry->peer)) && m->n < m->max)
         m->out[m->n++] = p->entry->peer;
     return m->n < m->max;
 }
@@ -136,7 +159,7 @@ static bool collect(const mk_peer_info *p, void *data)
 size_t mk_group_client_members(mk_group_client *c, mk_peer_id *out,
                                size_t max)
 {
-    members_ctx m = {&c->gid, out, max, 0};
+    members_ctx m = {c, out, max, 0};
     mk_node_peers_foreach(c->node, collect, &m);
     return m.n;
 }
@@ -170,6 +193,7 @@ static bool pick(mk_group_client *c, mk_peer_id *out)
 
 /* ---- links ---------------------------------------------------------------- */
 
+static void on_welcome(void *data, mk__rpc *rpc, const mk__proof *p);
 static void on_reply(void *data, mk__rpc *rpc, const mk__resp *r);
 static void on_down(void *data, mk__rpc *rpc);
 
@@ -181,7 +205,7 @@ static conn *conn_get(mk_group_client *c, const mk_peer_id *peer)
     conn *k = calloc(1, sizeof *k);
     if (!k)
         return NULL;
-    mk__rpc_events ev = {on_reply, on_down, c};
+    mk__rpc_events ev = {on_welcome, on_reply, on_down, c};
     k->rpc = mk__rpc_open(c->node, &c->gid, peer, &ev);
     if (!k->rpc) {
         free(k);
@@ -226,13 +250,27 @@ static void shun(mk_group_client *c, mk__rpc *rpc, int status)
 
 /* ---- commands -------------------------------------------------------------- */
 
+static void op_state(mk_group_client *c, cop *o, int state)
+{
+    if (o->state == IDLE)
+        c->idle--;
+    if (state == IDLE)
+        c->idle++;
+    o->state = state;
+}
+
 static void op_remove(mk_group_client *c, cop *o)
 {
-    for (cop **pp = &c->ops; *pp; pp = &(*pp)->next)
+    cop *prev = NULL;
+    for (cop **pp = &c->ops; *pp; prev = *pp, pp = &(*pp)->next)
         if (*pp == o) {
             *pp = o->next;
             break;
         }
+    if (c->tail == o)
+        c->tail = prev;
+    if (o->state == IDLE)
+        c->idle--;
     free(o->cmd);
     free(o);
 }
@@ -246,18 +284,24 @@ static void op_finish(mk_group_client *c, cop *o, int status,
     cb(status, applied, res, len, data);
 }
 
-static void retry_from(cop *o, bool fast)
+/* A backoff drawn from [b/2, b]: clients turned away together must not
+ * come back together. */
+static uint32_t jitter(uint32_t b)
 {
-    int64_t now = mk_mono_ms();
-    for (cop *x = o; x; x = x->next) {
-        if (x->state == IDLE && x != o)
-            continue;
-        x->state = IDLE;
-        x->on = NULL;
-        if (!fast)
-            x->backoff = next_backoff(x->backoff);
-        x->not_before = fast ? now : now + x->backoff;
-    }
+    uint32_t r;
+    if (getrandom(&r, sizeof r, GRND_NONBLOCK) != (ssize_t)sizeof r)
+        r = (uint32_t)mk_mono_ms();
+    return b / 2 + (b ? r % (b / 2 + 1) : 0);
+}
+
+/* Sends `o` again (now, or after a backoff). */
+static void retry(mk_group_client *c, cop *o, bool fast)
+{
+    op_state(c, o, IDLE);
+    o->on = NULL;
+    if (!fast)
+        o->backoff = next_backoff(o->backoff);
+    o->not_before = mk_mono_ms() + (fast ? 0 : jitter(o->backoff));
 }
 
 static bool route_op(mk_group_client *c, cop *o)
@@ -275,7 +319,7 @@ static bool route_op(mk_group_client *c, cop *o)
                        .len = o->len};
         memcpy(req.session, c->session, MK__SESSION_LEN);
         if (send_req(c, k, &req) == 0) {
-            o->state = SENT;
+            op_state(c, o, SENT);
             o->on = k;
             o->req_id = req.id;
             return true;
@@ -284,7 +328,7 @@ static bool route_op(mk_group_client *c, cop *o)
         avoid(c, &c->leader);
     }
     o->backoff = next_backoff(o->backoff);
-    o->not_before = mk_mono_ms() + o->backoff;
+    o->not_before = mk_mono_ms() + jitter(o->backoff);
     return false;
 }
 
@@ -340,6 +384,18 @@ static void route_q(mk_group_client *c, cq *q)
 
 /* ---- answers ----------------------------------------------------------------- */
 
+static void on_welcome(void *data, mk__rpc *rpc, const mk__proof *p)
+{
+    mk_group_client *c = data;
+    (void)rpc;
+    /* Every proof of one GroupId lists the same voters (the id folds
+     * them), so the first one is the set. */
+    if (c->n_voters == 0) {
+        memcpy(c->voters, p->voters, p->n * sizeof *p->voters);
+        c->n_voters = p->n;
+    }
+}
+
 static void on_reply(void *data, mk__rpc *rpc, const mk__resp *r)
 {
     mk_group_client *c = data;
@@ -366,7 +422,7 @@ static void on_reply(void *data, mk__rpc *rpc, const mk__resp *r)
         if (r->status == MK_ENOT_LEADER && !r->has_leader)
             c->has_leader = false;
         shun(c, rpc, r->status);
-        retry_from(o, r->status == MK_EAGAIN);
+        retry(c, o, r->status == MK_EAGAIN || r->status == MK_ENOT_LEADER);
         route_all(c);
         return;
     }
@@ -407,10 +463,8 @@ static void on_down(void *data, mk__rpc *rpc)
     if (c->has_leader && mk_id_eq(&c->leader, peer))
         c->has_leader = false;
     for (cop *o = c->ops; o; o = o->next)
-        if (o->state == SENT && o->on == k) {
-            retry_from(o, false);
-            break;
-        }
+        if (o->state == SENT && o->on == k)
+            retry(c, o, false);
     for (cq *q = c->qs; q; q = q->next)
         if (q->state == SENT && q->on == k)
             q_retry(q);
@@ -422,7 +476,7 @@ static void on_down(void *data, mk__rpc *rpc)
 static void route_all(mk_group_client *c)
 {
     int64_t now = mk_mono_ms();
-    for (cop *o = c->ops; o; o = o->next) {
+    for (cop *o = c->ops; o && c->idle; o = o->next) {
         if (o->state != IDLE)
             continue;
         if (o->not_before > now || !route_op(c, o))
@@ -503,11 +557,17 @@ int mk_group_client_execute(mk_group_client *c, const void *cmd, size_t len,
     o->cb = cb;
     o->data = data;
     o->deadline = mk_mono_ms() + (timeout_ms ? timeout_ms : DEFAULT_TIMEOUT_MS);
-    cop **pp = &c->ops;
-    while (*pp)
-        pp = &(*pp)->next;
-    *pp = o;
-    route_all(c);
+    o->state = IDLE;
+    if (c->tail)
+        c->tail->next = o;
+    else
+        c->ops = o;
+    c->tail = o;
+    /* With nothing else waiting, only the new one can be routed. */
+    if (c->idle++ == 0)
+        route_op(c, o);
+    else
+        route_all(c);
     return 0;
 }
 

@@ -251,6 +251,7 @@ void mk__group_accept_feed(mk_group *g, mk_link *link, uint64_t from)
     mk_buf_init(&b);
     mk_put_u8(&b, MK__F_WELCOME);
     mk_put_varint(&b, g->gfsm.applied);
+    mk__proof_encode(&b, &g->proof);
     if (b.err || mk_link_send(link, b.data, b.len) != 0) {
         mk_buf_free(&b);
         mk_link_close(link, MK_CLOSE_CANCELLED, NULL);

@@ -87,14 +87,37 @@ int mk__env_parse(const void *buf, size_t len, mk__envelope *e)
     return 0;
 }
 
+/* Batch header: u8 version, u8 kind (2), u16 reserved (0), u32 count;
+ * then `count` envelopes back to back. */
+void mk__batch_header_write(uint8_t *out, uint32_t n)
+{
+    memset(out, 0, MK__BATCH_HDR);
+    out[0] = MK__ENV_VERSION;
+    out[1] = MK__ENV_BATCH;
+    put_le32(out + 4, n);
+}
+
+/* The length of the envelope at `p` (at most `avail` bytes), or 0 when no
+ * valid envelope starts there. */
+static size_t env_span(const uint8_t *p, size_t avail)
+{
+    if (avail < MK__ENV_HDR)
+        return 0;
+    size_t n = get_le32(p + 4);
+    if (n > avail - MK__ENV_HDR)
+        return 0;
+    size_t span = mk__env_size(n);
+    return span <= avail ? span : 0;
+}
+
 /* ---- the session table ------------------------------------------------------ */
 
-typedef struct mk__gresult {
+struct mk__gresult {
     uint64_t seq, applied;
     int status;
     uint8_t *data;
     size_t len;
-} mk__gresult;
+};
 
 struct mk__gsession {
     uint8_t id[MK__SESSION_LEN];
@@ -247,17 +270,10 @@ static void emit(mk__gfsm *a, const mk__apply_event *ev)
         a->hooks.applied(a->hooks.data, ev);
 }
 
-int mk__gfsm_apply(mk__gfsm *a, const void *entry, size_t len)
+static int apply_one(mk__gfsm *a, const mk__envelope *ep)
 {
-    mk__envelope e;
+    mk__envelope e = *ep;
     mk__apply_event ev = {.kind = MK__APPLY_BAD};
-    if (a->fatal)
-        return a->fatal;
-    if (mk__env_parse(entry, len, &e) != 0) {
-        /* Nobody we know proposes these; skipping is the same everywhere. */
-        emit(a, &ev);
-        return 0;
-    }
     ev.session = e.session;
     ev.seq = e.seq;
     ev.cmd = e.cmd;
@@ -317,6 +333,90 @@ int mk__gfsm_apply(mk__gfsm *a, const void *entry, size_t len)
     ev.result_len = a->result.len;
     emit(a, &ev);
     return 0;
+}
+
+/* Checks a whole batch before applying any of it, so a malformed batch is
+ * skipped whole rather than half-applied. Returns the count, or -1. */
+static long batch_check(const uint8_t *p, size_t len)
+{
+    if (len < MK__BATCH_HDR || len % 8 != 0 || p[0] != MK__ENV_VERSION ||
+        p[1] != MK__ENV_BATCH || p[2] != 0 || p[3] != 0)
+        return -1;
+    uint32_t n = get_le32(p + 4);
+    if (n == 0 || n > MK__BATCH_MAX)
+        return -1;
+    size_t at = MK__BATCH_HDR;
+    for (uint32_t i = 0; i < n; i++) {
+        mk__envelope e;
+        size_t span = env_span(p + at, len - at);
+        if (span == 0 || mk__env_parse(p + at, span, &e) != 0)
+            return -1;
+        at += span;
+    }
+    return at == len ? (long)n : -1;
+}
+
+int mk__gfsm_apply(mk__gfsm *a, const void *entry, size_t len)
+{
+    const uint8_t *p = entry;
+    mk__envelope e;
+    if (a->fatal)
+        return a->fatal;
+    if (len >= 2 && p[1] == MK__ENV_BATCH) {
+        long n = batch_check(p, len);
+        if (n < 0)
+            goto bad;
+        size_t at = MK__BATCH_HDR;
+        for (long i = 0; i < n; i++) {
+            size_t span = env_span(p + at, len - at);
+            mk__env_parse(p + at, span, &e);
+            int rc = apply_one(a, &e);
+            if (rc != 0)
+                return rc;
+            at += span;
+        }
+        return 0;
+    }
+    if (mk__env_parse(entry, len, &e) != 0)
+        goto bad;
+    return apply_one(a, &e);
+bad:;
+    /* Nobody we know proposes these; skipping is the same everywhere. */
+    mk__apply_event ev = {.kind = MK__APPLY_BAD};
+    emit(a, &ev);
+    return 0;
+}
+
+int mk__gfsm_next(const mk__gfsm *a, const uint8_t *session, uint64_t seq,
+                  uint64_t ack, const mk__gresult **res)
+{
+    bool found;
+    size_t at = session_find(a, session, &found);
+    uint64_t last = 0, sack = 0;
+    const mk__gsession *s = found ? &a->sessions[at] : NULL;
+    if (s) {
+        last = s->last;
+        sack = s->ack;
+    }
+    if (ack > sack)
+        sack = ack;
+    uint64_t floor = last > sack ? last : sack;
+    *res = NULL;
+    if (seq <= floor) {
+        if (s && seq > s->ack)
+            *res = session_result(s, seq);
+        return -1;
+    }
+    return seq == floor + 1 ? 1 : 0;
+}
+
+void mk__gresult_get(const mk__gresult *r, int *status, uint64_t *applied,
+                     const uint8_t **data, size_t *len)
+{
+    *status = r->status;
+    *applied = r->applied;
+    *data = r->data;
+    *len = r->len;
 }
 
 /* ---- snapshots --------------------------------------------------------------

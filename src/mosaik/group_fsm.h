@@ -5,7 +5,11 @@
  * Every log entry is an envelope: a fixed 40-byte header (format version,
  * kind, the command's true length, the submitter's 16-byte session id, its
  * sequence number and its acknowledgement watermark) followed by the
- * command and zero padding up to a multiple of 8 bytes. The padding is not
+ * command and zero padding up to a multiple of 8 bytes; or a batch: an
+ * 8-byte header (version, kind 2, count) followed by that many envelopes.
+ * Batches are group commit: the leader packs what arrived together into
+ * one entry, so one append and one fsync carry many commands, each still
+ * with its own session and sequence number. The padding is not
  * cosmetic: libraft 0.15's on-disk log mishandles entries whose length is
  * not a multiple of 8 (reference/raft-probe.md, hazard 1: replicas diverged
  * and a restarted node never recovered), so no entry of another length is
@@ -47,6 +51,10 @@
 #define MK__ENV_HDR 40
 #define MK__ENV_VERSION 1
 #define MK__ENV_COMMAND 1
+#define MK__ENV_BATCH 2
+#define MK__BATCH_HDR 8
+/* Commands one batch entry may carry. */
+#define MK__BATCH_MAX 65536
 /* The largest command an envelope carries (its length is a u32, and a
  * command must fit a link frame with room for the request header). */
 #define MK__CMD_MAX (8u << 20)
@@ -77,6 +85,10 @@ void mk__env_write(uint8_t *out, const mk__envelope *e);
  * length is not a multiple of 8, the version or kind is unknown, or the
  * command length overruns. */
 int mk__env_parse(const void *buf, size_t len, mk__envelope *e);
+
+/* A batch of `n` envelopes (each from mk__env_write, so each a multiple of
+ * 8 bytes) starts with this header: 8 bytes at `out`. */
+void mk__batch_header_write(uint8_t *out, uint32_t n);
 
 /* What applying one envelope did. */
 typedef enum mk__apply_kind {
@@ -116,7 +128,7 @@ typedef struct mk__gfsm {
     struct mk_fsm *user;  /* borrowed */
     mk__gfsm_hooks hooks;
     uint64_t applied;     /* user commands applied */
-    uint64_t entries;     /* command entries seen: the LRU clock */
+    uint64_t entries;     /* commands seen: the LRU clock */
     mk__gsession *sessions; /* sorted by session id */
     size_t n_sessions, cap_sessions;
     size_t max_sessions, max_results;
@@ -129,9 +141,24 @@ void mk__gfsm_init(mk__gfsm *a, struct mk_fsm *user,
                    const mk__gfsm_hooks *hooks);
 void mk__gfsm_free(mk__gfsm *a);
 
-/* Applies one log entry (what the raft_fsm apply does, callable directly
- * for tests). Returns 0, or the user machine's failure (the group stops). */
+/* Applies one log entry, a command or a batch (what the raft_fsm apply
+ * does, callable directly for tests). A malformed entry is skipped whole
+ * (one BAD event), the same way everywhere. Returns 0, or the user
+ * machine's failure (the group stops). */
 int mk__gfsm_apply(mk__gfsm *a, const void *entry, size_t len);
+
+/* What the table says of `session`'s command `seq`, for a leader about
+ * to propose it: 1 when it is the next the session needs (propose it), 0
+ * when it would be a gap (an earlier one is still missing), -1 when it is
+ * at or below the session's floor (applied or given up: not to be
+ * proposed again). For -1, `*res` is its kept outcome, or NULL when none
+ * is kept (answer MK_ESTALE). `ack` is what the submitter says now. */
+typedef struct mk__gresult mk__gresult;
+int mk__gfsm_next(const mk__gfsm *a, const uint8_t *session, uint64_t seq,
+                  uint64_t ack, const mk__gresult **res);
+/* A kept outcome's fields. */
+void mk__gresult_get(const mk__gresult *r, int *status, uint64_t *applied,
+                     const uint8_t **data, size_t *len);
 
 /* The adapter's snapshot: its own state, then the user machine's. Appends
  * to `out`; 0 or a negative code. */

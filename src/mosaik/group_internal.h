@@ -21,9 +21,23 @@
  * refuse). After WELCOME a RAFT link carries libraft's byte stream in
  * frames of any size; an RPC link carries REQ/RESP messages.
  *
+ * An RPC WELCOME carries the member's proof of membership (below).
+ *
  * Protocol on MK_ALPN_GROUP_FEED: SUBSCRIBE {network, group, from}; the
- * member answers WELCOME {its applied}, then SNAPSHOT {applied, bytes}
- * and/or CMD {applied, bytes}, one per applied command, in order, forever.
+ * member answers WELCOME {its applied, proof}, then SNAPSHOT {applied,
+ * bytes} and/or CMD {applied, bytes}, one per applied command, in order,
+ * forever.
+ *
+ * Proof of membership. Any peer can list a GroupId in its self-signed
+ * entry, so the catalog says only who claims to serve a group. The GroupId
+ * folds the voter set last (mk_group_id_of): GroupId = derive(base,
+ * "voters" ‖ u32le n ‖ voters in ascending byte order). A member proves it
+ * is one by sending `base` and the voter list; the dialer recomputes the
+ * fold, checks it gives the GroupId it asked for and that the key the TLS
+ * handshake authenticated is in the list. Finding another (base, list)
+ * that folds to the same GroupId and holds an attacker's key is a BLAKE3
+ * second preimage. Nothing is sent to (no command, no query) and nothing
+ * is accepted from (no answer, no feed) a peer before its proof checks.
  */
 #ifndef MK_GROUP_INTERNAL_H
 #define MK_GROUP_INTERNAL_H
@@ -64,6 +78,28 @@ typedef struct mk__hello {
 
 void mk__hello_encode(mk_buf *b, const mk__hello *h);
 int mk__hello_decode(const uint8_t *p, size_t n, mk__hello *h);
+
+/* ---- proof of membership (group_proof.c) ---------------------------------- */
+
+/* The most voters a group may have (a proof lists them all). */
+#define MK__MAX_VOTERS 64
+
+typedef struct mk__proof {
+    mk_id base;  /* the GroupId before the voter set is folded in */
+    size_t n;
+    mk_peer_id voters[MK__MAX_VOTERS]; /* ascending byte order, distinct */
+} mk__proof;
+
+/* The fold that ends every GroupId (the order of `voters` does not
+ * matter). MK_EINVAL for a duplicate, none, or more than MK__MAX_VOTERS. */
+int mk__group_fold_voters(const mk_id *base, const mk_peer_id *voters,
+                          size_t n, mk_id *out);
+void mk__proof_encode(mk_buf *b, const mk__proof *p);
+/* Reads a proof from `r` (strict: ascending, distinct, bounded). */
+int mk__proof_decode(mk_reader *r, mk__proof *p);
+/* 0 when `p` folds to `gid` and lists `member`, else MK_ENOT_ALLOWED. */
+int mk__proof_check(const mk__proof *p, const mk_id *gid,
+                    const mk_peer_id *member);
 
 typedef struct mk__req {
     uint64_t id;
@@ -107,6 +143,10 @@ typedef struct mk__member_status {
     mk_peer_id voters[64];
     bool has_hash;
     mk_id hash; /* mk__fsm_state_hash of its state */
+    /* What this member proposed as leader (since it started): raft
+     * entries and the commands in them. Their ratio is the batching;
+     * commands proposed over commands applied is the re-proposal rate. */
+    uint64_t entries_proposed, commands_proposed;
 } mk__member_status;
 
 void mk__status_encode(mk_buf *b, const mk__member_status *s);
@@ -183,6 +223,9 @@ void mk__bridge_accept(mk__bridge *b, mk_link *link, raft_id id);
 typedef struct mk__rpc mk__rpc;
 
 typedef struct mk__rpc_events {
+    /* `c` is welcomed by a proven voter (may be NULL): `p` lists the
+     * group's voters (valid during the call). */
+    void (*welcome)(void *data, mk__rpc *c, const mk__proof *p);
     /* A response arrived on `c`. */
     void (*reply)(void *data, mk__rpc *c, const mk__resp *r);
     /* `c` is gone (refused, failed or closed): requests sent on it will
@@ -250,6 +293,7 @@ struct mk_group {
     uv_loop_t *loop;
     mk__hub *hub;
     mk_id id;
+    mk__proof proof; /* what this member shows dialers (group_proof.c) */
     mk_group_params params;
     struct mk_fsm *fsm;
     mk__voter *voters;
@@ -276,6 +320,9 @@ struct mk_group {
     /* Leader: commands waiting for room in the in-flight window. */
     mk__op *queue_head, *queue_tail;
     size_t queued;
+    size_t inflight_bytes; /* proposed, not yet applied */
+    /* Counters: raft entries and commands this member proposed. */
+    uint64_t entries_proposed, commands_proposed;
     /* Strong queries in progress. */
     mk__qop *qops;
     struct raft_barrier barrier;

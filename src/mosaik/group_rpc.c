@@ -3,8 +3,10 @@
  * A follower forwards commands and strong queries to the leader over one
  * of these; a non-member client sends everything over them. Each is one
  * mk_link on MK_ALPN_GROUPS that opens with HELLO {RPC} and is usable once
- * the member answers WELCOME. Requests sent before that wait in a bounded
- * outbox, in order. Responses are matched by the owner (the link carries
+ * the member answers WELCOME with its proof of membership (group_proof.c).
+ * Requests sent before that wait in a bounded outbox, in order, and are
+ * sent only once the proof checks: a peer that merely lists the GroupId
+ * never sees a command. Responses are matched by the owner (the link carries
  * no state about what it was asked). When the member refuses with
  * UNKNOWN_PEER we exchange catalogs at once, so the owner's retry (after
  * its backoff) is welcomed.
@@ -66,13 +68,26 @@ static void on_frame(mk_link *link, const uint8_t *f, size_t len, void *data)
 {
     mk__rpc *c = data;
     if (c->state == HELLO) {
-        if (len != 1 || f[0] != MK__G_WELCOME) {
+        mk_reader rd;
+        mk__proof proof;
+        mk_reader_init(&rd, f, len);
+        if (mk_get_u8(&rd) != MK__G_WELCOME ||
+            mk__proof_decode(&rd, &proof) != 0 ||
+            mk_reader_done(&rd) != 0) {
             mk_link_close(link, MK_CLOSE_PROTOCOL_VIOLATION,
-                          "expected WELCOME");
+                          "expected WELCOME with a proof");
+            return;
+        }
+        if (mk__proof_check(&proof, &c->gid, &c->peer) != 0) {
+            mk_link_close(link, MK_CLOSE_GROUP_INVALID_PROOF,
+                          "not a voter of this group");
             return;
         }
         c->state = READY;
-        flush_outbox(c);
+        if (!c->owner_closed && c->ev.welcome)
+            c->ev.welcome(c->ev.data, c, &proof);
+        if (!c->owner_closed)
+            flush_outbox(c);
         return;
     }
     if (c->state != READY)

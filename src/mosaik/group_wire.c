@@ -162,6 +162,8 @@ void mk__status_encode(mk_buf *b, const mk__member_status *s)
     mk_put_u8(b, s->has_hash);
     if (s->has_hash)
         mk_put_id(b, &s->hash);
+    mk_put_varint(b, s->entries_proposed);
+    mk_put_varint(b, s->commands_proposed);
 }
 
 int mk__status_decode(const uint8_t *p, size_t n, mk__member_status *s)
@@ -191,6 +193,8 @@ int mk__status_decode(const uint8_t *p, size_t n, mk__member_status *s)
     s->has_hash = hh;
     if (s->has_hash)
         mk_get_id(&r, &s->hash);
+    s->entries_proposed = mk_get_varint(&r);
+    s->commands_proposed = mk_get_varint(&r);
     return mk_reader_done(&r);
 }
 

@@ -9,6 +9,11 @@
  * where it stopped. Since members apply the same commands in the same
  * order and number them alike, the replica passes through exactly their
  * sequence of states whichever member it follows.
+ *
+ * Only a voter is followed: the member's WELCOME carries its proof of
+ * membership (group_proof.c), checked against the GroupId and the key
+ * the link authenticated before a single command is applied; once one
+ * proof is seen, only the voters it lists are dialled.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -39,6 +44,8 @@ struct mk_replica {
     uint64_t applied;
     uint64_t welcomed; /* the source's applied count in its WELCOME */
     bool online, closing, fatal;
+    size_t n_voters; /* proven (0: not yet) */
+    mk_peer_id voters[MK__MAX_VOTERS];
     mk_peer_id source;
     mk_link *link;
     dial_token *dialing;
@@ -138,14 +145,32 @@ static void on_frame(mk_link *link, const uint8_t *f, size_t len, void *data)
     uint64_t n = mk_get_varint(&rd);
     size_t blen = 0;
     const uint8_t *body = NULL;
+    mk__proof proof;
     if (kind == MK__F_SNAPSHOT || kind == MK__F_CMD)
         body = mk_get_bytes(&rd, &blen, len);
+    else if (kind == MK__F_WELCOME && mk__proof_decode(&rd, &proof) != 0)
+        rd.err = MK_EDECODE;
     if (mk_reader_done(&rd) != 0) {
         fail_source(r, MK_CLOSE_PROTOCOL_VIOLATION, "bad feed frame");
         return;
     }
+    if ((kind == MK__F_WELCOME) == r->online) {
+        fail_source(r, MK_CLOSE_PROTOCOL_VIOLATION,
+                    r->online ? "second WELCOME" : "feed before WELCOME");
+        return;
+    }
     switch (kind) {
     case MK__F_WELCOME:
+        if (mk__proof_check(&proof, &r->gid, mk_link_peer(link)) != 0) {
+            avoid(r, mk_link_peer(link));
+            fail_source(r, MK_CLOSE_GROUP_INVALID_PROOF,
+                        "not a voter of this group");
+            return;
+        }
+        if (r->n_voters == 0) {
+            memcpy(r->voters, proof.voters, proof.n * sizeof *proof.voters);
+            r->n_voters = proof.n;
+        }
         r->welcomed = n;
         r->online = true;
         r->backoff = 0;
@@ -245,12 +270,22 @@ typedef struct pick_ctx {
     mk_peer_id avoided[64];
 } pick_ctx;
 
+static bool proven_voter(const mk_replica *r, const mk_peer_id *p)
+{
+    if (r->n_voters == 0)
+        return true; /* not known yet: the WELCOME will tell */
+    for (size_t i = 0; i < r->n_voters; i++)
+        if (mk_id_eq(&r->voters[i], p))
+            return true;
+    return false;
+}
+
 static bool collect(const mk_peer_info *p, void *data)
 {
     pick_ctx *c = data;
     const mk_peer_entry *e = p->entry;
     if (!mk_entry_has_group(e, &c->r->gid) || e->n_addrs == 0 ||
-        mk_id_eq(&e->peer, c->self))
+        mk_id_eq(&e->peer, c->self) || !proven_voter(c->r, &e->peer))
         return true;
     if (avoided(c->r, &e->peer)) {
         if (c->n_avoided < 64)

@@ -11,6 +11,7 @@
 #include "mosaik/jwt.h"
 #include "mosaik/fsm_test.h"
 #include "mosaik/group_fsm.h"
+#include "mosaik/group_internal.h"
 #include "testutil.h"
 
 /* ---- helpers --------------------------------------------------------------- */
@@ -172,6 +173,119 @@ static void dedup_and_order(void **state)
     assert_int_equal(q.len, 4);
     assert_memory_equal(q.data, "1116", 4);
     mk_buf_free(&q);
+    mk__gfsm_free(&a);
+    mk_fsm_test_free(c);
+}
+
+/* A batch entry of envelopes (raft_malloc'd). */
+static uint8_t *batch_of(size_t n, void *const envs[], const size_t lens[],
+                         size_t *len)
+{
+    *len = MK__BATCH_HDR;
+    for (size_t i = 0; i < n; i++)
+        *len += lens[i];
+    uint8_t *p = raft_malloc(*len);
+    assert_non_null(p);
+    mk__batch_header_write(p, (uint32_t)n);
+    size_t at = MK__BATCH_HDR;
+    for (size_t i = 0; i < n; i++) {
+        memcpy(p + at, envs[i], lens[i]);
+        at += lens[i];
+    }
+    return p;
+}
+
+/* Group commit: one entry carries many commands, each keeping its own
+ * session and sequence number, applied in order with the same outcomes
+ * as if each had been an entry; a malformed batch is skipped whole. */
+static void batches(void **state)
+{
+    struct mk_fsm *c = mk_fsm_test_new("counter");
+    recorder rec = {0};
+    mk__gfsm_hooks hooks = {rec_applied, rec_restored, &rec};
+    mk__gfsm a;
+    mk__gfsm_init(&a, c, &hooks);
+    uint8_t s1[16], s2[16];
+    session_of(s1, 1);
+    session_of(s2, 2);
+    void *e[5];
+    size_t l[5];
+    e[0] = env(s1, 1, 0, "5", &l[0]);
+    e[1] = env(s2, 1, 0, "7", &l[1]);
+    e[2] = env(s1, 2, 0, "10", &l[2]);
+    e[3] = env(s1, 1, 0, "5", &l[3]);  /* a retry inside the batch */
+    e[4] = env(s1, 4, 0, "99", &l[4]); /* 3 is missing */
+    size_t len;
+    uint8_t *b = batch_of(5, e, l, &len);
+    assert_int_equal(len % 8, 0);
+    assert_int_equal(mk__gfsm_apply(&a, b, len), 0);
+    assert_int_equal(rec.n, 5);
+    mk__apply_kind want[] = {MK__APPLY_NEW, MK__APPLY_NEW, MK__APPLY_NEW,
+                             MK__APPLY_DUP, MK__APPLY_GAP};
+    for (size_t i = 0; i < 5; i++)
+        assert_int_equal(rec.kinds[i], want[i]);
+    assert_string_equal(rec.results[2], "22");
+    assert_int_equal(rec.applied[2], 3);
+    assert_string_equal(rec.results[3], "5");
+    assert_int_equal(a.applied, 3);
+
+    /* The leader's view before proposing: next, gap, or already applied
+     * (with its outcome). */
+    const mk__gresult *res;
+    assert_int_equal(mk__gfsm_next(&a, s1, 3, 0, &res), 1);
+    assert_int_equal(mk__gfsm_next(&a, s1, 4, 0, &res), 0);
+    assert_int_equal(mk__gfsm_next(&a, s1, 4, 3, &res), 1); /* 3 given up */
+    assert_int_equal(mk__gfsm_next(&a, s1, 2, 0, &res), -1);
+    assert_non_null(res);
+    int st;
+    uint64_t ap;
+    const uint8_t *d;
+    size_t dl;
+    mk__gresult_get(res, &st, &ap, &d, &dl);
+    assert_int_equal(st, 0);
+    assert_int_equal(ap, 3);
+    assert_int_equal(dl, 2);
+    assert_memory_equal(d, "22", 2);
+    uint8_t s3[16];
+    session_of(s3, 3);
+    assert_int_equal(mk__gfsm_next(&a, s3, 1, 0, &res), 1);
+    assert_int_equal(mk__gfsm_next(&a, s3, 2, 0, &res), 0);
+
+    /* Malformed anywhere: nothing of it is applied. A bad count, a
+     * truncated last envelope, trailing bytes, an empty batch. */
+    size_t before = rec.n;
+    uint64_t applied = a.applied;
+    void *f[2];
+    size_t fl[2];
+    f[0] = env(s2, 2, 0, "1", &fl[0]);
+    f[1] = env(s2, 3, 0, "1", &fl[1]);
+    uint8_t *g = batch_of(2, f, fl, &len);
+    g[4] = 3; /* count says 3, holds 2 */
+    assert_int_equal(mk__gfsm_apply(&a, g, len), 0);
+    g[4] = 2;
+    assert_int_equal(mk__gfsm_apply(&a, g, len - 8), 0);
+    uint8_t *h = raft_malloc(len + 8);
+    memcpy(h, g, len);
+    memset(h + len, 0, 8);
+    assert_int_equal(mk__gfsm_apply(&a, h, len + 8), 0);
+    uint8_t empty[8];
+    mk__batch_header_write(empty, 0);
+    assert_int_equal(mk__gfsm_apply(&a, empty, sizeof empty), 0);
+    assert_int_equal(rec.n, before + 4);
+    for (size_t i = before; i < rec.n; i++)
+        assert_int_equal(rec.kinds[i], MK__APPLY_BAD);
+    assert_int_equal(a.applied, applied);
+    /* And the well-formed one applies both. */
+    assert_int_equal(mk__gfsm_apply(&a, g, len), 0);
+    assert_int_equal(a.applied, applied + 2);
+
+    raft_free(h);
+    raft_free(g);
+    raft_free(b);
+    for (size_t i = 0; i < 5; i++)
+        raft_free(e[i]);
+    raft_free(f[0]);
+    raft_free(f[1]);
     mk__gfsm_free(&a);
     mk_fsm_test_free(c);
 }
@@ -430,20 +544,79 @@ static void test_machines(void **state)
 static void group_id_derivation(void **state)
 {
     struct mk_fsm *c = mk_fsm_test_new("counter"), *r = mk_fsm_test_new("log");
-    mk_group_config cfg = {.fsm = c};
+    mk_peer_id vs[3];
+    mk_id_from_str(&vs[0], "voter-a");
+    mk_id_from_str(&vs[1], "voter-b");
+    mk_id_from_str(&vs[2], "voter-c");
+    mk_group_config cfg = {.fsm = c, .voters = vs, .n_voters = 2};
     mk_id_from_str(&cfg.root, "committee");
     mk_id got, want, other;
     mk_group_id_of(&cfg, &got);
 
     /* g0 = blake3(root), g1 = derive(g0, "libraft/1" ‖ u32le(election) ‖
      * u32le(heartbeat)) with the defaults 1000 and 100, g2 = derive(g1,
-     * signature). */
+     * signature), then the voters: derive(g2, "voters" ‖ u32le(n) ‖ the
+     * PeerIds in ascending byte order). */
     uint8_t label[17] = {'l', 'i', 'b', 'r', 'a', 'f', 't', '/', '1',
                          0xe8, 0x03, 0, 0, 100, 0, 0, 0};
-    mk_id_hash(&want, cfg.root.b, MK_ID_LEN);
-    mk_id_derive(&want, &want, label, sizeof label);
-    mk_id_derive(&want, &want, c->signature.b, MK_ID_LEN);
+    mk_id base;
+    mk_id_hash(&base, cfg.root.b, MK_ID_LEN);
+    mk_id_derive(&base, &base, label, sizeof label);
+    mk_id_derive(&base, &base, c->signature.b, MK_ID_LEN);
+    uint8_t vl[10 + 2 * MK_ID_LEN] = {'v', 'o', 't', 'e', 'r', 's', 2, 0, 0, 0};
+    bool a_first = memcmp(vs[0].b, vs[1].b, MK_ID_LEN) < 0;
+    memcpy(vl + 10, vs[a_first ? 0 : 1].b, MK_ID_LEN);
+    memcpy(vl + 10 + MK_ID_LEN, vs[a_first ? 1 : 0].b, MK_ID_LEN);
+    mk_id_derive(&want, &base, vl, sizeof vl);
     assert_true(mk_id_eq(&got, &want));
+
+    /* The voter set is a set: order does not matter, membership does, and
+     * a repeated voter folds to nothing a member could prove. */
+    mk_peer_id swapped_vs[2] = {vs[1], vs[0]};
+    cfg.voters = swapped_vs;
+    mk_group_id_of(&cfg, &other);
+    assert_true(mk_id_eq(&got, &other));
+    cfg.voters = vs;
+    cfg.n_voters = 3;
+    mk_group_id_of(&cfg, &other);
+    assert_false(mk_id_eq(&got, &other));
+    mk_peer_id twice[2] = {vs[0], vs[0]};
+    cfg.voters = twice;
+    cfg.n_voters = 2;
+    assert_int_equal(mk__group_fold_voters(&base, twice, 2, &other),
+                     MK_EINVAL);
+    cfg.voters = vs;
+
+    /* A proof: the base and the sorted list fold to the id, and name the
+     * member; any other member, base or id is refused. */
+    mk__proof pf = {.base = base, .n = 2};
+    pf.voters[0] = vs[a_first ? 0 : 1];
+    pf.voters[1] = vs[a_first ? 1 : 0];
+    assert_int_equal(mk__proof_check(&pf, &got, &vs[0]), 0);
+    assert_int_equal(mk__proof_check(&pf, &got, &vs[1]), 0);
+    assert_int_equal(mk__proof_check(&pf, &got, &vs[2]), MK_ENOT_ALLOWED);
+    mk__proof forged = pf;
+    forged.voters[1] = vs[2]; /* an outsider writes itself in */
+    assert_int_equal(mk__proof_check(&forged, &got, &vs[2]),
+                     MK_ENOT_ALLOWED);
+    forged = pf;
+    forged.base.b[0] ^= 1;
+    assert_int_equal(mk__proof_check(&forged, &got, &vs[0]),
+                     MK_ENOT_ALLOWED);
+    /* The wire form is canonical: unsorted or repeated lists are refused. */
+    mk_buf b;
+    mk_buf_init(&b);
+    mk__proof_encode(&b, &pf);
+    mk_reader rd;
+    mk__proof back;
+    mk_reader_init(&rd, b.data, b.len);
+    assert_int_equal(mk__proof_decode(&rd, &back), 0);
+    assert_int_equal(mk_reader_done(&rd), 0);
+    assert_int_equal(mk__proof_check(&back, &got, &vs[1]), 0);
+    memcpy(b.data + b.len - MK_ID_LEN, pf.voters[0].b, MK_ID_LEN);
+    mk_reader_init(&rd, b.data, b.len);
+    assert_int_equal(mk__proof_decode(&rd, &back), MK_EDECODE);
+    mk_buf_free(&b);
 
     /* Local choices do not change it; timing, machine and root do. */
     cfg.params = (mk_group_params){.election_timeout_ms = 1000,
@@ -481,7 +654,8 @@ static void group_id_derivation(void **state)
     cfg.validators = one;
     cfg.n_validators = 1;
     mk_group_id_of(&cfg, &with1);
-    mk_id_derive(&want, &got, v1.signature.b, MK_ID_LEN);
+    mk_id_derive(&want, &base, v1.signature.b, MK_ID_LEN);
+    mk__group_fold_voters(&want, vs, 2, &want);
     assert_true(mk_id_eq(&with1, &want));
     cfg.validators = both;
     cfg.n_validators = 2;
@@ -670,6 +844,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(envelope_is_padded),
         cmocka_unit_test(dedup_and_order),
+        cmocka_unit_test(batches),
         cmocka_unit_test(malformed_is_rejected),
         cmocka_unit_test(snapshot_restore_equal),
         cmocka_unit_test(bounded_tables),
