@@ -6,6 +6,9 @@
 #   make demo     run the main job: a live local coalition for DEMO_FOR
 #                 seconds (default 30; DEMO_FOR= runs until Ctrl-C)
 #   make bench    build optimised and print the benchmark figures
+#   make fuzz-long  every fuzz target for FUZZ_SECONDS each (default 3600
+#                 here), then minimise; FUZZ_TARGETS="a b", FUZZ_JOBS=N,
+#                 FUZZ_COMMIT=1 (docs/testing.md)
 
 BUILD      ?= build
 TESTBUILD  ?= build-test
@@ -14,7 +17,7 @@ MESON      ?= meson
 FUZZ_SECONDS ?= 5
 DEMO_FOR   ?= 30
 
-.PHONY: all deps test unit fuzz demo bench clean
+.PHONY: all deps test unit fuzz fuzz-long demo bench clean
 
 all: deps $(BUILD)/build.ninja
 	ninja -C $(BUILD)
@@ -38,6 +41,13 @@ test: deps $(TESTBUILD)/build.ninja $(FUZZBUILD)/build.ninja
 	$(MESON) test -C $(TESTBUILD) --print-errorlogs --num-processes 4
 	ninja -C $(FUZZBUILD)
 	FUZZ_SECONDS=$(FUZZ_SECONDS) sh fuzz/run.sh $(FUZZBUILD)
+
+# FUZZ_SECONDS defaults to 5 for make test; a long run means an hour
+# unless it was given on the command line or in the environment.
+fuzz-long: deps $(FUZZBUILD)/build.ninja
+	ninja -C $(FUZZBUILD)
+	FUZZ_SECONDS=$(if $(filter file,$(origin FUZZ_SECONDS)),3600,$(FUZZ_SECONDS)) \
+		sh fuzz/long.sh $(FUZZBUILD)
 
 demo: all
 	$(BUILD)/coalition demo $(if $(DEMO_FOR),--for $(DEMO_FOR))

@@ -515,27 +515,6 @@ static void free_ring(co_confluence_commit *ring, size_t cap)
     free(ring);
 }
 
-/* The retirement state as co__retirement_put wrote it, strictly: one
- * encoding per state, so a restored replica snapshots the same bytes. */
-static bool retirement_get(mk_reader *r, co_retirement *ret)
-{
-    memset(ret, 0, sizeof *ret);
-    uint8_t retired = mk_get_u8(r);
-    if (retired == 0)
-        return r->err == 0;
-    size_t n;
-    const uint8_t *reason = mk_get_bytes(r, &n, sizeof ret->reason - 1);
-    uint8_t has = mk_get_u8(r);
-    if (has == 1)
-        mk_get_id(r, &ret->successor);
-    if (r->err || retired != 1 || has > 1 || !reason || memchr(reason, 0, n))
-        return false;
-    memcpy(ret->reason, reason, n);
-    ret->retired = true;
-    ret->has_successor = has;
-    return true;
-}
-
 /* Restores into fresh structures and swaps only when everything parsed,
  * the contributor's state included: a bad snapshot leaves the state
  * as it was. */
@@ -621,7 +600,8 @@ static int cfl_restore(struct mk_fsm *fsm, const uint8_t *snap, size_t len)
         c.body = body;
         t.ring[(i - 1) % t.ring_cap] = c;
     }
-    if (!retirement_get(&r, &t.ret))
+    co__retirement_get(&r, &t.ret);
+    if (r.err)
         goto fail;
     size_t mlen;
     const uint8_t *mstate = mk_get_bytes(&r, &mlen, len);

@@ -59,24 +59,40 @@ void co__retirement_put(mk_buf *b, const co_retirement *ret)
         mk_put_id(b, &ret->successor);
 }
 
+/* A reason is a C string: an embedded NUL would be cut off when stored,
+ * so the stored reason (and the digest signed over it) would not be the
+ * bytes that were sent. Refused instead. */
 static void get_reason(mk_reader *r, co_retirement *ret)
 {
     size_t n;
     const uint8_t *p = mk_get_bytes(r, &n, sizeof ret->reason - 1);
-    if (p) {
-        memcpy(ret->reason, p, n);
-        ret->reason[n] = '\0';
+    if (!p)
+        return;
+    if (memchr(p, 0, n)) {
+        r->err = MK_EDECODE;
+        return;
     }
+    memcpy(ret->reason, p, n);
+    ret->reason[n] = '\0';
 }
 
+/* Strict: only what co__retirement_put writes is accepted (flags 0 or 1,
+ * a reason without NUL), so a restored replica snapshots the very bytes
+ * it restored and every replica agrees on them. */
 void co__retirement_get(mk_reader *r, co_retirement *ret)
 {
     memset(ret, 0, sizeof *ret);
-    ret->retired = mk_get_u8(r) != 0;
-    if (!ret->retired)
+    uint8_t retired = mk_get_u8(r);
+    if (retired > 1)
+        r->err = MK_EDECODE;
+    if (retired != 1 || r->err)
         return;
+    ret->retired = true;
     get_reason(r, ret);
-    ret->has_successor = mk_get_u8(r) != 0;
+    uint8_t has = mk_get_u8(r);
+    if (has > 1)
+        r->err = MK_EDECODE;
+    ret->has_successor = has == 1;
     if (ret->has_successor)
         mk_get_id(r, &ret->successor);
 }

@@ -14,6 +14,7 @@
 #include <time.h>
 
 #include "../../src/coalition/compute_internal.h"
+#include "../../src/coalition/modules_internal.h"
 #include "mosaik/error.h"
 #include "testutil.h"
 
@@ -492,6 +493,103 @@ static void refusals_change_nothing(void **state)
     machine_free(&m);
 }
 
+/* ---- canonical snapshots ------------------------------------------------------------ */
+
+/* An empty Compute snapshot around the retirement bytes `ret`. */
+static void empty_snapshot(mk_buf *b, const uint8_t *ret, size_t n)
+{
+    mk_buf_reset(b);
+    mk_put_raw(b, "CMP1", 4);
+    mk_put_raw(b, ret, n);
+    mk_put_i64(b, -2);   /* now */
+    mk_put_varint(b, 3); /* clocks */
+    mk_put_varint(b, 0); /* next_seq */
+    mk_put_varint(b, 0); /* finish_seq */
+    mk_put_varint(b, 0); /* providers */
+    mk_put_varint(b, 0); /* requests */
+    mk_put_varint(b, 0); /* pending */
+}
+
+/* Restore accepts exactly the bytes snapshot writes: anything it would
+ * normalise (a reason cut at an embedded NUL, the fuzzer's find, or a
+ * flag other than 0/1) is refused, or replicas restored from different
+ * bytes would agree on state but not on their next snapshot. */
+static void restore_refuses_noncanonical_retirement(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *what;
+        uint8_t ret[8];
+        size_t n;
+        int rc;
+    } C[] = {
+        {"not retired", {0}, 1, 0},
+        {"retired, reason \"ab\"", {1, 2, 'a', 'b', 0}, 5, 0},
+        {"retired, empty reason", {1, 0, 0}, 3, 0},
+        {"reason \"\\0\"", {1, 1, 0, 0}, 4, MK_EDECODE},
+        {"reason \"a\\0b\"", {1, 3, 'a', 0, 'b', 0}, 6, MK_EDECODE},
+        {"retired flag 2", {2, 0, 0}, 3, MK_EDECODE},
+        {"retired flag 0xff", {0xff}, 1, MK_EDECODE},
+        {"successor flag 2", {1, 0, 2}, 3, MK_EDECODE},
+    };
+    mk_buf snap, again;
+    mk_buf_init(&snap);
+    mk_buf_init(&again);
+    for (size_t i = 0; i < sizeof C / sizeof C[0]; i++) {
+        struct mk_fsm g;
+        assert_int_equal(co__compute_fsm_init(&g, &info), 0);
+        empty_snapshot(&snap, C[i].ret, C[i].n);
+        int rc = g.restore(&g, snap.data, snap.len);
+        if (rc != C[i].rc)
+            fail_msg("%s: restore gave %d, want %d", C[i].what, rc, C[i].rc);
+        if (rc == 0) {
+            mk_buf_reset(&again);
+            assert_int_equal(g.snapshot(&g, &again), 0);
+            assert_int_equal(again.len, snap.len);
+            assert_memory_equal(again.data, snap.data, snap.len);
+        } else {
+            assert_false(co__compute_retirement(&g)->retired);
+        }
+        co__compute_fsm_free(&g);
+    }
+    mk_buf_free(&snap);
+    mk_buf_free(&again);
+}
+
+/* The RETIRE command has the same hole: a reason "a\0b" used to be
+ * stored, and verified, as "a", so a signature over "a" retired the
+ * module through other bytes than the ones signed. Now malformed. */
+static void retire_refuses_reason_with_nul(void **state)
+{
+    (void)state;
+    machine m;
+    machine_init(&m);
+    mk_buf good, bad, res;
+    mk_buf_init(&good);
+    mk_buf_init(&bad);
+    mk_buf_init(&res);
+    co__cmd_retire(&good, &m.f.signature, "a", NULL, &members[0]);
+    /* kind, 1 'a', has 0, member, sig -> kind, 3 'a' 0 'b', the rest. */
+    assert_int_equal(good.data[1], 1);
+    mk_put_u8(&bad, good.data[0]);
+    mk_put_bytes(&bad, "a\0b", 3);
+    mk_put_raw(&bad, good.data + 3, good.len - 3);
+    assert_int_equal(m.f.apply(&m.f, bad.data, bad.len, &res), 0);
+    assert_true(res.len >= 1);
+    assert_int_equal(res.data[0], 0);
+    assert_false(co__compute_retirement(&m.f)->retired);
+    /* The honest command still retires it. */
+    mk_buf_reset(&res);
+    assert_int_equal(m.f.apply(&m.f, good.data, good.len, &res), 0);
+    assert_int_equal(res.data[0], 1);
+    assert_true(co__compute_retirement(&m.f)->retired);
+    assert_string_equal(co__compute_retirement(&m.f)->reason, "a");
+    mk_buf_free(&good);
+    mk_buf_free(&bad);
+    mk_buf_free(&res);
+    machine_free(&m);
+}
+
 /* ---- the property test -------------------------------------------------------------- */
 
 static uint64_t rng_next(uint64_t *s)
@@ -599,6 +697,8 @@ int main(void)
         cmocka_unit_test(output_and_logs_only_from_the_grant),
         cmocka_unit_test(expiry_and_silence),
         cmocka_unit_test(refusals_change_nothing),
+        cmocka_unit_test(restore_refuses_noncanonical_retirement),
+        cmocka_unit_test(retire_refuses_reason_with_nul),
         cmocka_unit_test(never_over_commits),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
