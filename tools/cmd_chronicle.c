@@ -29,8 +29,8 @@ static void usage(FILE *out)
         "of the committee vouches for: exit 0 only when it covers them all,\n"
         "1 otherwise (tampered, empty, no majority-signed head, or entries\n"
         "after the head). --export writes the log, signatures included, as\n"
-        "JSON lines; --file verifies such a file offline, against the\n"
-        "committee the coalition file names.\n"
+        "JSON lines and verifies it as --verify does; --file verifies such\n"
+        "a file offline, against the committee the coalition file names.\n"
         "append: records an entry; --key must be a committee member's.\n");
 }
 
@@ -146,7 +146,9 @@ static int chronicle_log(session_opts *o, bool verify, const char *export,
             if (out)
                 fclose(out);
         }
-        if (verify) {
+        /* An export is only worth keeping for what it can prove
+         * offline, so it always says how much that is. */
+        if (verify || export) {
             co_chronicle_check c;
             co_chronicle_verify(r, &c);
             int v = report_check(&c);
