@@ -24,22 +24,38 @@ static void usage(FILE *out)
         "(--help)\n"
         "\n"
         "log: prints the entries; --verify recomputes every hash, checks\n"
-        "every link and committee signature, and names the first bad entry\n"
-        "(exit 1) of a tampered log. --export writes the log as JSON lines;\n"
-        "--file verifies such a file offline, against the committee the\n"
-        "coalition file names.\n"
+        "every link and committee signature, names the first bad entry of\n"
+        "a tampered log, and says which entries a head signed by a majority\n"
+        "of the committee vouches for: exit 0 only when it covers them all,\n"
+        "1 otherwise (tampered, empty, no majority-signed head, or entries\n"
+        "after the head). --export writes the log, signatures included, as\n"
+        "JSON lines and verifies it as --verify does; --file verifies such\n"
+        "a file offline, against the committee the coalition file names.\n"
         "append: records an entry; --key must be a committee member's.\n");
 }
 
-static void print_check(const co_chronicle_check *c)
+/* Says exactly what the check vouches for and returns the exit status:
+ * CLI_OK only when a majority-signed head covers every entry asked
+ * about. */
+static int report_check(const co_chronicle_check *c)
 {
-    if (c->ok)
-        printf("verified: %llu entries, signed head %llu\n",
-               (unsigned long long)c->entries,
-               (unsigned long long)c->signed_head);
-    else
-        printf("TAMPERED: entry %llu: %s\n", (unsigned long long)c->first_bad,
-               c->why);
+    if (!c->ok) {
+        if (c->status == CO_ECHAIN)
+            printf("TAMPERED: entry %llu: %s\n",
+                   (unsigned long long)c->first_bad, c->why);
+        else
+            printf("NOT VERIFIED: %s\n", c->why);
+        return CLI_FAIL;
+    }
+    printf("verified: entries 1..%llu of %llu, head signed by %zu of %zu "
+           "committee members (%zu needed)\n",
+           (unsigned long long)c->signed_head,
+           (unsigned long long)c->entries, c->head_signers, c->committee,
+           c->needed);
+    if (c->complete)
+        return CLI_OK;
+    printf("NOT COVERED: %s\n", c->why);
+    return CLI_FAIL;
 }
 
 typedef struct log_run {
@@ -87,8 +103,7 @@ static int verify_file(const session_opts *o, const char *file)
     co_config_file_free(f);
     if (rc < 0)
         return cli_error(CLI_USAGE, "%s", err);
-    print_check(&c);
-    return c.ok ? CLI_OK : CLI_FAIL;
+    return report_check(&c);
 }
 
 static int chronicle_log(session_opts *o, bool verify, const char *export,
@@ -131,12 +146,14 @@ static int chronicle_log(session_opts *o, bool verify, const char *export,
             if (out)
                 fclose(out);
         }
-        if (verify) {
+        /* An export is only worth keeping for what it can prove
+         * offline, so it always says how much that is. */
+        if (verify || export) {
             co_chronicle_check c;
             co_chronicle_verify(r, &c);
-            print_check(&c);
-            if (!c.ok)
-                exit = CLI_FAIL;
+            int v = report_check(&c);
+            if (exit == CLI_OK)
+                exit = v;
         }
     }
     co_chronicle_close(r, NULL, NULL);

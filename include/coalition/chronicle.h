@@ -2,11 +2,12 @@
  * publications, rotations and retirements (SPEC §4).
  *
  * Entries {seq, kind, subject, body, prev hash} form a hash chain and are
- * signed by the committee. A reader verifies the chain from genesis (or
- * any trusted head) and every signed entry; the first entry whose hash,
- * link or signatures do not hold is named, so a rewrite anywhere is
- * caught. The signed head is the latest entry a committee majority signed;
- * entries after it are pending their signatures.
+ * signed by the committee. A reader verifies the chain from genesis and
+ * every signature on it; the first entry whose hash, link or signatures
+ * do not hold is named, so a rewrite anywhere is caught. The signed head
+ * is the latest entry a committee majority signed: it vouches for itself
+ * and everything before it, and for nothing after it (those entries are
+ * pending their signatures, or were added by someone else).
  */
 #ifndef CO_CHRONICLE_H
 #define CO_CHRONICLE_H
@@ -32,19 +33,42 @@ typedef struct co_chronicle_entry {
     size_t n_sigs;
 } co_chronicle_entry;
 
-/* The result of verifying a chain. */
+/* What verifying a chain vouches for.
+ *
+ * Only a head signed by a strict majority of the committee vouches for
+ * anything: entries 1..signed_head are then verified, because the head
+ * signs its hash and every hash folds the one before it. Entries after
+ * the head may be well formed, but nobody with authority has vouched
+ * for them yet (members sign as entries land), so they are "present but
+ * not covered", never "verified". A chain that does not hold anywhere,
+ * an empty log and a log without a majority-signed head vouch for
+ * nothing: ok is false and signed_head is 0. */
 typedef struct co_chronicle_check {
-    bool ok;             /* every entry up to the head holds */
-    uint64_t entries;    /* entries examined */
-    uint64_t signed_head; /* last entry with a committee majority (0: none) */
-    uint64_t first_bad;  /* 0 when ok */
-    char why[160];       /* what is wrong with first_bad */
+    bool ok;              /* entries 1..signed_head are vouched for */
+    bool complete;        /* ok, and the head covers every entry */
+    int status;           /* 0 when ok; CO_ECHAIN (the chain does not hold
+                           * at first_bad), CO_EUNVERIFIED (empty, or no
+                           * majority-signed head), CO_ECONFIG (the
+                           * committee given is unusable) */
+    uint64_t entries;     /* entries examined */
+    uint64_t signed_head; /* H: latest entry a majority signed (0: none) */
+    mk_id head_hash;      /* its hash, recomputed */
+    size_t head_signers;  /* distinct members whose signature on it holds */
+    size_t committee;     /* committee size */
+    size_t needed;        /* signatures a head needs: committee / 2 + 1 */
+    uint64_t first_bad;   /* the entry the chain breaks at (CO_ECHAIN) */
+    char why[256];        /* what is wrong; when ok but not complete,
+                           * which entries are not covered */
 } co_chronicle_check;
 
-/* Verifies `n` entries as a chain from genesis against `committee`:
- * consecutive seqs from 1, each prev the hash of the one before, each
- * hash recomputed from its fields, every signature present verifying,
- * and every entry up to the signed head majority-signed. Pure. */
+/* Verifies `n` entries as a chain from genesis against `committee` (the
+ * Chronicle's acl.issuers, co_module_info_get): consecutive seqs from 1,
+ * each prev the hash of the one before, each hash recomputed from its
+ * fields, and every signature present by a committee member and
+ * verifying (one that does not is tampering, wherever it sits). A
+ * member's repeated signature counts once. The head is the latest entry
+ * with valid signatures from more than half of the committee; without
+ * one nothing is verified. Pure: the stored hashes are never trusted. */
 void co_chronicle_verify_entries(const co_chronicle_entry *v, size_t n,
                                  const mk_peer_id *committee,
                                  size_t n_committee, co_chronicle_check *out);
@@ -66,18 +90,23 @@ size_t co_chronicle_count(const co_chronicle_reader *r);
 /* Entry i (0-based), valid until the next callback; false past the end. */
 bool co_chronicle_at(const co_chronicle_reader *r, size_t i,
                      co_chronicle_entry *out);
+/* co_chronicle_verify_entries over what the reader holds, against the
+ * committee its coalition config names. */
 void co_chronicle_verify(const co_chronicle_reader *r,
                          co_chronicle_check *out);
 void co_chronicle_retirement(const co_chronicle_reader *r,
                              co_retirement *out);
 
-/* Writes every entry as one JSON object per line (hex fields), the form
+/* Writes every entry as one JSON object per line (hex fields), each with
+ * the committee signatures it carries: the signed head's signatures are
+ * those of its entry, so the file verifies offline on its own. The form
  * `coalition chronicle log --export` saves and --file reads back. */
 int co_chronicle_export(const co_chronicle_reader *r, FILE *out);
 
 /* Reads an exported log and verifies it against the coalition's
- * Chronicle committee. Returns 0 with `out` filled (out->ok says whether
- * it holds), or a negative code for a file that cannot be read or parsed
+ * Chronicle committee. Returns 0 with `out` filled (out->ok and
+ * out->signed_head say what is vouched for; an empty file vouches for
+ * nothing), or a negative code for a file that cannot be read or parsed
  * (reason in err). */
 int co_chronicle_verify_file(const co_coalition_config *cfg,
                              const char *path, co_chronicle_check *out,

@@ -4,12 +4,16 @@
  * recomputed from its fields, every link is checked against the hash of
  * the entry before it, and every signature present must verify under its
  * member's key. A log that was rewritten anywhere fails at the first
- * rewritten entry; the signed head (the latest entry a committee majority
- * signed) vouches for everything before it through the chain.
+ * rewritten entry. Recomputing hashes is not enough on its own, since
+ * the formula is public: anyone can build a well-formed chain. What makes
+ * it the committee's is the signed head (the latest entry a committee
+ * majority signed), which vouches for itself and everything before it
+ * through the chain, and for nothing after it.
  */
 #include "coalition/chronicle.h"
 
 #include <jansson.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -38,12 +42,70 @@ static void view_of(const co__chronicle_entry *e, co_chronicle_entry *out)
     };
 }
 
-static bool bad(co_chronicle_check *out, uint64_t seq, const char *why)
+/* Records a failure: nothing is vouched for, whatever was seen before. */
+static void refuse(co_chronicle_check *out, int status, uint64_t seq,
+                   const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+static void refuse(co_chronicle_check *out, int status, uint64_t seq,
+                   const char *fmt, ...)
 {
-    out->ok = false;
+    out->ok = out->complete = false;
+    out->status = status;
     out->first_bad = seq;
-    snprintf(out->why, sizeof out->why, "%s", why);
-    return false;
+    out->signed_head = 0;
+    out->head_signers = 0;
+    memset(&out->head_hash, 0, sizeof out->head_hash);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(out->why, sizeof out->why, fmt, ap);
+    va_end(ap);
+}
+
+static size_t committee_index(const mk_peer_id *committee, size_t n,
+                              const mk_peer_id *key)
+{
+    size_t m = 0;
+    while (m < n && !mk_id_eq(&committee[m], key))
+        m++;
+    return m;
+}
+
+/* Distinct committee members whose signature on `e` holds, or -1 (out
+ * filled) when a signature is by an outsider or does not verify: the
+ * committee only ever signs the hash it computed, so either is a sign
+ * the entry, or its signatures, were changed. */
+static long count_signers(const co_chronicle_entry *e,
+                          const mk_peer_id *committee, size_t n_committee,
+                          co_chronicle_check *out)
+{
+    bool counted[CO_MODULE_MAX_COMMITTEE] = {false};
+    long good = 0;
+    char who[MK_ID_HEX_LEN + 1];
+    for (size_t s = 0; s < e->n_sigs; s++) {
+        const mk_peer_id *key = &e->sigs[s].member;
+        size_t m = committee_index(committee, n_committee, key);
+        mk_id_hex(key, who);
+        if (m == n_committee) {
+            refuse(out, CO_ECHAIN, e->seq,
+                   "signed by a key outside the committee: signature %zu "
+                   "of %zu, by %.16s…",
+                   s + 1, e->n_sigs, who);
+            return -1;
+        }
+        if (co__chronicle_verify_sig(key, e->hash.b, MK_ID_LEN,
+                                     e->sigs[s].sig) != 0) {
+            refuse(out, CO_ECHAIN, e->seq,
+                   "signature does not verify: signature %zu of %zu, by "
+                   "committee member %zu (%.16s…)",
+                   s + 1, e->n_sigs, m + 1, who);
+            return -1;
+        }
+        if (!counted[m]) {
+            counted[m] = true;
+            good++;
+        }
+    }
+    return good;
 }
 
 void co_chronicle_verify_entries(const co_chronicle_entry *v, size_t n,
@@ -51,52 +113,103 @@ void co_chronicle_verify_entries(const co_chronicle_entry *v, size_t n,
                                  size_t n_committee, co_chronicle_check *out)
 {
     memset(out, 0, sizeof *out);
-    out->ok = true;
+    out->entries = n;
+    out->committee = n_committee;
+    out->needed = n_committee / 2 + 1;
+    if (n_committee == 0 || n_committee > CO_MODULE_MAX_COMMITTEE) {
+        refuse(out, CO_ECONFIG, 0,
+               "the committee must have 1 to %d members, given %zu",
+               CO_MODULE_MAX_COMMITTEE, n_committee);
+        return;
+    }
+    for (size_t i = 1; i < n_committee; i++)
+        if (committee_index(committee, i, &committee[i]) < i) {
+            /* A repeated key would let one member count twice. */
+            refuse(out, CO_ECONFIG, 0,
+                   "committee member %zu repeats an earlier member", i + 1);
+            return;
+        }
+    if (n == 0) {
+        refuse(out, CO_EUNVERIFIED, 0,
+               "the log is empty: no signed head, nothing is vouched for");
+        return;
+    }
     mk_id prev = {{0}};
+    uint64_t head = 0, most_at = 0;
+    long head_k = 0, most = -1;
+    mk_id head_hash = {{0}};
     for (size_t i = 0; i < n; i++) {
         const co_chronicle_entry *e = &v[i];
-        out->entries = i + 1;
-        if (e->seq != i + 1) {
-            bad(out, i + 1, "sequence numbers are not consecutive from 1");
+        uint64_t want = (uint64_t)i + 1;
+        if (e->seq != want) {
+            if (i == 0)
+                refuse(out, CO_ECHAIN, 1,
+                       "missing: the log starts at seq %llu (sequence "
+                       "numbers are not consecutive from 1)",
+                       (unsigned long long)e->seq);
+            else
+                refuse(out, CO_ECHAIN, want,
+                       "missing: entry %llu is followed by seq %llu "
+                       "(sequence numbers are not consecutive from 1)",
+                       (unsigned long long)i, (unsigned long long)e->seq);
             return;
         }
         if (!mk_id_eq(&e->prev, &prev)) {
-            bad(out, e->seq, "prev does not link to the entry before it");
+            refuse(out, CO_ECHAIN, want,
+                   i == 0 ? "prev of the first entry is not zero"
+                          : "prev does not link to the entry before it");
+            return;
+        }
+        if (!e->kind) {
+            refuse(out, CO_ECHAIN, want, "the entry has no kind");
             return;
         }
         mk_id h;
         co__chronicle_entry_hash(e->seq, e->kind, &e->subject, e->body,
                                  e->body_len, &e->prev, &h);
         if (!mk_id_eq(&h, &e->hash)) {
-            bad(out, e->seq, "hash does not match the entry's contents");
+            refuse(out, CO_ECHAIN, want,
+                   "hash does not match the entry's contents");
             return;
         }
-        /* Every signature is verified once; distinct committee members
-         * with a good signature then make the majority. */
-        bool counted[CO_MODULE_MAX_COMMITTEE] = {false};
-        size_t good = 0;
-        for (size_t s = 0; s < e->n_sigs; s++) {
-            size_t m = 0;
-            while (m < n_committee &&
-                   !mk_id_eq(&committee[m], &e->sigs[s].member))
-                m++;
-            if (m == n_committee) {
-                bad(out, e->seq, "signed by a key outside the committee");
-                return;
-            }
-            if (co__chronicle_verify_sig(&e->sigs[s].member, e->hash.b,
-                                         MK_ID_LEN, e->sigs[s].sig) != 0) {
-                bad(out, e->seq, "a committee signature does not verify");
-                return;
-            }
-            if (m < CO_MODULE_MAX_COMMITTEE && !counted[m]) {
-                counted[m] = true;
-                good++;
-            }
+        long k = count_signers(e, committee, n_committee, out);
+        if (k < 0)
+            return;
+        if ((size_t)k >= out->needed) {
+            head = want;
+            head_k = k;
+            head_hash = h;
         }
-        if (n_committee > 0 && good * 2 > n_committee)
-            out->signed_head = e->seq;
-        prev = e->hash;
+        if (k >= most) {
+            most = k;
+            most_at = want;
+        }
+        prev = h;
+    }
+    if (head == 0) {
+        refuse(out, CO_EUNVERIFIED, 0,
+               "no signed head: no entry has valid signatures from %zu of "
+               "the %zu committee members (the most is %ld, on entry %llu "
+               "of %zu)",
+               out->needed, n_committee, most, (unsigned long long)most_at,
+               n);
+        return;
+    }
+    out->ok = true;
+    out->signed_head = head;
+    out->head_hash = head_hash;
+    out->head_signers = (size_t)head_k;
+    out->complete = head == n;
+    if (!out->complete) {
+        if (head + 1 == n)
+            snprintf(out->why, sizeof out->why,
+                     "entry %zu is present but not covered by a signed "
+                     "head", n);
+        else
+            snprintf(out->why, sizeof out->why,
+                     "entries %llu..%zu are present but not covered by a "
+                     "signed head",
+                     (unsigned long long)head + 1, n);
     }
 }
 
@@ -157,7 +270,7 @@ void co_chronicle_verify(const co_chronicle_reader *r,
     co_chronicle_entry *v = calloc(n ? n : 1, sizeof *v);
     if (!v) {
         memset(out, 0, sizeof *out);
-        snprintf(out->why, sizeof out->why, "out of memory");
+        refuse(out, MK_ENOMEM, 0, "out of memory");
         return;
     }
     for (size_t i = 0; i < n; i++)

@@ -13,7 +13,9 @@
  *                                 MK_ECONNECT_TIMEOUT from co_atlas_read
  *   tampered_chronicle_is_named   an exported log with a flipped body,
  *                                 hash or signature byte, a dropped entry,
- *                                 a rewrite with a recomputed hash
+ *                                 a rewrite with a recomputed hash; every
+ *                                 signature stripped, the last entry's
+ *                                 stripped, an empty file
  *   issued_ticket_opens_a_stream  the issuer's policy, the CLI, and a
  *                                 stream that recognises TICKETS_ROOT
  *   killing_a_member_loses_nothing  the Almanac leader, then a follower:
@@ -466,6 +468,20 @@ static void verify_file(const char *file, int want, int entry,
     proc_result_free(&r);
 }
 
+/* Verifies `file` offline; expects exit `want` and both phrases (the
+ * second may be NULL) in what it prints. */
+static void verify_file_says(const char *file, int want, const char *a,
+                             const char *b)
+{
+    proc_result r = cli_expect(want, "chronicle log --file --verify",
+                               "chronicle", "log", "--coalition",
+                               E.coalition, "--file", file, "--verify",
+                               NULL);
+    if (!strstr(r.out, a) || (b && !strstr(r.out, b)))
+        fail_msg("wanted \"%s\" and \"%s\", got: %s", a, b ? b : "", r.out);
+    proc_result_free(&r);
+}
+
 static void tampered_chronicle_is_named(void **state)
 {
     char file[700], bad[700];
@@ -478,6 +494,8 @@ static void tampered_chronicle_is_named(void **state)
     assert_non_null(strstr(r.out, "verified:"));
     proc_result_free(&r);
     verify_file(file, 0, 0, NULL);
+    verify_file_says(file, 0, "verified: entries 1..",
+                     "head signed by 3 of 3 committee members");
 
     size_t n;
     json_t **v = read_lines(file, &n);
@@ -537,6 +555,35 @@ static void tampered_chronicle_is_named(void **state)
     free(nb);
     free(raw);
     free(body);
+
+    /* Every signature stripped: the hashes and links still hold, but
+     * nobody vouches for any of it. */
+    json_t **w = read_lines(file, &n);
+    for (size_t i = 0; i < n; i++)
+        json_object_set_new(w[i], "sigs", json_array());
+    write_lines(bad, w, n, SIZE_MAX);
+    verify_file_says(bad, 1, "NOT VERIFIED: no signed head",
+                     "the most is 0");
+
+    /* Only the last entry unsigned: everything before it is vouched
+     * for, it is not, and the exit says not everything was. */
+    for (size_t i = 0; i < n; i++)
+        json_decref(w[i]);
+    free(w);
+    w = read_lines(file, &n);
+    json_object_set_new(w[n - 1], "sigs", json_array());
+    write_lines(bad, w, n, SIZE_MAX);
+    char covered[96];
+    snprintf(covered, sizeof covered, "verified: entries 1..%zu of %zu,",
+             n - 1, n);
+    verify_file_says(bad, 1, covered, "not covered by a signed head");
+    for (size_t i = 0; i < n; i++)
+        json_decref(w[i]);
+    free(w);
+
+    /* An empty export vouches for nothing. */
+    write_lines(bad, v, 0, SIZE_MAX);
+    verify_file_says(bad, 1, "NOT VERIFIED: the log is empty", NULL);
 
     for (size_t i = 0; i < n; i++)
         json_decref(v[i]);

@@ -1,0 +1,287 @@
+/* What co_chronicle_verify_entries vouches for, on chains built in memory
+ * with real Ed25519 keys.
+ *
+ * The hash formula is public, so a forger can always build a chain whose
+ * hashes and links are perfect. Only a head signed by a majority of the
+ * committee makes entries verified: these tests forge chains the ways a
+ * forger would (signatures stripped, a rewrite re-signed by an outsider,
+ * a minority, nothing at all) and check each is refused with a reason,
+ * and that an honest head vouches for exactly the entries it covers.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../../src/coalition/modules_internal.h"
+#include "coalition/chronicle.h"
+#include "coalition/error.h"
+#include "testutil.h"
+
+#define MAX_ENTRIES 8
+#define MAX_SIGS 6
+
+static mk_keypair members[3], outsider;
+static mk_peer_id committee[3];
+
+/* A chain the test owns: entries point into bodies and sigs. */
+typedef struct chain {
+    co_chronicle_entry v[MAX_ENTRIES];
+    char bodies[MAX_ENTRIES][32];
+    co_member_sig sigs[MAX_ENTRIES][MAX_SIGS];
+    size_t n;
+} chain;
+
+static int setup(void **state)
+{
+    for (int i = 0; i < 3; i++) {
+        uint8_t seed[32];
+        memset(seed, 0x21 + i, sizeof seed);
+        mk_keypair_from_seed(&members[i], seed);
+        committee[i] = members[i].pub;
+    }
+    uint8_t seed[32];
+    memset(seed, 0x77, sizeof seed);
+    mk_keypair_from_seed(&outsider, seed);
+    return 0;
+}
+
+/* Recomputes every hash and link from entry `from` on, as a forger who
+ * knows the formula would; signatures are left as they are. */
+static void rehash(chain *c, size_t from)
+{
+    for (size_t i = from; i < c->n; i++) {
+        co_chronicle_entry *e = &c->v[i];
+        if (i > 0)
+            e->prev = c->v[i - 1].hash;
+        co__chronicle_entry_hash(e->seq, e->kind, &e->subject, e->body,
+                                 e->body_len, &e->prev, &e->hash);
+    }
+}
+
+static void sign(chain *c, size_t i, const mk_keypair *kp)
+{
+    co_chronicle_entry *e = &c->v[i];
+    assert_true(e->n_sigs < MAX_SIGS);
+    co_member_sig *s = &c->sigs[i][e->n_sigs++];
+    s->member = kp->pub;
+    assert_int_equal(co__chronicle_sign_hash(kp, &e->hash, s->sig), 0);
+}
+
+static void strip(chain *c, size_t i)
+{
+    c->v[i].n_sigs = 0;
+}
+
+/* `n` entries, entry i signed by the first signers[i] members. */
+static void build(chain *c, size_t n, const int *signers)
+{
+    memset(c, 0, sizeof *c);
+    c->n = n;
+    for (size_t i = 0; i < n; i++) {
+        co_chronicle_entry *e = &c->v[i];
+        snprintf(c->bodies[i], sizeof c->bodies[i], "record %zu", i + 1);
+        e->seq = i + 1;
+        e->kind = i == 0 ? "config" : "rotation";
+        mk_id_from_str(&e->subject, "feed.alpha");
+        e->body = (const uint8_t *)c->bodies[i];
+        e->body_len = strlen(c->bodies[i]);
+        e->sigs = c->sigs[i];
+    }
+    rehash(c, 0);
+    for (size_t i = 0; i < n; i++)
+        for (int m = 0; m < signers[i]; m++)
+            sign(c, i, &members[m]);
+}
+
+static void verify(const chain *c, co_chronicle_check *out)
+{
+    co_chronicle_verify_entries(c->v, c->n, committee, 3, out);
+}
+
+static void assert_refused(const co_chronicle_check *k, int status,
+                           const char *why)
+{
+    assert_false(k->ok);
+    assert_false(k->complete);
+    assert_int_equal(k->status, status);
+    assert_int_equal(k->signed_head, 0);
+    assert_int_equal(k->head_signers, 0);
+    if (!strstr(k->why, why))
+        fail_msg("wanted \"%s\" in: %s", why, k->why);
+}
+
+static void valid_chain_is_verified(void **state)
+{
+    chain c;
+    build(&c, 3, (const int[]){3, 2, 3});
+    co_chronicle_check k;
+    verify(&c, &k);
+    assert_true(k.ok);
+    assert_true(k.complete);
+    assert_int_equal(k.status, 0);
+    assert_int_equal(k.entries, 3);
+    assert_int_equal(k.signed_head, 3);
+    assert_int_equal(k.head_signers, 3);
+    assert_int_equal(k.committee, 3);
+    assert_int_equal(k.needed, 2);
+    assert_true(mk_id_eq(&k.head_hash, &c.v[2].hash));
+    assert_string_equal(k.why, "");
+
+    /* An honest head vouches for earlier entries whatever they carry. */
+    strip(&c, 0);
+    strip(&c, 1);
+    verify(&c, &k);
+    assert_true(k.ok && k.complete);
+    assert_int_equal(k.signed_head, 3);
+}
+
+static void stripped_signatures_are_refused(void **state)
+{
+    chain c;
+    build(&c, 3, (const int[]){3, 3, 3});
+    for (size_t i = 0; i < c.n; i++)
+        strip(&c, i);
+    co_chronicle_check k;
+    verify(&c, &k);
+    assert_refused(&k, CO_EUNVERIFIED, "no signed head");
+    assert_non_null(strstr(k.why, "the most is 0"));
+
+    /* The forger's real aim: rewrite a body, recompute every hash. */
+    snprintf(c.bodies[1], sizeof c.bodies[1], "forged");
+    c.v[1].body_len = strlen(c.bodies[1]);
+    rehash(&c, 1);
+    verify(&c, &k);
+    assert_refused(&k, CO_EUNVERIFIED, "no signed head");
+    assert_int_equal(k.entries, 3);
+}
+
+static void rewrite_resigned_by_outsider_is_refused(void **state)
+{
+    chain c;
+    build(&c, 3, (const int[]){3, 3, 3});
+    snprintf(c.bodies[0], sizeof c.bodies[0], "forged");
+    c.v[0].body_len = strlen(c.bodies[0]);
+    rehash(&c, 0);
+    for (size_t i = 0; i < c.n; i++)
+        strip(&c, i);
+    sign(&c, 2, &outsider);
+    co_chronicle_check k;
+    verify(&c, &k);
+    assert_refused(&k, CO_ECHAIN, "outside the committee");
+    assert_int_equal(k.first_bad, 3);
+
+    /* The outsider's signature filed under a member's key. */
+    strip(&c, 2);
+    sign(&c, 2, &outsider);
+    sign(&c, 2, &outsider);
+    c.sigs[2][0].member = members[0].pub;
+    c.sigs[2][1].member = members[1].pub;
+    verify(&c, &k);
+    assert_refused(&k, CO_ECHAIN, "signature does not verify");
+    assert_int_equal(k.first_bad, 3);
+    assert_non_null(strstr(k.why, "signature 1 of 2"));
+}
+
+static void minority_head_is_refused(void **state)
+{
+    chain c;
+    build(&c, 3, (const int[]){0, 0, 1});
+    co_chronicle_check k;
+    verify(&c, &k);
+    assert_refused(&k, CO_EUNVERIFIED, "no signed head");
+    assert_non_null(strstr(k.why, "2 of the 3 committee members"));
+    assert_non_null(strstr(k.why, "the most is 1, on entry 3"));
+
+    /* One member signing twice is still one member. */
+    sign(&c, 2, &members[0]);
+    assert_int_equal(c.v[2].n_sigs, 2);
+    verify(&c, &k);
+    assert_refused(&k, CO_EUNVERIFIED, "the most is 1, on entry 3");
+}
+
+static void empty_log_is_refused(void **state)
+{
+    co_chronicle_check k;
+    co_chronicle_verify_entries(NULL, 0, committee, 3, &k);
+    assert_refused(&k, CO_EUNVERIFIED, "empty");
+    assert_int_equal(k.entries, 0);
+}
+
+static void head_covers_only_what_precedes_it(void **state)
+{
+    chain c;
+    build(&c, 4, (const int[]){3, 2, 1, 0});
+    co_chronicle_check k;
+    verify(&c, &k);
+    assert_true(k.ok);
+    assert_false(k.complete);
+    assert_int_equal(k.status, 0);
+    assert_int_equal(k.entries, 4);
+    assert_int_equal(k.signed_head, 2);
+    assert_int_equal(k.head_signers, 2);
+    assert_true(mk_id_eq(&k.head_hash, &c.v[1].hash));
+    assert_string_equal(k.why, "entries 3..4 are present but not covered "
+                               "by a signed head");
+
+    /* Entries forged after an honest head are not vouched for either. */
+    build(&c, 3, (const int[]){3, 3, 0});
+    snprintf(c.bodies[2], sizeof c.bodies[2], "appended by a forger");
+    c.v[2].body_len = strlen(c.bodies[2]);
+    rehash(&c, 2);
+    verify(&c, &k);
+    assert_true(k.ok);
+    assert_false(k.complete);
+    assert_int_equal(k.signed_head, 2);
+    assert_string_equal(k.why, "entry 3 is present but not covered by a "
+                               "signed head");
+}
+
+static void chain_defects_are_named(void **state)
+{
+    chain c;
+    co_chronicle_check k;
+
+    /* A chain that does not start at 1: the first entry dropped. */
+    build(&c, 3, (const int[]){3, 3, 3});
+    memmove(&c.v[0], &c.v[1], 2 * sizeof c.v[0]);
+    c.n = 2;
+    verify(&c, &k);
+    assert_refused(&k, CO_ECHAIN, "starts at seq 2");
+    assert_int_equal(k.first_bad, 1);
+
+    /* A signature after the head is checked too. */
+    build(&c, 3, (const int[]){3, 3, 1});
+    c.sigs[2][0].sig[5] ^= 1;
+    verify(&c, &k);
+    assert_refused(&k, CO_ECHAIN, "signature does not verify");
+    assert_int_equal(k.first_bad, 3);
+
+    /* A body changed without recomputing its hash. */
+    build(&c, 3, (const int[]){3, 3, 3});
+    c.bodies[1][0] ^= 1;
+    verify(&c, &k);
+    assert_refused(&k, CO_ECHAIN, "hash does not match");
+    assert_int_equal(k.first_bad, 2);
+
+    /* A committee that repeats a key would let one member count twice. */
+    build(&c, 1, (const int[]){1});
+    mk_peer_id twice[3] = {members[0].pub, members[0].pub, members[1].pub};
+    co_chronicle_verify_entries(c.v, c.n, twice, 3, &k);
+    assert_refused(&k, CO_ECONFIG, "repeats");
+    co_chronicle_verify_entries(c.v, c.n, committee, 0, &k);
+    assert_refused(&k, CO_ECONFIG, "1 to");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(valid_chain_is_verified),
+        cmocka_unit_test(stripped_signatures_are_refused),
+        cmocka_unit_test(rewrite_resigned_by_outsider_is_refused),
+        cmocka_unit_test(minority_head_is_refused),
+        cmocka_unit_test(empty_log_is_refused),
+        cmocka_unit_test(head_covers_only_what_precedes_it),
+        cmocka_unit_test(chain_defects_are_named),
+    };
+    return cmocka_run_group_tests(tests, setup, NULL);
+}
