@@ -6,6 +6,8 @@
 #   make demo     run the main job: a live local coalition for DEMO_FOR
 #                 seconds (default 30; DEMO_FOR= runs until Ctrl-C)
 #   make bench    build optimised and print the benchmark figures
+#   make sim      the deterministic simulator over seeds 1..SEEDS (default
+#                 500) with every fault; SIM_ARGS adds options
 
 BUILD      ?= build
 TESTBUILD  ?= build-test
@@ -13,8 +15,10 @@ FUZZBUILD  ?= build-fuzz
 MESON      ?= meson
 FUZZ_SECONDS ?= 5
 DEMO_FOR   ?= 30
+SEEDS      ?= 500
+SIM_ARGS   ?=
 
-.PHONY: all deps test unit fuzz demo bench clean
+.PHONY: all deps test unit fuzz demo bench sim clean
 
 all: deps $(BUILD)/build.ninja
 	ninja -C $(BUILD)
@@ -41,6 +45,10 @@ test: deps $(TESTBUILD)/build.ninja $(FUZZBUILD)/build.ninja
 
 demo: all
 	$(BUILD)/coalition demo $(if $(DEMO_FOR),--for $(DEMO_FOR))
+
+sim: deps $(TESTBUILD)/build.ninja
+	ninja -C $(TESTBUILD) tests/sim/sim
+	$(TESTBUILD)/tests/sim/sim --seeds 1..$(SEEDS) $(SIM_ARGS)
 
 bench: all
 	sh bench/run.sh $(BUILD)

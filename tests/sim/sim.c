@@ -884,7 +884,7 @@ static void check_end(sim *s)
 static const sim_machine *const machines[] = {
     &sim_counter, &sim_register, &sim_log, &sim_map, &sim_set, &sim_vec,
     &sim_cell,    &sim_once,     &sim_pq,  &sim_almanac, &sim_atlas,
-    &sim_chronicle,
+    &sim_chronicle, &sim_compute,
 };
 #define N_MACHINES (sizeof machines / sizeof machines[0])
 
