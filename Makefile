@@ -9,6 +9,8 @@
 #   make fuzz-long  every fuzz target for FUZZ_SECONDS each (default 3600
 #                 here), then minimise; FUZZ_TARGETS="a b", FUZZ_JOBS=N,
 #                 FUZZ_COMMIT=1 (docs/testing.md)
+#   make sim      the deterministic simulator over seeds 1..SEEDS (default
+#                 500) with every fault; SIM_ARGS adds options
 
 BUILD      ?= build
 TESTBUILD  ?= build-test
@@ -16,8 +18,10 @@ FUZZBUILD  ?= build-fuzz
 MESON      ?= meson
 FUZZ_SECONDS ?= 5
 DEMO_FOR   ?= 30
+SEEDS      ?= 500
+SIM_ARGS   ?=
 
-.PHONY: all deps test unit fuzz fuzz-long demo bench clean
+.PHONY: all deps test unit fuzz fuzz-long demo bench sim clean
 
 all: deps $(BUILD)/build.ninja
 	ninja -C $(BUILD)
@@ -51,6 +55,10 @@ fuzz-long: deps $(FUZZBUILD)/build.ninja
 
 demo: all
 	$(BUILD)/coalition demo $(if $(DEMO_FOR),--for $(DEMO_FOR))
+
+sim: deps $(TESTBUILD)/build.ninja
+	ninja -C $(TESTBUILD) tests/sim/sim
+	$(TESTBUILD)/tests/sim/sim --seeds 1..$(SEEDS) $(SIM_ARGS)
 
 bench: all
 	sh bench/run.sh $(BUILD)
