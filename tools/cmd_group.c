@@ -654,6 +654,8 @@ static int print_status(status_run *s, bool json)
                 json_object_set_new(m, "state",
                                     json_string(state_name(a->st.raft_state)));
                 json_object_set_new(m, "online", json_boolean(st->online));
+                if (st->storage_failed)
+                    json_object_set_new(m, "storage_failed", json_true());
                 json_object_set_new(m, "is_leader", json_boolean(st->is_leader));
                 json_object_set_new(m, "leader",
                                     st->has_leader
@@ -705,7 +707,9 @@ static int print_status(status_run *s, bool json)
                 continue;
             }
             printf("member  %s  %-9s term %llu commit %llu applied %llu",
-                   mk_id_hex(&a->peer, hex), state_name(a->st.raft_state),
+                   mk_id_hex(&a->peer, hex),
+                   a->st.st.storage_failed ? "STORAGE-FAILED"
+                                           : state_name(a->st.raft_state),
                    (unsigned long long)a->st.st.term,
                    (unsigned long long)a->st.st.commit_index,
                    (unsigned long long)a->st.st.applied);

@@ -386,7 +386,15 @@ int daemon_groups_start(daemon_groups *dg, mk_node *node,
             .validators = gr->valp,
             .n_validators = gr->n_vals,
         };
-        if (mk_group_join(&cfg, &gr->g, why) != 0)
+        int rc = mk_group_join(&cfg, &gr->g, why);
+        if (rc == MK_EIO) {
+            /* Its storage is unusable (e.g. the log lost entries): this
+             * group must not run here, but the node's others may. */
+            util_log("ERROR", "group %s (%s): NOT RUNNING: %s", gr->name,
+                     hex, why);
+            continue;
+        }
+        if (rc != 0)
             return fail(err, errlen, "group %s: %s", gr->name, why);
         mk_group_watch(gr->g, on_change, gr);
         util_log("INFO", "group %s: joined %s (%s, %zu voters)", gr->name,

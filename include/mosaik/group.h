@@ -106,7 +106,12 @@ typedef struct mk_group mk_group;
  * log in data_dir and starts serving. Returns 0 and `*out`, or a negative
  * code with `err` (MK_ERRMSG_SIZE): MK_EINVAL when this node is not a
  * listed voter, MK_EEXIST when it already runs that group, MK_EIO for a
- * data dir it cannot use. */
+ * data dir it cannot use, including a log that lost entries this member
+ * once held (a truncated or deleted segment): such a member must not vote
+ * until repaired, and `err` says how.
+ * A storage failure while running (ENOSPC, EIO) stops this member's Raft
+ * (loudly, on stderr) instead of letting it diverge; it restarts from its
+ * durable log by itself once a probe write into data_dir succeeds. */
 int mk_group_join(const mk_group_config *cfg, mk_group **out, char *err);
 
 /* Leaves: stops Raft cleanly (the log stays on disk), fails pending
@@ -125,6 +130,10 @@ typedef struct mk_group_status {
     uint64_t applied_index; /* Raft's */
     uint64_t applied;       /* commands applied to the state machine */
     size_t n_voters;
+    /* This member's storage failed (a full disk, an I/O error) or lost
+     * entries: it is out of consensus (no votes, no acknowledgements)
+     * until its disk works again, when it restarts from its log. */
+    bool storage_failed;
 } mk_group_status;
 
 void mk_group_status_get(const mk_group *g, mk_group_status *out);

@@ -48,6 +48,7 @@
  * a leader a majority still follows. Followers forward them.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -55,6 +56,7 @@
 #include <string.h>
 #include <sys/random.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "mosaik/clock.h"
 #include "mosaik/error.h"
@@ -84,6 +86,18 @@
 /* Commands larger than this are refused at the door unless the group's
  * params say otherwise (mk_group_params.max_command_bytes). */
 #define DEFAULT_MAX_COMMAND (1u << 20)
+
+/* Storage (see "storage" below). FAILED: gio tripped, raft_close not yet
+ * issued; STOPPING: issued; STOPPED: closed, probing the disk; REFUSED:
+ * the log lost entries, never restarted. */
+enum { DISK_OK, DISK_FAILED, DISK_STOPPING, DISK_STOPPED, DISK_REFUSED };
+#define DISK_RETRY_MS 1000
+/* What a probe must allocate before Raft restarts: two of raft_uv's 8 MiB
+ * segments (one being written, one prepared), so a disk with a few bytes
+ * free does not bounce between restart and failure. */
+#define DISK_PROBE_BYTES (16 << 20)
+/* How often the durable watermark may be rewritten. */
+#define MARK_EVERY_MS 200
 
 enum { OP_IDLE, OP_QUEUED, OP_PROPOSED, OP_FORWARDED };
 enum { Q_IDLE, Q_WAIT, Q_BARRIER, Q_FORWARDED };
@@ -1472,6 +1486,7 @@ void mk_group_status_get(const mk_group *cg, mk_group_status *out)
     memset(out, 0, sizeof *out);
     out->n_voters = g->n_voters;
     out->applied = g->gfsm.applied;
+    out->storage_failed = g->disk != DISK_OK;
     if (!g->raft_started || g->raft_closed)
         return;
     int state = raft_state(&g->raft);
@@ -1608,6 +1623,8 @@ static void on_tick(uv_timer_t *h)
     if (g->closing)
         return;
     int64_t now = mk_mono_ms();
+    if (g->disk == DISK_OK)
+        mk__gio_flush_mark(&g->gio, MARK_EVERY_MS);
     expire_waiters(g, now);
     sessions_sweep(g);
     route_idle(g);
@@ -1749,6 +1766,8 @@ static void maybe_finish(mk_group *g)
         free(s);
     }
     mk__gfsm_free(&g->gfsm);
+    free(g->initial);
+    free(g->data_dir);
     while (g->watches) {
         mk__gwatch *w = g->watches;
         g->watches = w->next;
@@ -1774,6 +1793,10 @@ void mk__group_bridge_closed(mk_group *g)
     maybe_finish(g);
 }
 
+static void on_disk_timer(uv_timer_t *t);
+static void on_storage_failed(mk__gio *io, const char *op, int rv,
+                              const char *msg);
+
 static void on_raft_closed(struct raft *r)
 {
     mk_group *g = r->data;
@@ -1783,6 +1806,13 @@ static void on_raft_closed(struct raft *r)
      * timer) already; if it did not, do it now. */
     if (!uv_is_closing((uv_handle_t *)&g->bridge.timer))
         mk__bridge_close_unused(&g->bridge);
+    if (!g->closing && g->disk == DISK_STOPPING) {
+        /* Stopped for its storage: the group lives on, probing. */
+        g->disk = g->gio.lost ? DISK_REFUSED : DISK_STOPPED;
+        if (g->disk == DISK_STOPPED)
+            uv_timer_start(&g->disk_timer, on_disk_timer, DISK_RETRY_MS, 0);
+        return;
+    }
     maybe_finish(g);
 }
 
@@ -1794,18 +1824,198 @@ static void teardown(mk_group *g)
     uv_close((uv_handle_t *)&g->check, on_handle_closed);
     uv_close((uv_handle_t *)&g->prepare, on_handle_closed);
     uv_close((uv_handle_t *)&g->tick, on_handle_closed);
-    if (g->raft_inited) {
-        /* libraft's close closes its transport, the bridge. */
-        g->raft.data = g;
-        raft_close(&g->raft, on_raft_closed);
-    } else {
+    uv_close((uv_handle_t *)&g->disk_timer, on_handle_closed);
+    if (g->raft_inited && !g->raft_closed) {
+        /* libraft's close closes its transport, the bridge. A close already
+         * under way (storage) finishes the group when it is done. */
+        if (g->disk != DISK_STOPPING) {
+            g->raft.data = g;
+            raft_close(&g->raft, on_raft_closed);
+        }
+    } else if (!g->raft_inited) {
         mk__bridge_close_unused(&g->bridge);
     }
 }
 
-int mk_group_join(const mk_group_config *cfg, mk_group **out, char *err)
+/* Opens libraft on the data dir: raft_uv wrapped in gio, the bridge as
+ * transport; bootstraps (a log already there keeps its own) and starts.
+ * On failure `err` says why; when g->raft_inited is then set the caller
+ * must raft_close, otherwise close the bridge unused. */
+static int raft_open(mk_group *g, char *err)
 {
     char detail[MK_ERRMSG_SIZE];
+    const mk__voter *me = &g->voters[g->self];
+    const mk_group_params *p = &g->params;
+    g->raft_inited = g->raft_started = g->raft_closed = false;
+    int rv = raft_uv_init(&g->io, g->loop, g->data_dir, &g->bridge.t);
+    if (rv != 0) {
+        snprintf(detail, sizeof detail, "%s", g->io.errmsg);
+        say(err, "raft storage: %s", detail);
+        return raft_code(rv);
+    }
+    /* A corrupt segment stops the start (with libraft's message naming
+     * it) instead of being renamed away with entries this member had. */
+    raft_uv_set_auto_recovery(&g->io, false);
+    mk__gio_init(&g->gio, &g->io, g->data_dir, on_storage_failed, g);
+    rv = raft_init(&g->raft, &g->gio.io, &g->gfsm.raft, me->id, me->addr);
+    if (rv != 0) {
+        snprintf(detail, sizeof detail, "%s", raft_errmsg(&g->raft));
+        raft_uv_close(&g->io);
+        say(err, "raft: %s", detail);
+        return raft_code(rv);
+    }
+    g->raft_inited = true;
+    g->raft.data = g;
+    raft_set_election_timeout(&g->raft, p->election_timeout_ms);
+    raft_set_heartbeat_timeout(&g->raft, p->heartbeat_ms);
+    raft_set_snapshot_threshold(&g->raft, p->snapshot_threshold);
+    raft_set_snapshot_trailing(&g->raft, p->snapshot_threshold / 2 > 128
+                                             ? 128
+                                             : (p->snapshot_threshold + 1) / 2);
+    /* Pre-vote: a member cut off for a while (SIGSTOP, a partition) does
+     * not depose a healthy leader with its inflated term when it returns. */
+    raft_set_pre_vote(&g->raft, true);
+    raft_uv_set_connect_retry_delay(&g->io, p->heartbeat_ms * 2 < 50
+                                                ? 50
+                                                : p->heartbeat_ms * 2);
+
+    /* Every voter bootstraps the same configuration; a data dir that
+     * already holds a log refuses (RAFT_CANTBOOTSTRAP) and keeps its own. */
+    struct raft_configuration conf;
+    raft_configuration_init(&conf);
+    rv = 0;
+    for (size_t i = 0; i < g->n_voters && rv == 0; i++)
+        rv = raft_configuration_add(&conf, g->voters[i].id,
+                                    g->voters[i].addr, RAFT_VOTER);
+    if (rv == 0)
+        rv = raft_bootstrap(&g->raft, &conf);
+    raft_configuration_close(&conf);
+    if (rv != 0 && rv != RAFT_CANTBOOTSTRAP) {
+        say(err, "raft bootstrap: %s", raft_errmsg(&g->raft));
+        return raft_code(rv);
+    }
+    rv = raft_start(&g->raft);
+    if (rv != 0) {
+        say(err, "raft start: %s", raft_errmsg(&g->raft));
+        return raft_code(rv);
+    }
+    g->raft_started = true;
+    return 0;
+}
+
+/* ---- storage ---------------------------------------------------------------
+ *
+ * gio (group_io.h) reports the first storage failure and from then on
+ * keeps libraft from acknowledging or voting. Here the member leaves
+ * consensus: Raft is closed on the next turn (never from inside raft_uv's
+ * callback), the group handle stays, its status says storage_failed, and
+ * every DISK_RETRY_MS a probe tries to allocate room in the data dir. When
+ * it succeeds, Raft is started again from the durable log, exactly as a
+ * restarted process would: the state machine goes back to its initial
+ * state and libraft applies the snapshot and log over it. Commands held
+ * here wait for a leader meanwhile; requesters try other members. */
+
+static void on_storage_failed(mk__gio *io, const char *op, int rv,
+                              const char *msg)
+{
+    mk_group *g = io->data;
+    char hex[MK_ID_HEX_LEN + 1];
+    snprintf(g->errmsg, sizeof g->errmsg,
+             "storage failed (%s: %s): out of consensus until the data dir "
+             "works again",
+             op, msg);
+    fprintf(stderr,
+            "mosaik: group %s: STORAGE FAILED in %s: %s (libraft code %d), "
+            "data dir %s: this member leaves consensus and retries every "
+            "%d ms\n",
+            mk_id_hex(&g->id, hex), op, msg, rv, g->data_dir, DISK_RETRY_MS);
+    g->raft_started = false; /* no proposals, no routing to us */
+    if (g->disk == DISK_OK && !g->closing) {
+        g->disk = DISK_FAILED;
+        uv_timer_start(&g->disk_timer, on_disk_timer, 0, 0);
+    }
+}
+
+/* Can the data dir take a segment's worth of writes again? */
+static int disk_probe(const char *dir)
+{
+    char path[4096];
+    if (snprintf(path, sizeof path, "%s/.mosaik-probe", dir) >=
+        (int)sizeof path)
+        return MK_EINVAL;
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return -errno;
+    int rc = -posix_fallocate(fd, 0, DISK_PROBE_BYTES);
+    if (rc == 0 && fsync(fd) != 0)
+        rc = -errno;
+    close(fd);
+    unlink(path);
+    return rc;
+}
+
+static void disk_restart(mk_group *g)
+{
+    char err[MK_ERRMSG_SIZE], hex[MK_ID_HEX_LEN + 1];
+    mk_id_hex(&g->id, hex);
+    int rc = mk__gfsm_restore(&g->gfsm, g->initial, g->initial_len);
+    if (rc != 0) {
+        say(err, "cannot reset the state machine: %s", mk_strerror(rc));
+        g->disk = DISK_REFUSED;
+        goto fail;
+    }
+    mk__bridge_init(&g->bridge, g, g->loop);
+    g->open_handles++;
+    rc = raft_open(g, err);
+    if (rc == 0) {
+        g->disk = DISK_OK;
+        g->errmsg[0] = '\0';
+        fprintf(stderr,
+                "mosaik: group %s: storage in %s works again: member "
+                "restarted from its log\n",
+                hex, g->data_dir);
+        return;
+    }
+    if (g->raft_inited) {
+        /* on_raft_closed decides: stopped (retry) or refused (lost). */
+        g->disk = DISK_STOPPING;
+        g->raft.data = g;
+        raft_close(&g->raft, on_raft_closed);
+    } else {
+        mk__bridge_close_unused(&g->bridge);
+        g->raft_inited = true; /* the previous instance, long closed */
+        g->raft_closed = true;
+        g->disk = DISK_STOPPED;
+        uv_timer_start(&g->disk_timer, on_disk_timer, DISK_RETRY_MS, 0);
+    }
+fail:
+    snprintf(g->errmsg, sizeof g->errmsg, "storage: %s", err);
+    fprintf(stderr, "mosaik: group %s: restart after a storage failure "
+                    "failed: %s\n", hex, err);
+}
+
+static void on_disk_timer(uv_timer_t *t)
+{
+    mk_group *g = t->data;
+    if (g->closing)
+        return;
+    if (g->disk == DISK_FAILED) {
+        g->disk = DISK_STOPPING;
+        g->raft.data = g;
+        raft_close(&g->raft, on_raft_closed);
+        return;
+    }
+    if (g->disk != DISK_STOPPED)
+        return;
+    if (disk_probe(g->data_dir) != 0) {
+        uv_timer_start(t, on_disk_timer, DISK_RETRY_MS, 0);
+        return;
+    }
+    disk_restart(g);
+}
+
+int mk_group_join(const mk_group_config *cfg, mk_group **out, char *err)
+{
     int rc;
     *out = NULL;
     if (!cfg->node || !cfg->fsm || cfg->fsm->version != MK_FSM_VERSION ||
@@ -1926,64 +2136,30 @@ int mk_group_join(const mk_group_config *cfg, mk_group **out, char *err)
     uv_check_init(g->loop, &g->check);
     uv_prepare_init(g->loop, &g->prepare);
     uv_timer_init(g->loop, &g->tick);
+    uv_timer_init(g->loop, &g->disk_timer);
     g->check.data = g->prepare.data = g->tick.data = g;
-    g->open_handles = 4; /* with the bridge's timer */
+    g->disk_timer.data = g;
+    g->open_handles = 5; /* with the bridge's timer */
     mk__bridge_init(&g->bridge, g, g->loop);
 
-    const mk__voter *me = &g->voters[self_at];
-    int rv = raft_uv_init(&g->io, g->loop, cfg->data_dir, &g->bridge.t);
-    if (rv != 0) {
-        snprintf(detail, sizeof detail, "%s", g->io.errmsg);
-        say(err, "raft storage: %s", detail);
-        rc = raft_code(rv);
+    /* The empty machine, to go back to when Raft restarts after a storage
+     * failure (libraft then applies the durable log over it). */
+    mk_buf init;
+    mk_buf_init(&init);
+    rc = mk__gfsm_snapshot(&g->gfsm, &init);
+    if (rc == 0 && init.err)
+        rc = init.err;
+    g->initial = mk_buf_detach(&init, &g->initial_len);
+    g->data_dir = strdup(cfg->data_dir);
+    if (rc != 0 || !g->initial || !g->data_dir) {
+        mk_buf_free(&init);
+        say(err, "cannot keep the initial state: %s",
+            mk_strerror(rc ? rc : MK_ENOMEM));
+        rc = rc ? rc : MK_ENOMEM;
         goto fail;
     }
-    rv = raft_init(&g->raft, &g->io, &g->gfsm.raft, me->id, me->addr);
-    if (rv != 0) {
-        snprintf(detail, sizeof detail, "%s", raft_errmsg(&g->raft));
-        raft_uv_close(&g->io);
-        say(err, "raft: %s", detail);
-        rc = raft_code(rv);
+    if ((rc = raft_open(g, err)) != 0)
         goto fail;
-    }
-    g->raft_inited = true;
-    g->raft.data = g;
-    raft_set_election_timeout(&g->raft, p.election_timeout_ms);
-    raft_set_heartbeat_timeout(&g->raft, p.heartbeat_ms);
-    raft_set_snapshot_threshold(&g->raft, p.snapshot_threshold);
-    raft_set_snapshot_trailing(&g->raft, p.snapshot_threshold / 2 > 128
-                                             ? 128
-                                             : (p.snapshot_threshold + 1) / 2);
-    /* Pre-vote: a member cut off for a while (SIGSTOP, a partition) does
-     * not depose a healthy leader with its inflated term when it returns. */
-    raft_set_pre_vote(&g->raft, true);
-    raft_uv_set_connect_retry_delay(&g->io, p.heartbeat_ms * 2 < 50
-                                                ? 50
-                                                : p.heartbeat_ms * 2);
-
-    /* Every voter bootstraps the same configuration; a data dir that
-     * already holds a log refuses (RAFT_CANTBOOTSTRAP) and keeps its own. */
-    struct raft_configuration conf;
-    raft_configuration_init(&conf);
-    rv = 0;
-    for (size_t i = 0; i < g->n_voters && rv == 0; i++)
-        rv = raft_configuration_add(&conf, g->voters[i].id,
-                                    g->voters[i].addr, RAFT_VOTER);
-    if (rv == 0)
-        rv = raft_bootstrap(&g->raft, &conf);
-    raft_configuration_close(&conf);
-    if (rv != 0 && rv != RAFT_CANTBOOTSTRAP) {
-        say(err, "raft bootstrap: %s", raft_errmsg(&g->raft));
-        rc = raft_code(rv);
-        goto fail;
-    }
-    rv = raft_start(&g->raft);
-    if (rv != 0) {
-        say(err, "raft start: %s", raft_errmsg(&g->raft));
-        rc = raft_code(rv);
-        goto fail;
-    }
-    g->raft_started = true;
     if ((rc = mk__hub_add(hub, g)) != 0) {
         say(err, "cannot register the group");
         goto fail;
@@ -1996,7 +2172,9 @@ int mk_group_join(const mk_group_config *cfg, mk_group **out, char *err)
     return 0;
 
 fail:
-    /* Finishes asynchronously; no callback. */
+    /* Finishes asynchronously; no callback. A hub made for this group
+     * alone goes with it. */
+    mk__hub_remove(hub, g);
     mk__feed_close(&g->feed);
     teardown(g);
     return rc;

@@ -121,6 +121,10 @@ static void on_first_frame(mk_link *link, const uint8_t *f, size_t len,
         refuse(link, code, why);
         return;
     }
+    /* The link leaves `p` (freed with its timer) before its new owner
+     * sets callbacks: an owner that refuses it at once (a member whose
+     * Raft is stopped) must not call back into `p`. */
+    mk_link_set_callbacks(link, NULL, NULL, NULL);
     pending_done(p);
     if (p->feed)
         mk__group_accept_feed(g, link, from);

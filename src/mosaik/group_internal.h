@@ -51,6 +51,7 @@
 #include "mosaik/error.h"
 #include "mosaik/group.h"
 #include "mosaik/group_fsm.h"
+#include "mosaik/group_io.h"
 
 /* ---- wire (group_wire.c) -------------------------------------------------- */
 
@@ -303,7 +304,16 @@ struct mk_group {
     char errmsg[MK_ERRMSG_SIZE];
 
     struct raft raft;
-    struct raft_io io;
+    struct raft_io io; /* raft_uv, wrapped by gio (what libraft is given) */
+    mk__gio gio;
+    char *data_dir;
+    /* Storage (group.c "storage"): OK, or failed and Raft stopping,
+     * stopped (probing the disk until it works), or refused (the log lost
+     * entries: never restarted). */
+    int disk;
+    uv_timer_t disk_timer;
+    uint8_t *initial; /* the adapter's snapshot before anything applied */
+    size_t initial_len;
     mk__bridge bridge;
     mk__gfsm gfsm;
     mk__feed feed;

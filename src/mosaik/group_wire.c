@@ -149,7 +149,7 @@ void mk__status_encode(mk_buf *b, const mk__member_status *s)
     const mk_group_status *st = &s->st;
     mk_put_id(b, &s->self);
     mk_put_u8(b, (uint8_t)(st->online | st->is_leader << 1 |
-                           st->has_leader << 2));
+                           st->has_leader << 2 | st->storage_failed << 3));
     mk_put_id(b, &st->leader);
     mk_put_u8(b, (uint8_t)s->raft_state);
     mk_put_varint(b, st->term);
@@ -173,11 +173,12 @@ int mk__status_decode(const uint8_t *p, size_t n, mk__member_status *s)
     mk_reader_init(&r, p, n);
     mk_get_id(&r, &s->self);
     uint8_t f = mk_get_u8(&r);
-    if (f > 7)
+    if (f > 15)
         return MK_EDECODE;
     s->st.online = f & 1;
     s->st.is_leader = f >> 1 & 1;
     s->st.has_leader = f >> 2 & 1;
+    s->st.storage_failed = f >> 3 & 1;
     mk_get_id(&r, &s->st.leader);
     s->raft_state = mk_get_u8(&r);
     s->st.term = mk_get_varint(&r);
