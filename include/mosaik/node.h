@@ -68,6 +68,16 @@ int mk_node_start(mk_node *node);
 void mk_node_close(mk_node *node, void (*cb)(void *data), void *data);
 
 uv_loop_t *mk_node_loop(const mk_node *node);
+
+/* Per-node state of layers above (a cache of group clients, say), so
+ * they need no global state. `key` identifies the owner (the address of
+ * a static in its file). `release` (may be NULL) runs once when the node
+ * starts closing, while its loop and links still work. MK_EEXIST when the
+ * key is taken, MK_ECLOSED once the node is closing, MK_ENOMEM. */
+int mk_node_set_extension(mk_node *node, const void *key, void *value,
+                          void (*release)(void *value));
+/* The value set for `key`, or NULL. */
+void *mk_node_extension(const mk_node *node, const void *key);
 const mk_peer_id *mk_node_id(const mk_node *node);
 const mk_id *mk_node_network(const mk_node *node);
 const mk_keypair *mk_node_key(const mk_node *node);

@@ -1577,6 +1577,7 @@ static void on_check(uv_check_t *h)
     done_deliver(g);
     if (g->closing)
         return;
+    mk__feed_leader(&g->feed, &st);
     if (status_changed(&st, &g->last)) {
         g->last = st;
         for (mk__gwatch *w = g->watches; w && !g->closing; w = w->next)

@@ -13,6 +13,12 @@
  * Nothing here buffers without bound: a subscriber is fed only while its
  * link holds less than SUB_QUEUE_MAX unsent bytes, and resumes from the
  * ring (or a snapshot, if the ring moved past it) when the link drains.
+ *
+ * The member also tells its subscribers whom it believes leads (LEADER).
+ * A follower applies a command only once the leader's next message says
+ * it is committed, up to a heartbeat after the leader applied it; a
+ * replica that follows the leader does not inherit that lag, so replicas
+ * use this to move there (replica.c).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -172,6 +178,35 @@ fed:
     }
 }
 
+static int send_leader(mk_link *link, bool has, const mk_peer_id *leader)
+{
+    mk_buf b;
+    mk_buf_init(&b);
+    mk_put_u8(&b, MK__F_LEADER);
+    mk_put_varint(&b, has);
+    if (has)
+        mk_put_id(&b, leader);
+    int rc = b.err ? b.err : mk_link_send(link, b.data, b.len);
+    mk_buf_free(&b);
+    return rc;
+}
+
+void mk__feed_leader(mk__feed *f, const mk_group_status *st)
+{
+    if (!f->g || (st->has_leader == f->told_has &&
+                  (!st->has_leader || mk_id_eq(&st->leader, &f->told))))
+        return;
+    f->told_has = st->has_leader;
+    f->told = st->leader;
+    /* A few bytes per election, sent past the SUB_QUEUE_MAX pause: a
+     * slow subscriber should learn where to go all the more. */
+    for (mk__feed_sub *s = f->subs, *next; s; s = next) {
+        next = s->next;
+        if (s->link && send_leader(s->link, st->has_leader, &st->leader) != 0)
+            mk_link_close(s->link, MK_CLOSE_CANCELLED, NULL);
+    }
+}
+
 void mk__feed_reset(mk__feed *f)
 {
     if (!f->g)
@@ -252,7 +287,11 @@ void mk__group_accept_feed(mk_group *g, mk_link *link, uint64_t from)
     mk_put_u8(&b, MK__F_WELCOME);
     mk_put_varint(&b, g->gfsm.applied);
     mk__proof_encode(&b, &g->proof);
-    if (b.err || mk_link_send(link, b.data, b.len) != 0) {
+    /* Our view now, not the one last broadcast (a loop iteration old). */
+    mk_group_status st;
+    mk_group_status_get(g, &st);
+    if (b.err || mk_link_send(link, b.data, b.len) != 0 ||
+        send_leader(link, st.has_leader, &st.leader) != 0) {
         mk_buf_free(&b);
         mk_link_close(link, MK_CLOSE_CANCELLED, NULL);
         return;

@@ -26,7 +26,9 @@
  * Protocol on MK_ALPN_GROUP_FEED: SUBSCRIBE {network, group, from}; the
  * member answers WELCOME {its applied, proof}, then SNAPSHOT {applied,
  * bytes} and/or CMD {applied, bytes}, one per applied command, in order,
- * forever.
+ * forever. Interleaved, LEADER {has, [PeerId]} says whom the member
+ * believes leads: right after WELCOME and whenever that changes (replicas
+ * move to the leader, which applies a commit first).
  *
  * Proof of membership. Any peer can list a GroupId in its self-signed
  * entry, so the catalog says only who claims to serve a group. The GroupId
@@ -68,6 +70,7 @@ enum {
     MK__F_SNAPSHOT = 2,
     MK__F_CMD = 3,
     MK__F_WELCOME = 4, /* {member's applied}: the subscription is accepted */
+    MK__F_LEADER = 5,  /* {has, [leader]}: whom the member believes leads */
 };
 #define MK__STATUS_WANT_HASH 1
 
@@ -262,6 +265,9 @@ typedef struct mk__feed {
     size_t cap, head, n, bytes;
     uint64_t first;
     mk__feed_sub *subs;
+    /* The leader subscribers were last told of (mk__feed_leader). */
+    bool told_has;
+    mk_peer_id told;
 } mk__feed;
 
 void mk__feed_init(mk__feed *f, mk_group *g);
@@ -270,6 +276,9 @@ void mk__feed_push(mk__feed *f, uint64_t applied, const uint8_t *cmd,
                    size_t len);
 /* The state was replaced (snapshot install): the ring restarts. */
 void mk__feed_reset(mk__feed *f);
+/* The member's view of the leader now (called after every loop
+ * iteration): subscribers are told when it changed. */
+void mk__feed_leader(mk__feed *f, const mk_group_status *st);
 /* Closes every subscriber and frees the ring. */
 void mk__feed_close(mk__feed *f);
 

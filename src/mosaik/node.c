@@ -789,11 +789,42 @@ static void on_departure_window(uv_timer_t *t)
     mk_transport_close(node->transport, on_transport_closed, node);
 }
 
+int mk_node_set_extension(mk_node *node, const void *key, void *value,
+                          void (*release)(void *value))
+{
+    if (node->closing)
+        return MK_ECLOSED;
+    if (mk_node_extension(node, key))
+        return MK_EEXIST;
+    struct mk__ext *grown =
+        realloc(node->exts, (node->n_exts + 1) * sizeof *grown);
+    if (!grown)
+        return MK_ENOMEM;
+    node->exts = grown;
+    node->exts[node->n_exts++] = (struct mk__ext){key, value, release};
+    return 0;
+}
+
+void *mk_node_extension(const mk_node *node, const void *key)
+{
+    for (size_t i = 0; i < node->n_exts; i++)
+        if (node->exts[i].key == key)
+            return node->exts[i].value;
+    return NULL;
+}
+
 void mk_node_close(mk_node *node, void (*cb)(void *data), void *data)
 {
     if (node->closing)
         return;
     node->closing = true;
+    /* Layers above let go first, while links still work. */
+    for (size_t i = node->n_exts; i-- > 0;)
+        if (node->exts[i].release)
+            node->exts[i].release(node->exts[i].value);
+    free(node->exts);
+    node->exts = NULL;
+    node->n_exts = 0;
     node->close_cb = cb;
     node->close_data = data;
     uv_timer_stop(&node->announce_timer);

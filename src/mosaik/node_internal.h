@@ -117,6 +117,13 @@ struct mk_node {
     /* The groups running on this node (group_hub.c's registry), NULL when
      * none: the group ALPNs' accept handlers find them here. */
     void *groups;
+    /* mk_node_set_extension: what layers above keep per node. */
+    struct mk__ext {
+        const void *key;
+        void *value;
+        void (*release)(void *value);
+    } *exts;
+    size_t n_exts;
 };
 
 /* node.c */

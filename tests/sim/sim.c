@@ -99,21 +99,38 @@ typedef struct sim_tuple {
 static size_t sim_entry_encode(const sim_tuple *t, size_t n,
                                struct raft_buffer *out, size_t *first)
 {
-    for (size_t i = 0; i < n; i++) {
-        mk__envelope e = {.seq = t[i].seq, .ack = t[i].ack, .cmd = t[i].cmd,
-                          .len = t[i].len};
-        memcpy(e.session, t[i].session, MK__SESSION_LEN);
-        out[i].len = mk__env_size(e.len);
-        out[i].base = raft_malloc(out[i].len);
+    /* Both forms the leader proposes (group.c): a run of tuples as one
+     * batch entry, or one plain envelope per tuple. Which one follows from
+     * the first sequence number, so it is part of the seed's schedule. */
+    bool batch = n > 1 && t[0].seq % 2 == 0;
+    size_t ne = batch ? 1 : n;
+    for (size_t i = 0; i < ne; i++) {
+        size_t from = batch ? 0 : i, to = batch ? n : i + 1;
+        size_t len = batch ? MK__BATCH_HDR : 0;
+        for (size_t k = from; k < to; k++)
+            len += mk__env_size(t[k].len);
+        out[i].len = len;
+        out[i].base = raft_malloc(len);
         if (!out[i].base) {
             while (i--)
                 raft_free(out[i].base);
             return 0;
         }
-        mk__env_write(out[i].base, &e);
-        first[i] = i;
+        uint8_t *at = out[i].base;
+        if (batch) {
+            mk__batch_header_write(at, (uint32_t)n);
+            at += MK__BATCH_HDR;
+        }
+        for (size_t k = from; k < to; k++) {
+            mk__envelope e = {.seq = t[k].seq, .ack = t[k].ack,
+                              .cmd = t[k].cmd, .len = t[k].len};
+            memcpy(e.session, t[k].session, MK__SESSION_LEN);
+            mk__env_write(at, &e);
+            at += mk__env_size(t[k].len);
+        }
+        first[i] = from;
     }
-    return n;
+    return ne;
 }
 
 /* ---- state ----------------------------------------------------------------- */
@@ -505,7 +522,11 @@ static void propose(sim *s, unsigned sv, unsigned si, const uint64_t *seqs,
         p->req.data = p;
         int rv = raft_apply(r, &p->req, &bufs[e], 1, on_applied);
         if (rv != 0) {
-            raft_free(bufs[e].base);
+            /* libraft 0.15 frees what it had appended when a later step
+             * fails (client.c, err_after_log_append): only a refusal as
+             * NOT_LEADER leaves the buffer ours. */
+            if (rv == RAFT_NOTLEADER)
+                raft_free(bufs[e].base);
             free(p);
             continue;
         }
