@@ -246,9 +246,13 @@ static int run_write(coll_run *r, const coll_verb *v, const coll_args *args)
                             r->out.k->fields & ~COLL_F_INDEX);
         break;
     case SAY_TOOK:
-        if (oc.changed == 0)
+    case SAY_INDEX:
+        if (oc.changed == 0 && v->said == SAY_TOOK)
             exit = cli_error(CLI_FAIL, "the %s already holds a value",
                              r->out.k->name);
+        else if (oc.changed == 0)
+            exit = cli_error(CLI_FAIL, "no element at index %llu",
+                             (unsigned long long)args->index);
         else if (!r->out.json)
             puts("OK");
         break;

@@ -33,7 +33,7 @@ static const cli_command COMMANDS[] = {
      cmd_group},
     {"map", "a map group: put, get, del, list, watch", cmd_map},
     {"set", "a set group: add, remove, has, list, watch", cmd_set},
-    {"vec", "a vec group: push, pop, get, len, list, watch", cmd_vec},
+    {"vec", "a vec group: push, pop, get, set, len, list, watch", cmd_vec},
     {"cell", "a cell group: set, get, clear, watch", cmd_cell},
     {"once", "a once group: set, get, watch", cmd_once},
     {"pq", "a priority-queue group: push, pop-min, pop-max, peek, list, "

@@ -48,6 +48,7 @@ typedef enum coll_said {
     SAY_COUNT, /* the number of items changed (del, remove, clear) */
     SAY_ITEM,  /* the item taken out (vec pop); none: exit 1 */
     SAY_TOOK,  /* "OK" when it changed something, else exit 1 (once set) */
+    SAY_INDEX, /* "OK", or exit 1: no element at that index (vec set) */
 } coll_said;
 
 /* Item fields, for arguments and output. */

@@ -60,6 +60,10 @@ static int vec_pop(mk_buf *o, const coll_args *a)
     (void)a;
     return mk_vec_cmd_pop_back(o);
 }
+static int vec_set(mk_buf *o, const coll_args *a)
+{
+    return mk_vec_cmd_set(o, a->index, ITEM_VAL(a));
+}
 static int vec_get(mk_buf *o, const coll_args *a)
 {
     return mk_vec_query_get(o, a->index);
@@ -143,6 +147,7 @@ static const coll_verb VEC_VERBS[] = {
     {"push", "VALUE", VERB_WRITE, V, SAY_OK, vec_push, false},
     {"pop", "", VERB_WRITE, 0, SAY_ITEM, vec_pop, false},
     {"get", "INDEX", VERB_GET, I, SAY_OK, vec_get, false},
+    {"set", "INDEX VALUE", VERB_WRITE, I | V, SAY_INDEX, vec_set, false},
     {"len", "", VERB_LEN, 0, SAY_OK, vec_len, false},
     {"list", "", VERB_LIST, 0, SAY_OK, NULL, false},
     {"watch", "", VERB_WATCH, 0, SAY_OK, NULL, false},
@@ -184,7 +189,7 @@ static const coll_kind_def KINDS[] = {
      COLL_F_KEY | COLL_F_VAL, "key", VERBS(MAP_VERBS)},
     {"set", "a replicated set: add, remove, has, len, list, watch", COLL_SET,
      COLL_F_KEY, "elem", VERBS(SET_VERBS)},
-    {"vec", "a replicated vector: push, pop, get, len, list, watch", COLL_VEC,
+    {"vec", "a replicated vector: push, pop, get, set, len, list, watch", COLL_VEC,
      COLL_F_INDEX | COLL_F_VAL, "index", VERBS(VEC_VERBS)},
     {"cell", "a replicated cell: set, get, clear, watch", COLL_CELL,
      COLL_F_VAL, "value", VERBS(CELL_VERBS)},

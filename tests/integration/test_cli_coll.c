@@ -52,8 +52,9 @@ static void sleep_ms(int n)
 static void write_config(void)
 {
     json_t *root = json_object(), *gs = json_array();
-    const char *names[] = {"kv", "jobs"}, *kinds[] = {"map", "pq"};
-    for (int i = 0; i < 2; i++) {
+    const char *names[] = {"kv", "jobs", "tags", "list", "flag", "first"};
+    const char *kinds[] = {"map", "pq", "set", "vec", "cell", "once"};
+    for (int i = 0; i < 6; i++) {
         json_t *g = json_object(), *vs = json_array(), *p = json_object();
         json_object_set_new(g, "name", json_string(names[i]));
         json_object_set_new(g, "root", json_string(names[i]));
@@ -387,6 +388,60 @@ static void pq_verbs(void **state)
     expect(&pr, 1, "");
 }
 
+/* ---- set, vec, cell, once ------------------------------------------------------ */
+
+static void other_kinds(void **state)
+{
+    (void)state;
+    proc_result pr;
+    cli(&pr, NULL, "tags", "set", "add", "red", NULL);
+    expect(&pr, 0, "OK\n");
+    cli(&pr, NULL, "tags", "set", "add", "blue", NULL);
+    expect(&pr, 0, "OK\n");
+    cli(&pr, NULL, "tags", "set", "has", "red", NULL);
+    expect(&pr, 0, "true\n");
+    cli(&pr, NULL, "tags", "set", "remove", "red", NULL);
+    expect(&pr, 0, "1\n");
+    cli(&pr, NULL, "tags", "set", "has", "red", "--json", NULL);
+    expect(&pr, 1, "{\"found\":false}\n");
+    cli(&pr, NULL, "tags", "set", "list", "--json", NULL);
+    expect(&pr, 0, "{\"elem\":\"blue\"}\n");
+
+    cli(&pr, "push a\npush b\npush c\nset 1 B\n", "list", "vec", "--stdin",
+        NULL);
+    expect(&pr, 0, NULL);
+    cli(&pr, NULL, "list", "vec", "list", NULL);
+    expect(&pr, 0, "0\ta\n1\tB\n2\tc\n");
+    cli(&pr, NULL, "list", "vec", "get", "2", NULL);
+    expect(&pr, 0, "c\n");
+    cli(&pr, NULL, "list", "vec", "set", "7", "x", NULL);
+    assert_non_null(strstr(pr.err, "no element at index 7"));
+    expect(&pr, 1, "");
+    cli(&pr, NULL, "list", "vec", "pop", NULL);
+    expect(&pr, 0, "c\n");
+    cli(&pr, NULL, "list", "vec", "len", NULL);
+    expect(&pr, 0, "2\n");
+    cli(&pr, NULL, "list", "vec", "list", "--start", "1", "--json", NULL);
+    expect(&pr, 0, "{\"index\":1,\"value\":\"B\"}\n");
+
+    cli(&pr, NULL, "flag", "cell", "get", NULL);
+    expect(&pr, 1, "");
+    cli(&pr, NULL, "flag", "cell", "set", "on", NULL);
+    expect(&pr, 0, "OK\n");
+    cli(&pr, NULL, "flag", "cell", "get", NULL);
+    expect(&pr, 0, "on\n");
+    cli(&pr, NULL, "flag", "cell", "clear", NULL);
+    expect(&pr, 0, "1\n");
+
+    cli(&pr, NULL, "first", "once", "set", "winner", NULL);
+    expect(&pr, 0, "OK\n");
+    cli(&pr, NULL, "first", "once", "set", "loser", NULL);
+    assert_non_null(strstr(pr.err, "already holds a value"));
+    expect(&pr, 1, "");
+    cli(&pr, NULL, "first", "once", "get", NULL);
+    expect(&pr, 0, "winner\n");
+}
+
 /* ---- watch ---------------------------------------------------------------------- */
 
 static bool file_has(const char *path, const char *text)
@@ -517,6 +572,7 @@ int main(void)
         cmocka_unit_test(map_verbs),
         cmocka_unit_test(batches),
         cmocka_unit_test(pq_verbs),
+        cmocka_unit_test(other_kinds),
         cmocka_unit_test(watch),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
