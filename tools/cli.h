@@ -34,6 +34,13 @@ int cmd_compute(int argc, char **argv);
 int cmd_confluence(int argc, char **argv);
 int cmd_demo(int argc, char **argv);
 int cmd_group(int argc, char **argv);
+/* `coalition map|set|vec|cell|once|pq VERB` (cmd_coll.c). */
+int cmd_map(int argc, char **argv);
+int cmd_set(int argc, char **argv);
+int cmd_vec(int argc, char **argv);
+int cmd_cell(int argc, char **argv);
+int cmd_once(int argc, char **argv);
+int cmd_pq(int argc, char **argv);
 
 /* Prints "coalition: <msg>" to stderr; returns `status`. */
 int cli_error(int status, const char *fmt, ...)

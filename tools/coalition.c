@@ -31,6 +31,14 @@ static const cli_command COMMANDS[] = {
     {"demo", "run a live local coalition (the main job)", cmd_demo},
     {"group", "run a command, a query or a status request on a group",
      cmd_group},
+    {"map", "a map group: put, get, del, list, watch", cmd_map},
+    {"set", "a set group: add, remove, has, list, watch", cmd_set},
+    {"vec", "a vec group: push, pop, get, set, len, list, watch", cmd_vec},
+    {"cell", "a cell group: set, get, clear, watch", cmd_cell},
+    {"once", "a once group: set, get, watch", cmd_once},
+    {"pq", "a priority-queue group: push, pop-min, pop-max, peek, list, "
+           "watch",
+     cmd_pq},
 };
 
 static void usage(FILE *out)

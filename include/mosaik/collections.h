@@ -243,10 +243,12 @@ struct mk_fsm *mk_vec_fsm(mk_vec *v);
 
 /* Out-of-range operations are no-ops with changed 0, never errors (mosaik
  * panics on insert past the end, Appendix D.3; we do not clamp either):
- *   insert(index > len), remove(index >= len), swap with an index >= len
- *   or i == j, truncate(len >= current), pop on an empty vec.
+ *   insert(index > len), remove(index >= len), set(index >= len), swap
+ *   with an index >= len or i == j, truncate(len >= current), pop on an
+ *   empty vec.
  * insert(index == len) appends. pop_*, remove: the outcome carries the
- * element taken out. truncate, clear: changed = elements removed.
+ * element taken out; set replaces an element in place (changed 1) and
+ * carries the one it replaced. truncate, clear: changed = elements removed.
  * extend: appends in order, changed = n. push_*: changed 1.
  * Ends are O(1); insert and remove in the middle move up to len/2
  * pointers. */
@@ -257,6 +259,8 @@ int mk_vec_cmd_pop_front(mk_buf *out);
 int mk_vec_cmd_insert(mk_buf *out, uint64_t index, const void *elem,
                       size_t len);
 int mk_vec_cmd_remove(mk_buf *out, uint64_t index);
+int mk_vec_cmd_set(mk_buf *out, uint64_t index, const void *elem,
+                   size_t len);
 int mk_vec_cmd_swap(mk_buf *out, uint64_t i, uint64_t j);
 int mk_vec_cmd_truncate(mk_buf *out, uint64_t len);
 int mk_vec_cmd_extend(mk_buf *out, const mk_coll_item *elems, size_t n);

@@ -30,6 +30,7 @@ enum {
     OP_SWAP = MK__CMD(MK__KIND_VEC, 7),
     OP_TRUNCATE = MK__CMD(MK__KIND_VEC, 8),
     OP_EXTEND = MK__CMD(MK__KIND_VEC, 9),
+    OP_SET = MK__CMD(MK__KIND_VEC, 10),
     Q_LEN = MK__QUERY(MK__KIND_VEC, 0),
     Q_GET = MK__QUERY(MK__KIND_VEC, 1),
     Q_PAGE = MK__QUERY(MK__KIND_VEC, 2),
@@ -136,6 +137,15 @@ int mk_vec_cmd_pop_back(mk_buf *out)
 int mk_vec_cmd_pop_front(mk_buf *out)
 {
     mk_put_u8(out, OP_POP_FRONT);
+    return out->err;
+}
+
+int mk_vec_cmd_set(mk_buf *out, uint64_t index, const void *elem_p,
+                   size_t len)
+{
+    mk_put_u8(out, OP_SET);
+    mk_put_varint(out, index);
+    mk_put_bytes(out, elem_p, len);
     return out->err;
 }
 
@@ -265,6 +275,34 @@ static int apply_insert(mk_vec *v, mk_reader *r, uint8_t op, mk_buf *res)
     return 0;
 }
 
+/* Replaces the element at an index < len in place: the new element and
+ * room for the old one in the outcome are allocated first. */
+static int apply_set(mk_vec *v, mk_reader *r, mk_buf *res)
+{
+    uint64_t index = mk_get_varint(r);
+    size_t len;
+    const uint8_t *p = mk_get_bytes(r, &len, SIZE_MAX);
+    int rc = mk_reader_done(r);
+    if (rc)
+        return rc;
+    if (index >= v->len)
+        return nothing(res);
+    elem **at = slot(v, (size_t)index);
+    elem *e = elem_new(p, len);
+    if (!e || mk__outcome_reserve(res, (*at)->len) != 0) {
+        free(e);
+        return MK_ENOMEM;
+    }
+    elem *old = *at;
+    *at = e;
+    v->bytes = v->bytes - old->len + len;
+    mk_coll_item it;
+    fill(old, &it);
+    mk__put_outcome(res, 1, 0, &it, MK__ITEM_VAL);
+    free(old);
+    return 0;
+}
+
 static int apply_extend(mk_vec *v, mk_reader *r, mk_buf *res)
 {
     size_t n = mk_get_count(r, SIZE_MAX, 1);
@@ -334,6 +372,8 @@ static int vec_apply(struct mk_fsm *fsm, const uint8_t *cmd, size_t len,
         return apply_insert(v, &r, op, res);
     case OP_EXTEND:
         return apply_extend(v, &r, res);
+    case OP_SET:
+        return apply_set(v, &r, res);
     case OP_POP_BACK:
     case OP_POP_FRONT:
         if ((rc = mk_reader_done(&r)) != 0)

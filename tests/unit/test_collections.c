@@ -541,6 +541,15 @@ static void vec_edges(void **state)
     assert_int_equal(cu_run(&h, mk_vec_cmd_swap(&h.cmd, 9, 0)), 0);
     assert_int_equal(cu_run(&h, mk_vec_cmd_swap(&h.cmd, 3, 0)), 1);
     assert_string_equal(vec_text(v, &c), "d,b,c,a,");
+    /* Set replaces in place and hands back the old element; past the
+     * end it is a no-op. */
+    assert_int_equal(cu_run(&h, mk_vec_cmd_set(&h.cmd, 1, S("B"))), 1);
+    assert_true(h.out.has_item);
+    cu_assert_bytes(h.out.item.val, h.out.item.val_len, "b");
+    assert_int_equal(cu_run(&h, mk_vec_cmd_set(&h.cmd, 4, S("no"))), 0);
+    assert_false(h.out.has_item);
+    assert_string_equal(vec_text(v, &c), "d,B,c,a,");
+    assert_int_equal(cu_run(&h, mk_vec_cmd_set(&h.cmd, 1, S("b"))), 1);
     /* Remove out of bounds; truncate at or past the length. */
     assert_int_equal(cu_run(&h, mk_vec_cmd_remove(&h.cmd, 4)), 0);
     assert_false(h.out.has_item);
