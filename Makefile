@@ -5,7 +5,8 @@
 #   make test     unit + integration tests under ASan/UBSan, then short fuzz runs
 #   make demo     run the main job: a live local coalition for DEMO_FOR
 #                 seconds (default 30; DEMO_FOR= runs until Ctrl-C)
-#   make bench    build optimised and print the benchmark figures
+#   make bench    build optimised and print the benchmark figures; also
+#                 installs the bench-only packages (etcd to compare with)
 
 BUILD      ?= build
 TESTBUILD  ?= build-test
@@ -42,7 +43,13 @@ test: deps $(TESTBUILD)/build.ninja $(FUZZBUILD)/build.ninja
 demo: all
 	$(BUILD)/coalition demo $(if $(DEMO_FOR),--for $(DEMO_FOR))
 
-bench: all
+# The bench packages first, so a fresh build finds libnghttp2 (bench_etcd);
+# a build configured before they were installed is reconfigured once.
+bench:
+	@sh scripts/deps.sh bench
+	$(MAKE) all
+	@if pkg-config --exists libnghttp2 && [ ! -x $(BUILD)/bench/bench_etcd ]; then \
+		$(MESON) setup --reconfigure $(BUILD) && ninja -C $(BUILD); fi
 	sh bench/run.sh $(BUILD)
 
 clean:
