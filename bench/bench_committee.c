@@ -240,9 +240,7 @@ static void print_result(const bench *b)
     if (b->acked) {
         qsort(b->lat, b->acked, sizeof *b->lat, cmp64);
         p50 = b->lat[b->acked / 2];
-        p99 = b->lat[(b->acked * 99) / 100 < b->acked
-                         ? (b->acked * 99) / 100
-                         : b->acked - 1];
+        p99 = b->lat[(b->acked * 99) / 100];
     }
     printf("{\"client\":%u,\"size\":%zu,\"window\":%" PRIu64
            ",\"acknowledged\":%" PRIu64 ",\"failed\":%" PRIu64

@@ -81,7 +81,8 @@ hwm_reset() { echo 5 > "/proc/$1/clear_refs" 2>/dev/null || true; }
 
 # Runs one cell's clients: $1 label (ours|etcd), $2 clients, $3 window,
 # $4 size, then the client command line without per-client options.
-# Leaves $dir/cell/c*.json.
+# Calls before_go_<label> once every client has warmed up, so counters
+# and peaks cover the measured writes only. Leaves $dir/cell/c*.json.
 run_clients() {
     label=$1 c=$2 w=$3 s=$4
     shift 4
@@ -105,6 +106,7 @@ run_clients() {
         sleep 0.1
         t=$((t + 1))
     done
+    "before_go_$label"
     touch "$dir/cell/go"
     for p in $clients; do wait "$p" || true; done
     clients=""
@@ -181,6 +183,12 @@ counters() {
                      ([.members[].commands_proposed // 0] | add // 0)] | @tsv'
 }
 
+before_go_ours() {
+    set -- $(counters) 0 0 0
+    commit0=$1 ent0=$2 cmd0=$3
+    for p in $members; do hwm_reset "$p"; done
+}
+
 run_ours() {
     start_committee
     t=0
@@ -196,9 +204,6 @@ run_ours() {
         IFS=: read -r c w s <<EOF
 $cell
 EOF
-        set -- $(counters) 0 0 0
-        commit0=$1 ent0=$2 cmd0=$3
-        for p in $members; do hwm_reset "$p"; done
         run_clients ours "$c" "$w" "$s" "$ours" --bootstrap "$boot" --group "$gid"
         rss=""
         for p in $members; do rss="$rss${rss:+/}$(hwm "$p")"; done
@@ -235,6 +240,12 @@ find_etcd_leader() {
     [ -n "$etcd_leader_port" ]
 }
 
+before_go_etcd() {
+    set -- $(etcd_status "$etcd_leader_port") 0 0 0
+    idx0=$3
+    for p in $members; do hwm_reset "$p"; done
+}
+
 run_etcd() {
     # Ports from the pid, as bench_group.c does, so parallel runs differ.
     base=$((20000 + $$ % 20000))
@@ -268,9 +279,6 @@ run_etcd() {
 $cell
 EOF
         find_etcd_leader || true
-        set -- $(etcd_status "$etcd_leader_port") 0 0 0
-        idx0=$3
-        for p in $members; do hwm_reset "$p"; done
         run_clients etcd "$c" "$w" "$s" "$theirs" --endpoint "127.0.0.1:$etcd_leader_port"
         rss=""
         for p in $members; do rss="$rss${rss:+/}$(hwm "$p")"; done
@@ -290,7 +298,11 @@ echo "committee benchmark: $n writes per cell (split among the clients)," \
     "at most ${secs}s of submitting per cell; data under $dir"
 run_ours
 echo
-if command -v etcd >/dev/null && command -v etcdctl >/dev/null && [ -x "$theirs" ]; then
+missing=""
+command -v etcd >/dev/null || missing="$missing etcd (etcd-server)"
+command -v etcdctl >/dev/null || missing="$missing etcdctl (etcd-client)"
+[ -x "$theirs" ] || missing="$missing $theirs (libnghttp2-dev, then reconfigure)"
+if [ -z "$missing" ]; then
     run_etcd
     echo
     echo "ours / etcd        writes/s   p50      p99      peak RSS (max member)"
@@ -312,6 +324,5 @@ if command -v etcd >/dev/null && command -v etcdctl >/dev/null && [ -x "$theirs"
     echo "etcd client: bench_etcd, gRPC KV.Put over one HTTP/2 connection" \
         "per process, W streams in flight (Debian ships no etcd benchmark tool)"
 else
-    echo "etcd: not installed (etcd-server, etcd-client; and bench_etcd needs" \
-        "libnghttp2-dev): its column is skipped"
+    echo "etcd: skipped, missing:$missing (sh scripts/deps.sh bench installs them)"
 fi
