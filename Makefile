@@ -5,7 +5,8 @@
 #   make test     unit + integration tests under ASan/UBSan, then short fuzz runs
 #   make demo     run the main job: a live local coalition for DEMO_FOR
 #                 seconds (default 30; DEMO_FOR= runs until Ctrl-C)
-#   make bench    build optimised and print the benchmark figures
+#   make bench    build optimised and print the benchmark figures; also
+#                 installs the bench-only packages (etcd to compare with)
 #   make fuzz-long  every fuzz target for FUZZ_SECONDS each (default 3600
 #                 here), then minimise; FUZZ_TARGETS="a b", FUZZ_JOBS=N,
 #                 FUZZ_COMMIT=1 (docs/testing.md)
@@ -60,7 +61,13 @@ sim: deps $(TESTBUILD)/build.ninja
 	ninja -C $(TESTBUILD) tests/sim/sim
 	$(TESTBUILD)/tests/sim/sim --seeds 1..$(SEEDS) $(SIM_ARGS)
 
-bench: all
+# The bench packages first, so a fresh build finds libnghttp2 (bench_etcd);
+# a build configured before they were installed is reconfigured once.
+bench:
+	@sh scripts/deps.sh bench
+	$(MAKE) all
+	@if pkg-config --exists libnghttp2 && [ ! -x $(BUILD)/bench/bench_etcd ]; then \
+		$(MESON) setup --reconfigure $(BUILD) && ninja -C $(BUILD); fi
 	sh bench/run.sh $(BUILD)
 
 clean:

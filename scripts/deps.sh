@@ -1,11 +1,23 @@
 #!/bin/sh
 # Installs the Debian packages the build needs, and only those that are missing.
 # Run as root on a fresh Debian 12 machine; as another user it only reports.
+#
+#   sh scripts/deps.sh          what `make`, `make test` and `make demo` need
+#   sh scripts/deps.sh bench    that, plus what only `make bench` uses: etcd
+#                               (server and etcdctl) for bench/committee.sh to
+#                               compare against, libnghttp2-dev for its etcd
+#                               client, jq for its figures
 set -eu
 
 need="meson ninja-build pkg-config gcc clang libclang-rt-14-dev \
 libuv1-dev libraft-dev libssl-dev libsodium-dev libjansson-dev libcmocka-dev \
 b3sum iproute2 procps"
+
+case ${1:-} in
+"") ;;
+bench) need="$need etcd-server etcd-client libnghttp2-dev jq" ;;
+*) echo "usage: sh scripts/deps.sh [bench]" >&2; exit 2 ;;
+esac
 
 missing=""
 for p in $need; do
