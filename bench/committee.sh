@@ -18,7 +18,8 @@
 #   RSS        each member's peak RSS during the cell (VmHWM, reset first)
 # When etcd (Debian's etcd-server) is absent its column is skipped.
 # Figures are printed, never asserted. Environment: COMMITTEE_N (writes per
-# cell), COMMITTEE_FOR (seconds a cell may submit for).
+# cell), COMMITTEE_FOR (seconds a cell may submit for), COMMITTEE_CELLS
+# ("C:W:S ..." to run only those cells, e.g. "8:4096:64").
 set -eu
 
 build=build
@@ -48,6 +49,7 @@ else
     n=${COMMITTEE_N:-20000}
     secs=${COMMITTEE_FOR:-15}
 fi
+cells=${COMMITTEE_CELLS:-$cells}
 
 cli="$build/coalition"
 daemon="$build/coalitiond"

@@ -160,6 +160,8 @@ struct mk__srv {
     mk__bond bond;
     bool bonded;
     bool voter; /* the requester is a voter: its door admitted already */
+    bool told_leader; /* `leader` was named to this requester */
+    mk_peer_id leader;
     int refs;   /* waiters pointing here: its commands and queries held */
 };
 
@@ -430,11 +432,19 @@ static void waiter_finish(mk_group *g, mk__waiter *w, uint8_t op,
                       .len = len};
         if (session)
             memcpy(r.session, session, MK__SESSION_LEN);
-        if (status == MK_ENOT_LEADER) {
-            mk_group_status st;
-            mk_group_status_get(g, &st);
-            r.has_leader = st.has_leader;
+        /* Say who leads on NOT_LEADER, and on any answer whenever this
+         * requester has not heard it from us yet: a client that learns it
+         * goes to the leader directly instead of through a forwarding
+         * follower (two more hops and two more TLS records a command). */
+        mk_group_status st;
+        mk_group_status_get(g, &st);
+        if (st.has_leader &&
+            (status == MK_ENOT_LEADER || !w->srv->told_leader ||
+             !mk_id_eq(&w->srv->leader, &st.leader))) {
+            r.has_leader = true;
             r.leader = st.leader;
+            w->srv->told_leader = true;
+            w->srv->leader = st.leader;
         }
         srv_send(w->srv, &r);
         w->srv->refs--;
