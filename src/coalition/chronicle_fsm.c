@@ -2,9 +2,10 @@
  * its own publications, rotations and retirements.
  *
  * Entries are appended in commit order; each names the hash of the one
- * before it, so the log is a hash chain, and committee members SIGN each
- * entry's hash as it lands (kept only if it verifies, like Atlas cards).
- * A reader that trusts any signed head can verify everything before it,
+ * before it, so the log is a hash chain, and committee members SIGN the
+ * latest entry's hash as entries land (kept only if it verifies, like
+ * Atlas cards; a member signs the head, not every entry: host.c). A
+ * reader that trusts any signed head can verify everything before it,
  * and any rewrite of an entry breaks the chain from there on (SPEC §4).
  *
  * APPEND with `once` records a fact only if the latest entry of the same

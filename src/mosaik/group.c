@@ -112,7 +112,7 @@ typedef struct mk__waiter {
 } mk__waiter;
 
 struct mk__op {
-    mk__op *next;          /* in its session, ascending seq */
+    mk__op *next, *sprev;  /* in its session, ascending seq */
     mk__op *qprev, *qnext; /* in the proposal queue */
     mk__sess *sess;
     uint64_t seq, ack;
@@ -133,6 +133,7 @@ struct mk__sess {
     bool local;
     mk__op *ops, *tail; /* ascending seq */
     size_t idle;        /* ops in OP_IDLE */
+    mk__op *first_idle; /* the lowest-seq one of them: routing starts here */
 };
 
 struct mk__qop {
@@ -464,6 +465,11 @@ static mk__sess *sess_find(mk_group *g, const uint8_t *id)
 
 static mk__op *op_find(mk__sess *s, uint64_t seq)
 {
+    /* Arrivals are new (past the tail), answers old (near the head). */
+    if (!s->tail || seq > s->tail->seq)
+        return NULL;
+    if (seq == s->tail->seq)
+        return s->tail;
     for (mk__op *o = s->ops; o && o->seq <= seq; o = o->next)
         if (o->seq == seq)
             return o;
@@ -489,11 +495,24 @@ static void queue_remove(mk_group *g, mk__op *o)
  * thousands of commands must not be walked on every arrival). */
 static void op_set_state(mk__op *o, int state)
 {
+    mk__sess *s = o->sess;
+    if (o->state == state)
+        return;
     if (o->state == OP_IDLE)
-        o->sess->idle--;
-    if (state == OP_IDLE)
-        o->sess->idle++;
+        s->idle--;
     o->state = state;
+    if (state == OP_IDLE) {
+        s->idle++;
+        if (!s->first_idle || o->seq < s->first_idle->seq)
+            s->first_idle = o;
+    } else if (s->first_idle == o) {
+        /* The next one waiting, if any: found by walking forward, which
+         * the routing that follows walks anyway. */
+        mk__op *x = s->idle ? o->next : NULL;
+        while (x && x->state != OP_IDLE)
+            x = x->next;
+        s->first_idle = x;
+    }
 }
 
 static void queue_push(mk_group *g, mk__op *o)
@@ -517,20 +536,21 @@ static void op_free(mk_group *g, mk__op *o)
     mk__sess *s = o->sess;
     if (o->state == OP_QUEUED)
         queue_remove(g, o);
-    if (o->state == OP_IDLE)
-        s->idle--;
+    /* Any state but IDLE: keeps the session's count and first waiting
+     * one right as it goes. */
+    op_set_state(o, OP_PROPOSED);
     if (!s->local) {
         g->remote_ops--;
         g->remote_bytes -= o->len;
     }
-    mk__op *prev = NULL;
-    for (mk__op **pp = &s->ops; *pp; prev = *pp, pp = &(*pp)->next)
-        if (*pp == o) {
-            *pp = o->next;
-            break;
-        }
-    if (s->tail == o)
-        s->tail = prev;
+    if (o->sprev)
+        o->sprev->next = o->next;
+    else
+        s->ops = o->next;
+    if (o->next)
+        o->next->sprev = o->sprev;
+    else
+        s->tail = o->sprev;
     free(o->cmd);
     free(o);
 }
@@ -751,8 +771,10 @@ backoff:
 static void route_session(mk_group *g, mk__sess *s)
 {
     int64_t now = mk_mono_ms();
-    const mk__op *prev = NULL;
-    for (mk__op *o = s->ops, *next; o && s->idle; o = next) {
+    if (!s->first_idle)
+        return;
+    const mk__op *prev = s->first_idle->sprev;
+    for (mk__op *o = s->first_idle, *next; o && s->idle; o = next) {
         next = o->next;
         if (o->state != OP_IDLE) {
             prev = o;
@@ -1241,22 +1263,28 @@ static mk__op *op_new(mk__sess *s, uint64_t seq, uint64_t ack,
     o->seq = seq;
     o->ack = ack;
     o->sess = s;
-    o->state = OP_IDLE;
-    s->idle++;
+    o->state = OP_FORWARDED; /* op_set_state below counts it as IDLE */
     /* Commands arrive in order almost always: append without a walk. */
     if (!s->tail || s->tail->seq < seq) {
+        o->sprev = s->tail;
         if (s->tail)
             s->tail->next = o;
         else
             s->ops = o;
         s->tail = o;
-        return o;
+    } else {
+        mk__op *at = s->ops;
+        while (at->seq < seq)
+            at = at->next; /* stops before the tail at the latest */
+        o->next = at;
+        o->sprev = at->sprev;
+        if (at->sprev)
+            at->sprev->next = o;
+        else
+            s->ops = o;
+        at->sprev = o;
     }
-    mk__op **pp = &s->ops;
-    while (*pp && (*pp)->seq < seq)
-        pp = &(*pp)->next;
-    o->next = *pp;
-    *pp = o;
+    op_set_state(o, OP_IDLE);
     return o;
 }
 
@@ -1348,7 +1376,7 @@ static void serve_exec(mk_group *g, mk__srv *s, const mk__req *q)
     w->next = o->waiters;
     o->waiters = w;
     if (fresh)
-        route_session(g, sess);
+        route_session(g, sess); /* from its first waiting: no walk */
 }
 
 static void serve_query(mk_group *g, mk__srv *s, const mk__req *q)

@@ -31,8 +31,16 @@
  * when another member could take it. */
 #define ATTEMPT_MS 3000
 #define MAX_AVOID 16
+/* The congestion window: commands sent and not answered. It starts below
+ * what a member takes from one link (group.c, MAX_LINK_OPS), grows by one
+ * per answer and halves when a member says it is busy, so a caller's
+ * window of any size meets a committee's capacity without a storm of
+ * refusals and resends (additive increase, multiplicative decrease). */
+#define CWND_START 16384
+#define CWND_MIN 64
+#define CWND_MAX (1u << 20)
 
-enum { IDLE, SENT };
+enum { IDLE, SENT, DONE }; /* DONE: counted as neither */
 
 typedef struct conn {
     struct conn *next;
@@ -77,7 +85,15 @@ struct mk_group_client {
     uint8_t session[MK__SESSION_LEN];
     uint64_t next_seq, next_req, rr;
     cop *ops, *tail;
-    size_t idle; /* ops in IDLE: routing skips the walk when none */
+    /* Pending commands by seq: slot seq & mask. Pending seqs span less
+     * than the slots (they are consecutive from the oldest pending one),
+     * so answers find their command without a walk. */
+    cop **slots;
+    size_t mask;
+    size_t idle;     /* ops in IDLE */
+    cop *first_idle; /* the lowest-seq one: routing starts there */
+    size_t sent;     /* ops in SENT */
+    size_t cwnd;     /* at most this many SENT (see CWND_START) */
     cq *qs;
     conn *conns;
     bool has_via, has_leader, closing;
@@ -250,17 +266,63 @@ static void shun(mk_group_client *c, mk__rpc *rpc, int status)
 
 /* ---- commands -------------------------------------------------------------- */
 
+/* Every state change goes through here, keeping the count of IDLE ops and
+ * the first of them, so routing never walks the commands already sent (a
+ * window of tens of thousands made that quadratic). */
 static void op_state(mk_group_client *c, cop *o, int state)
 {
+    if (o->state == state)
+        return;
     if (o->state == IDLE)
         c->idle--;
-    if (state == IDLE)
-        c->idle++;
+    else if (o->state == SENT)
+        c->sent--;
     o->state = state;
+    if (state == SENT)
+        c->sent++;
+    if (state == IDLE) {
+        c->idle++;
+        if (!c->first_idle || o->seq < c->first_idle->seq)
+            c->first_idle = o;
+    } else if (c->first_idle == o) {
+        cop *x = c->idle ? o->next : NULL;
+        while (x && x->state != IDLE)
+            x = x->next;
+        c->first_idle = x;
+    }
+}
+
+static cop *op_by_seq(const mk_group_client *c, uint64_t seq)
+{
+    cop *o = c->slots ? c->slots[seq & c->mask] : NULL;
+    return o && o->seq == seq ? o : NULL;
+}
+
+/* Makes room for `seq` in the slots. 0 or MK_ENOMEM. */
+static int slots_fit(mk_group_client *c, uint64_t seq)
+{
+    uint64_t lo = c->ops ? c->ops->seq : seq;
+    size_t cap = c->slots ? c->mask + 1 : 0;
+    if (cap && seq - lo < cap)
+        return 0;
+    size_t want = cap ? cap : 64;
+    while (seq - lo >= want)
+        want *= 2;
+    cop **grown = calloc(want, sizeof *grown);
+    if (!grown)
+        return MK_ENOMEM;
+    for (cop *o = c->ops; o; o = o->next)
+        grown[o->seq & (want - 1)] = o;
+    free(c->slots);
+    c->slots = grown;
+    c->mask = want - 1;
+    return 0;
 }
 
 static void op_remove(mk_group_client *c, cop *o)
 {
+    if (c->slots && c->slots[o->seq & c->mask] == o)
+        c->slots[o->seq & c->mask] = NULL;
     cop *prev = NULL;
     for (cop **pp = &c->ops; *pp; prev = *pp, pp = &(*pp)->next)
         if (*pp == o) {
@@ -269,8 +331,7 @@ static void op_remove(mk_group_client *c, cop *o)
         }
     if (c->tail == o)
         c->tail = prev;
-    if (o->state == IDLE)
-        c->idle--;
+    op_state(c, o, DONE); /* out of the counts and of first_idle */
     free(o->cmd);
     free(o);
 }
@@ -308,6 +369,8 @@ static bool route_op(mk_group_client *c, cop *o)
 {
     mk_peer_id m;
     conn *k = NULL;
+    if (c->sent >= c->cwnd)
+        return false; /* waits for an answer, not for a backoff */
     if (pick(c, &m))
         k = conn_get(c, &m);
     if (k) {
@@ -408,17 +471,21 @@ static void on_reply(void *data, mk__rpc *rpc, const mk__resp *r)
     if (r->op == MK__OP_EXEC) {
         if (memcmp(r->session, c->session, MK__SESSION_LEN) != 0)
             return;
-        cop *o = c->ops;
-        while (o && o->seq != r->seq)
-            o = o->next;
+        cop *o = op_by_seq(c, r->seq);
         if (!o)
             return;
         if (!mk__status_retryable(r->status)) {
+            if (c->cwnd < CWND_MAX)
+                c->cwnd++;
             op_finish(c, o, r->status, r->applied, r->body, r->len);
+            route_all(c); /* room in the window */
             return;
         }
         if (o->state != SENT || o->req_id != r->id)
             return; /* about an earlier attempt */
+        if (r->status == MK_EBUSY && c->cwnd > CWND_MIN) {
+            c->cwnd = c->sent / 2 > CWND_MIN ? c->sent / 2 : CWND_MIN;
+        }
         if (r->status == MK_ENOT_LEADER && !r->has_leader)
             c->has_leader = false;
         shun(c, rpc, r->status);
@@ -459,9 +526,16 @@ static void on_down(void *data, mk__rpc *rpc)
     if (!k)
         return;
     const mk_peer_id *peer = mk__rpc_peer(rpc);
-    avoid(c, peer);
-    if (c->has_leader && mk_id_eq(&c->leader, peer))
-        c->has_leader = false;
+    /* A member that did not know us yet is being told now (group_rpc.c
+     * syncs catalogs on UNKNOWN_PEER): try it again soon rather than
+     * shunning it, or a fresh client waits out AVOID_MS on every member
+     * before its first command. */
+    bool unknown = mk__rpc_close_code(rpc) == MK_CLOSE_UNKNOWN_PEER;
+    if (!unknown) {
+        avoid(c, peer);
+        if (c->has_leader && mk_id_eq(&c->leader, peer))
+            c->has_leader = false;
+    }
     for (cop *o = c->ops; o; o = o->next)
         if (o->state == SENT && o->on == k)
             retry(c, o, false);
@@ -476,7 +550,8 @@ static void on_down(void *data, mk__rpc *rpc)
 static void route_all(mk_group_client *c)
 {
     int64_t now = mk_mono_ms();
-    for (cop *o = c->ops; o && c->idle; o = o->next) {
+    for (cop *o = c->first_idle, *next; o && c->idle; o = next) {
+        next = o->next;
         if (o->state != IDLE)
             continue;
         if (o->not_before > now || !route_op(c, o))
@@ -520,6 +595,7 @@ int mk_group_client_open(mk_node *node, const mk_id *group,
     }
     c->node = node;
     c->gid = *group;
+    c->cwnd = CWND_START;
     uv_timer_init(mk_node_loop(node), &c->tick);
     c->tick.data = c;
     uv_timer_start(&c->tick, on_tick, TICK_MS, TICK_MS);
@@ -551,23 +627,26 @@ int mk_group_client_execute(mk_group_client *c, const void *cmd, size_t len,
     }
     if (len)
         memcpy(copy, cmd, len);
+    if (slots_fit(c, c->next_seq + 1) != 0) {
+        free(o);
+        free(copy);
+        return MK_ENOMEM;
+    }
     o->seq = ++c->next_seq;
     o->cmd = copy;
     o->len = len;
     o->cb = cb;
     o->data = data;
     o->deadline = mk_mono_ms() + (timeout_ms ? timeout_ms : DEFAULT_TIMEOUT_MS);
-    o->state = IDLE;
+    o->state = DONE; /* op_state below makes it IDLE, and counts it */
     if (c->tail)
         c->tail->next = o;
     else
         c->ops = o;
     c->tail = o;
-    /* With nothing else waiting, only the new one can be routed. */
-    if (c->idle++ == 0)
-        route_op(c, o);
-    else
-        route_all(c);
+    c->slots[o->seq & c->mask] = o;
+    op_state(c, o, IDLE);
+    route_all(c); /* from the first waiting one: this one, usually */
     return 0;
 }
 
@@ -630,6 +709,7 @@ static void on_tick_closed(uv_handle_t *h)
     mk_group_client *c = h->data;
     void (*cb)(void *) = c->close_cb;
     void *data = c->close_data;
+    free(c->slots);
     free(c);
     if (cb)
         cb(data);

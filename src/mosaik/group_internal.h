@@ -248,6 +248,9 @@ int mk__rpc_send(mk__rpc *c, const uint8_t *frame, size_t len);
 /* Closes; `down` is not called after this. */
 void mk__rpc_close(mk__rpc *c);
 const mk_peer_id *mk__rpc_peer(const mk__rpc *c);
+/* How the link ended (MK_CLOSE_*; 0 when it never connected), for the
+ * `down` callback. */
+uint32_t mk__rpc_close_code(const mk__rpc *c);
 bool mk__rpc_ready(const mk__rpc *c);
 
 /* ---- the commit feed a member serves (group_feed.c) ---------------------- */

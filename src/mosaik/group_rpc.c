@@ -33,6 +33,7 @@ struct mk__rpc {
     mk_link *link;
     int state;
     bool owner_closed;
+    uint32_t close_code; /* how the link ended (MK_CLOSE_*), once DEAD */
     mk_buf outbox; /* u32be length, frame; repeated */
 };
 
@@ -105,6 +106,7 @@ static void on_close(mk_link *link, uint32_t code, int status, void *data)
 {
     mk__rpc *c = data;
     c->link = NULL;
+    c->close_code = code;
     if (code == MK_CLOSE_UNKNOWN_PEER && !c->owner_closed)
         mk_node_sync_with(c->node, &c->peer, NULL);
     rpc_down(c);
@@ -189,6 +191,11 @@ void mk__rpc_close(mk__rpc *c)
     /* Dialling: on_dialled frees. Linked: on_close frees. */
     if (c->link)
         mk_link_close(c->link, MK_CLOSE_SUCCESS, NULL);
+}
+
+uint32_t mk__rpc_close_code(const mk__rpc *c)
+{
+    return c->close_code;
 }
 
 const mk_peer_id *mk__rpc_peer(const mk__rpc *c)
