@@ -139,8 +139,9 @@ typedef struct mk_link_stats {
 void mk_link_stats_get(const mk_link *link, mk_link_stats *out);
 
 /* Closes the link with MK_CLOSE_IDLE_TIMEOUT (its close callback gets
- * status MK_ETIMEDOUT) once nothing at all has arrived from the remote for
- * `ms` while the link was reading; 0 turns the limit off. Time spent
+ * status MK_ETIMEDOUT) once, for `ms` while the link was reading, nothing
+ * has arrived from the remote and nothing sent to it has left (a remote
+ * reading a long answer is busy, not idle); 0 turns the limit off. Time spent
  * paused or without a frame callback does not count: the quiet is then
  * ours, not the remote's. The clock restarts at every call. Accepted links
  * start with their transport's idle_timeout_ms, dialed links with none.

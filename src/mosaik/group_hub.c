@@ -122,6 +122,11 @@ static void on_first_frame(mk_link *link, const uint8_t *f, size_t len,
         return;
     }
     pending_done(p);
+    /* Admitted links are quiet on purpose: a feed waits for commits, an
+     * RPC link for the next command, and libraft talks between two
+     * followers only in elections. They last as long as the group keeps
+     * them, bounded by the transport's caps. */
+    mk_link_set_idle_timeout(link, 0);
     if (p->feed)
         mk__group_accept_feed(g, link, from);
     else if (raft)

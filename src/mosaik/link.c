@@ -23,7 +23,8 @@
  * transport's handshake_timeout_ms without progress.
  *
  * An open link's one timer is a watchdog over three deadlines: the idle
- * limit (nothing received), the frame limit (a frame, or a TLS record,
+ * limit (no byte received and none of ours taken by the socket), the
+ * frame limit (a frame, or a TLS record,
  * begun and not finished: the slow-dribble attack) and the trim of big
  * send buffers. Reads only note the time; the timer is armed for the
  * nearest deadline and, when it fires early because bytes came since,
@@ -218,7 +219,7 @@ static void update_reading(mk_link *l)
         l->reading = true;
         if (l->state == MK__LINK_OPEN) {
             /* Quiet while we were not reading was ours, not the peer's. */
-            l->last_rx = uv_now(l->t->loop);
+            l->last_io = uv_now(l->t->loop);
             rearm(l);
         }
     } else if (!want && l->reading) {
@@ -282,6 +283,10 @@ static void taken(mk_link *l, size_t n)
     }
     if (l->nmarks == 0)
         l->mark0 = 0;
+    /* The peer is reading what we send: it is not idle, however long it
+     * stays silent (a blob being fetched, a long answer). */
+    if (n > 0)
+        l->last_io = uv_now(l->t->loop);
     /* Progress: a closing link's deadline counts from the last of it. */
     if (n > 0 && l->state == MK__LINK_CLOSING)
         uv_timer_start(&l->timer, on_timer, l->t->handshake_timeout_ms, 0);
@@ -591,8 +596,8 @@ static void rearm(mk_link *l)
     uint32_t frame_ms = l->t->frame_timeout_ms;
     if (l->trim_at)
         due = l->trim_at;
-    if (idle_counts(l) && l->last_rx + l->idle_ms < due)
-        due = l->last_rx + l->idle_ms;
+    if (idle_counts(l) && l->last_io + l->idle_ms < due)
+        due = l->last_io + l->idle_ms;
     if (l->partial && frame_ms && l->partial_since + frame_ms < due)
         due = l->partial_since + frame_ms;
     if (due == UINT64_MAX) {
@@ -612,7 +617,7 @@ static void watchdog(mk_link *l)
                        "frame not completed in time", MK_ETIMEDOUT);
         return;
     }
-    if (idle_counts(l) && now - l->last_rx >= l->idle_ms) {
+    if (idle_counts(l) && now - l->last_io >= l->idle_ms) {
         mk__link_close(l, MK_CLOSE_IDLE_TIMEOUT, "idle for too long",
                        MK_ETIMEDOUT);
         return;
@@ -636,7 +641,7 @@ static void watchdog(mk_link *l)
 void mk_link_set_idle_timeout(mk_link *l, uint32_t ms)
 {
     l->idle_ms = ms;
-    l->last_rx = uv_now(l->t->loop);
+    l->last_io = uv_now(l->t->loop);
     rearm(l);
 }
 
@@ -716,7 +721,7 @@ static void handshake(mk_link *l)
     }
     l->state = MK__LINK_OPEN;
     uv_timer_stop(&l->timer);
-    l->last_rx = uv_now(l->t->loop);
+    l->last_io = uv_now(l->t->loop);
     mk__transport_ready(l);
     /* Frames may have come right behind the handshake's last flight. */
     if (l->state == MK__LINK_OPEN)
@@ -843,7 +848,7 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
         io_end(l, (int)n);
         return;
     }
-    l->last_rx = uv_now(l->t->loop);
+    l->last_io = uv_now(l->t->loop);
     if (l->state != MK__LINK_HANDSHAKE && l->state != MK__LINK_OPEN)
         return; /* closing: only the end of the stream matters now */
     if (BIO_write(l->rbio, buf->base, (int)n) != (int)n) {

@@ -102,9 +102,9 @@ struct mk_link {
     bool partial;    /* part of a frame (or TLS record) has arrived */
 
     /* The watchdog's inputs, in uv_now() milliseconds: the last bytes
-     * read, when the partial frame (or the last whole one) began, and when
+     * read or taken by the socket, when the partial frame (or the last whole one) began, and when
      * big send buffers are due to be trimmed (0: not due). */
-    uint64_t last_rx, partial_since, trim_at;
+    uint64_t last_io, partial_since, trim_at;
     uint32_t idle_ms; /* 0: no idle limit */
 
     SSL *ssl;

@@ -1035,8 +1035,9 @@ static void idle_link_is_closed(void **state)
     end *quiet = dial_ok(f, 0);
     end *busy = dial_ok(f, 1);
     end *exempt = dial_ok(f, 2);
-    quiet->script = busy->script = exempt->script = false;
-    for (int i = 0; i < 3; i++)
+    end *reader = dial_ok(f, 3); /* only reads what `a` sends it */
+    quiet->script = busy->script = exempt->script = reader->script = false;
+    for (int i = 0; i < 4; i++)
         f->acc[i].script = false;
     /* A protocol that is quiet on purpose lifts the limit. */
     mk_link_set_idle_timeout(f->acc[2].link, 0);
@@ -1044,6 +1045,7 @@ static void idle_link_is_closed(void **state)
     /* Traffic keeps a link open past several idle periods. */
     for (int i = 0; i < 8; i++) {
         assert_int_equal(mk_link_send(busy->link, "x", 1), 0);
+        assert_int_equal(mk_link_send(f->acc[3].link, "y", 1), 0);
         nap(f, 100);
     }
     RUN_UNTIL(f, quiet->closes == 1 && f->acc[0].closes == 1);
@@ -1054,6 +1056,8 @@ static void idle_link_is_closed(void **state)
     assert_int_equal(quiet->status, 0); /* the remote's orderly close */
     assert_int_equal(busy->closes, 0);
     assert_int_equal(f->acc[1].frames, 8);
+    assert_int_equal(reader->frames, 8);
+    assert_int_equal(reader->closes, 0);
     assert_int_equal(exempt->closes, 0);
     assert_int_equal(f->acc[2].closes, 0);
 
