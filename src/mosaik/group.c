@@ -1585,7 +1585,7 @@ static void teardown(mk_group *g)
     }
 }
 
-int mk_group_join(const mk_group_config *cfg, mk_group **out, char *err)
+static int join(const mk_group_config *cfg, mk_group **out, char *err)
 {
     char detail[MK_ERRMSG_SIZE];
     int rc;
@@ -1773,6 +1773,16 @@ fail:
     /* Finishes asynchronously; no callback. */
     mk__feed_close(&g->feed);
     teardown(g);
+    return rc;
+}
+
+int mk_group_join(const mk_group_config *cfg, mk_group **out, char *err)
+{
+    int rc = join(cfg, out, err);
+    /* The node's registry is made on the way in (mk__hub_get); a join that
+     * failed after that must not leave it behind empty. */
+    if (rc != 0 && cfg->node)
+        mk__hub_release(cfg->node);
     return rc;
 }
 

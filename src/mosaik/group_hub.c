@@ -202,6 +202,16 @@ int mk__hub_add(mk__hub *h, mk_group *g)
     return 0;
 }
 
+void mk__hub_release(mk_node *node)
+{
+    mk__hub *h = node->groups;
+    if (!h || h->n > 0)
+        return;
+    node->groups = NULL;
+    free(h->groups);
+    free(h);
+}
+
 void mk__hub_remove(mk__hub *h, mk_group *g)
 {
     for (size_t i = 0; i < h->n; i++)
@@ -209,11 +219,7 @@ void mk__hub_remove(mk__hub *h, mk_group *g)
             h->groups[i] = h->groups[--h->n];
             break;
         }
-    if (h->n == 0) {
-        h->node->groups = NULL;
-        free(h->groups);
-        free(h);
-    }
+    mk__hub_release(h->node);
 }
 
 mk_group *mk__hub_find(mk__hub *h, const mk_id *gid)
