@@ -525,6 +525,7 @@ int cmd_compute(int argc, char **argv)
     co_compute_request req = {.min = {1000, 128, 64}};
     int64_t for_ms = 60000;
     int ch, r;
+    const char *why;
     optind = 1;
     while ((ch = getopt_long(argc - 1, argv + 1, "h", opts, NULL)) != -1) {
         if ((r = session_opt(&o, ch, optarg)) != 0) {
@@ -551,9 +552,11 @@ int cmd_compute(int argc, char **argv)
                                  optarg);
             break;
         case O_FOR:
-            if (util_parse_duration_ms(optarg, &for_ms) != 0 || for_ms < 1000)
-                return cli_error(CLI_USAGE, "--for '%s': a duration of at "
-                                            "least 1s", optarg);
+            if (util_parse_duration_ms(optarg, &for_ms, &why) != 0)
+                return cli_error(CLI_USAGE, "--for: '%s': %s", optarg, why);
+            if (for_ms < 1000)
+                return cli_error(CLI_USAGE, "--for: '%s': at least 1s",
+                                 optarg);
             break;
         case 'h': usage(stdout); return CLI_OK;
         default: usage(stderr); return CLI_USAGE;

@@ -774,13 +774,14 @@ int cmd_demo(int argc, char **argv)
     optind = 1;
     while ((ch = getopt_long(argc, argv, "f:jd:h", opts, NULL)) != -1) {
         switch (ch) {
-        case 'f':
-            if (util_parse_duration_ms(optarg, &d->run_ms) != 0) {
+        case 'f': {
+            const char *why;
+            if (util_parse_duration_ms(optarg, &d->run_ms, &why) != 0) {
                 free(d);
-                return cli_error(CLI_USAGE, "--for: '%s' is not a duration",
-                                 optarg);
+                return cli_error(CLI_USAGE, "--for: '%s': %s", optarg, why);
             }
             break;
+        }
         case 'j': d->json = true; break;
         case 'd':
             snprintf(d->dir, sizeof d->dir, "%s", optarg);

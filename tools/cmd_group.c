@@ -31,7 +31,7 @@ static void usage(FILE *out)
 {
     fprintf(out,
             "usage: coalition group exec   TARGET [--via PEERID] [--json] "
-            "CMD...\n"
+            "[--] CMD...\n"
             "       coalition group exec   TARGET [--via PEERID] --stdin "
             "[--window N]\n"
             "       coalition group query  TARGET [--strong] [--json] Q...\n"
@@ -43,9 +43,13 @@ static void usage(FILE *out)
             "\n"
             "exec runs one command (the words of CMD joined by spaces) and\n"
             "prints its result; --json prints {status, applied, result}.\n"
+            "Options may come before or after the words; words that start\n"
+            "with '-' go after \"--\".\n"
             "With --stdin it reads lines \"ID COMMAND\" and prints one JSON\n"
             "line {id, status, applied, result, code} per answer, keeping\n"
             "at most N (default 64) in flight; each command gets --timeout.\n"
+            "stdin may be a pipe, a file or a terminal; a line longer than\n"
+            "8 MiB is an error (exit 2).\n"
             "--via sends everything through that member (a follower\n"
             "forwards to its leader).\n"
             "query asks the member's state (weak) or the leader's after a\n"
@@ -84,12 +88,14 @@ static int parse_target(target *t, int ch, const char *arg)
     case 'g': t->group = arg; return 0;
     case 'c': t->config = arg; return 0;
     case 'N': t->name = arg; return 0;
-    case 't':
-        if (util_parse_duration_ms(arg, &t->timeout_ms) != 0 ||
-            t->timeout_ms <= 0)
-            return cli_error(CLI_USAGE, "--timeout: '%s' is not a duration",
-                             arg);
+    case 't': {
+        const char *why = "must be more than zero";
+        if (util_parse_duration_ms(arg, &t->timeout_ms, &why) != 0 ||
+            t->timeout_ms <= 0 || t->timeout_ms > UINT32_MAX)
+            return cli_error(CLI_USAGE, "--timeout: '%s': %s", arg,
+                             t->timeout_ms > UINT32_MAX ? "too large" : why);
         return 0;
+    }
     }
     return -1; /* not a target option */
 }
@@ -263,31 +269,54 @@ static int print_one(const one *o, bool json)
 
 /* ---- exec --stdin: many commands, pipelined ------------------------------ */
 
+/* The longest line --stdin takes: one command is at most 8 MiB on the
+ * wire (a group's command limit), and the id is short. A longer line is an
+ * error, not something to skip: the caller would never learn its command
+ * did not run. */
+#define STDIN_LINE_MAX ((size_t)8 << 20)
+#define STDIN_READ 65536
+
 typedef struct line_op {
     struct stream_run *s;
     char id[64];
 } line_op;
 
+/* stdin may be a pipe, a socket, a terminal, a regular file or a device
+ * such as /dev/null. libuv streams only the first three (uv_pipe_open on
+ * a file aborts), so files are read with uv_fs_read, one request at a
+ * time, the same way the stream handles are started and stopped. */
 typedef struct stream_run {
     run *r;
-    uv_pipe_t in;
+    bool is_file;
+    union {
+        uv_pipe_t pipe;
+        uv_tcp_t tcp;
+        uv_tty_t tty;
+    } h;
+    uv_fs_t fs;
+    bool fs_busy;
     char *buf;
     size_t len, cap;
     size_t in_flight, window;
     uint32_t timeout_ms;
-    bool eof, reading;
+    uint64_t line_no;
+    bool eof, reading, failed;
     int worst;
 } stream_run;
 
 static void stream_pump(stream_run *s);
 
-static void on_line_done(int status, uint64_t applied, const uint8_t *res,
-                         size_t len, void *data)
+static void worse(stream_run *s, int status)
 {
-    line_op *lo = data;
-    stream_run *s = lo->s;
+    if (status > s->worst)
+        s->worst = status;
+}
+
+static void print_line_result(const char *id, int status, uint64_t applied,
+                              const uint8_t *res, size_t len)
+{
     json_t *j = json_object();
-    json_object_set_new(j, "id", json_string(lo->id));
+    json_object_set_new(j, "id", json_string(id));
     json_object_set_new(j, "status",
                         json_string(status == 0 ? "ok"
                                     : status == MK_ECONNECT_TIMEOUT
@@ -305,50 +334,161 @@ static void on_line_done(int status, uint64_t applied, const uint8_t *res,
     }
     free(text);
     json_decref(j);
-    if (status && exit_of(status) > s->worst)
-        s->worst = exit_of(status);
+}
+
+static void on_line_done(int status, uint64_t applied, const uint8_t *res,
+                         size_t len, void *data)
+{
+    line_op *lo = data;
+    stream_run *s = lo->s;
+    print_line_result(lo->id, status, applied, res, len);
+    if (status)
+        worse(s, exit_of(status));
     free(lo);
     s->in_flight--;
     stream_pump(s);
 }
 
+/* Room for at least one more read, without growing past what the longest
+ * line and its newline need: 0, or -1 when memory ran out. */
+static int make_room(stream_run *s)
+{
+    if (s->cap - s->len >= 4096 || s->cap >= STDIN_LINE_MAX + 2)
+        return s->cap > s->len ? 0 : -1;
+    size_t cap = s->cap ? 2 * s->cap : 16384;
+    if (cap > STDIN_LINE_MAX + 2)
+        cap = STDIN_LINE_MAX + 2;
+    char *p = realloc(s->buf, cap);
+    if (!p)
+        return -1;
+    s->buf = p;
+    s->cap = cap;
+    return 0;
+}
+
 static void on_stdin_alloc(uv_handle_t *h, size_t hint, uv_buf_t *b)
 {
     stream_run *s = h->data;
-    if (s->cap - s->len < 4096) {
-        size_t cap = s->cap ? 2 * s->cap : 16384;
-        char *p = realloc(s->buf, cap);
-        if (!p) {
-            b->base = NULL;
-            b->len = 0;
-            return;
-        }
-        s->buf = p;
-        s->cap = cap;
+    (void)hint;
+    if (make_room(s) != 0) {
+        b->base = NULL; /* libuv reports UV_ENOBUFS */
+        b->len = 0;
+        return;
     }
     b->base = s->buf + s->len;
     b->len = s->cap - s->len;
 }
 
+static void stdin_failed(stream_run *s, int rc)
+{
+    if (!s->failed)
+        cli_error(CLI_FAIL, "reading stdin: %s", uv_strerror(rc));
+    s->failed = true;
+    worse(s, CLI_FAIL);
+}
+
 static void on_stdin_read(uv_stream_t *st, ssize_t n, const uv_buf_t *b)
 {
     stream_run *s = st->data;
+    (void)b;
     if (n > 0)
         s->len += (size_t)n;
-    else if (n < 0)
+    else if (n == UV_EOF)
         s->eof = true;
+    else if (n < 0) {
+        s->eof = true;
+        stdin_failed(s, (int)n);
+    }
     stream_pump(s);
 }
 
+static void stdin_read_file(stream_run *s);
+
+static void on_file_read(uv_fs_t *req)
+{
+    stream_run *s = req->data;
+    ssize_t n = req->result;
+    uv_fs_req_cleanup(req);
+    s->fs_busy = false;
+    if (n > 0)
+        s->len += (size_t)n;
+    else if (n == 0)
+        s->eof = true;
+    else {
+        s->eof = true;
+        stdin_failed(s, (int)n);
+    }
+    stream_pump(s);
+}
+
+static void stdin_read_file(stream_run *s)
+{
+    if (make_room(s) != 0) {
+        s->eof = true;
+        stdin_failed(s, UV_ENOMEM);
+        return;
+    }
+    size_t room = s->cap - s->len;
+    uv_buf_t b = uv_buf_init(s->buf + s->len,
+                             (unsigned)(room < STDIN_READ ? room : STDIN_READ));
+    s->fs.data = s;
+    /* Offset -1: read at the file position, so stdin that was partly read
+     * already (or is a device) is read from where it stands. */
+    int rc = uv_fs_read(&s->r->loop, &s->fs, 0, &b, 1, -1, on_file_read);
+    if (rc != 0) {
+        s->eof = true;
+        stdin_failed(s, rc);
+        return;
+    }
+    s->fs_busy = true;
+}
+
+static void stdin_want(stream_run *s, bool want)
+{
+    if (s->is_file) {
+        if (want && !s->fs_busy)
+            stdin_read_file(s);
+        return;
+    }
+    if (want && !s->reading) {
+        int rc = uv_read_start((uv_stream_t *)&s->h, on_stdin_alloc,
+                               on_stdin_read);
+        if (rc != 0) {
+            s->eof = true;
+            stdin_failed(s, rc);
+            return;
+        }
+        s->reading = true;
+    } else if (!want && s->reading) {
+        uv_read_stop((uv_stream_t *)&s->h);
+        s->reading = false;
+    }
+}
+
+static void line_too_long(stream_run *s)
+{
+    cli_error(CLI_USAGE,
+              "stdin line %llu is longer than %zu bytes (the limit for one "
+              "command); nothing from it on was run",
+              (unsigned long long)(s->line_no + 1), STDIN_LINE_MAX);
+    s->failed = true;
+    worse(s, CLI_USAGE);
+}
+
 /* Submits complete lines while the window has room; stops reading stdin
- * while it is full. */
+ * while it is full, and for good after a failure. */
 static void stream_pump(stream_run *s)
 {
-    while (s->in_flight < s->window) {
-        char *nl = memchr(s->buf, '\n', s->len);
+    while (!s->failed && s->in_flight < s->window) {
+        char *nl = s->len ? memchr(s->buf, '\n', s->len) : NULL;
+        size_t ll = nl ? (size_t)(nl - s->buf) : s->len;
+        if (ll > STDIN_LINE_MAX) {
+            line_too_long(s);
+            break;
+        }
         if (!nl && !(s->eof && s->len > 0))
             break;
-        size_t ll = nl ? (size_t)(nl - s->buf) : s->len;
+        s->line_no++;
         char *line = s->buf;
         size_t idl = 0;
         while (idl < ll && line[idl] != ' ')
@@ -357,30 +497,34 @@ static void stream_pump(stream_run *s)
         size_t cl = idl < ll ? ll - idl - 1 : 0;
         if (ll > 0) {
             line_op *lo = calloc(1, sizeof *lo);
+            int rc = lo ? 0 : MK_ENOMEM;
             if (lo) {
                 lo->s = s;
                 snprintf(lo->id, sizeof lo->id, "%.*s", (int)idl, line);
-                if (mk_group_client_execute(s->r->client, cmd, cl,
-                                            s->timeout_ms, on_line_done,
-                                            lo) == 0)
-                    s->in_flight++;
-                else
-                    free(lo);
+                rc = mk_group_client_execute(s->r->client, cmd, cl,
+                                             s->timeout_ms, on_line_done, lo);
+            }
+            if (rc == 0) {
+                s->in_flight++;
+            } else {
+                /* Said on both channels: the JSON reader sees the id fail,
+                 * a person sees which line and why. */
+                char id[64];
+                snprintf(id, sizeof id, "%.*s", (int)idl, line);
+                print_line_result(id, rc, 0, NULL, 0);
+                cli_error(CLI_FAIL, "stdin line %llu: %s",
+                          (unsigned long long)s->line_no, mk_strerror(rc));
+                worse(s, CLI_FAIL);
+                free(lo);
             }
         }
         size_t used = nl ? ll + 1 : ll;
         memmove(s->buf, s->buf + used, s->len - used);
         s->len -= used;
     }
-    bool want = !s->eof && s->in_flight < s->window;
-    if (want && !s->reading) {
-        uv_read_start((uv_stream_t *)&s->in, on_stdin_alloc, on_stdin_read);
-        s->reading = true;
-    } else if (!want && s->reading) {
-        uv_read_stop((uv_stream_t *)&s->in);
-        s->reading = false;
-    }
-    if (s->eof && s->in_flight == 0 && s->len == 0)
+    stdin_want(s, !s->eof && !s->failed && s->in_flight < s->window);
+    if ((s->eof || s->failed) && s->in_flight == 0 && !s->fs_busy &&
+        (s->failed || s->len == 0))
         s->r->done = true;
 }
 
@@ -388,13 +532,40 @@ static int exec_stdin(run *r, const target *t, uint64_t window)
 {
     stream_run s = {.r = r, .window = window,
                     .timeout_ms = (uint32_t)t->timeout_ms};
-    uv_pipe_init(&r->loop, &s.in, 0);
-    s.in.data = &s;
-    if (uv_pipe_open(&s.in, 0) != 0)
-        return cli_error(CLI_USAGE, "--stdin needs a pipe or socket");
+    int rc = 0;
+    uv_handle_type kind = uv_guess_handle(0);
+    switch (kind) {
+    case UV_NAMED_PIPE:
+        rc = uv_pipe_init(&r->loop, &s.h.pipe, 0);
+        if (rc == 0 && (rc = uv_pipe_open(&s.h.pipe, 0)) != 0)
+            uv_close((uv_handle_t *)&s.h, NULL);
+        break;
+    case UV_TCP:
+        rc = uv_tcp_init(&r->loop, &s.h.tcp);
+        if (rc == 0 && (rc = uv_tcp_open(&s.h.tcp, 0)) != 0)
+            uv_close((uv_handle_t *)&s.h, NULL);
+        break;
+    case UV_TTY:
+        rc = uv_tty_init(&r->loop, &s.h.tty, 0, 0);
+        break;
+    case UV_FILE:
+        s.is_file = true; /* regular files and devices (/dev/null) */
+        break;
+    default:
+        return cli_error(CLI_USAGE, "--stdin: standard input is %s",
+                         kind == UV_UNKNOWN_HANDLE ? "closed or unreadable"
+                                                   : "not readable here");
+    }
+    if (rc != 0) {
+        uv_run(&r->loop, UV_RUN_NOWAIT);
+        return cli_error(CLI_FAIL, "--stdin: %s", uv_strerror(rc));
+    }
+    if (!s.is_file)
+        s.h.pipe.data = &s; /* the data field every handle has */
     stream_pump(&s);
     run_wait(r);
-    uv_close((uv_handle_t *)&s.in, NULL);
+    if (!s.is_file)
+        uv_close((uv_handle_t *)&s.h, NULL);
     uv_run(&r->loop, UV_RUN_NOWAIT);
     free(s.buf);
     return s.worst;
@@ -425,7 +596,11 @@ static int exec_or_query(int argc, char **argv, bool query)
     uint64_t window = 64;
     int ch, rc;
     optind = 1;
-    while ((ch = getopt_long(argc, argv, "+b:n:g:c:N:t:v:jsiw:h", opts,
+    opterr = 0; /* unknown options are reported below, with a hint */
+    /* Options are options wherever they stand, also after command words
+     * (`exec TARGET add 5 --via P` sends "add 5" through P); words that
+     * start with '-' go after "--". */
+    while ((ch = getopt_long(argc, argv, ":b:n:g:c:N:t:v:jsiw:h", opts,
                              NULL)) != -1) {
         if ((rc = parse_target(&t, ch, optarg)) > 0)
             return rc;
@@ -442,7 +617,13 @@ static int exec_or_query(int argc, char **argv, bool query)
                                  optarg);
             break;
         case 'h': usage(stdout); return CLI_OK;
-        default: usage(stderr); return CLI_USAGE;
+        case ':':
+            return cli_error(CLI_USAGE, "%s needs a value", argv[optind - 1]);
+        default:
+            return cli_error(CLI_USAGE,
+                             "unknown option '%s' (command words that start "
+                             "with '-' go after \"--\")",
+                             argv[optind - 1]);
         }
     }
     if ((rc = resolve_target(&t)) != 0)

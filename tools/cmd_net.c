@@ -138,6 +138,7 @@ static int net_peers(int argc, char **argv)
     uint64_t want = 1;
     int64_t timeout_ms = 10000;
     int json = 0, ch;
+    const char *why;
     optind = 1;
     while ((ch = getopt_long(argc, argv, "b:n:w:t:jh", opts, NULL)) != -1) {
         switch (ch) {
@@ -153,9 +154,12 @@ static int net_peers(int argc, char **argv)
                                  optarg);
             break;
         case 't':
-            if (util_parse_duration_ms(optarg, &timeout_ms) != 0)
-                return cli_error(CLI_USAGE,
-                                 "--timeout: '%s' is not a duration", optarg);
+            if (util_parse_duration_ms(optarg, &timeout_ms, &why) != 0)
+                return cli_error(CLI_USAGE, "--timeout: '%s': %s", optarg,
+                                 why);
+            if (timeout_ms > UINT32_MAX)
+                return cli_error(CLI_USAGE, "--timeout: '%s': too large",
+                                 optarg);
             break;
         case 'j': json = 1; break;
         case 'h': usage(stdout); return CLI_OK;

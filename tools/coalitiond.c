@@ -139,13 +139,14 @@ static int parse_args(int argc, char **argv, daemon_opts *o)
             o->tags[o->n_tags++] = optarg;
             break;
         case OPT_ANNOUNCE:
-        case OPT_PURGE:
-            if (util_parse_duration_ms(optarg, &ms) != 0 || ms <= 0 ||
+        case OPT_PURGE: {
+            const char *why = "must be more than zero";
+            if (util_parse_duration_ms(optarg, &ms, &why) != 0 || ms <= 0 ||
                 ms > UINT32_MAX) {
-                fprintf(stderr, "coalitiond: --%s: '%s' is not a duration\n",
+                fprintf(stderr, "coalitiond: --%s: '%s': %s\n",
                         ch == OPT_ANNOUNCE ? "announce-interval"
                                            : "purge-after",
-                        optarg);
+                        optarg, ms > UINT32_MAX ? "too large" : why);
                 return -1;
             }
             if (ch == OPT_ANNOUNCE)
@@ -153,6 +154,7 @@ static int parse_args(int argc, char **argv, daemon_opts *o)
             else
                 o->disc.purge_after_ms = (uint32_t)ms;
             break;
+        }
         case 'h':
             usage(stdout);
             exit(0);

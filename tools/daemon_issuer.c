@@ -101,7 +101,7 @@ static int parse(daemon_issuer *di, json_t *s, const char *path, char *err,
     if (ttl) {
         int64_t ms;
         if (!json_is_string(ttl) ||
-            util_parse_duration_ms(json_string_value(ttl), &ms) != 0 ||
+            util_parse_duration_ms(json_string_value(ttl), &ms, NULL) != 0 ||
             ms < 1000 || ms / 1000 > UINT32_MAX)
             return fail(err, len, "%s: ticket_issuer.ttl: a duration of at "
                                   "least 1s, like \"10m\" or \"1h\"", path);

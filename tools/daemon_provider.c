@@ -154,21 +154,34 @@ int daemon_provider_load(const char *path, daemon_provider **out, char *err,
     {
         if (bad)
             break;
+        /* What the key takes, for the message when the value is bad. */
+        const char *want = "";
         if (strcmp(key, "cpu") == 0) {
-            bad = parse_cpu(v, &dp->cap.cpu_millis);
+            /* parse_* return -1: a failure must count as bad (1), or the
+             * error would go out with an empty message. */
+            bad = parse_cpu(v, &dp->cap.cpu_millis) != 0;
+            want = "a number of cores above 0 (2, 0.5) or millicores "
+                   "(\"1500m\")";
         } else if (strcmp(key, "ram") == 0) {
-            bad = parse_mib(v, &dp->cap.ram_mib);
+            bad = parse_mib(v, &dp->cap.ram_mib) != 0;
+            want = "MiB as a whole number, or a size like \"512M\", "
+                   "\"2G\", \"1.5GiB\"";
         } else if (strcmp(key, "storage") == 0) {
-            bad = parse_mib(v, &dp->cap.storage_mib);
+            bad = parse_mib(v, &dp->cap.storage_mib) != 0;
+            want = "MiB as a whole number, or a size like \"512M\", "
+                   "\"2G\", \"1.5GiB\"";
         } else if (strcmp(key, "tdx") == 0) {
             bad = !json_is_boolean(v);
             dp->tdx = json_is_true(v);
+            want = "true or false";
         } else if (strcmp(key, "cgroup") == 0) {
             bad = !json_is_string(v) || !json_string_length(v);
+            want = "a non-empty string";
             if (!bad)
                 snprintf(dp->cgroup_mode, sizeof dp->cgroup_mode, "%s",
                          json_string_value(v));
         } else if (strcmp(key, "regions") == 0) {
+            want = "an array of non-empty region names";
             bad = !json_is_array(v) ||
                   json_array_size(v) > CO_COMPUTE_MAX_REGIONS;
             size_t i;
@@ -192,12 +205,18 @@ int daemon_provider_load(const char *path, daemon_provider **out, char *err,
                      path, key);
             bad = 2;
         }
-        if (bad == 1)
-            snprintf(err, errlen, "%s: \"%s\": bad value", path, key);
+        if (bad == 1) {
+            char *text = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+            snprintf(err, errlen, "%s: \"%s\": %.60s%s is not %s", path, key,
+                     text ? text : "this value",
+                     text && strlen(text) > 60 ? "..." : "", want);
+            free(text);
+        }
     }
     json_decref(root);
     if (!bad && (!dp->cap.cpu_millis || !dp->cap.ram_mib)) {
-        snprintf(err, errlen, "%s: \"cpu\" and \"ram\" are required", path);
+        snprintf(err, errlen, "%s: \"%s\" is required (and above 0)", path,
+                 !dp->cap.cpu_millis ? "cpu" : "ram");
         bad = 1;
     }
     if (bad) {

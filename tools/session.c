@@ -28,12 +28,14 @@ int session_opt(session_opts *o, int ch, const char *arg)
     case SESSION_OPT_BASE + 'k':
         o->key = arg;
         return 1;
-    case SESSION_OPT_BASE + 't':
-        if (util_parse_duration_ms(arg, &o->timeout_ms) != 0)
-            return cli_error(CLI_USAGE, "--timeout: '%s' is not a duration",
-                             arg),
+    case SESSION_OPT_BASE + 't': {
+        const char *why = "too large";
+        if (util_parse_duration_ms(arg, &o->timeout_ms, &why) != 0 ||
+            o->timeout_ms > UINT32_MAX)
+            return cli_error(CLI_USAGE, "--timeout: '%s': %s", arg, why),
                    -1;
         return 1;
+    }
     case SESSION_OPT_BASE + 'j':
         o->json = true;
         return 1;

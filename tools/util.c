@@ -1,10 +1,14 @@
 /* Helpers the CLI and the daemon share (util.h). */
 #include "util.h"
 
+#include <ctype.h>
+#include <errno.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 static const char *log_prog = "coalition";
@@ -43,40 +47,58 @@ void util_log(const char *level, const char *fmt, ...)
 
 int util_parse_u64(const char *s, uint64_t *out)
 {
-    if (!s || !*s || *s == '-' || *s == '+')
+    /* strtoull alone would take " 7", "-7" (wrapped) and clamp overflow to
+     * the largest value without a word. */
+    if (!s || !isdigit((unsigned char)s[0]))
         return -1;
     char *end;
+    errno = 0;
     unsigned long long v = strtoull(s, &end, 10);
-    if (*end)
+    if (*end || errno == ERANGE)
         return -1;
     *out = v;
     return 0;
 }
 
-int util_parse_duration_ms(const char *s, int64_t *ms)
+int util_parse_duration_ms(const char *s, int64_t *ms, const char **why)
 {
-    if (!s || !*s || *s == '-' || *s == '+')
-        return -1;
-    char *end;
-    double v = strtod(s, &end);
-    if (end == s || v < 0)
-        return -1;
+    const char *dummy;
+    if (!why)
+        why = &dummy;
+    if (!s || !*s)
+        return *why = "empty", -1;
+    if (*s == '-')
+        return *why = "a duration cannot be negative", -1;
+    /* Digits with an optional fraction, then the unit: strtod alone would
+     * also take "nan", "inf", "1e999" and hex floats. */
+    size_t i = strspn(s, "0123456789");
+    size_t whole = i;
+    if (s[i] == '.')
+        i += 1 + strspn(s + i + 1, "0123456789");
+    if (whole == 0 && i <= 1) {
+        if (strncasecmp(s, "nan", 3) == 0 || strncasecmp(s, "inf", 3) == 0 ||
+            strncasecmp(s, "+inf", 4) == 0)
+            return *why = "not a finite number", -1;
+        return *why = "not a number (like 250ms, 10s, 5m, 1h or 2d)", -1;
+    }
+    const char *unit = s + i;
     double scale;
-    if (*end == '\0' || strcmp(end, "s") == 0)
+    if (*unit == '\0' || strcmp(unit, "s") == 0)
         scale = 1000;
-    else if (strcmp(end, "ms") == 0)
+    else if (strcmp(unit, "ms") == 0)
         scale = 1;
-    else if (strcmp(end, "m") == 0)
+    else if (strcmp(unit, "m") == 0)
         scale = 60e3;
-    else if (strcmp(end, "h") == 0)
+    else if (strcmp(unit, "h") == 0)
         scale = 3600e3;
-    else if (strcmp(end, "d") == 0)
+    else if (strcmp(unit, "d") == 0)
         scale = 86400e3;
     else
-        return -1;
-    double total = v * scale;
-    if (total > 9.2e18)
-        return -1;
+        return *why = "unknown unit (use ms, s, m, h or d)", -1;
+    double total = strtod(s, NULL) * scale;
+    /* 2^63 ms is about 292 million years; anything near it is a typo. */
+    if (!isfinite(total) || total >= 9.2e18)
+        return *why = "too large", -1;
     *ms = (int64_t)total;
     return 0;
 }

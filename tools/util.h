@@ -6,10 +6,13 @@
 #include <stdint.h>
 
 /* "250ms", "10s", "5m", "1h", "2d", or a bare number of seconds ("1.5").
- * Returns 0 and milliseconds in *ms, or -1 for anything else. */
-int util_parse_duration_ms(const char *s, int64_t *ms);
+ * Returns 0 and milliseconds in *ms, or -1 with *why (static text, when
+ * `why` is not NULL) saying what is wrong: negative, not finite ("nan",
+ * "inf"), too large, not a number or an unknown unit. */
+int util_parse_duration_ms(const char *s, int64_t *ms, const char **why);
 
-/* A non-negative integer that fits in *out; -1 otherwise. */
+/* Decimal digits only, fitting in *out; -1 otherwise (signs, blanks and
+ * overflow included). */
 int util_parse_u64(const char *s, uint64_t *out);
 
 /* CPU as cores: "2", "0.5", or millicores "1500m". Returns 0 and

@@ -31,8 +31,12 @@ int mk_keypair_generate(mk_keypair *kp);
 void mk_keypair_from_seed(mk_keypair *kp, const uint8_t seed[MK_SEED_LEN]);
 
 /* Reads a key file. Returns 0, MK_EKEY_PERMS when group or others may read
- * it, MK_ENOENT/MK_EACCES/…, or MK_EDECODE when it is not an Ed25519
- * PKCS#8 PEM key; `err` (MK_ERRMSG_SIZE, may be NULL) says which. */
+ * it, MK_EINVAL when it is not a regular file (a FIFO, a device, a
+ * directory: refused without waiting on it), MK_EMSGSIZE when it is far
+ * too big for a key, MK_EUNSUPPORTED when the key is encrypted (never
+ * prompts for a passphrase), MK_ENOENT/MK_EACCES/…, or MK_EDECODE when it
+ * is not an Ed25519 PKCS#8 PEM key; `err` (MK_ERRMSG_SIZE, may be NULL)
+ * says which. */
 int mk_keypair_load(mk_keypair *kp, const char *path, char *err);
 
 /* Writes a new key file with mode 0600. Refuses to replace an existing

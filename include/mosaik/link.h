@@ -13,6 +13,14 @@
  * A peer that breaks these rules is closed with the matching code and the
  * node keeps serving everyone else.
  *
+ * A link holds a socket and buffers, so nothing a remote does may hold
+ * one for free: a frame that has started must finish within the
+ * transport's frame_timeout_ms (a peer dribbling a large frame is closed
+ * with MK_CLOSE_IDLE_TIMEOUT), its buffer grows only as its bytes arrive,
+ * and a link may have an idle timeout (mk_link_set_idle_timeout). Accepted
+ * links start with the transport's idle_timeout_ms; a protocol whose links
+ * are quiet on purpose turns it off once the remote has proved who it is.
+ *
  * Links live on their transport's event loop and are not thread-safe.
  * Every link ends exactly once in its close callback; the link's memory is
  * released after that callback returns.
@@ -35,7 +43,9 @@
     XX(GRACEFUL_SHUTDOWN, 204, "shutting down")                              \
     XX(PROTOCOL_VIOLATION, 400, "malformed message")                          \
     XX(UNKNOWN_PEER, 401, "peer is not in the catalog")                      \
+    XX(IDLE_TIMEOUT, 408, "idle or too slow for too long")                  \
     XX(FRAME_TOO_LARGE, 413, "frame larger than the maximum")                \
+    XX(TOO_MANY_LINKS, 429, "too many links")                                 \
     XX(STREAM_NOT_ALLOWED, 10403, "not allowed to subscribe")                \
     XX(STREAM_NOT_FOUND, 10404, "no such stream")                            \
     XX(STREAM_TOO_SLOW, 10413, "consumer fell behind")                       \
@@ -127,6 +137,18 @@ typedef struct mk_link_stats {
     uint64_t frames_in, frames_out, bytes_in, bytes_out;
 } mk_link_stats;
 void mk_link_stats_get(const mk_link *link, mk_link_stats *out);
+
+/* Closes the link with MK_CLOSE_IDLE_TIMEOUT (its close callback gets
+ * status MK_ETIMEDOUT) once, for `ms` while the link was reading, nothing
+ * has arrived from the remote and nothing sent to it has left (a remote
+ * reading a long answer is busy, not idle); 0 turns the limit off. Time spent
+ * paused or without a frame callback does not count: the quiet is then
+ * ours, not the remote's. The clock restarts at every call. Accepted links
+ * start with their transport's idle_timeout_ms, dialed links with none.
+ * A protocol whose links are quiet on purpose (a subscription, a Raft
+ * bridge) calls this with 0 once the remote has passed its handshake;
+ * request/response protocols may shorten it. */
+void mk_link_set_idle_timeout(mk_link *link, uint32_t ms);
 
 /* A user pointer, untouched by the link. */
 void mk_link_set_data(mk_link *link, void *data);

@@ -6,6 +6,14 @@
  * links are handed to the handler registered for their ALPN; a link whose
  * ALPN nobody handles is closed with MK_CLOSE_INVALID_ALPN. A peer that
  * never finishes its handshake is dropped after handshake_timeout_ms.
+ *
+ * Accepted links are bounded so that remotes cannot exhaust the process's
+ * file descriptors: at most max_links_per_peer from one PeerId and
+ * max_links in all; one past either limit is closed with
+ * MK_CLOSE_TOO_MANY_LINKS right after its handshake. Connections arriving
+ * while a quarter (at least 16) more than max_links exist (handshakes,
+ * closings) are dropped before any TLS is spent on them. Dialed links are not counted:
+ * the node chose to open them.
  */
 #ifndef MK_TRANSPORT_H
 #define MK_TRANSPORT_H
@@ -27,7 +35,21 @@ typedef struct mk_transport_config {
     size_t max_frame;         /* 0: MK_LINK_MAX_FRAME_DEFAULT */
     uint32_t handshake_timeout_ms; /* 0: 5000 */
     uint32_t connect_timeout_ms;   /* 0: 5000, TCP connect + handshake */
+    /* Accepted links' idle timeout (mk_link_set_idle_timeout); 0:
+     * MK_TRANSPORT_IDLE_DEFAULT_MS, MK_TRANSPORT_NO_TIMEOUT: none. */
+    uint32_t idle_timeout_ms;
+    /* Every link: a frame whose first byte arrived must be whole within
+     * this; 0: MK_TRANSPORT_FRAME_DEFAULT_MS, MK_TRANSPORT_NO_TIMEOUT:
+     * none. */
+    uint32_t frame_timeout_ms;
+    uint32_t max_links_per_peer; /* accepted; 0: 128 */
+    uint32_t max_links; /* accepted; 0: half the soft RLIMIT_NOFILE, at
+                           least 16 and at most 4096 */
 } mk_transport_config;
+
+#define MK_TRANSPORT_IDLE_DEFAULT_MS 120000u
+#define MK_TRANSPORT_FRAME_DEFAULT_MS 60000u
+#define MK_TRANSPORT_NO_TIMEOUT UINT32_MAX
 
 /* Creates the TLS context and binds/listens. Returns 0 and `*out`, or a
  * negative code (MK_EADDRINUSE-style negated errno, MK_ETLS, MK_EINVAL for

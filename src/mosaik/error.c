@@ -14,6 +14,11 @@ const char *mk_strerror(int code)
     case 0:
         return "success";
     default:
+        /* Every other negated errno (EROFS, ENOTDIR, EMFILE, ...) reaches
+         * callers from system calls: the C library's own text says what
+         * happened. Our codes sit at -3000 and below. */
+        if (code < 0 && code > -3000)
+            return strerror(-code);
         return "unknown error";
     }
 }

@@ -116,25 +116,33 @@ uint8_t *mk__frame_in_space(mk__frame_in *in, size_t *avail)
 {
     size_t have = in->len - in->off;
     size_t need = front_need(in);
-    /* The front frame must fit whole where it starts (it is delivered in
-     * place) and a read must find at least one record's room. */
-    if (in->cap - in->off < need || in->cap - in->len < MK__FRAME_IN_CHUNK) {
-        if (in->off > 0) {
-            memmove(in->buf, in->buf + in->off, have);
-            in->off = 0;
-            in->len = have;
-        }
-        size_t want = (need > have ? need : have) + MK__FRAME_IN_CHUNK;
-        if (in->cap < want) {
-            size_t cap = in->cap ? in->cap : MK__FRAME_IN_CHUNK * 2;
-            while (cap < want)
-                cap *= 2;
-            uint8_t *p = realloc(in->buf, cap);
-            if (!p)
-                return NULL;
-            in->buf = p;
-            in->cap = cap;
-        }
+    /* The front frame must end up whole where it starts (it is delivered in
+     * place), so it moves to the front when it would not fit after its
+     * start, or when the buffer is about to grow anyway. */
+    if (in->off > 0 &&
+        (in->cap - in->off < need || in->cap - in->len < MK__FRAME_IN_CHUNK)) {
+        memmove(in->buf, in->buf + in->off, have);
+        in->off = 0;
+        in->len = have;
+    }
+    /* Room grows with the bytes that actually arrived, a read's worth at a
+     * time, not with the length a header announces: a peer could announce
+     * max_frame and send nothing more, and a few such headers would pin
+     * that much memory each. Doubling keeps the copying linear; the frame
+     * known to be coming bounds it, so the last step does not overshoot. */
+    if (in->cap - in->len < MK__FRAME_IN_CHUNK) {
+        size_t want = in->len + MK__FRAME_IN_CHUNK;
+        size_t bound = in->off + need + MK__FRAME_IN_CHUNK;
+        size_t cap = in->cap ? in->cap : MK__FRAME_IN_CHUNK * 2;
+        while (cap < want)
+            cap *= 2;
+        if (need > have && cap > bound)
+            cap = bound > want ? bound : want;
+        uint8_t *p = realloc(in->buf, cap);
+        if (!p)
+            return NULL;
+        in->buf = p;
+        in->cap = cap;
     }
     *avail = in->cap - in->len;
     return in->buf + in->len;

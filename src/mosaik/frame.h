@@ -55,7 +55,8 @@ int mk__close_decode(const uint8_t *p, size_t len, uint32_t *code,
 
 /* The receive side's buffer of decrypted bytes, parsed in place so that a
  * frame which arrived whole is delivered without a copy. It holds at most
- * one frame plus one read's worth, so its size is bounded by max_frame. */
+ * one frame plus one read's worth, so its size is bounded by max_frame,
+ * and it grows only as bytes arrive, never ahead of them. */
 typedef struct mk__frame_in {
     uint8_t *buf;
     size_t off; /* start of unparsed bytes */
@@ -72,8 +73,9 @@ void mk__frame_in_init(mk__frame_in *in, size_t max_frame);
 void mk__frame_in_free(mk__frame_in *in);
 
 /* Where to put newly received bytes: returns a pointer to at least
- * MK__FRAME_IN_CHUNK free bytes (more when a large frame is known to be
- * coming) and their count in *avail, or NULL on MK_ENOMEM. Moves unparsed
+ * MK__FRAME_IN_CHUNK free bytes (about as many as are held already, while
+ * a large frame is arriving) and their count in *avail, or NULL on
+ * MK_ENOMEM. Moves unparsed
  * bytes to the front, so any frame pointer handed out earlier is dead. */
 uint8_t *mk__frame_in_space(mk__frame_in *in, size_t *avail);
 

@@ -2053,7 +2053,7 @@ static void on_disk_timer(uv_timer_t *t)
     disk_restart(g);
 }
 
-int mk_group_join(const mk_group_config *cfg, mk_group **out, char *err)
+static int join(const mk_group_config *cfg, mk_group **out, char *err)
 {
     int rc;
     *out = NULL;
@@ -2216,6 +2216,16 @@ fail:
     mk__hub_remove(hub, g);
     mk__feed_close(&g->feed);
     teardown(g);
+    return rc;
+}
+
+int mk_group_join(const mk_group_config *cfg, mk_group **out, char *err)
+{
+    int rc = join(cfg, out, err);
+    /* The node's registry is made on the way in (mk__hub_get); a join that
+     * failed before it had a group to remove must not leave it behind. */
+    if (rc != 0 && cfg->node)
+        mk__hub_release(cfg->node);
     return rc;
 }
 

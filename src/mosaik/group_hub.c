@@ -126,6 +126,11 @@ static void on_first_frame(mk_link *link, const uint8_t *f, size_t len,
      * Raft is stopped) must not call back into `p`. */
     mk_link_set_callbacks(link, NULL, NULL, NULL);
     pending_done(p);
+    /* Admitted links are quiet on purpose: a feed waits for commits, an
+     * RPC link for the next command, and libraft talks between two
+     * followers only in elections. They last as long as the group keeps
+     * them, bounded by the transport's caps. */
+    mk_link_set_idle_timeout(link, 0);
     if (p->feed)
         mk__group_accept_feed(g, link, from);
     else if (raft)
@@ -201,6 +206,16 @@ int mk__hub_add(mk__hub *h, mk_group *g)
     return 0;
 }
 
+void mk__hub_release(mk_node *node)
+{
+    mk__hub *h = node->groups;
+    if (!h || h->n > 0)
+        return;
+    node->groups = NULL;
+    free(h->groups);
+    free(h);
+}
+
 void mk__hub_remove(mk__hub *h, mk_group *g)
 {
     for (size_t i = 0; i < h->n; i++)
@@ -208,11 +223,7 @@ void mk__hub_remove(mk__hub *h, mk_group *g)
             h->groups[i] = h->groups[--h->n];
             break;
         }
-    if (h->n == 0) {
-        h->node->groups = NULL;
-        free(h->groups);
-        free(h);
-    }
+    mk__hub_release(h->node);
 }
 
 mk_group *mk__hub_find(mk__hub *h, const mk_id *gid)

@@ -169,6 +169,9 @@ mk__hub *mk__hub_get(mk_node *node, int *rc);
 int mk__hub_add(mk__hub *h, mk_group *g);
 /* Frees the hub with its last group. */
 void mk__hub_remove(mk__hub *h, mk_group *g);
+/* Frees the node's hub if it has one holding no group: a join that failed
+ * after mk__hub_get must not leave an empty one behind. */
+void mk__hub_release(mk_node *node);
 mk_group *mk__hub_find(mk__hub *h, const mk_id *gid);
 
 /* ---- bonds: links whose peer must keep passing the validators ------------ */

@@ -9,10 +9,14 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <openssl/crypto.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <sodium.h>
+#include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -68,9 +72,29 @@ int mk_verify(const mk_peer_id *signer, const void *msg, size_t len,
                : MK_EBAD_SIGNATURE;
 }
 
-int mk_keypair_load(mk_keypair *kp, const char *path, char *err)
+/* A PEM key file is a few hundred bytes; anything this big is not one. */
+#define KEY_FILE_MAX 65536
+
+/* OpenSSL's default for an encrypted PEM is to prompt on the terminal,
+ * which would hang a daemon or a script: refuse instead, and remember
+ * that a passphrase was wanted so the error can say so. */
+static int refuse_passphrase(char *buf, int size, int rwflag, void *u)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    (void)buf;
+    (void)size;
+    (void)rwflag;
+    *(int *)u = 1;
+    return -1;
+}
+
+/* The whole file into buf (KEY_FILE_MAX): its length, or a negative code
+ * with the reason in err. */
+static int read_key_file(const char *path, char *buf, char *err)
+{
+    /* O_NONBLOCK: opening a FIFO for reading otherwise waits for a
+     * writer, forever; O_NOCTTY: a terminal device must not become ours.
+     * Only after fstat says it is a regular file is it read. */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
     if (fd < 0) {
         int rc = -errno;
         return say(err, rc, path, mk_strerror(rc));
@@ -81,25 +105,84 @@ int mk_keypair_load(mk_keypair *kp, const char *path, char *err)
         close(fd);
         return say(err, rc, path, mk_strerror(rc));
     }
+    if (!S_ISREG(st.st_mode)) {
+        close(fd);
+        return say(err, MK_EINVAL, path,
+                   S_ISDIR(st.st_mode)    ? "is a directory, not a key file"
+                   : S_ISFIFO(st.st_mode) ? "is a FIFO, not a key file"
+                                          : "is not a regular file");
+    }
     if (st.st_mode & (S_IRWXG | S_IRWXO)) {
         close(fd);
         return say(err, MK_EKEY_PERMS, path,
                    "key file is readable by group or others; "
                    "run chmod 600 on it");
     }
-    FILE *fp = fdopen(fd, "r");
-    if (!fp) {
+    if (st.st_size > KEY_FILE_MAX) {
         close(fd);
+        return say(err, MK_EMSGSIZE, path, "far too large for a key file");
+    }
+    size_t n = 0;
+    for (;;) {
+        ssize_t r = read(fd, buf + n, KEY_FILE_MAX - n);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0) {
+            int rc = -errno;
+            close(fd);
+            return say(err, rc, path, mk_strerror(rc));
+        }
+        if (r == 0)
+            break;
+        n += (size_t)r;
+        if (n == KEY_FILE_MAX) { /* it grew since fstat */
+            close(fd);
+            return say(err, MK_EMSGSIZE, path, "far too large for a key file");
+        }
+    }
+    close(fd);
+    return (int)n;
+}
+
+int mk_keypair_load(mk_keypair *kp, const char *path, char *err)
+{
+    char *buf = malloc(KEY_FILE_MAX);
+    if (!buf)
+        return say(err, MK_ENOMEM, path, "out of memory");
+    int n = read_key_file(path, buf, err);
+    if (n < 0) {
+        free(buf);
+        return n;
+    }
+    int wanted_passphrase = 0;
+    EVP_PKEY *pk = NULL;
+    BIO *bio = BIO_new_mem_buf(buf, n);
+    if (bio) {
+        pk = PEM_read_bio_PrivateKey(bio, NULL, refuse_passphrase,
+                                     &wanted_passphrase);
+        BIO_free(bio);
+    }
+    ERR_clear_error();
+    /* Checked on the text as well: whether OpenSSL asks the callback for
+     * a passphrase depends on the PEM flavour. */
+    buf[n] = '\0'; /* n < KEY_FILE_MAX */
+    bool encrypted = wanted_passphrase || strstr(buf, "ENCRYPTED") != NULL;
+    OPENSSL_cleanse(buf, KEY_FILE_MAX);
+    free(buf);
+    if (!bio) {
+        EVP_PKEY_free(pk);
         return say(err, MK_ENOMEM, path, "out of memory");
     }
-    EVP_PKEY *pk = PEM_read_PrivateKey(fp, NULL, NULL, NULL);
-    fclose(fp);
     uint8_t seed[MK_SEED_LEN];
     size_t len = sizeof seed;
     int ok = pk && EVP_PKEY_get_id(pk) == EVP_PKEY_ED25519 &&
              EVP_PKEY_get_raw_private_key(pk, seed, &len) == 1 &&
              len == sizeof seed;
     EVP_PKEY_free(pk);
+    if (!ok && encrypted)
+        return say(err, MK_EUNSUPPORTED, path,
+                   "encrypted keys are not supported (no passphrase is ever "
+                   "asked for); store it unencrypted with mode 0600");
     if (!ok)
         return say(err, MK_EDECODE, path,
                    "not an Ed25519 private key in PKCS#8 PEM");

@@ -21,6 +21,14 @@
  * the socket with unread bytes in it would reset the connection and could
  * destroy the very close frame we sent. The wait is bounded by the
  * transport's handshake_timeout_ms without progress.
+ *
+ * An open link's one timer is a watchdog over three deadlines: the idle
+ * limit (no byte received and none of ours taken by the socket), the
+ * frame limit (a frame, or a TLS record,
+ * begun and not finished: the slow-dribble attack) and the trim of big
+ * send buffers. Reads only note the time; the timer is armed for the
+ * nearest deadline and, when it fires early because bytes came since,
+ * re-armed for what is left, so a busy link costs no timer work per read.
  */
 #include "mosaik/link_int.h"
 
@@ -70,6 +78,7 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf);
 static void on_write(uv_write_t *req, int status);
 static void on_shutdown(uv_shutdown_t *req, int status);
 static void pump(mk_link *l);
+static void rearm(mk_link *l);
 
 /* ---- lifetime ----------------------------------------------------------- */
 
@@ -116,6 +125,8 @@ static void on_handle_closed(uv_handle_t *h)
         return;
     mk_transport *t = l->t;
     mk__q_remove(&l->node);
+    if (l->counted)
+        t->n_accepted--;
     if (l->handed) {
         if (l->on_close)
             l->on_close(l, l->close_code, l->status, l->cb_data);
@@ -206,6 +217,11 @@ static void update_reading(mk_link *l)
             return;
         }
         l->reading = true;
+        if (l->state == MK__LINK_OPEN) {
+            /* Quiet while we were not reading was ours, not the peer's. */
+            l->last_io = uv_now(l->t->loop);
+            rearm(l);
+        }
     } else if (!want && l->reading) {
         uv_read_stop((uv_stream_t *)&l->tcp);
         l->reading = false;
@@ -267,6 +283,10 @@ static void taken(mk_link *l, size_t n)
     }
     if (l->nmarks == 0)
         l->mark0 = 0;
+    /* The peer is reading what we send: it is not idle, however long it
+     * stays silent (a blob being fetched, a long answer). */
+    if (n > 0)
+        l->last_io = uv_now(l->t->loop);
     /* Progress: a closing link's deadline counts from the last of it. */
     if (n > 0 && l->state == MK__LINK_CLOSING)
         uv_timer_start(&l->timer, on_timer, l->t->handshake_timeout_ms, 0);
@@ -431,10 +451,11 @@ static void on_shutdown(uv_shutdown_t *req, int status)
  * mk_link_send, so the drain callback cannot recurse into it. */
 static void after_progress(mk_link *l)
 {
-    /* An open link's timer is otherwise unused: it becomes the trim. */
     if (l->state == MK__LINK_OPEN && !l->writing &&
-        (l->fly.cap > KEEP_MAX || l->pend.cap > KEEP_MAX))
-        uv_timer_start(&l->timer, on_timer, TRIM_MS, 0);
+        (l->fly.cap > KEEP_MAX || l->pend.cap > KEEP_MAX)) {
+        l->trim_at = uv_now(l->t->loop) + TRIM_MS;
+        rearm(l);
+    }
     if (l->state == MK__LINK_CLOSING) {
         maybe_shutdown(l);
         return;
@@ -558,15 +579,53 @@ void mk__link_deadline(mk_link *l, uint64_t ms)
         uv_timer_start(&l->timer, on_timer, ms, 0);
 }
 
-static void on_timer(uv_timer_t *h)
+/* ---- the watchdog ------------------------------------------------------- */
+
+static bool idle_counts(const mk_link *l)
 {
-    mk_link *l = h->data;
-    switch (l->state) {
-    case MK__LINK_HANDSHAKE:
-        mk__link_abort(l, l->dialer ? MK_ECONNECT_TIMEOUT : MK_ETIMEDOUT);
-        break;
-    case MK__LINK_OPEN:
-        /* The trim: give back big send buffers unless they are in use. */
+    return l->idle_ms > 0 && l->reading;
+}
+
+/* Arms an open link's timer for the nearest of its deadlines, or stops
+ * it when none is pending. */
+static void rearm(mk_link *l)
+{
+    if (l->state != MK__LINK_OPEN)
+        return;
+    uint64_t due = UINT64_MAX;
+    uint32_t frame_ms = l->t->frame_timeout_ms;
+    if (l->trim_at)
+        due = l->trim_at;
+    if (idle_counts(l) && l->last_io + l->idle_ms < due)
+        due = l->last_io + l->idle_ms;
+    if (l->partial && frame_ms && l->partial_since + frame_ms < due)
+        due = l->partial_since + frame_ms;
+    if (due == UINT64_MAX) {
+        uv_timer_stop(&l->timer);
+        return;
+    }
+    uint64_t now = uv_now(l->t->loop);
+    uv_timer_start(&l->timer, on_timer, due > now ? due - now : 0, 0);
+}
+
+static void watchdog(mk_link *l)
+{
+    uint64_t now = uv_now(l->t->loop);
+    uint32_t frame_ms = l->t->frame_timeout_ms;
+    if (l->partial && frame_ms && now - l->partial_since >= frame_ms) {
+        mk__link_close(l, MK_CLOSE_IDLE_TIMEOUT,
+                       "frame not completed in time", MK_ETIMEDOUT);
+        return;
+    }
+    if (idle_counts(l) && now - l->last_io >= l->idle_ms) {
+        mk__link_close(l, MK_CLOSE_IDLE_TIMEOUT, "idle for too long",
+                       MK_ETIMEDOUT);
+        return;
+    }
+    if (l->trim_at && now >= l->trim_at) {
+        l->trim_at = 0;
+        /* Give back big send buffers unless they are in use (a write in
+         * flight rearms the trim when it completes). */
         if (!l->writing) {
             if (l->fly.cap > KEEP_MAX)
                 mk_buf_free(&l->fly);
@@ -575,6 +634,26 @@ static void on_timer(uv_timer_t *h)
                 l->pend_off = 0;
             }
         }
+    }
+    rearm(l);
+}
+
+void mk_link_set_idle_timeout(mk_link *l, uint32_t ms)
+{
+    l->idle_ms = ms;
+    l->last_io = uv_now(l->t->loop);
+    rearm(l);
+}
+
+static void on_timer(uv_timer_t *h)
+{
+    mk_link *l = h->data;
+    switch (l->state) {
+    case MK__LINK_HANDSHAKE:
+        mk__link_abort(l, l->dialer ? MK_ECONNECT_TIMEOUT : MK_ETIMEDOUT);
+        break;
+    case MK__LINK_OPEN:
+        watchdog(l);
         break;
     case MK__LINK_CLOSING:
         /* The peer stopped reading or never hung up. If our close frame
@@ -642,6 +721,7 @@ static void handshake(mk_link *l)
     }
     l->state = MK__LINK_OPEN;
     uv_timer_stop(&l->timer);
+    l->last_io = uv_now(l->t->loop);
     mk__transport_ready(l);
     /* Frames may have come right behind the handshake's last flight. */
     if (l->state == MK__LINK_OPEN)
@@ -674,12 +754,35 @@ static void deliver(mk_link *l, const mk__frame *f)
 /* Delivers buffered frames and decrypts more until the read BIO is empty,
  * the link is paused or has no frame callback, or it ends. Callbacks may
  * pause, close or send; the state is checked after each. */
+/* The read side ran dry: whatever bytes are held now (unparsed frame
+ * bytes, a TLS record not yet whole) are a frame the peer has begun and
+ * must finish within the frame deadline, which counts from the later of
+ * its first bytes and the last whole frame. */
+static void note_partial(mk_link *l, bool delivered)
+{
+    bool partial = mk__frame_in_buffered(&l->in) > 0 ||
+                   BIO_ctrl_pending(l->rbio) > 0 || SSL_has_pending(l->ssl);
+    if (!partial) {
+        l->partial = false; /* the watchdog finds nothing due */
+        return;
+    }
+    if (l->partial && !delivered)
+        return;
+    bool was = l->partial;
+    l->partial = true;
+    l->partial_since = uv_now(l->t->loop);
+    if (!was)
+        rearm(l);
+}
+
 static void pump(mk_link *l)
 {
+    bool delivered = false, dry = false;
     while (l->state == MK__LINK_OPEN && l->on_frame && !l->paused) {
         mk__frame f;
         int r = mk__frame_in_next(&l->in, &f);
         if (r == 1) {
+            delivered = true;
             deliver(l, &f);
             continue;
         }
@@ -708,8 +811,10 @@ static void pump(mk_link *l)
         }
         int e = SSL_get_error(l->ssl, n);
         ERR_clear_error();
-        if (e == SSL_ERROR_WANT_READ)
+        if (e == SSL_ERROR_WANT_READ) {
+            dry = true;
             break;
+        }
         if (e == SSL_ERROR_ZERO_RETURN) {
             /* TLS close_notify without our close frame. */
             end_link(l, MK_CLOSE_UNEXPECTED, MK_ECONNRESET);
@@ -721,6 +826,12 @@ static void pump(mk_link *l)
             end_link(l, MK_CLOSE_PROTOCOL_VIOLATION, MK_ETLS);
         }
         break;
+    }
+    if (l->state == MK__LINK_OPEN) {
+        if (dry)
+            note_partial(l, delivered);
+        else
+            l->partial = false; /* paused or unclaimed: we hold it up */
     }
     /* SSL_read may have answered something (a KeyUpdate). */
     if (l->state == MK__LINK_OPEN && BIO_ctrl_pending(l->wbio) > 0)
@@ -737,6 +848,7 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
         io_end(l, (int)n);
         return;
     }
+    l->last_io = uv_now(l->t->loop);
     if (l->state != MK__LINK_HANDSHAKE && l->state != MK__LINK_OPEN)
         return; /* closing: only the end of the stream matters now */
     if (BIO_write(l->rbio, buf->base, (int)n) != (int)n) {

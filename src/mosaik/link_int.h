@@ -75,8 +75,10 @@ enum mk__link_state {
 
 struct mk_link {
     uv_tcp_t tcp; /* tcp.data and timer.data point back here */
-    uv_timer_t timer; /* handshake deadline; while open, the trim of big
-                         send buffers; while closing, the close deadline */
+    uv_timer_t timer; /* handshake deadline; while open, the watchdog
+                         (link.c, rearm): idle and frame deadlines and the
+                         trim of big send buffers; while closing, the close
+                         deadline */
     uv_connect_t connect_req;
     uv_write_t write_req;
     uv_shutdown_t shutdown_req;
@@ -96,6 +98,14 @@ struct mk_link {
     bool close_staged;
     bool want_pump; /* deferred: deliver held frames, read more */
     bool had_queued; /* queued went above 0 since the last drain */
+    bool counted;    /* an accepted link in t->n_accepted */
+    bool partial;    /* part of a frame (or TLS record) has arrived */
+
+    /* The watchdog's inputs, in uv_now() milliseconds: the last bytes
+     * read or taken by the socket, when the partial frame (or the last whole one) began, and when
+     * big send buffers are due to be trimmed (0: not due). */
+    uint64_t last_io, partial_since, trim_at;
+    uint32_t idle_ms; /* 0: no idle limit */
 
     SSL *ssl;
     BIO *rbio, *wbio; /* owned by ssl */
@@ -153,6 +163,10 @@ struct mk_transport {
     size_t max_frame;
     uint32_t handshake_timeout_ms;
     uint32_t connect_timeout_ms;
+    uint32_t idle_timeout_ms;  /* for accepted links; 0: none */
+    uint32_t frame_timeout_ms; /* 0: none */
+    uint32_t max_links, max_links_per_peer;
+    uint32_t n_accepted; /* accepted links alive, in any state */
     mk__serve *serves;
     size_t nserves;
     mk__qnode links;

@@ -181,11 +181,22 @@ int mk_node_new(const mk_node_config *cfg, mk_node **out, char *err)
         node->n_boots++;
     }
 
+    /* Accepted links default to an idle limit that spares neighbour links:
+     * each neighbour re-announces itself at most 2 × announce_interval
+     * apart (jitter is at most 100%), so three intervals never cut a live
+     * one. Discovery may set tighter limits on its own links (sync, ping:
+     * mk_link_set_idle_timeout). */
+    uint64_t idle = 3 * (uint64_t)node->dc.announce_interval_ms;
+    if (idle < MK_TRANSPORT_IDLE_DEFAULT_MS)
+        idle = MK_TRANSPORT_IDLE_DEFAULT_MS;
+    if (idle >= MK_TRANSPORT_NO_TIMEOUT)
+        idle = MK_TRANSPORT_NO_TIMEOUT - 1;
     mk_transport_config tc = {
         .loop = cfg->loop,
         .key = cfg->key,
         .listen = cfg->listen,
         .max_frame = cfg->max_frame,
+        .idle_timeout_ms = (uint32_t)idle,
     };
     rc = mk_transport_new(&tc, &node->transport, detail);
     if (rc < 0) {

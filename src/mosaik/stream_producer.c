@@ -451,6 +451,11 @@ static uint32_t accept_sub(mk_producer *p, mk_link *link,
     p->n_active++;
     mk_link_set_callbacks(link, on_sub_frame, on_sub_close, s);
     mk_link_on_drain(link, on_sub_drain);
+    /* A subscriber only listens, and a stream may be quiet for hours: the
+     * subscription was judged (tickets, criteria), so the link stays until
+     * one side ends it. max_consumers and the transport's caps bound how
+     * many there are. */
+    mk_link_set_idle_timeout(link, 0);
     notify(p, s, true, 0);
     rearm(p);
     status_update(p);

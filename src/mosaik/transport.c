@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -22,6 +23,10 @@
 
 #define DEFAULT_TIMEOUT_MS 5000
 #define BACKLOG 128
+#define DEFAULT_LINKS_PER_PEER 128
+#define LINKS_MIN 16
+#define LINKS_MAX 4096
+#define SLACK_MIN 16
 
 static void on_transport_handle_closed(uv_handle_t *h);
 
@@ -153,6 +158,34 @@ void mk__transport_defer(mk_link *l)
 
 /* ---- accepting and dialing ---------------------------------------------- */
 
+/* Whether one more accepted link from l's peer fits; otherwise `why`
+ * says which limit it hit. Counting walks the links: a handshake costs far
+ * more than the walk, and a count per peer would be one more table to
+ * keep in step. */
+static bool within_limits(const mk_link *l, const char **why)
+{
+    const mk_transport *t = l->t;
+    uint32_t open = 0, same = 0;
+    for (const mk__qnode *n = t->links.next; n != &t->links; n = n->next) {
+        const mk_link *m = MK__CONTAINER(n, mk_link, node);
+        if (m == l || !m->counted || !m->handed ||
+            m->state != MK__LINK_OPEN)
+            continue;
+        open++;
+        if (mk_id_eq(&m->auth.peer, &l->auth.peer))
+            same++;
+    }
+    if (same >= t->max_links_per_peer) {
+        *why = "too many links from this peer";
+        return false;
+    }
+    if (open >= t->max_links) {
+        *why = "too many links";
+        return false;
+    }
+    return true;
+}
+
 void mk__transport_ready(mk_link *l)
 {
     mk_transport *t = l->t;
@@ -161,9 +194,16 @@ void mk__transport_ready(mk_link *l)
         l->connect_cb(l, 0, l->connect_data);
         return;
     }
+    const char *why;
+    if (!within_limits(l, &why)) {
+        mk__link_close(l, MK_CLOSE_TOO_MANY_LINKS, why, MK_EBUSY);
+        return;
+    }
     for (size_t i = 0; i < t->nserves; i++) {
         if (strcmp(t->serves[i].alpn, l->alpn) == 0) {
             l->handed = true;
+            /* The handler may lengthen, shorten or lift it. */
+            mk_link_set_idle_timeout(l, t->idle_timeout_ms);
             t->serves[i].cb(l, t->serves[i].data);
             return;
         }
@@ -172,6 +212,13 @@ void mk__transport_ready(mk_link *l)
      * refused (src/mosaik/tls.c, select_alpn). */
     mk__link_close(l, MK_CLOSE_INVALID_ALPN,
                    mk_close_text(MK_CLOSE_INVALID_ALPN), MK_EPROTO);
+}
+
+/* Accepted links past max_links that may exist at all: handshakes (some
+ * to be refused) and closings, which end within handshake_timeout_ms. */
+static uint32_t slack(const mk_transport *t)
+{
+    return t->max_links / 4 > SLACK_MIN ? t->max_links / 4 : SLACK_MIN;
 }
 
 static void on_connection(uv_stream_t *server, int status)
@@ -186,7 +233,14 @@ static void on_connection(uv_stream_t *server, int status)
          * accept). Nothing better is possible here. */
         return;
     }
+    l->counted = true;
+    t->n_accepted++;
     int rc = uv_accept(server, (uv_stream_t *)&l->tcp);
+    /* Past the limit with room for handshakes and closings: dropped before
+     * any TLS is spent, the fd back at once. It must still be accepted, or
+     * libuv would stop watching the listener. */
+    if (rc == 0 && t->n_accepted > t->max_links + slack(t))
+        rc = MK_EBUSY;
     if (rc == 0)
         rc = mk__link_start(l);
     if (rc != 0) {
@@ -244,6 +298,21 @@ int mk_transport_connect(mk_transport *t, const mk_peer_id *expect,
 
 /* ---- the transport ------------------------------------------------------ */
 
+/* Half the descriptors the process may open: the other half is for dials,
+ * files, libraft's sockets and the daemon's children. */
+static uint32_t default_max_links(void)
+{
+    struct rlimit rl;
+    uint64_t n = LINKS_MAX;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
+        n = (uint64_t)rl.rlim_cur / 2;
+    if (n < LINKS_MIN)
+        n = LINKS_MIN;
+    if (n > LINKS_MAX)
+        n = LINKS_MAX;
+    return (uint32_t)n;
+}
+
 /* Binds and listens with plain syscalls before libuv sees the socket, so
  * that every failure is reported (and cleaned up) synchronously. */
 static int open_listener(const struct sockaddr_storage *ss, int *out)
@@ -299,6 +368,16 @@ int mk_transport_new(const mk_transport_config *cfg, mk_transport **out,
                                   : DEFAULT_TIMEOUT_MS;
     t->connect_timeout_ms =
         cfg->connect_timeout_ms ? cfg->connect_timeout_ms : DEFAULT_TIMEOUT_MS;
+    t->idle_timeout_ms = cfg->idle_timeout_ms == MK_TRANSPORT_NO_TIMEOUT ? 0
+                         : cfg->idle_timeout_ms ? cfg->idle_timeout_ms
+                                                : MK_TRANSPORT_IDLE_DEFAULT_MS;
+    t->frame_timeout_ms = cfg->frame_timeout_ms == MK_TRANSPORT_NO_TIMEOUT
+                              ? 0
+                          : cfg->frame_timeout_ms ? cfg->frame_timeout_ms
+                                                  : MK_TRANSPORT_FRAME_DEFAULT_MS;
+    t->max_links_per_peer = cfg->max_links_per_peer ? cfg->max_links_per_peer
+                                                    : DEFAULT_LINKS_PER_PEER;
+    t->max_links = cfg->max_links ? cfg->max_links : default_max_links();
     mk__q_init(&t->links);
     mk__q_init(&t->work);
     t->rbuf = malloc(MK__READ_BUF);

@@ -24,7 +24,7 @@
 #include "testutil.h"
 
 #define ALPN "/test/link/1"
-#define MAX_ENDS 4
+#define MAX_ENDS 8
 
 /* One end of a link as the tests see it. */
 typedef struct fx fx;
@@ -1001,6 +1001,279 @@ static void garbage_record_after_handshake(void **state)
     assert_true(d->status < 0);
 }
 
+
+/* ---- limits: idle links, slow frames, link counts ----------------------- */
+
+/* `a` listens with the limits in `lim` (loop, key and listen filled in),
+ * `b` only dials. */
+static void start_limited(fx *f, mk_transport_config lim)
+{
+    lim.loop = &f->loop;
+    lim.key = &f->ka;
+    lim.listen = "127.0.0.1:0";
+    if (!lim.handshake_timeout_ms)
+        lim.handshake_timeout_ms = 2000;
+    char err[MK_ERRMSG_SIZE];
+    int rc = mk_transport_new(&lim, &f->a, err);
+    if (rc != 0)
+        fail_msg("mk_transport_new: %s", err);
+    f->b = new_transport(f, &f->kb, NULL, 0, 0);
+    assert_int_equal(mk_transport_serve(f->a, ALPN, on_accept, f), 0);
+}
+
+static uint64_t now_ms(fx *f)
+{
+    uv_update_time(&f->loop);
+    return uv_now(&f->loop);
+}
+
+static void idle_link_is_closed(void **state)
+{
+    fx *f = *state;
+    start_limited(f, (mk_transport_config){.idle_timeout_ms = 300});
+    uint64_t t0 = now_ms(f);
+    end *quiet = dial_ok(f, 0);
+    end *busy = dial_ok(f, 1);
+    end *exempt = dial_ok(f, 2);
+    end *reader = dial_ok(f, 3); /* only reads what `a` sends it */
+    quiet->script = busy->script = exempt->script = reader->script = false;
+    for (int i = 0; i < 4; i++)
+        f->acc[i].script = false;
+    /* A protocol that is quiet on purpose lifts the limit. */
+    mk_link_set_idle_timeout(f->acc[2].link, 0);
+
+    /* Traffic keeps a link open past several idle periods. */
+    for (int i = 0; i < 8; i++) {
+        assert_int_equal(mk_link_send(busy->link, "x", 1), 0);
+        assert_int_equal(mk_link_send(f->acc[3].link, "y", 1), 0);
+        nap(f, 100);
+    }
+    RUN_UNTIL(f, quiet->closes == 1 && f->acc[0].closes == 1);
+    assert_true(now_ms(f) - t0 >= 300);
+    assert_int_equal(f->acc[0].code, MK_CLOSE_IDLE_TIMEOUT);
+    assert_int_equal(f->acc[0].status, MK_ETIMEDOUT);
+    assert_int_equal(quiet->code, MK_CLOSE_IDLE_TIMEOUT);
+    assert_int_equal(quiet->status, 0); /* the remote's orderly close */
+    assert_int_equal(busy->closes, 0);
+    assert_int_equal(f->acc[1].frames, 8);
+    assert_int_equal(reader->frames, 8);
+    assert_int_equal(reader->closes, 0);
+    assert_int_equal(exempt->closes, 0);
+    assert_int_equal(f->acc[2].closes, 0);
+
+    /* Once the traffic stops, the busy one goes too; the exempt one
+     * stays. */
+    RUN_UNTIL(f, busy->closes == 1);
+    assert_int_equal(busy->code, MK_CLOSE_IDLE_TIMEOUT);
+    nap(f, 400);
+    assert_int_equal(exempt->closes, 0);
+    /* Dialed links have no idle limit of their own. */
+    assert_int_equal(f->acc[2].closes, 0);
+}
+
+static void paused_link_is_not_idle(void **state)
+{
+    fx *f = *state;
+    start_limited(f, (mk_transport_config){.idle_timeout_ms = 200});
+    end *d = dial_ok(f, 0);
+    end *a = &f->acc[0];
+    d->script = a->script = false;
+    /* While we do not read, the quiet is ours. */
+    mk_link_pause(a->link);
+    nap(f, 600);
+    assert_int_equal(a->closes, 0);
+    mk_link_resume(a->link);
+    RUN_UNTIL(f, a->closes == 1);
+    assert_int_equal(a->code, MK_CLOSE_IDLE_TIMEOUT);
+}
+
+static void on_flag_closed(uv_handle_t *h)
+{
+    *(bool *)h->data = true;
+}
+
+static void on_dribble(uv_timer_t *h)
+{
+    end *d = h->data;
+    if (d->link && d->link->state == MK__LINK_OPEN)
+        inject(d->link, "z", 1);
+}
+
+/* A peer that starts a frame and sends its bytes slower than the frame
+ * deadline allows is closed, however steadily it sends. */
+static void dribbled_frame_is_closed(void **state)
+{
+    fx *f = *state;
+    start_limited(f, (mk_transport_config){.idle_timeout_ms = 300,
+                                           .frame_timeout_ms = 500});
+    end *d = dial_ok(f, 0);
+    end *a = &f->acc[0];
+    d->script = a->script = false;
+    const uint8_t hdr[] = {0, 1, 0, 0, 'a', 'b'}; /* 65536 bytes announced */
+    inject(d->link, hdr, sizeof hdr);
+    uint64_t t0 = now_ms(f);
+    uv_timer_t drip;
+    uv_timer_init(&f->loop, &drip);
+    drip.data = d;
+    uv_timer_start(&drip, on_dribble, 50, 50); /* well inside idle */
+    RUN_UNTIL(f, a->closes == 1);
+    assert_true(now_ms(f) - t0 >= 500);
+    bool drip_closed = false;
+    drip.data = &drip_closed;
+    uv_close((uv_handle_t *)&drip, on_flag_closed);
+    RUN_UNTIL(f, drip_closed);
+    assert_int_equal(a->code, MK_CLOSE_IDLE_TIMEOUT);
+    assert_int_equal(a->status, MK_ETIMEDOUT);
+    assert_int_equal(a->frames, 0);
+    RUN_UNTIL(f, d->closes == 1);
+}
+
+/* The same for a TLS record begun and never finished: no frame byte is
+ * decrypted yet, but the peer holds the link all the same. */
+static void partial_record_is_closed(void **state)
+{
+    fx *f = *state;
+    start_limited(f, (mk_transport_config){
+                         .idle_timeout_ms = MK_TRANSPORT_NO_TIMEOUT,
+                         .frame_timeout_ms = 300});
+    end *d = dial_ok(f, 0);
+    end *a = &f->acc[0];
+    d->script = a->script = false;
+    uint8_t rec[5 + 10];
+    memset(rec, 0x42, sizeof rec);
+    rec[0] = 0x17;
+    rec[1] = rec[2] = 0x03;
+    rec[3] = 0x10; /* 4096 bytes announced, 10 sent */
+    rec[4] = 0;
+    uv_buf_t b = uv_buf_init((char *)rec, sizeof rec);
+    assert_int_equal(uv_try_write((uv_stream_t *)&d->link->tcp, &b, 1),
+                     (int)sizeof rec);
+    RUN_UNTIL(f, a->closes == 1);
+    assert_int_equal(a->code, MK_CLOSE_IDLE_TIMEOUT);
+    assert_int_equal(a->status, MK_ETIMEDOUT);
+}
+
+/* A header announcing a large frame buys the sender no memory: the
+ * receiver's buffer grows with the bytes that arrive. */
+static void large_frame_grows_as_it_arrives(void **state)
+{
+    fx *f = *state;
+    const size_t big = 8u << 20;
+    start_limited(f, (mk_transport_config){.max_frame = big});
+    end *d = dial_ok(f, 0);
+    end *a = &f->acc[0];
+    d->script = a->script = false;
+    uint8_t *buf = calloc(1, big);
+    assert_non_null(buf);
+    uint8_t hdr[MK__FRAME_HDR];
+    mk__frame_header(hdr, big);
+    inject(d->link, hdr, sizeof hdr);
+    inject(d->link, buf, 1000);
+    while (mk__frame_in_buffered(&a->link->in) < sizeof hdr + 1000)
+        nap(f, 10);
+    assert_true(a->link->in.cap < 256 * 1024);
+    /* The rest, in pieces: the frame still arrives whole and intact. */
+    for (size_t at = 1000; at < big; at += 1u << 20) {
+        size_t n = big - at < (1u << 20) ? big - at : (1u << 20);
+        inject(d->link, buf + at, n);
+        nap(f, 5);
+        assert_true(a->link->in.cap <= 2 * (at + n) + 64 * 1024);
+    }
+    free(buf);
+    RUN_UNTIL(f, a->frames == 1);
+    assert_int_equal(a->bytes, big);
+    assert_int_equal(a->closes, 0);
+}
+
+/* One peer may hold max_links_per_peer accepted links and everyone
+ * together max_links; the next is told why it is refused. */
+static void accepted_links_are_capped(void **state)
+{
+    fx *f = *state;
+    start_limited(f, (mk_transport_config){.max_links_per_peer = 2,
+                                           .max_links = 3});
+    dial_ok(f, 0);
+    dial_ok(f, 1);
+    /* A third from b: the handshake completes, then the refusal. */
+    assert_int_equal(mk_transport_connect(f->b, &f->ka.pub,
+                                          mk_transport_listen_addr(f->a),
+                                          ALPN, on_dial, &f->dial[2]),
+                     0);
+    RUN_UNTIL(f, f->dial[2].closes == 1);
+    assert_int_equal(f->dial[2].dial_status, 0);
+    assert_int_equal(f->dial[2].code, MK_CLOSE_TOO_MANY_LINKS);
+    assert_int_equal(f->nacc, 2);
+
+    /* Another peer still gets in, up to the total. */
+    mk_transport *c = new_transport(f, &f->kc, NULL, 0, 0);
+    assert_int_equal(mk_transport_connect(c, &f->ka.pub,
+                                          mk_transport_listen_addr(f->a),
+                                          ALPN, on_dial, &f->dial[3]),
+                     0);
+    RUN_UNTIL(f, f->dial[3].dials == 1 && f->nacc == 3);
+    assert_int_equal(mk_transport_connect(c, &f->ka.pub,
+                                          mk_transport_listen_addr(f->a),
+                                          ALPN, on_dial, &f->dial[4]),
+                     0);
+    RUN_UNTIL(f, f->dial[4].closes == 1);
+    assert_int_equal(f->dial[4].code, MK_CLOSE_TOO_MANY_LINKS);
+    assert_int_equal(f->nacc, 3);
+
+    /* A link that ends makes room again. */
+    mk_link_close(f->dial[0].link, MK_CLOSE_SUCCESS, NULL);
+    RUN_UNTIL(f, f->acc[0].closes == 1);
+    assert_int_equal(mk_transport_connect(c, &f->ka.pub,
+                                          mk_transport_listen_addr(f->a),
+                                          ALPN, on_dial, &f->dial[5]),
+                     0);
+    RUN_UNTIL(f, f->dial[5].dials == 1 && f->nacc == 4);
+    assert_int_equal(f->dial[5].closes, 0);
+    mk_transport_close(c, on_transport_closed, f);
+    RUN_UNTIL(f, f->closed == 1);
+}
+
+/* Connections that never handshake are dropped without TLS once the
+ * accepted links reach the ceiling, long before their handshake
+ * deadline: descriptors cannot pile up. */
+static void connection_flood_is_bounded(void **state)
+{
+    fx *f = *state;
+    start_limited(f, (mk_transport_config){.max_links = 4,
+                                           .handshake_timeout_ms = 60000});
+    enum { N = 25, CEILING = 4 + 16 };
+    raw *r = calloc(N, sizeof *r);
+    assert_non_null(r);
+    struct sockaddr_in sa;
+    addr_of(mk_transport_listen_addr(f->a), &sa);
+    for (int i = 0; i < N; i++) {
+        uv_tcp_init(&f->loop, &r[i].tcp);
+        r[i].tcp.data = &r[i];
+        assert_int_equal(uv_tcp_connect(&r[i].creq, &r[i].tcp,
+                                         (struct sockaddr *)&sa,
+                                         raw_connected),
+                         0);
+    }
+    int ended = 0;
+    while (ended < N - CEILING) {
+        nap(f, 20);
+        ended = 0;
+        for (int i = 0; i < N; i++)
+            ended += r[i].ended;
+        assert_true(f->a->n_accepted <= CEILING);
+    }
+    nap(f, 100);
+    ended = 0;
+    for (int i = 0; i < N; i++)
+        ended += r[i].ended;
+    assert_int_equal(ended, N - CEILING);
+    for (int i = 0; i < N; i++)
+        uv_close((uv_handle_t *)&r[i].tcp, raw_closed);
+    for (int i = 0; i < N; i++)
+        RUN_UNTIL(f, r[i].closed);
+    RUN_UNTIL(f, f->a->n_accepted == 0);
+    free(r);
+}
+
 static void bad_arguments(void **state)
 {
     fx *f = *state;
@@ -1089,6 +1362,13 @@ int main(void)
         T(transport_close_closes_links),
         T(stalled_reader),
         T(bad_arguments),
+        T(idle_link_is_closed),
+        T(paused_link_is_not_idle),
+        T(dribbled_frame_is_closed),
+        T(partial_record_is_closed),
+        T(large_frame_grows_as_it_arrives),
+        T(accepted_links_are_capped),
+        T(connection_flood_is_bounded),
 #undef T
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,132 @@
+/* Key files: a saved key loads back, and every file that is not a plain
+ * key is refused at once with a reason: loose permissions, a FIFO (which
+ * would block a reader forever), a directory, a device, an encrypted key
+ * (which OpenSSL would otherwise answer with a passphrase prompt). An
+ * alarm turns a hang into a failure instead of a stuck test run.
+ */
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "mosaik/error.h"
+#include "mosaik/key.h"
+#include "testutil.h"
+
+typedef struct fx {
+    char dir[64];
+    char path[128];
+} fx;
+
+static int setup(void **state)
+{
+    fx *f = calloc(1, sizeof *f);
+    assert_non_null(f);
+    strcpy(f->dir, "/tmp/test_key.XXXXXX");
+    assert_non_null(mkdtemp(f->dir));
+    *state = f;
+    /* Nothing here may take more than a moment. */
+    alarm(20);
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fx *f = *state;
+    alarm(0);
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", f->dir);
+    assert_int_equal(system(cmd), 0);
+    free(f);
+    return 0;
+}
+
+static const char *at(fx *f, const char *name)
+{
+    snprintf(f->path, sizeof f->path, "%s/%s", f->dir, name);
+    return f->path;
+}
+
+static void saved_key_loads(void **state)
+{
+    fx *f = *state;
+    mk_keypair a, b;
+    char err[MK_ERRMSG_SIZE];
+    assert_int_equal(mk_keypair_generate(&a), 0);
+    assert_int_equal(mk_keypair_save(&a, at(f, "k.pem"), err), 0);
+    assert_int_equal(mk_keypair_load(&b, f->path, err), 0);
+    assert_memory_equal(a.pub.b, b.pub.b, sizeof a.pub.b);
+    chmod(f->path, 0644);
+    assert_int_equal(mk_keypair_load(&b, f->path, err), MK_EKEY_PERMS);
+}
+
+static void fifo_is_refused_without_blocking(void **state)
+{
+    fx *f = *state;
+    mk_keypair k;
+    char err[MK_ERRMSG_SIZE] = "";
+    assert_int_equal(mkfifo(at(f, "fifo"), 0600), 0);
+    /* Nobody ever writes to it: a blocking open would never return. */
+    assert_int_equal(mk_keypair_load(&k, f->path, err), MK_EINVAL);
+    assert_non_null(strstr(err, "FIFO"));
+    assert_non_null(strstr(err, f->path));
+}
+
+static void directory_and_device_are_refused(void **state)
+{
+    fx *f = *state;
+    mk_keypair k;
+    char err[MK_ERRMSG_SIZE] = "";
+    assert_int_equal(mk_keypair_load(&k, f->dir, err), MK_EINVAL);
+    assert_non_null(strstr(err, "directory"));
+    assert_int_equal(mk_keypair_load(&k, "/dev/zero", err), MK_EINVAL);
+    assert_non_null(strstr(err, "not a regular file"));
+}
+
+static void encrypted_key_is_refused_without_prompting(void **state)
+{
+    fx *f = *state;
+    char cmd[512];
+    snprintf(cmd, sizeof cmd,
+             "openssl genpkey -algorithm ed25519 -aes256 -pass pass:secret "
+             "-out %s 2>/dev/null && chmod 600 %s",
+             at(f, "enc.pem"), f->path);
+    if (system(cmd) != 0)
+        skip(); /* no openssl(1) here */
+    /* With a terminal attached, OpenSSL's default would prompt on it;
+     * whether or not one is, the answer must be a refusal. */
+    mk_keypair k;
+    char err[MK_ERRMSG_SIZE] = "";
+    assert_int_equal(mk_keypair_load(&k, f->path, err), MK_EUNSUPPORTED);
+    assert_non_null(strstr(err, "encrypted keys are not supported"));
+}
+
+static void garbage_is_not_a_key(void **state)
+{
+    fx *f = *state;
+    int fd = open(at(f, "junk.pem"), O_WRONLY | O_CREAT, 0600);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, "hello\n", 6), 6);
+    close(fd);
+    mk_keypair k;
+    char err[MK_ERRMSG_SIZE] = "";
+    assert_int_equal(mk_keypair_load(&k, f->path, err), MK_EDECODE);
+    assert_non_null(strstr(err, "Ed25519"));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+#define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
+        T(saved_key_loads),
+        T(fifo_is_refused_without_blocking),
+        T(directory_and_device_are_refused),
+        T(encrypted_key_is_refused_without_prompting),
+        T(garbage_is_not_a_key),
+#undef T
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
