@@ -241,6 +241,23 @@ static void write_catalog(uv_timer_t *t)
     json_object_set_new(root, "peer_id",
                         json_string(mk_id_hex(mk_node_id(d->node), hex)));
     json_object_set_new(root, "peers", peers);
+    /* What discovery refused so far: a flood shows here first. */
+    mk_discovery_stats st;
+    mk_node_discovery_stats(d->node, &st);
+    json_t *ds = json_object();
+#define STAT(f) json_object_set_new(ds, #f, json_integer((json_int_t)st.f))
+    STAT(catalog_bytes);
+    STAT(refused_oversize);
+    STAT(refused_future);
+    STAT(refused_drift);
+    STAT(refused_full);
+    STAT(refused_rate);
+    STAT(evicted);
+    STAT(sync_cut);
+    STAT(links_idle);
+    STAT(nbrs_refused);
+#undef STAT
+    json_object_set_new(root, "discovery", ds);
     snprintf(path, sizeof path, "%s/peers.json", d->data);
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
     if (json_dump_file(root, tmp, JSON_INDENT(1)) == 0 && rename(tmp, path))

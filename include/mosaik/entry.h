@@ -30,6 +30,17 @@
 #define MK_ENTRY_MAX_STR 255     /* an address or a tag */
 #define MK_ENTRY_MAX_TICKET 8192 /* bytes of one ticket's data */
 
+/* The largest signed entry (wire form, signature included) anyone signs or
+ * accepts. What an honest entry holds: a few addresses (a wildcard
+ * listener lists every interface, ~50 bytes each), a few tags, the ids of
+ * the streams and groups the node takes part in (32 bytes each; a node
+ * in a hundred of them is 3 KiB) and a ticket or two (an EdDSA JWT is
+ * under 1 KiB; an attestation quote up to MK_ENTRY_MAX_TICKET). That is
+ * well under 16 KiB, while the per-list limits above would allow ~160
+ * KiB: without this bound a flood of maximal entries made catalogs of
+ * tens of megabytes. Catalog budgets (node.h) are counted in these. */
+#define MK_ENTRY_MAX_WIRE (16u << 10)
+
 typedef struct mk_peer_entry {
     mk_id network;
     mk_peer_id peer;
@@ -83,12 +94,15 @@ void mk_entry_bump(mk_peer_entry *e, int64_t now_ms);
 int mk_entry_version_cmp(const mk_peer_entry *a, const mk_peer_entry *b);
 
 /* Encodes and signs with `kp` (whose public key must be e->peer), storing
- * the result in e->wire. 0, MK_EINVAL (key mismatch) or MK_ENOMEM. */
+ * the result in e->wire. 0, MK_EINVAL (key mismatch), MK_EMSGSIZE (the
+ * signed entry would be larger than MK_ENTRY_MAX_WIRE; e->wire is left
+ * as it was) or MK_ENOMEM. */
 int mk_entry_sign(mk_peer_entry *e, const mk_keypair *kp);
 
 /* Decodes a signed entry and verifies its signature. Returns 0 and fills
- * `e` (free it), MK_EDECODE for malformed bytes (including unsorted or
- * duplicate list items), or MK_EBAD_SIGNATURE. */
+ * `e` (free it), MK_EMSGSIZE for more than MK_ENTRY_MAX_WIRE bytes (refused
+ * before anything is parsed), MK_EDECODE for malformed bytes (including
+ * unsorted or duplicate list items), or MK_EBAD_SIGNATURE. */
 int mk_entry_decode(mk_peer_entry *e, const uint8_t *wire, size_t len);
 
 /* ---- graceful departure ------------------------------------------------ */

@@ -26,15 +26,36 @@
 #include "mosaik/link.h"
 #include "mosaik/transport.h"
 
-/* Discovery timers; zero fields take the defaults in brackets. */
+/* Discovery timers and bounds; zero fields take the defaults in brackets.
+ *
+ * The catalog is bounded (docs/discovery.md): at most max_peers entries
+ * and max_catalog_bytes of signed entries. When it is full, a peer this
+ * node verified (an exchange it started, dialling the peer's address,
+ * reached the peer: a catalog exchange, a ping, an outbound neighbour)
+ * takes the place of the most recently added unverified peer; a peer
+ * that dialled us and spoke for itself only that of a peer nobody could
+ * reach; an entry only heard of is refused. Neighbours, bootstrap peers
+ * and verified peers are never evicted. Each remote that passes entries
+ * on may introduce at most max_new_per_source new peers per
+ * source_window_ms (a token bucket: that many at once, refilled over the
+ * window). */
 typedef struct mk_discovery_config {
     uint32_t announce_interval_ms; /* [45000] re-sign and re-announce */
     uint32_t announce_jitter_pct;  /* [50] interval × U[1-j, 1+j] */
     uint32_t purge_after_ms;       /* [300000] forget silent peers */
-    uint32_t max_time_drift_ms;    /* [50000] refuse gossip this far off */
+    uint32_t max_time_drift_ms;    /* [50000] refuse gossip this far off,
+                                      and any entry this far ahead */
     uint32_t rtt_probe_interval_ms; /* [30000] ping every peer, jittered */
     uint32_t departure_window_ms;  /* [500] let the departure propagate */
     uint32_t neighbours;           /* [5] persistent gossip links */
+    uint32_t max_peers;            /* [4096] catalog entries */
+    uint32_t max_catalog_bytes;    /* [16 MiB] signed entry bytes held */
+    uint32_t max_new_per_source;   /* [1024] new peers one remote brings */
+    uint32_t source_window_ms;     /* [60000] ... per this window */
+    /* [3 × the longest announce period, at least 10 s] a neighbour link
+     * that delivers nothing for this long is closed: an honest neighbour
+     * re-announces itself on it every period. */
+    uint32_t idle_timeout_ms;
 } mk_discovery_config;
 
 typedef struct mk_node_config {
@@ -87,7 +108,9 @@ const char *mk_node_addr(const mk_node *node);
 
 /* ---- the local entry ----------------------------------------------------
  * Each mutation that changes something bumps the version, re-signs and
- * gossips the entry. Return 1 (changed), 0 (no change) or a negative code.
+ * gossips the entry. Return 1 (changed), 0 (no change) or a negative code;
+ * a mutation that would make the signed entry larger than
+ * MK_ENTRY_MAX_WIRE fails with MK_EMSGSIZE and changes nothing.
  */
 int mk_node_add_tag(mk_node *node, const char *tag);
 int mk_node_remove_tag(mk_node *node, const char *tag);
@@ -141,9 +164,27 @@ int mk_node_watch_add(mk_node *node, mk_peer_event_cb cb, void *data,
                       mk_node_watch **out);
 void mk_node_unwatch(mk_node_watch *w);
 
+/* What discovery refused and cut, since the node started. */
+typedef struct mk_discovery_stats {
+    uint64_t refused_oversize; /* entries over MK_ENTRY_MAX_WIRE */
+    uint64_t refused_future;   /* dated beyond max_time_drift ahead */
+    uint64_t refused_drift;    /* gossip/departures outside the drift */
+    uint64_t refused_full;     /* new peers that could not get a place */
+    uint64_t refused_rate;     /* past a source's max_new_per_source */
+    uint64_t evicted;          /* unverified peers evicted for others */
+    uint64_t sync_cut;         /* snapshots cut at the per-exchange bound */
+    uint64_t links_idle;       /* discovery links closed for silence */
+    uint64_t nbrs_refused;     /* inbound neighbour links refused/evicted */
+    size_t peers, catalog_bytes; /* held now */
+} mk_discovery_stats;
+
+void mk_node_discovery_stats(const mk_node *node, mk_discovery_stats *out);
+
 /* Offers a signed entry learned elsewhere (a group peer's update, a ping
  * reply). Returns 1 when it was new or newer, 0 when not, or a negative
- * code (MK_EDECODE, MK_EBAD_SIGNATURE, MK_EWRONG_NETWORK, MK_ESTALE). */
+ * code (MK_EDECODE, MK_EMSGSIZE, MK_EBAD_SIGNATURE, MK_EWRONG_NETWORK,
+ * MK_ESTALE for too old, dated ahead or tombstoned, MK_EFULL when the
+ * catalog is full). It counts as heard of, not verified. */
 int mk_node_feed(mk_node *node, const uint8_t *wire, size_t len);
 
 /* Exchanges catalogs with `peer` now (e.g. after a remote closed with

@@ -14,13 +14,40 @@
  *    neighbour link the peer itself closes with GRACEFUL_SHUTDOWN (what
  *    its transport says when its node has departed) is evidence enough
  *    to drop that incarnation even if its departure never reached us.
+ *    A neighbour re-announces itself on the link every announce period,
+ *    so a link that says nothing for idle_timeout (three of the longest
+ *    periods), or sends no hello within HELLO_TIMEOUT_MS, is closed; a
+ *    remote holds at most one inbound link (a newer one replaces it), and
+ *    when the inbound slots are full a remote address holding more of
+ *    them than the newcomer's gives one up, so one host cannot take them
+ *    all.
  *  - sync: a full catalog exchange, run on first contact with any peer
  *    and with the bootstrap peers until one answers. It is what makes a
- *    fresh node whole at once instead of waiting for gossip.
+ *    fresh node whole at once instead of waiting for gossip. Each side
+ *    sends its snapshot as SNAPSHOT chunks (network, tier, count,
+ *    entries: at most MK__SNAPSHOT_CHUNK_ENTRIES entries and about
+ *    MK__SNAPSHOT_CHUNK_BYTES each) followed by SNAPSHOT_END (network,
+ *    the number of entries sent), paced by the link's send queue, so no
+ *    catalog is ever too large to answer with. Its own entry and the
+ *    peers it verified come first (tier 0), then those its bootstrap
+ *    peers vouched for (1), then those it only heard of (2): a receiver
+ *    whose bounds cut the snapshot short keeps the peers that matter, and
+ *    takes tiers 0 and 1 of a bootstrap peer's snapshot as vouched for
+ *    (mk__peer.vouched). The initiator starts; the acceptor starts its
+ *    answer on the first chunk, before merging it (its view, not an
+ *    echo); the initiator closes with SUCCESS once both ends are through.
+ *    A receiver takes at most max_peers + 1 entries and about
+ *    max_catalog_bytes per exchange, and a sync link silent for
+ *    SYNC_IDLE_MS is closed.
  *  - ping: the peer's current signed entry and a round-trip time.
  *
  * Entries are only ever stored after their signature verifies (entry.c),
  * so every path may pass entries along without trusting the sender.
+ * Every path also goes through the catalog's rules (node.c,
+ * mk__node_judge): entries larger than MK_ENTRY_MAX_WIRE break the
+ * protocol, entries dated beyond the drift window ahead are refused,
+ * whatever brought them, and what a remote passes on is charged to its
+ * allowance of new peers.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -32,11 +59,11 @@
 
 /* The tick runs every TICK_MS while discovery has work due soon (a
  * bootstrap to retry, first-contact exchanges, neighbours to find) and
- * every IDLE_TICK_MS once settled, when all that is left is purging and
- * RTT probes, both on the scale of seconds. Ten wake-ups a second cost a
- * settled node more CPU than everything else it does but its probes;
- * whatever brings new work (a new peer, a lost neighbour) calls
- * mk__discovery_wake. */
+ * every IDLE_TICK_MS once settled, when all that is left is purging,
+ * RTT probes and timeouts, all on the scale of seconds. Ten wake-ups a
+ * second cost a settled node more CPU than everything else it does but
+ * its probes; whatever brings new work (a new peer, a lost neighbour)
+ * calls mk__discovery_wake. */
 #define TICK_MS 100
 #define IDLE_TICK_MS 1000
 #define MAX_SYNCS_IN_FLIGHT 8
@@ -44,6 +71,26 @@
 #define NEIGHBOUR_QUEUE_LIMIT (1u << 20)
 #define BOOTSTRAP_BACKOFF_MAX_MS 5000
 #define DEPARTURE_EXTRA_PEERS 4
+/* A neighbour sends its hello as its first frame: one that has not within
+ * this long (the transport's handshake already took up to 5 s) is not
+ * going to. */
+#define HELLO_TIMEOUT_MS 10000
+/* A not-ready inbound neighbour older than this may be evicted for a
+ * newcomer when the slots are full. */
+#define HELLO_GRACE_MS 2000
+/* A sync link on which nothing moved (no chunk in, none out) this long. */
+#define SYNC_IDLE_MS 10000
+/* mosaik's ping timeout (mosaik.md §3.5). */
+#define PING_TIMEOUT_MS 5000
+/* Inbound exchanges served at once; more are turned away (the dialer
+ * retries a first-contact exchange a few times, a bootstrap forever). */
+#define MAX_SYNC_ACCEPTS 32
+#define MAX_PING_ACCEPTS 64
+/* First-contact exchanges tried with one peer before gossip alone has to
+ * do. */
+#define SYNC_TRIES 3
+/* A snapshot is queued while the link holds less than this unsent. */
+#define SNAPSHOT_HIGH_WATER (512u << 10)
 
 /* ---- helpers ------------------------------------------------------------- */
 
@@ -103,16 +150,19 @@ static void send_entry(mk_link *link, const mk_peer_entry *e)
 
 /* Whether a signed entry can be passed over unverified because the
  * catalog would refuse it anyway: not newer than the version held, ours,
- * tombstoned, stale or of another network (mk__node_judge). Its header
+ * tombstoned, stale, dated ahead, of another network, from a source whose
+ * allowance is spent or for a full catalog (mk__node_judge). Its header
  * is read without trusting it, which is safe because only refusals are
  * decided here: an entry that may be kept is always decoded and verified
  * first. It matters because the same entry arrives many times (a
  * snapshot repeats the whole catalog, a flood comes in from every
  * neighbour), and checking those Ed25519 signatures again was the
- * largest CPU cost of a converging node. The header is entry.h's wire
- * form: format byte 1, network, peer, start, update. */
+ * largest CPU cost of a converging node; and a flood past its allowance
+ * costs a header read, not a signature check. The header is entry.h's
+ * wire form: format byte 1, network, peer, start, update. */
 static bool refused_unread(mk_node *node, const uint8_t *wire, size_t n,
-                           const mk_peer_id *expect, int64_t *start)
+                           const mk_peer_id *expect, const mk__origin *o,
+                           int64_t *start)
 {
     mk_reader h;
     mk_id net;
@@ -125,30 +175,69 @@ static bool refused_unread(mk_node *node, const uint8_t *wire, size_t n,
     int64_t update_ms = mk_get_i64(&h);
     if (h.err || format != 1 || (expect && !mk_id_eq(expect, &peer)))
         return false; /* let the full decode say what is wrong */
-    mk__upsert j = mk__node_judge(node, &net, &peer, start_ms, update_ms);
-    if (j != MK__UPSERT_REFUSED && j != MK__UPSERT_NOT_NEWER)
+    mk__upsert j = mk__node_judge(node, &net, &peer, start_ms, update_ms, o);
+    if (j == MK__UPSERT_NEW || j == MK__UPSERT_UPDATED)
         return false;
+    mk__node_count_refusal(node, j);
+    /* The link is authenticated as `via`: when that is the peer and we
+     * dialled it, it is verified whatever this version is worth. */
+    if (o->reached && mk_id_eq(o->via, &peer))
+        mk__node_verified(node, &peer);
     if (start)
         *start = start_ms;
     return true;
 }
 
+int mk__discovery_read_entry(mk_reader *r, const uint8_t **wire, size_t *n)
+{
+    *wire = mk_get_bytes(r, n, SIZE_MAX);
+    if (!*wire)
+        return MK_EDECODE;
+    return *n > MK_ENTRY_MAX_WIRE ? MK_EMSGSIZE : 0;
+}
+
+int mk__snapshot_chunk_open(mk_reader *r, mk_id *network, uint8_t *tier,
+                            size_t *count)
+{
+    mk_get_id(r, network);
+    *tier = mk_get_u8(r);
+    *count = mk_get_count(r, MK__SNAPSHOT_CHUNK_ENTRIES_IN, MK_SIG_LEN);
+    return r->err || *tier > 2 ? MK_EDECODE : 0;
+}
+
 /* Decodes a signed entry from `r` and offers it to the catalog. The
- * entry must come from `expect` when that is not NULL; `start` (may be
- * NULL) receives its start_ms. Returns 0 or a negative code for a message
- * that breaks the protocol. */
-static int take_entry(mk_node *node, mk_reader *r, mk_link *from,
-                      const mk_peer_id *expect, bool check_drift,
-                      int64_t *start)
+ * entry must come from `expect` when that is not NULL; `o` says where it
+ * came from; `start` and `peer` (may be NULL) receive its start_ms and the
+ * PeerId it claims (only a stored entry is verified). `gossip` applies
+ * mosaik's gossip rule, |now - update| within the drift (a snapshot or a
+ * pong may carry entries up to purge_after old; entries ahead are
+ * refused on every path by the catalog). Returns 0 or a negative code
+ * for a message that breaks the protocol: MK_EMSGSIZE for an entry over
+ * MK_ENTRY_MAX_WIRE, which nobody honest signs. */
+static int take_entry(mk_node *node, mk_reader *r, const mk__origin *o,
+                      const mk_peer_id *expect, bool gossip, int64_t *start,
+                      mk_peer_id *peer)
 {
     size_t n;
-    const uint8_t *wire = mk_get_bytes(r, &n, 1u << 20);
-    if (!wire)
-        return MK_EDECODE;
-    if (refused_unread(node, wire, n, expect, start))
+    const uint8_t *wire;
+    int rc = mk__discovery_read_entry(r, &wire, &n);
+    if (rc == MK_EMSGSIZE)
+        node->stats.refused_oversize++;
+    if (rc < 0)
+        return rc;
+    if (peer) {
+        /* The claimed peer, for the caller's bookkeeping only (nothing
+         * is stored unverified). */
+        mk_reader h;
+        mk_reader_init(&h, wire, n);
+        mk_get_u8(&h);
+        mk_get_id(&h, peer);
+        mk_get_id(&h, peer);
+    }
+    if (refused_unread(node, wire, n, expect, o, start))
         return 0;
     mk_peer_entry e;
-    int rc = mk_entry_decode(&e, wire, n);
+    rc = mk_entry_decode(&e, wire, n);
     if (rc < 0)
         return rc;
     if (expect && !mk_id_eq(expect, &e.peer)) {
@@ -157,16 +246,14 @@ static int take_entry(mk_node *node, mk_reader *r, mk_link *from,
     }
     if (start)
         *start = e.start_ms;
-    if (check_drift) {
-        int64_t d = mk_now_ms() - e.update_ms;
-        if (d < 0)
-            d = -d;
-        if (d > (int64_t)node->dc.max_time_drift_ms) {
-            mk_entry_free(&e); /* clocks too far apart to judge freshness */
-            return 0;
-        }
+    if (gossip && !within_drift(node, e.update_ms)) {
+        node->stats.refused_drift++;
+        if (o->reached && mk_id_eq(o->via, &e.peer))
+            mk__node_verified(node, &e.peer);
+        mk_entry_free(&e); /* clocks too far apart to judge freshness */
+        return 0;
     }
-    mk__node_upsert(node, &e, from);
+    mk__node_upsert(node, &e, o);
     return 0;
 }
 
@@ -184,7 +271,53 @@ static void close_for(mk_link *link, int rc)
     mk_link_close(link, rc == MK_EWRONG_NETWORK
                             ? MK_CLOSE_DIFFERENT_NETWORK
                             : MK_CLOSE_PROTOCOL_VIOLATION,
-                  mk_strerror(rc));
+                  rc == MK_EMSGSIZE ? "entry larger than 16 KiB"
+                                    : mk_strerror(rc));
+}
+
+/* ---- exchanges watched for silence ----------------------------------------
+ * Sync and ping links are listed on the node while open; the tick closes
+ * those on which nothing moved for their timeout, so a remote that opens
+ * an exchange and goes quiet holds nothing for long. */
+
+static void exchange_add(mk_node *node, mk__exchange *x, mk_link *link,
+                         uint32_t timeout_ms)
+{
+    x->link = link;
+    x->active_mono = mk_mono_ms();
+    x->timeout_ms = timeout_ms;
+    x->expired = false;
+    x->prev = NULL;
+    x->next = node->exchanges;
+    if (x->next)
+        x->next->prev = x;
+    node->exchanges = x;
+}
+
+static void exchange_remove(mk_node *node, mk__exchange *x)
+{
+    if (!x->link)
+        return;
+    if (x->prev)
+        x->prev->next = x->next;
+    else
+        node->exchanges = x->next;
+    if (x->next)
+        x->next->prev = x->prev;
+    x->link = NULL;
+    x->prev = x->next = NULL;
+}
+
+static void expire_exchanges(mk_node *node, int64_t now)
+{
+    for (mk__exchange *x = node->exchanges; x; x = x->next) {
+        if (x->expired || now - x->active_mono <= (int64_t)x->timeout_ms)
+            continue;
+        /* The close callback, which unlists it, comes later. */
+        x->expired = true;
+        node->stats.links_idle++;
+        mk_link_close(x->link, MK_CLOSE_CANCELLED, "idle");
+    }
 }
 
 /* ---- announce: neighbour links ------------------------------------------ */
@@ -201,7 +334,8 @@ static mk__neighbour *nbr_of(mk_node *node, mk_link *link)
 static mk_link *nbr_link(mk_node *node, const mk_peer_id *id)
 {
     for (size_t i = 0; i < node->n_nbrs; i++)
-        if (node->nbrs[i].ready && mk_id_eq(&node->nbrs[i].peer, id))
+        if (node->nbrs[i].ready && !node->nbrs[i].closing &&
+            mk_id_eq(&node->nbrs[i].peer, id))
             return node->nbrs[i].link;
     return NULL;
 }
@@ -209,9 +343,17 @@ static mk_link *nbr_link(mk_node *node, const mk_peer_id *id)
 static bool is_neighbour(mk_node *node, const mk_peer_id *id)
 {
     for (size_t i = 0; i < node->n_nbrs; i++)
-        if (mk_id_eq(&node->nbrs[i].peer, id))
+        if (!node->nbrs[i].closing && mk_id_eq(&node->nbrs[i].peer, id))
             return true;
     return false;
+}
+
+/* Closes a neighbour link from our side; it stays listed (and ignored)
+ * until its close callback. */
+static void close_nbr(mk__neighbour *nb, const char *why)
+{
+    nb->closing = true;
+    mk_link_close(nb->link, MK_CLOSE_SUCCESS, why);
 }
 
 static void on_nbr_frame(mk_link *link, const uint8_t *f, size_t len,
@@ -219,25 +361,31 @@ static void on_nbr_frame(mk_link *link, const uint8_t *f, size_t len,
 {
     mk_node *node = data;
     mk__neighbour *nb = nbr_of(node, link);
+    if (nb && nb->closing)
+        return; /* on its way out: nothing it says matters now */
     if (!nb || len == 0) {
         mk_link_close(link, MK_CLOSE_PROTOCOL_VIOLATION, "empty frame");
         return;
     }
+    nb->rx_mono = mk_mono_ms();
     mk_reader r;
     mk_reader_init(&r, f, len);
     uint8_t kind = mk_get_u8(&r);
     int rc = 0;
     mk_peer_id peer = nb->peer;
+    mk__origin o = {.from = link, .via = &peer, .reached = nb->outbound};
     if (kind == MK__MSG_HELLO) {
         int64_t start = -1;
         rc = take_network(node, &r);
         if (rc == 0)
-            rc = take_entry(node, &r, link, &peer, true, &start);
+            rc = take_entry(node, &r, &o, &peer, true, &start, NULL);
         /* The upsert ran watchers, which may have closed links. */
         if (rc == 0 && (nb = nbr_of(node, link))) {
             bool was_ready = nb->ready;
             nb->ready = true;
             nb->hello_start_ms = start;
+            if (nb->outbound)
+                mk__node_verified(node, &peer);
             if (!was_ready) {
                 link_rtt_sample(node, link);
                 replay_departures(node, link);
@@ -246,14 +394,15 @@ static void on_nbr_frame(mk_link *link, const uint8_t *f, size_t len,
     } else if (!nb->ready) {
         rc = MK_EPROTO; /* nothing before the hello */
     } else if (kind == MK__MSG_ENTRY) {
-        rc = take_entry(node, &r, link, NULL, true, NULL);
+        rc = take_entry(node, &r, &o, NULL, true, NULL, NULL);
     } else if (kind == MK__MSG_DEPARTURE) {
         size_t n;
         const uint8_t *w = mk_get_bytes(&r, &n, MK_DEPARTURE_WIRE_LEN);
         mk_departure d;
         rc = w ? mk_departure_decode(&d, w, n) : MK_EDECODE;
+        /* The drift and dates are judged with the catalog's rules. */
         if (rc == 0 && mk_id_eq(&d.network, &node->network) &&
-            within_drift(node, d.at_ms) && !mk_id_eq(&d.peer, &node->key.pub))
+            !mk_id_eq(&d.peer, &node->key.pub))
             mk__node_take_departure(node, &d, link);
     } else {
         rc = MK_EPROTO;
@@ -288,6 +437,17 @@ static void on_nbr_close(mk_link *link, uint32_t code, int status,
     }
 }
 
+/* "ip" of "ip:port" or "[ip6]:port". */
+static void host_of(const char *addr, char *out, size_t cap)
+{
+    const char *colon = strrchr(addr, ':');
+    size_t n = colon ? (size_t)(colon - addr) : strlen(addr);
+    if (n >= cap)
+        n = cap - 1;
+    memcpy(out, addr, n);
+    out[n] = '\0';
+}
+
 static int add_nbr(mk_node *node, mk_link *link, bool outbound)
 {
     if (node->n_nbrs == node->cap_nbrs) {
@@ -298,13 +458,71 @@ static int add_nbr(mk_node *node, mk_link *link, bool outbound)
         node->nbrs = grown;
         node->cap_nbrs = cap;
     }
-    node->nbrs[node->n_nbrs++] = (mk__neighbour){.link = link,
-                                                 .peer = *mk_link_peer(link),
-                                                 .hello_start_ms = -1,
-                                                 .outbound = outbound};
+    int64_t now = mk_mono_ms();
+    mk__neighbour *nb = &node->nbrs[node->n_nbrs++];
+    *nb = (mk__neighbour){.link = link,
+                          .peer = *mk_link_peer(link),
+                          .hello_start_ms = -1,
+                          .since_mono = now,
+                          .rx_mono = now,
+                          .outbound = outbound};
+    host_of(mk_link_remote_addr(link), nb->ip, sizeof nb->ip);
     mk_link_set_callbacks(link, on_nbr_frame, on_nbr_close, node);
     send_hello(node, link);
     return 0;
+}
+
+static size_t inbound_from(const mk_node *node, const char *ip)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < node->n_nbrs; i++)
+        n += !node->nbrs[i].outbound && !node->nbrs[i].closing &&
+             strcmp(node->nbrs[i].ip, ip) == 0;
+    return n;
+}
+
+/* The inbound neighbour to give up for a newcomer from `ip` when the
+ * slots are full, or NULL to refuse the newcomer: one that has not sent
+ * its hello well after connecting (the oldest), else, when some address
+ * holds at least two more inbound links than the newcomer's, the
+ * quietest link of the address holding the most. Links from one host can
+ * therefore fill the slots only while nobody else asks for one. */
+static mk__neighbour *inbound_to_evict(mk_node *node, const char *ip)
+{
+    int64_t now = mk_mono_ms();
+    mk__neighbour *best = NULL;
+    for (size_t i = 0; i < node->n_nbrs; i++) {
+        mk__neighbour *nb = &node->nbrs[i];
+        if (nb->outbound || nb->closing || nb->ready ||
+            now - nb->since_mono < HELLO_GRACE_MS)
+            continue;
+        if (!best || nb->since_mono < best->since_mono)
+            best = nb;
+    }
+    if (best)
+        return best;
+    size_t mine = inbound_from(node, ip), most = 0;
+    const char *top = NULL;
+    for (size_t i = 0; i < node->n_nbrs; i++) {
+        const mk__neighbour *nb = &node->nbrs[i];
+        if (nb->outbound || nb->closing)
+            continue;
+        size_t c = inbound_from(node, nb->ip);
+        if (c > most) {
+            most = c;
+            top = nb->ip;
+        }
+    }
+    if (!top || mine + 2 > most)
+        return NULL;
+    for (size_t i = 0; i < node->n_nbrs; i++) {
+        mk__neighbour *nb = &node->nbrs[i];
+        if (nb->outbound || nb->closing || strcmp(nb->ip, top) != 0)
+            continue;
+        if (!best || nb->rx_mono < best->rx_mono)
+            best = nb;
+    }
+    return best;
 }
 
 static void on_announce_accept(mk_link *link, void *data)
@@ -321,11 +539,49 @@ static void on_announce_accept(mk_link *link, void *data)
         mk_link_close(link, MK_CLOSE_GRACEFUL_SHUTDOWN, "departed");
         return;
     }
-    /* Inbound neighbours are capped so one node cannot be everyone's hub;
-     * a refused dialer picks someone else. */
-    if (node->n_nbrs >= 3 * node->dc.neighbours ||
-        add_nbr(node, link, false) < 0)
+    /* One inbound link per remote: a newer one replaces the older (the
+     * remote restarted, or redialled over a link we have not yet seen
+     * die), so however often it dials it holds one slot. */
+    const mk_peer_id *peer = mk_link_peer(link);
+    size_t live = 0;
+    for (size_t i = 0; i < node->n_nbrs; i++) {
+        mk__neighbour *nb = &node->nbrs[i];
+        if (!nb->closing && !nb->outbound && mk_id_eq(&nb->peer, peer))
+            close_nbr(nb, "replaced");
+        live += !nb->closing;
+    }
+    /* Neighbour links are capped so one node cannot be everyone's hub; a
+     * refused dialer picks someone else. */
+    if (live >= 3 * (size_t)node->dc.neighbours) {
+        char ip[64];
+        host_of(mk_link_remote_addr(link), ip, sizeof ip);
+        mk__neighbour *give = inbound_to_evict(node, ip);
+        node->stats.nbrs_refused++;
+        if (!give) {
+            mk_link_close(link, MK_CLOSE_SUCCESS, "enough neighbours");
+            return;
+        }
+        close_nbr(give, "making room");
+    }
+    if (add_nbr(node, link, false) < 0)
         mk_link_close(link, MK_CLOSE_SUCCESS, "enough neighbours");
+}
+
+/* Neighbour links that never said hello, or went silent: an honest
+ * neighbour's hello is its first frame, and it re-announces itself on
+ * the link every announce period. */
+static void expire_neighbours(mk_node *node, int64_t now)
+{
+    for (size_t i = 0; i < node->n_nbrs; i++) {
+        mk__neighbour *nb = &node->nbrs[i];
+        if (nb->closing)
+            continue;
+        if (nb->ready ? now - nb->rx_mono > (int64_t)node->dc.idle_timeout_ms
+                      : now - nb->since_mono > HELLO_TIMEOUT_MS) {
+            node->stats.links_idle++;
+            close_nbr(nb, "idle");
+        }
+    }
 }
 
 /* An outbound neighbour dial; the peer is marked so that one tick's
@@ -350,24 +606,56 @@ static void on_nbr_connected(mk_link *link, int status, void *data)
         mk_link_close(link, MK_CLOSE_SUCCESS, "closing");
 }
 
+/* Whether `p` is verified or vouched for: ranked first for exchanges,
+ * probes and neighbour links. */
+static bool preferred(const mk_node *node, const mk__peer *p)
+{
+    return p->vouched || mk__node_is_verified(node, p);
+}
+
+/* A random peer that could be dialled as a neighbour, preferred ones
+ * first; NULL when there is none. */
+static mk__peer *neighbour_candidate(mk_node *node)
+{
+    for (int round = 0; round < 2; round++) {
+        size_t n = 0;
+        for (size_t i = 0; i < node->n_peers; i++) {
+            const mk__peer *p = &node->peers[i];
+            n += p->entry.n_addrs && !p->nbr_dialing &&
+                 preferred(node, p) == (round == 0) &&
+                 !is_neighbour(node, &p->entry.peer);
+        }
+        if (n == 0)
+            continue;
+        size_t k = mk__node_rand(node) % n;
+        for (size_t i = 0; i < node->n_peers; i++) {
+            mk__peer *p = &node->peers[i];
+            if (p->entry.n_addrs && !p->nbr_dialing &&
+                preferred(node, p) == (round == 0) &&
+                !is_neighbour(node, &p->entry.peer) && k-- == 0)
+                return p;
+        }
+    }
+    return NULL;
+}
+
 /* Dials neighbours while there are fewer than wanted. Returns true when
  * still short and some peer could yet be dialled (the tick stays fast). */
 static bool top_up_neighbours(mk_node *node)
 {
     size_t outbound = 0;
     for (size_t i = 0; i < node->n_nbrs; i++)
-        outbound += node->nbrs[i].outbound;
+        outbound += node->nbrs[i].outbound && !node->nbrs[i].closing;
     size_t want = node->dc.neighbours;
     if (outbound + node->nbr_dials >= want || node->n_peers == 0)
         return false;
-    /* A few random picks per tick; peers without addresses (dial-only
-     * nodes) cannot be neighbours. */
+    /* A few random picks per tick, verified or vouched-for peers first;
+     * peers without addresses (dial-only nodes) cannot be neighbours. */
     for (int tries = 0; tries < 8 && outbound + node->nbr_dials < want;
          tries++) {
-        mk__peer *p = &node->peers[mk__node_rand(node) % node->n_peers];
-        if (p->entry.n_addrs == 0 || p->nbr_dialing ||
-            is_neighbour(node, &p->entry.peer))
-            continue;
+        mk__peer *p = neighbour_candidate(node);
+        if (!p)
+            break;
         nbr_dial *op = malloc(sizeof *op);
         if (!op)
             return true;
@@ -381,15 +669,7 @@ static bool top_up_neighbours(mk_node *node)
             free(op);
         }
     }
-    if (outbound + node->nbr_dials >= want)
-        return false;
-    for (size_t i = 0; i < node->n_peers; i++) {
-        const mk__peer *p = &node->peers[i];
-        if (p->entry.n_addrs && !p->nbr_dialing &&
-            !is_neighbour(node, &p->entry.peer))
-            return true;
-    }
-    return false;
+    return outbound + node->nbr_dials < want && neighbour_candidate(node);
 }
 
 void mk__discovery_gossip(mk_node *node, const mk_peer_entry *e,
@@ -397,7 +677,7 @@ void mk__discovery_gossip(mk_node *node, const mk_peer_entry *e,
 {
     for (size_t i = 0; i < node->n_nbrs; i++) {
         mk__neighbour *nb = &node->nbrs[i];
-        if (nb->link == except || !nb->ready ||
+        if (nb->link == except || !nb->ready || nb->closing ||
             mk_id_eq(&nb->peer, &e->peer))
             continue;
         /* A neighbour that stopped reading misses updates rather than
@@ -427,6 +707,7 @@ void mk__discovery_forward_departure(mk_node *node, const mk_departure *d,
     /* Links not ready yet get it from replay_departures once they are. */
     for (size_t i = 0; i < node->n_nbrs; i++)
         if (node->nbrs[i].link != except && node->nbrs[i].ready &&
+            !node->nbrs[i].closing &&
             !mk_id_eq(&node->nbrs[i].peer, &d->peer))
             send_departure(node->nbrs[i].link, d);
 }
@@ -446,8 +727,8 @@ static void replay_departures(mk_node *node, mk_link *link)
 void mk__discovery_drop_neighbour(mk_node *node, const mk_peer_id *id)
 {
     for (size_t i = 0; i < node->n_nbrs; i++)
-        if (mk_id_eq(&node->nbrs[i].peer, id))
-            mk_link_close(node->nbrs[i].link, MK_CLOSE_SUCCESS, "departed");
+        if (!node->nbrs[i].closing && mk_id_eq(&node->nbrs[i].peer, id))
+            close_nbr(&node->nbrs[i], "departed");
 }
 
 /* A departing node also tells a few non-neighbours directly, so the news
@@ -506,72 +787,174 @@ int mk__discovery_depart(mk_node *node)
 /* ---- sync: full catalog exchange ----------------------------------------- */
 
 typedef struct sync_op {
+    mk__exchange x; /* on node->exchanges while the link is open */
     mk_node *node;
     mk_peer_id peer;
     mk__bootstrap *boot; /* the bootstrap slot this answers, or NULL */
-    bool initiator, done;
+    bool initiator;
+    bool sending;  /* our snapshot has started */
+    bool sent_end; /* ... and is all queued, end marker included */
+    bool got_end;  /* theirs arrived whole */
+    /* Where our snapshot is: 0 our own entry, 1 the peers we verified,
+     * 2 those vouched for, 3 the others, 4 done; `cursor` is the last
+     * peer looked at in the current pass (none yet: !has_cursor). */
+    int pass;
+    bool has_cursor;
+    mk_peer_id cursor;
+    uint64_t sent, got;
+    size_t got_bytes;
+    int64_t started_mono;
 } sync_op;
 
-static void put_snapshot(mk_node *node, mk_buf *b)
+/* The snapshot tier (MK__MSG_SNAPSHOT) of a pass, and of a peer. */
+static int pass_tier(int pass)
 {
+    return pass <= 1 ? 0 : pass - 1;
+}
+
+static int peer_tier(const mk_node *node, const mk__peer *p)
+{
+    return mk__node_is_verified(node, p) ? 0 : p->vouched ? 1 : 2;
+}
+
+/* Whether peer `p` goes into `op`'s snapshot in the current pass. */
+static bool snapshot_wants(const sync_op *op, const mk__peer *p,
+                           int64_t cutoff)
+{
+    const mk_node *node = op->node;
+    if (p->entry.update_ms < cutoff || mk_id_eq(&p->entry.peer, &op->peer) ||
+        peer_tier(node, p) != pass_tier(op->pass))
+        return false;
+    /* What the remote told us during this very exchange goes back only
+     * as wasted bytes. */
+    return !(p->has_via && mk_id_eq(&p->via, &op->peer) &&
+             p->changed_mono >= op->started_mono);
+}
+
+/* Queues the next chunks of our snapshot while the link's send queue is
+ * short, then the end marker; the drain callback calls it again. The
+ * catalog may change between calls: the cursor is a PeerId, not an
+ * index. */
+static void snapshot_pump(sync_op *op, mk_link *link)
+{
+    mk_node *node = op->node;
     int64_t cutoff = mk_now_ms() - (int64_t)node->dc.purge_after_ms;
-    size_t n = 1;
-    for (size_t i = 0; i < node->n_peers; i++)
-        n += node->peers[i].entry.update_ms >= cutoff;
-    mk_put_u8(b, MK__MSG_SNAPSHOT);
-    mk_put_id(b, &node->network);
-    mk_put_varint(b, n);
-    mk_put_bytes(b, node->self.wire, node->self.wire_len);
-    for (size_t i = 0; i < node->n_peers; i++)
-        if (node->peers[i].entry.update_ms >= cutoff)
-            mk_put_bytes(b, node->peers[i].entry.wire,
-                         node->peers[i].entry.wire_len);
+    /* Half a frame at most, should a node run with small frames. */
+    size_t chunk_bytes = node->max_frame / 2 < MK__SNAPSHOT_CHUNK_BYTES
+                             ? node->max_frame / 2
+                             : MK__SNAPSHOT_CHUNK_BYTES;
+    while (!op->sent_end && mk_link_queued(link) < SNAPSHOT_HIGH_WATER) {
+        mk_buf body, b;
+        mk_buf_init(&body);
+        mk_buf_init(&b);
+        size_t n = 0;
+        int tier = pass_tier(op->pass);
+        if (op->pass == 0) {
+            mk_put_bytes(&body, node->self.wire, node->self.wire_len);
+            n++;
+            op->pass = 1;
+            op->has_cursor = false;
+        }
+        /* One tier per chunk. */
+        while (op->pass <= 3 && pass_tier(op->pass) == tier &&
+               n < MK__SNAPSHOT_CHUNK_ENTRIES && body.len < chunk_bytes) {
+            size_t i = mk__node_after(node, op->has_cursor ? &op->cursor
+                                                           : NULL);
+            bool put = false;
+            for (; i < node->n_peers && !put; i++) {
+                const mk__peer *p = &node->peers[i];
+                op->cursor = p->entry.peer;
+                op->has_cursor = true;
+                if (snapshot_wants(op, p, cutoff)) {
+                    mk_put_bytes(&body, p->entry.wire, p->entry.wire_len);
+                    n++;
+                    put = true;
+                }
+            }
+            if (!put) {
+                op->pass++;
+                op->has_cursor = false;
+            }
+        }
+        int rc = body.err;
+        if (rc == 0 && n > 0) {
+            mk_put_u8(&b, MK__MSG_SNAPSHOT);
+            mk_put_id(&b, &node->network);
+            mk_put_u8(&b, (uint8_t)tier);
+            mk_put_varint(&b, n);
+            mk_put_raw(&b, body.data, body.len);
+            rc = b.err ? b.err : mk_link_send(link, b.data, b.len);
+            op->sent += n;
+        }
+        if (rc == 0 && op->pass > 3) {
+            mk_buf end;
+            mk_buf_init(&end);
+            mk_put_u8(&end, MK__MSG_SNAPSHOT_END);
+            mk_put_id(&end, &node->network);
+            mk_put_varint(&end, op->sent);
+            rc = end.err ? end.err : mk_link_send(link, end.data, end.len);
+            mk_buf_free(&end);
+            op->sent_end = true;
+        }
+        mk_buf_free(&body);
+        mk_buf_free(&b);
+        if (rc < 0) {
+            mk_link_close(link, MK_CLOSE_CANCELLED, "cannot send");
+            return;
+        }
+        op->x.active_mono = mk_mono_ms();
+    }
+    if (op->sent_end && op->got_end && op->initiator)
+        mk_link_close(link, MK_CLOSE_SUCCESS, NULL);
 }
 
-static int send_snapshot(mk_node *node, mk_link *link)
+static void on_sync_drain(mk_link *link, void *data)
 {
-    mk_buf b;
-    mk_buf_init(&b);
-    put_snapshot(node, &b);
-    int rc = b.err ? b.err : mk_link_send(link, b.data, b.len);
-    mk_buf_free(&b);
-    return rc;
+    sync_op *op = data;
+    if (op->sending && !op->sent_end)
+        snapshot_pump(op, link);
 }
 
-static int take_snapshot(mk_node *node, const uint8_t *f, size_t len)
+static void snapshot_start(sync_op *op, mk_link *link)
 {
-    mk_reader r;
-    mk_reader_init(&r, f, len);
-    if (mk_get_u8(&r) != MK__MSG_SNAPSHOT)
-        return MK_EPROTO;
-    int rc = take_network(node, &r);
-    if (rc < 0)
-        return rc;
-    size_t n = mk_get_count(&r, 1u << 16, MK_SIG_LEN);
-    for (size_t i = 0; i < n && rc == 0; i++)
-        rc = take_entry(node, &r, NULL, NULL, false, NULL);
-    if (rc == 0)
-        rc = mk_reader_done(&r);
-    return rc;
+    if (op->sending)
+        return;
+    op->sending = true;
+    op->started_mono = mk_mono_ms();
+    snapshot_pump(op, link);
 }
 
-static void mark_synced(mk_node *node, const mk_peer_id *id)
+/* A catalog exchange with `id` completed; `reached`: we dialled it. */
+static void mark_synced(mk_node *node, const mk_peer_id *id, bool reached)
 {
     mk__peer *p = mk__node_find(node, id);
     if (p) {
         p->synced = true;
         p->sync_due_mono = 0;
     }
+    if (reached)
+        mk__node_exchange_result(node, id, true);
 }
 
 static void sync_finished(sync_op *op, bool ok)
 {
     mk_node *node = op->node;
     mk__peer *p = mk__node_find(node, &op->peer);
-    if (p)
+    if (p) {
         p->syncing = false;
+        /* A first-contact exchange that failed (the peer was busy, or
+         * unreachable) is tried again a few times, further apart. */
+        if (!ok && !op->boot && !p->synced && p->sync_tries < SYNC_TRIES &&
+            p->entry.n_addrs > 0 && !node->closing) {
+            p->sync_due_mono = mk_mono_ms() + 1000 * (int64_t)p->sync_tries +
+                               (int64_t)(mk__node_rand(node) % 1000);
+            mk__discovery_wake(node);
+        }
+    }
     if (ok)
-        mark_synced(node, &op->peer);
+        mark_synced(node, &op->peer, true);
+    else
+        mk__node_exchange_result(node, &op->peer, false);
     if (op->boot) {
         op->boot->trying = false;
         if (ok) {
@@ -587,30 +970,96 @@ static void sync_finished(sync_op *op, bool ok)
     node->ops--;
 }
 
+static bool is_bootstrap(const mk_node *node, const mk_peer_id *id)
+{
+    for (size_t i = 0; i < node->n_boots; i++)
+        if (mk_id_eq(&node->boots[i].peer, id))
+            return true;
+    return false;
+}
+
+/* One SNAPSHOT chunk: network, tier, count, entries, within the
+ * per-exchange bound. What a bootstrap peer verified or trusts, we trust
+ * a little (mk__peer.vouched). */
+static int take_chunk(sync_op *op, mk_reader *r, size_t frame_len)
+{
+    mk_node *node = op->node;
+    mk_id net;
+    uint8_t tier;
+    size_t n;
+    int rc = mk__snapshot_chunk_open(r, &net, &tier, &n);
+    if (rc < 0)
+        return rc;
+    if (!mk_id_eq(&net, &node->network))
+        return MK_EWRONG_NETWORK;
+    bool vouch = tier <= 1 && is_bootstrap(node, &op->peer);
+    mk__origin o = {.via = &op->peer, .reached = op->initiator};
+    op->got += n;
+    op->got_bytes += frame_len;
+    if (op->got > (uint64_t)node->dc.max_peers + 1 ||
+        op->got_bytes >
+            (size_t)node->dc.max_catalog_bytes + MK__SNAPSHOT_CHUNK_BYTES) {
+        node->stats.sync_cut++;
+        return MK_EMSGSIZE;
+    }
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        mk_peer_id id;
+        rc = take_entry(node, r, &o, NULL, false, NULL, &id);
+        mk__peer *p = rc == 0 && vouch ? mk__node_find(node, &id) : NULL;
+        if (p)
+            p->vouched = true;
+    }
+    return rc;
+}
+
 static void on_sync_frame(mk_link *link, const uint8_t *f, size_t len,
                           void *data)
 {
     sync_op *op = data;
     mk_node *node = op->node;
-    if (op->done) {
+    if (op->x.expired)
+        return; /* closed for silence: nothing more is wanted */
+    op->x.active_mono = mk_mono_ms();
+    if (op->got_end) {
         mk_link_close(link, MK_CLOSE_PROTOCOL_VIOLATION, "one snapshot each");
         return;
     }
-    /* The acceptor answers before merging, so its reply is its own view,
-     * not an echo of what it was just sent. */
-    if (!op->initiator && send_snapshot(node, link) < 0) {
-        mk_link_close(link, MK_CLOSE_CANCELLED, "cannot answer");
+    mk_reader r;
+    mk_reader_init(&r, f, len);
+    uint8_t kind = mk_get_u8(&r);
+    if (kind != MK__MSG_SNAPSHOT && kind != MK__MSG_SNAPSHOT_END) {
+        close_for(link, MK_EPROTO);
         return;
     }
-    int rc = take_snapshot(node, f, len);
+    /* The acceptor starts its answer before merging anything, so its
+     * reply is its own view, not an echo of what it is being sent. */
+    if (!op->initiator)
+        snapshot_start(op, link);
+    int rc;
+    if (kind == MK__MSG_SNAPSHOT) {
+        rc = take_chunk(op, &r, len);
+    } else {
+        rc = take_network(node, &r);
+        uint64_t total = mk_get_varint(&r);
+        if (rc == 0 && !r.err && total != op->got)
+            rc = MK_EPROTO; /* chunks went missing: not a snapshot */
+    }
+    if (rc == 0)
+        rc = mk_reader_done(&r);
     if (rc < 0) {
-        close_for(link, rc);
+        if (rc == MK_EMSGSIZE)
+            mk_link_close(link, MK_CLOSE_PROTOCOL_VIOLATION,
+                          "snapshot over the bound");
+        else
+            close_for(link, rc);
         return;
     }
-    op->done = true;
-    mark_synced(node, &op->peer);
+    if (kind != MK__MSG_SNAPSHOT_END)
+        return;
+    op->got_end = true;
+    mark_synced(node, &op->peer, op->initiator);
     link_rtt_sample(node, link);
-    if (op->initiator)
+    if (op->initiator && op->sent_end)
         mk_link_close(link, MK_CLOSE_SUCCESS, NULL);
 }
 
@@ -618,10 +1067,14 @@ static void on_sync_close(mk_link *link, uint32_t code, int status,
                           void *data)
 {
     sync_op *op = data;
-    if (op->initiator)
-        sync_finished(op, op->done);
-    else
-        op->node->ops--;
+    mk_node *node = op->node;
+    exchange_remove(node, &op->x);
+    if (op->initiator) {
+        sync_finished(op, op->got_end);
+    } else {
+        node->ops--;
+        node->sync_accepts--;
+    }
     free(op);
 }
 
@@ -634,6 +1087,10 @@ static void on_sync_accept(mk_link *link, void *data)
         mk_link_close(link, MK_CLOSE_GRACEFUL_SHUTDOWN, "departed");
         return;
     }
+    if (node->sync_accepts >= MAX_SYNC_ACCEPTS) {
+        mk_link_close(link, MK_CLOSE_CANCELLED, "busy");
+        return;
+    }
     sync_op *op = calloc(1, sizeof *op);
     if (!op) {
         mk_link_close(link, MK_CLOSE_CANCELLED, "out of memory");
@@ -642,7 +1099,10 @@ static void on_sync_accept(mk_link *link, void *data)
     op->node = node;
     op->peer = *mk_link_peer(link);
     node->ops++;
+    node->sync_accepts++;
+    exchange_add(node, &op->x, link, SYNC_IDLE_MS);
     mk_link_set_callbacks(link, on_sync_frame, on_sync_close, op);
+    mk_link_on_drain(link, on_sync_drain);
 }
 
 static void on_sync_connected(mk_link *link, int status, void *data)
@@ -653,9 +1113,10 @@ static void on_sync_connected(mk_link *link, int status, void *data)
         free(op);
         return;
     }
+    exchange_add(op->node, &op->x, link, SYNC_IDLE_MS);
     mk_link_set_callbacks(link, on_sync_frame, on_sync_close, op);
-    if (send_snapshot(op->node, link) < 0)
-        mk_link_close(link, MK_CLOSE_CANCELLED, "cannot send");
+    mk_link_on_drain(link, on_sync_drain);
+    snapshot_start(op, link);
 }
 
 int mk__discovery_sync(mk_node *node, const mk_peer_id *peer,
@@ -680,6 +1141,8 @@ int mk__discovery_sync(mk_node *node, const mk_peer_id *peer,
     if (p) {
         p->syncing = true;
         p->sync_due_mono = 0;
+        if (p->sync_tries < UINT8_MAX)
+            p->sync_tries++;
     }
     node->ops++;
     return 0;
@@ -688,6 +1151,7 @@ int mk__discovery_sync(mk_node *node, const mk_peer_id *peer,
 /* ---- ping ------------------------------------------------------------------ */
 
 typedef struct ping_op {
+    mk__exchange x; /* on node->exchanges while the link is open */
     mk_node *node;
     mk_peer_id peer;
     int64_t sent_us;
@@ -699,6 +1163,9 @@ static void on_ping_frame(mk_link *link, const uint8_t *f, size_t len,
 {
     ping_op *op = data;
     mk_node *node = op->node;
+    if (op->x.expired)
+        return;
+    op->x.active_mono = mk_mono_ms();
     mk_reader r;
     mk_reader_init(&r, f, len);
     uint8_t kind = mk_get_u8(&r);
@@ -716,7 +1183,10 @@ static void on_ping_frame(mk_link *link, const uint8_t *f, size_t len,
         }
     } else if (op->initiator && kind == MK__MSG_PONG && !op->answered) {
         int64_t rtt = mk_mono_us() - op->sent_us;
-        rc = take_entry(node, &r, NULL, &op->peer, false, NULL);
+        /* The peer's own entry: it may be older than the drift window
+         * (it is re-signed once per announce period) but never ahead. */
+        mk__origin o = {.via = &op->peer, .reached = true};
+        rc = take_entry(node, &r, &o, &op->peer, false, NULL, NULL);
         if (rc == 0 && (rc = mk_reader_done(&r)) == 0) {
             mk__node_rtt_sample(node, &op->peer, rtt);
             op->answered = true;
@@ -731,26 +1201,35 @@ static void on_ping_frame(mk_link *link, const uint8_t *f, size_t len,
 
 static void ping_done(ping_op *op)
 {
-    mk__peer *p = mk__node_find(op->node, &op->peer);
+    mk_node *node = op->node;
+    mk__peer *p = mk__node_find(node, &op->peer);
     if (op->initiator && p) {
         p->pinging = false;
         p->next_ping_mono =
-            mk_mono_ms() +
-            jittered(op->node, op->node->dc.rtt_probe_interval_ms, 50);
+            mk_mono_ms() + jittered(node, node->dc.rtt_probe_interval_ms, 50);
+        mk__node_exchange_result(node, &op->peer, op->answered);
     }
-    op->node->ops--;
+    if (!op->initiator)
+        node->ping_accepts--;
+    node->ops--;
     free(op);
 }
 
 static void on_ping_close(mk_link *link, uint32_t code, int status,
                           void *data)
 {
-    ping_done(data);
+    ping_op *op = data;
+    exchange_remove(op->node, &op->x);
+    ping_done(op);
 }
 
 static void on_ping_accept(mk_link *link, void *data)
 {
     mk_node *node = data;
+    if (node->ping_accepts >= MAX_PING_ACCEPTS) {
+        mk_link_close(link, MK_CLOSE_CANCELLED, "busy");
+        return;
+    }
     ping_op *op = calloc(1, sizeof *op);
     if (!op) {
         mk_link_close(link, MK_CLOSE_CANCELLED, "out of memory");
@@ -759,6 +1238,8 @@ static void on_ping_accept(mk_link *link, void *data)
     op->node = node;
     op->peer = *mk_link_peer(link);
     node->ops++;
+    node->ping_accepts++;
+    exchange_add(node, &op->x, link, PING_TIMEOUT_MS);
     mk_link_set_callbacks(link, on_ping_frame, on_ping_close, op);
 }
 
@@ -773,6 +1254,7 @@ static void on_ping_connected(mk_link *link, int status, void *data)
     mk_buf_init(&b);
     mk_put_u8(&b, MK__MSG_PING);
     mk_put_id(&b, &op->node->network);
+    exchange_add(op->node, &op->x, link, PING_TIMEOUT_MS);
     mk_link_set_callbacks(link, on_ping_frame, on_ping_close, op);
     op->sent_us = mk_mono_us();
     if (b.err || mk_link_send(link, b.data, b.len) < 0)
@@ -820,6 +1302,8 @@ bool mk__discovery_tick(mk_node *node)
     int64_t now = mk_mono_ms();
     bool busy = false;
     mk__node_purge(node);
+    expire_neighbours(node, now);
+    expire_exchanges(node, now);
 
     for (size_t i = 0; i < node->n_boots; i++) {
         mk__bootstrap *b = &node->boots[i];
@@ -846,39 +1330,50 @@ bool mk__discovery_tick(mk_node *node)
         syncing += node->peers[i].syncing;
         pinging += node->peers[i].pinging;
     }
-    for (size_t i = 0; i < node->n_peers; i++) {
-        mk__peer *p = &node->peers[i];
-        if (p->sync_due_mono && p->sync_due_mono <= now && !p->synced &&
-            !p->syncing && syncing < MAX_SYNCS_IN_FLIGHT) {
-            mk_peer_id id = p->entry.peer;
-            if (mk__discovery_sync(node, &id, NULL, NULL) == 0)
-                syncing++;
-            p = mk__node_find(node, &id);
-            if (!p) {
-                busy = true;
-                break; /* the catalog changed under us; next tick */
+    /* Peers verified or vouched for first, the rest after: under a
+     * flood of made-up identities the few real peers get their exchanges
+     * and probes before the slots go to addresses that never answer. */
+    bool changed = false;
+    for (int round = 0; round < 2 && !changed; round++) {
+        for (size_t i = 0; i < node->n_peers; i++) {
+            mk__peer *p = &node->peers[i];
+            if (preferred(node, p) != (round == 0))
+                continue;
+            if (p->sync_due_mono && p->sync_due_mono <= now && !p->synced &&
+                !p->syncing && syncing < MAX_SYNCS_IN_FLIGHT) {
+                mk_peer_id id = p->entry.peer;
+                if (mk__discovery_sync(node, &id, NULL, NULL) == 0)
+                    syncing++;
+                p = mk__node_find(node, &id);
+                if (!p) {
+                    busy = changed = true;
+                    break; /* the catalog changed under us; next tick */
+                }
             }
-        }
-        busy = busy || (p->sync_due_mono && !p->synced);
-        if (p->entry.n_addrs && !p->pinging && p->next_ping_mono <= now &&
-            pinging < MAX_PINGS_IN_FLIGHT) {
-            /* A probe is a TLS handshake; a peer that gave us a sample
-             * within the last interval anyway (a catalog exchange, a
-             * neighbour link, group or stream traffic) does not need
-             * one. Without this every node pinged every peer within a
-             * second of meeting it: N² handshakes right when the
-             * first-contact exchanges had just measured the same. */
-            int64_t interval = node->dc.rtt_probe_interval_ms;
-            mk_link *nl = nbr_link(node, &p->entry.peer);
-            if (nl)
-                link_rtt_sample(node, nl); /* a neighbour: ask TCP */
-            if (p->rtt_at_mono && now - p->rtt_at_mono < interval / 2) {
-                p->next_ping_mono =
-                    p->rtt_at_mono +
-                    jittered(node, node->dc.rtt_probe_interval_ms, 50);
-            } else {
-                start_ping(node, p);
-                pinging++;
+            busy = busy || (p->sync_due_mono && !p->synced);
+            if (p->entry.n_addrs && !p->pinging && p->next_ping_mono <= now &&
+                pinging < MAX_PINGS_IN_FLIGHT) {
+                /* A probe is a TLS handshake; a peer that gave us a sample
+                 * within the last interval anyway (a catalog exchange, a
+                 * neighbour link, group or stream traffic) does not need
+                 * one. Without this every node pinged every peer within a
+                 * second of meeting it: N² handshakes right when the
+                 * first-contact exchanges had just measured the same. */
+                int64_t interval = node->dc.rtt_probe_interval_ms;
+                mk_link *nl = nbr_link(node, &p->entry.peer);
+                if (nl)
+                    link_rtt_sample(node, nl); /* a neighbour: ask TCP */
+                /* A peer not yet verified is probed anyway: the probe
+                 * is what verifies it (mk__origin). */
+                if (p->rtt_at_mono && now - p->rtt_at_mono < interval / 2 &&
+                    mk__node_is_verified(node, p)) {
+                    p->next_ping_mono =
+                        p->rtt_at_mono +
+                        jittered(node, node->dc.rtt_probe_interval_ms, 50);
+                } else {
+                    start_ping(node, p);
+                    pinging++;
+                }
             }
         }
     }

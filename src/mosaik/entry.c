@@ -361,6 +361,12 @@ int mk_entry_sign(mk_peer_entry *e, const mk_keypair *kp)
         mk_buf_free(&b);
         return MK_ENOMEM;
     }
+    if (b.len + MK_SIG_LEN > MK_ENTRY_MAX_WIRE) {
+        /* Peers would refuse it: say so here rather than have it dropped
+         * silently everywhere else. */
+        mk_buf_free(&b);
+        return MK_EMSGSIZE;
+    }
     mk_blake3(b.data, b.len, digest);
     mk_sign(kp, digest, sizeof digest, sig);
     mk_put_raw(&b, sig, sizeof sig);
@@ -411,6 +417,8 @@ static int decode_ids(mk_reader *r, mk_id **v, size_t *n)
 
 int mk_entry_decode(mk_peer_entry *out, const uint8_t *wire, size_t len)
 {
+    if (len > MK_ENTRY_MAX_WIRE)
+        return MK_EMSGSIZE;
     if (len < MK_SIG_LEN + 1)
         return MK_EDECODE;
     size_t body_len = len - MK_SIG_LEN;

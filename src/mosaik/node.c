@@ -5,6 +5,16 @@
  * The catalog is a PeerId-sorted array: nodes know tens to hundreds of
  * peers, and a sorted array gives ordered iteration (deterministic
  * output, stable tests) and binary search without a hash table.
+ *
+ * It is bounded (max_peers, max_catalog_bytes), and what may take a place
+ * depends on where an entry came from (mk__origin, docs/discovery.md): a
+ * peer an exchange of ours reached at its address is verified and may
+ * evict the newest unverified peer when the catalog is full; one that
+ * dialled us only proves its key and may evict only peers nobody could
+ * reach; a peer only heard of is refused then, and each remote may
+ * introduce only so many new peers per window. Every entry dated more
+ * than max_time_drift ahead is refused, whatever the path, so every
+ * stored entry purges in time.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -62,9 +72,26 @@ static void defaults(mk_discovery_config *d)
     DEF(rtt_probe_interval_ms, 30000);
     DEF(departure_window_ms, 500);
     DEF(neighbours, 5);
+    DEF(max_peers, 4096);
+    DEF(max_catalog_bytes, 16u << 20);
+    DEF(max_new_per_source, 1024);
+    DEF(source_window_ms, 60000);
 #undef DEF
     if (d->announce_jitter_pct > 100)
         d->announce_jitter_pct = 100;
+    if (d->max_catalog_bytes < 4 * MK_ENTRY_MAX_WIRE)
+        d->max_catalog_bytes = 4 * MK_ENTRY_MAX_WIRE;
+    if (d->idle_timeout_ms == 0) {
+        /* An honest neighbour re-announces itself on every neighbour link
+         * at least once per announce period, at most interval × (1 + j):
+         * three of those missed in a row is a dead or silent link. */
+        uint64_t longest = (uint64_t)d->announce_interval_ms *
+                           (100 + d->announce_jitter_pct) / 100;
+        uint64_t t = 3 * longest;
+        d->idle_timeout_ms = t < 10000        ? 10000
+                             : t > UINT32_MAX ? UINT32_MAX
+                                              : (uint32_t)t;
+    }
 }
 
 /* Whether the interface address `ifa` may be advertised for a listener
@@ -152,6 +179,8 @@ int mk_node_new(const mk_node_config *cfg, mk_node **out, char *err)
     node->network = cfg->network ? *cfg->network : MK_UNIVERSE;
     node->dc = cfg->discovery;
     defaults(&node->dc);
+    node->max_frame = cfg->max_frame ? cfg->max_frame
+                                     : MK_LINK_MAX_FRAME_DEFAULT;
     node->rng = (uint64_t)mk_mono_us() ^ ((uint64_t)node->key.pub.b[0] << 56 |
                                           (uint64_t)node->key.pub.b[1] << 48) ^
                 0x9E3779B97F4A7C15ull;
@@ -217,8 +246,15 @@ int mk_node_new(const mk_node_config *cfg, mk_node **out, char *err)
             rc = r;
         }
     }
-    if (rc == 0)
+    if (rc == 0) {
         rc = mk_entry_sign(&node->self, &node->key);
+        if (rc == MK_EMSGSIZE) {
+            snprintf(detail, sizeof detail,
+                     "its signed entry would exceed %u bytes",
+                     (unsigned)MK_ENTRY_MAX_WIRE);
+            say(err, "too many addresses and tags for one node", detail);
+        }
+    }
     if (rc == 0)
         rc = mk__discovery_serve(node);
     if (rc < 0)
@@ -297,74 +333,124 @@ const mk_peer_entry *mk_node_entry(const mk_node *node)
 
 /* ---- the local entry ---------------------------------------------------- */
 
-static int self_changed(mk_node *node, int rc)
-{
-    if (rc <= 0)
-        return rc;
-    mk_entry_bump(&node->self, mk_now_ms());
-    int s = mk_entry_sign(&node->self, &node->key);
-    if (s < 0)
-        return s;
-    if (node->started && !node->closing)
-        mk__discovery_gossip(node, &node->self, NULL);
-    return 1;
-}
+/* Applies `op` to a copy of the local entry and, when that changed
+ * something, bumps, signs and adopts the copy: a change that cannot be
+ * signed (MK_EMSGSIZE: the entry would be larger than peers accept)
+ * leaves the entry exactly as it was instead of half-applied. */
+typedef int (*self_op)(mk_peer_entry *e, const void *arg);
 
-int mk_node_add_tag(mk_node *node, const char *tag)
+static int self_change(mk_node *node, self_op op, const void *arg)
 {
-    return self_changed(node, mk_entry_add_tag(&node->self, tag));
-}
-
-int mk_node_remove_tag(mk_node *node, const char *tag)
-{
-    return self_changed(node, mk_entry_remove_tag(&node->self, tag));
-}
-
-int mk_node_add_stream(mk_node *node, const mk_id *stream)
-{
-    return self_changed(node, mk_entry_add_stream(&node->self, stream));
-}
-
-int mk_node_remove_stream(mk_node *node, const mk_id *stream)
-{
-    return self_changed(node, mk_entry_remove_stream(&node->self, stream));
-}
-
-int mk_node_add_group(mk_node *node, const mk_id *group)
-{
-    return self_changed(node, mk_entry_add_group(&node->self, group));
-}
-
-int mk_node_remove_group(mk_node *node, const mk_id *group)
-{
-    return self_changed(node, mk_entry_remove_group(&node->self, group));
-}
-
-int mk_node_set_ticket(mk_node *node, const mk_ticket *t)
-{
-    /* Replace, not add: a renewed ticket must not leave the expired one
-     * behind for validators to trip over. */
     mk_peer_entry next;
     int rc = mk_entry_copy(&next, &node->self);
     if (rc < 0)
         return rc;
-    mk_entry_remove_tickets_of(&next, &t->class);
-    rc = mk_entry_add_ticket(&next, t);
-    if (rc < 0) {
+    rc = op(&next, arg);
+    if (rc > 0) {
+        mk_entry_bump(&next, mk_now_ms());
+        int s = mk_entry_sign(&next, &node->key);
+        rc = s < 0 ? s : 1;
+    }
+    if (rc <= 0) {
         mk_entry_free(&next);
         return rc;
     }
     mk_entry_free(&node->self);
     node->self = next;
-    return self_changed(node, 1);
+    if (node->started && !node->closing)
+        mk__discovery_gossip(node, &node->self, NULL);
+    return 1;
+}
+
+static int op_add_tag(mk_peer_entry *e, const void *a)
+{
+    return mk_entry_add_tag(e, a);
+}
+
+static int op_remove_tag(mk_peer_entry *e, const void *a)
+{
+    return mk_entry_remove_tag(e, a);
+}
+
+static int op_add_stream(mk_peer_entry *e, const void *a)
+{
+    return mk_entry_add_stream(e, a);
+}
+
+static int op_remove_stream(mk_peer_entry *e, const void *a)
+{
+    return mk_entry_remove_stream(e, a);
+}
+
+static int op_add_group(mk_peer_entry *e, const void *a)
+{
+    return mk_entry_add_group(e, a);
+}
+
+static int op_remove_group(mk_peer_entry *e, const void *a)
+{
+    return mk_entry_remove_group(e, a);
+}
+
+static int op_set_ticket(mk_peer_entry *e, const void *a)
+{
+    /* Replace, not add: a renewed ticket must not leave the expired one
+     * behind for validators to trip over. */
+    const mk_ticket *t = a;
+    int removed = mk_entry_remove_tickets_of(e, &t->class);
+    int rc = mk_entry_add_ticket(e, t);
+    return rc < 0 ? rc : (rc > 0 || removed);
+}
+
+static int op_remove_tickets(mk_peer_entry *e, const void *a)
+{
+    return mk_entry_remove_tickets_of(e, a);
+}
+
+int mk_node_add_tag(mk_node *node, const char *tag)
+{
+    return self_change(node, op_add_tag, tag);
+}
+
+int mk_node_remove_tag(mk_node *node, const char *tag)
+{
+    return self_change(node, op_remove_tag, tag);
+}
+
+int mk_node_add_stream(mk_node *node, const mk_id *stream)
+{
+    return self_change(node, op_add_stream, stream);
+}
+
+int mk_node_remove_stream(mk_node *node, const mk_id *stream)
+{
+    return self_change(node, op_remove_stream, stream);
+}
+
+int mk_node_add_group(mk_node *node, const mk_id *group)
+{
+    return self_change(node, op_add_group, group);
+}
+
+int mk_node_remove_group(mk_node *node, const mk_id *group)
+{
+    return self_change(node, op_remove_group, group);
+}
+
+int mk_node_set_ticket(mk_node *node, const mk_ticket *t)
+{
+    /* Always re-signed, as before: setting the same ticket again renews
+     * the announcement. */
+    int rc = self_change(node, op_set_ticket, t);
+    return rc < 0 ? rc : 1;
 }
 
 int mk_node_remove_tickets(mk_node *node, const mk_id *cls)
 {
-    return self_changed(node, mk_entry_remove_tickets_of(&node->self, cls));
+    return self_change(node, op_remove_tickets, cls);
 }
 
-/* ---- the catalog --------------------------------------------------------- */
+/* ---- the catalog -------------------------------------------------------- */
 
 static size_t find_at(const mk_node *node, const mk_peer_id *id, int *found)
 {
@@ -390,6 +476,15 @@ mk__peer *mk__node_find(const mk_node *node, const mk_peer_id *id)
     int found;
     size_t at = find_at(node, id, &found);
     return found ? &node->peers[at] : NULL;
+}
+
+size_t mk__node_after(const mk_node *node, const mk_peer_id *id)
+{
+    if (!id)
+        return 0;
+    int found;
+    size_t at = find_at(node, id, &found);
+    return found ? at + 1 : at;
 }
 
 static void emit(mk_node *node, mk_peer_event ev, const mk_peer_entry *e)
@@ -433,40 +528,312 @@ static const mk__tombstone *tomb_of(const mk_node *node, const mk_peer_id *id)
     return NULL;
 }
 
+bool mk__node_future(const mk_node *node, int64_t t)
+{
+    return t > mk_now_ms() + (int64_t)node->dc.max_time_drift_ms;
+}
+
+bool mk__node_is_verified(const mk_node *node, const mk__peer *p)
+{
+    return p->verified_mono != 0 &&
+           mk_mono_ms() - p->verified_mono < (int64_t)node->dc.purge_after_ms;
+}
+
+void mk__node_verified(mk_node *node, const mk_peer_id *id)
+{
+    mk__peer *p = mk__node_find(node, id);
+    if (p) {
+        p->verified_mono = mk_mono_ms();
+        p->failures = 0;
+    }
+}
+
+void mk__node_exchange_result(mk_node *node, const mk_peer_id *id, bool ok)
+{
+    mk__peer *p = mk__node_find(node, id);
+    if (!p)
+        return;
+    if (ok)
+        mk__node_verified(node, id);
+    else if (p->failures < UINT8_MAX)
+        p->failures++;
+}
+
+/* ---- new-peer allowances, per source --------------------------------------
+ * A token bucket per remote that passes entries on: max_new_per_source
+ * tokens, refilled at max_new_per_source per source_window_ms, one token
+ * per peer it introduces. A fresh remote starts full, so a first sync
+ * with a bootstrap peer brings a whole (bounded) catalog at once, while
+ * a flood of made-up identities through one link dries up after the
+ * burst. The table is bounded too; a full table gives up the remote
+ * with the fullest bucket, which loses nothing it would not regain. */
+#define MAX_SOURCES 256
+
+static double source_level(const mk_node *node, const mk__source *s,
+                           int64_t now)
+{
+    double burst = node->dc.max_new_per_source;
+    double refill = (double)(now - s->at_mono) * burst /
+                    (double)node->dc.source_window_ms;
+    double t = s->tokens + (refill > 0 ? refill : 0);
+    return t > burst ? burst : t;
+}
+
+static mk__source *source_of(const mk_node *node, const mk_peer_id *id)
+{
+    for (size_t i = 0; i < node->n_sources; i++)
+        if (mk_id_eq(&node->sources[i].peer, id))
+            return &node->sources[i];
+    return NULL;
+}
+
+static mk__source *source_add(mk_node *node, const mk_peer_id *id)
+{
+    mk__source *s = source_of(node, id);
+    if (s)
+        return s;
+    int64_t now = mk_mono_ms();
+    if (node->n_sources == MAX_SOURCES) {
+        size_t best = 0;
+        for (size_t i = 1; i < node->n_sources; i++)
+            if (source_level(node, &node->sources[i], now) >
+                source_level(node, &node->sources[best], now))
+                best = i;
+        s = &node->sources[best];
+    } else {
+        if (!node->sources &&
+            !(node->sources = calloc(MAX_SOURCES, sizeof *node->sources)))
+            return NULL;
+        s = &node->sources[node->n_sources++];
+    }
+    *s = (mk__source){.peer = *id,
+                      .tokens = node->dc.max_new_per_source,
+                      .at_mono = now};
+    return s;
+}
+
+static bool source_allows(const mk_node *node, const mk_peer_id *via)
+{
+    const mk__source *s = source_of(node, via);
+    return !s || source_level(node, s, mk_mono_ms()) >= 1.0;
+}
+
+static void source_take(mk_node *node, const mk_peer_id *via)
+{
+    mk__source *s = source_add(node, via);
+    if (!s)
+        return;
+    int64_t now = mk_mono_ms();
+    s->tokens = source_level(node, s, now) - 1.0;
+    s->at_mono = now;
+}
+
+void mk__node_count_refusal(mk_node *node, mk__upsert why)
+{
+    switch (why) {
+    case MK__UPSERT_FUTURE:
+        node->stats.refused_future++;
+        break;
+    case MK__UPSERT_FULL:
+        node->stats.refused_full++;
+        break;
+    case MK__UPSERT_LIMITED:
+        node->stats.refused_rate++;
+        break;
+    default:
+        break;
+    }
+}
+
+static bool catalog_full(const mk_node *node, size_t more_bytes)
+{
+    return node->n_peers >= node->dc.max_peers ||
+           node->catalog_bytes + more_bytes > node->dc.max_catalog_bytes;
+}
+
 /* The catalog's rules, in one place: REFUSED for another network, our
- * own id, older than purge_after, or at or below a tombstone; then
- * NOT_NEWER, NEW or UPDATED against what is held. */
+ * own id, older than purge_after, or at or below a tombstone; FUTURE for
+ * a version dated beyond the drift window (either clock: a start far
+ * ahead would outrank every honest later version); then NOT_NEWER or
+ * UPDATED against what is held; a peer not held is LIMITED when its
+ * source's allowance is spent, FULL when the catalog is and the entry
+ * does not come from the peer itself (whether that may evict anyone is
+ * mk__node_upsert's to say), else NEW. */
 mk__upsert mk__node_judge(const mk_node *node, const mk_id *network,
                           const mk_peer_id *peer, int64_t start_ms,
-                          int64_t update_ms)
+                          int64_t update_ms, const mk__origin *o)
 {
+    const mk_peer_id *via = o ? o->via : NULL;
     const mk__tombstone *t;
     if (!mk_id_eq(network, &node->network) || mk_id_eq(peer, &node->key.pub) ||
         update_ms < mk_now_ms() - (int64_t)node->dc.purge_after_ms)
         return MK__UPSERT_REFUSED;
+    if (mk__node_future(node, start_ms) || mk__node_future(node, update_ms))
+        return MK__UPSERT_FUTURE;
     if ((t = tomb_of(node, peer)) &&
         version_cmp(start_ms, update_ms, t->start_ms, t->update_ms) <= 0)
         return MK__UPSERT_REFUSED;
     const mk__peer *p = mk__node_find(node, peer);
-    if (!p)
-        return MK__UPSERT_NEW;
-    return version_cmp(start_ms, update_ms, p->entry.start_ms,
-                       p->entry.update_ms) <= 0
-               ? MK__UPSERT_NOT_NEWER
-               : MK__UPSERT_UPDATED;
+    if (p)
+        return version_cmp(start_ms, update_ms, p->entry.start_ms,
+                           p->entry.update_ms) <= 0
+                   ? MK__UPSERT_NOT_NEWER
+                   : MK__UPSERT_UPDATED;
+    bool direct = via && mk_id_eq(via, peer);
+    if (via && !direct && !source_allows(node, via))
+        return MK__UPSERT_LIMITED;
+    if (!direct && catalog_full(node, 0))
+        return MK__UPSERT_FULL;
+    return MK__UPSERT_NEW;
 }
 
-mk__upsert mk__node_upsert(mk_node *node, mk_peer_entry *e, mk_link *from)
+/* Removes the peer at `at`. Its entry moves to `keep` when not NULL
+ * (the caller frees it), else it is freed. */
+static void remove_at(mk_node *node, size_t at, mk_peer_entry *keep)
 {
+    node->catalog_bytes -= node->peers[at].entry.wire_len;
+    if (keep)
+        *keep = node->peers[at].entry;
+    else
+        mk_entry_free(&node->peers[at].entry);
+    memmove(node->peers + at, node->peers + at + 1,
+            (node->n_peers - at - 1) * sizeof *node->peers);
+    node->n_peers--;
+}
+
+static bool is_protected(const mk_node *node, const mk__peer *p)
+{
+    if (mk__node_is_verified(node, p))
+        return true;
+    for (size_t i = 0; i < node->n_nbrs; i++)
+        if (mk_id_eq(&node->nbrs[i].peer, &p->entry.peer))
+            return true;
+    for (size_t i = 0; i < node->n_boots; i++)
+        if (mk_id_eq(&node->boots[i].peer, &p->entry.peer))
+            return true;
+    return false;
+}
+
+/* Evicted entries wait here until the entry that displaced them is
+ * stored, and are announced as departed after. */
+typedef struct victims {
+    mk_peer_entry *v;
+    size_t n;
+} victims;
+
+/* Whether `p` may be evicted: never a protected peer nor `keep`; with
+ * `suspects_only`, only a peer that failed to answer an exchange of ours
+ * or that lists no address (nobody can reach it to check). */
+static bool evictable(const mk_node *node, const mk__peer *p,
+                      const mk_peer_id *keep, bool suspects_only)
+{
+    if (is_protected(node, p) || mk_id_eq(&p->entry.peer, keep))
+        return false;
+    return !suspects_only || p->failures > 0 || p->entry.n_addrs == 0;
+}
+
+/* Makes room for `need_slot` (a new peer) and `delta` more bytes by
+ * evicting unverified peers that are no neighbour or bootstrap peer
+ * (evictable): those that failed to answer first, then the most recently
+ * added (a flood is the newest thing in a catalog; what was there before
+ * it stays). False, evicting nothing, when even every evictable peer
+ * would not make enough room. */
+static bool make_room(mk_node *node, const mk_peer_id *keep, bool need_slot,
+                      int64_t delta, bool suspects_only, victims *out)
+{
+    size_t n_evictable = 0, evictable_bytes = 0;
+    for (size_t i = 0; i < node->n_peers; i++) {
+        const mk__peer *p = &node->peers[i];
+        if (evictable(node, p, keep, suspects_only)) {
+            n_evictable++;
+            evictable_bytes += p->entry.wire_len;
+        }
+    }
+    if ((need_slot && node->n_peers - n_evictable >= node->dc.max_peers) ||
+        (int64_t)(node->catalog_bytes - evictable_bytes) + delta >
+            (int64_t)node->dc.max_catalog_bytes)
+        return false;
+    while ((need_slot && node->n_peers >= node->dc.max_peers) ||
+           (int64_t)node->catalog_bytes + delta >
+               (int64_t)node->dc.max_catalog_bytes) {
+        size_t best = SIZE_MAX;
+        for (size_t i = 0; i < node->n_peers; i++) {
+            const mk__peer *p = &node->peers[i];
+            if (!evictable(node, p, keep, suspects_only))
+                continue;
+            const mk__peer *b = best == SIZE_MAX ? NULL : &node->peers[best];
+            if (!b || p->failures > b->failures ||
+                (p->failures == b->failures && p->added_seq > b->added_seq))
+                best = i;
+        }
+        if (best == SIZE_MAX)
+            return false; /* cannot happen after the count above */
+        mk_peer_entry *grown =
+            realloc(out->v, (out->n + 1) * sizeof *out->v);
+        if (!grown)
+            return false;
+        out->v = grown;
+        remove_at(node, best, &out->v[out->n++]);
+        node->stats.evicted++;
+    }
+    return true;
+}
+
+static void announce_victims(mk_node *node, victims *vs)
+{
+    for (size_t i = 0; i < vs->n; i++) {
+        emit(node, MK_PEER_DEPARTED, &vs->v[i]);
+        mk_entry_free(&vs->v[i]);
+    }
+    free(vs->v);
+    vs->v = NULL;
+    vs->n = 0;
+}
+
+mk__upsert mk__node_upsert(mk_node *node, mk_peer_entry *e,
+                           const mk__origin *o)
+{
+    mk_link *from = o ? o->from : NULL;
+    const mk_peer_id *via = o ? o->via : NULL;
+    bool direct = via && mk_id_eq(via, &e->peer);
+    bool reached = direct && o->reached;
+    victims vs = {0};
     mk__upsert res = mk__node_judge(node, &e->network, &e->peer, e->start_ms,
-                                    e->update_ms);
-    if (res == MK__UPSERT_REFUSED || res == MK__UPSERT_NOT_NEWER)
+                                    e->update_ms, o);
+    if (reached)
+        mk__node_verified(node, &e->peer); /* held: whatever the version */
+    if (mk__upsert_refused(res))
+        mk__node_count_refusal(node, res);
+    if (res != MK__UPSERT_NEW && res != MK__UPSERT_UPDATED)
         goto done;
 
     int found;
     size_t at = find_at(node, &e->peer, &found);
+    int64_t delta =
+        (int64_t)e->wire_len - (found ? (int64_t)node->peers[at].entry.wire_len
+                                      : 0);
+    if ((!found && node->n_peers >= node->dc.max_peers) ||
+        (int64_t)node->catalog_bytes + delta >
+            (int64_t)node->dc.max_catalog_bytes) {
+        /* A peer verifying itself now, or a new version of a peer
+         * verified before, may displace any unprotected peer; a peer that
+         * dialled us and spoke for itself (it holds the key, which costs
+         * nothing to make) only peers nobody could reach; an entry merely
+         * passed on, nobody. */
+        bool any =
+            reached || (found && mk__node_is_verified(node, &node->peers[at]));
+        if (!(any || direct) ||
+            !make_room(node, &e->peer, !found, delta, !any, &vs)) {
+            res = MK__UPSERT_FULL;
+            mk__node_count_refusal(node, res);
+            goto done;
+        }
+        at = find_at(node, &e->peer, &found);
+    }
+    int64_t now = mk_mono_ms();
     if (found) {
         mk__peer *p = &node->peers[at];
+        node->catalog_bytes -= p->entry.wire_len;
         mk_entry_free(&p->entry);
         p->entry = *e;
         res = MK__UPSERT_UPDATED;
@@ -488,17 +855,26 @@ mk__upsert mk__node_upsert(mk_node *node, mk_peer_entry *e, mk_link *from)
         memset(p, 0, sizeof *p);
         p->entry = *e;
         p->srtt_us = p->rttvar_us = -1;
+        p->added_seq = ++node->added_seq;
+        if (reached)
+            p->verified_mono = now;
+        else if (via && !direct)
+            source_take(node, via);
         /* Probe RTT soon after first contact, then at the jittered
          * interval. Not at once: the first-contact exchange usually
          * brings a sample first, and then the probe is skipped
          * (discovery.c, mk__discovery_tick). */
-        p->next_ping_mono = mk_mono_ms() + 1000 +
-                            (int64_t)(mk__node_rand(node) % 2000);
+        p->next_ping_mono = now + 1000 + (int64_t)(mk__node_rand(node) % 2000);
         res = MK__UPSERT_NEW;
     }
+    mk__peer *p = &node->peers[at];
+    node->catalog_bytes += p->entry.wire_len;
+    p->changed_mono = now;
+    p->has_via = via != NULL;
+    if (via)
+        p->via = *via;
     /* Stored: the caller's struct is now ours. */
     memset(e, 0, sizeof *e);
-    mk__peer *p = mk__node_find(node, &node->peers[at].entry.peer);
     mk_peer_id id = p->entry.peer;
     emit(node, res == MK__UPSERT_NEW ? MK_PEER_DISCOVERED : MK_PEER_UPDATED,
          &p->entry);
@@ -516,18 +892,12 @@ mk__upsert mk__node_upsert(mk_node *node, mk_peer_entry *e, mk_link *from)
             mk__discovery_wake(node);
         }
     }
+    announce_victims(node, &vs);
     return res;
 done:
     mk_entry_free(e);
+    announce_victims(node, &vs);
     return res;
-}
-
-static void remove_at(mk_node *node, size_t at)
-{
-    mk_entry_free(&node->peers[at].entry);
-    memmove(node->peers + at, node->peers + at + 1,
-            (node->n_peers - at - 1) * sizeof *node->peers);
-    node->n_peers--;
 }
 
 /* Tombstones live for purge_after; this many at most, so a flood of
@@ -575,11 +945,10 @@ static void add_tomb(mk_node *node, const mk_peer_id *peer, int64_t start_ms,
 /* Removes the peer at `at`, then tells the watchers with its last entry. */
 static void remove_and_emit(mk_node *node, size_t at)
 {
-    mk_peer_entry last = node->peers[at].entry;
-    mk_peer_id id = last.peer;
+    mk_peer_entry last;
     /* The entry outlives its slot for the event. */
-    memset(&node->peers[at].entry, 0, sizeof last);
-    remove_at(node, at);
+    remove_at(node, at, &last);
+    mk_peer_id id = last.peer;
     mk__discovery_drop_neighbour(node, &id);
     emit(node, MK_PEER_DEPARTED, &last);
     mk_entry_free(&last);
@@ -588,6 +957,22 @@ static void remove_and_emit(mk_node *node, size_t at)
 bool mk__node_take_departure(mk_node *node, const mk_departure *d,
                              mk_link *from)
 {
+    /* Its own clock within the drift window, as gossip; and the version
+     * it departs not ahead of it, or the tombstone would refuse every
+     * honest version of the peer until it expired. */
+    int64_t off = mk_now_ms() - d->at_ms;
+    if (off < 0)
+        off = -off;
+    if (mk__node_future(node, d->start_ms) ||
+        mk__node_future(node, d->update_ms) ||
+        mk__node_future(node, d->at_ms)) {
+        node->stats.refused_future++;
+        return false;
+    }
+    if (off > (int64_t)node->dc.max_time_drift_ms) {
+        node->stats.refused_drift++;
+        return false;
+    }
     const mk__tombstone *t = tomb_of(node, &d->peer);
     if (t) {
         int c = version_cmp(t->start_ms, t->update_ms, d->start_ms,
@@ -718,6 +1103,8 @@ int mk_node_feed(mk_node *node, const uint8_t *wire, size_t len)
 {
     mk_peer_entry e;
     int rc = mk_entry_decode(&e, wire, len);
+    if (rc == MK_EMSGSIZE)
+        node->stats.refused_oversize++;
     if (rc < 0)
         return rc;
     if (!mk_id_eq(&e.network, &node->network)) {
@@ -730,12 +1117,22 @@ int mk_node_feed(mk_node *node, const uint8_t *wire, size_t len)
         return 1;
     case MK__UPSERT_NOT_NEWER:
         return 0;
+    case MK__UPSERT_FULL:
+    case MK__UPSERT_LIMITED:
+        return MK_EFULL;
     default:
         return MK_ESTALE;
     }
 }
 
-/* ---- purging, called from the discovery tick ----------------------------- */
+void mk_node_discovery_stats(const mk_node *node, mk_discovery_stats *out)
+{
+    *out = node->stats;
+    out->peers = node->n_peers;
+    out->catalog_bytes = node->catalog_bytes;
+}
+
+/* ---- purging, called from the discovery tick ---------------------------- */
 
 void mk__node_purge(mk_node *node)
 {
@@ -760,7 +1157,7 @@ void mk__node_purge(mk_node *node)
     }
 }
 
-/* ---- closing ------------------------------------------------------------- */
+/* ---- closing ------------------------------------------------------------ */
 
 static void on_timer_closed(uv_handle_t *h)
 {
@@ -772,6 +1169,7 @@ static void on_timer_closed(uv_handle_t *h)
     for (size_t i = 0; i < node->n_peers; i++)
         mk_entry_free(&node->peers[i].entry);
     free(node->peers);
+    free(node->sources);
     free(node->tombs);
     free(node->nbrs);
     free(node->boots);

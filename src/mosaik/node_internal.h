@@ -6,10 +6,12 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "mosaik/codec.h"
 #include "mosaik/node.h"
 
 #define MK__ALPN_ANNOUNCE "/mosaik/discovery/announce/1.0"
-#define MK__ALPN_SYNC "/mosaik/discovery/sync/1.0"
+/* 2.0: the snapshot travels in chunks with an end marker (discovery.c). */
+#define MK__ALPN_SYNC "/mosaik/discovery/sync/2.0"
 #define MK__ALPN_PING "/mosaik/discovery/ping/1.0"
 
 /* Discovery message kinds: the first byte of every discovery frame. */
@@ -17,10 +19,23 @@ enum {
     MK__MSG_HELLO = 1,     /* network[32], signed entry */
     MK__MSG_ENTRY = 2,     /* signed entry */
     MK__MSG_DEPARTURE = 3, /* departure wire form */
-    MK__MSG_SNAPSHOT = 4,  /* network[32], count, signed entries */
+    /* A chunk: network[32], tier (u8), count, signed entries. Tier 0: the
+     * sender's own entry and peers it verified itself; 1: peers its
+     * bootstrap peers vouched for; 2: the rest. */
+    MK__MSG_SNAPSHOT = 4,
     MK__MSG_PING = 5,      /* network[32] */
     MK__MSG_PONG = 6,      /* signed entry */
+    MK__MSG_SNAPSHOT_END = 7, /* network[32], entries sent in all chunks */
 };
+
+/* A snapshot chunk holds at most this many entries, and its entries add
+ * up to at most MK__SNAPSHOT_CHUNK_BYTES plus one entry: a frame of ~272
+ * KiB at worst, far below any frame limit, whatever the catalog holds. */
+#define MK__SNAPSHOT_CHUNK_ENTRIES 64
+#define MK__SNAPSHOT_CHUNK_BYTES (256u << 10)
+/* Chunks received may hold more entries than ours send (another version),
+ * but not unboundedly many. */
+#define MK__SNAPSHOT_CHUNK_ENTRIES_IN 256
 
 typedef struct mk__peer {
     mk_peer_entry entry;
@@ -32,7 +47,28 @@ typedef struct mk__peer {
     bool syncing;               /* one is in flight */
     bool pinging;
     bool nbr_dialing;           /* a neighbour dial to it is in flight */
+    /* Provenance, for the catalog bound (node.c, make_room). */
+    uint64_t added_seq;    /* order of entering the catalog */
+    int64_t changed_mono;  /* when its current version was stored */
+    int64_t verified_mono; /* an exchange we started last reached it
+                              (0: never; mk__origin) */
+    mk_peer_id via;        /* who passed its current version on */
+    bool has_via;          /* false: fed locally (mk_node_feed) */
+    uint8_t failures;      /* exchanges with it that failed in a row */
+    /* A bootstrap peer listed it among the peers it verified or trusts
+     * (tier 0 or 1 of its snapshot): a hint, not a verification, that
+     * ranks it before peers merely heard of when exchanges, probes and
+     * neighbours are chosen, and in our own snapshots. */
+    bool vouched;
+    uint8_t sync_tries;    /* first-contact exchanges tried */
 } mk__peer;
+
+/* A remote's allowance of new peers (token bucket, node.c). */
+typedef struct mk__source {
+    mk_peer_id peer;
+    double tokens;
+    int64_t at_mono; /* last refill */
+} mk__source;
 
 /* A peer that departed: entries at or below this version are refused
  * until the tombstone expires, so a late gossip cannot resurrect it.
@@ -55,9 +91,22 @@ typedef struct mk__neighbour {
     mk_link *link;
     mk_peer_id peer;
     int64_t hello_start_ms; /* the incarnation its hello announced */
+    int64_t since_mono;     /* when the link was added */
+    int64_t rx_mono;        /* when it last delivered a frame */
+    char ip[64];            /* the remote's address without the port */
     bool outbound;
-    bool ready; /* its hello arrived: what it says is believed */
+    bool ready;   /* its hello arrived: what it says is believed */
+    bool closing; /* closed by us; gone at its close callback */
 } mk__neighbour;
+
+/* A sync or ping link, watched for silence (discovery.c). */
+typedef struct mk__exchange {
+    struct mk__exchange *prev, *next;
+    mk_link *link;       /* NULL: not listed */
+    int64_t active_mono; /* last frame in or chunk out */
+    uint32_t timeout_ms;
+    bool expired;        /* closed for silence */
+} mk__exchange;
 
 typedef struct mk__bootstrap {
     mk_peer_id peer;
@@ -82,12 +131,18 @@ struct mk_node {
     mk_id network;
     mk_discovery_config dc;
     mk_transport *transport;
+    size_t max_frame; /* the transport's: snapshot chunks stay well below */
     char addr[128];
 
     mk_peer_entry self; /* always signed (self.wire is current) */
 
     mk__peer *peers; /* sorted by PeerId */
     size_t n_peers, cap_peers;
+    size_t catalog_bytes; /* sum of the peers' wire_len */
+    uint64_t added_seq;   /* peers ever added (mk__peer.added_seq) */
+    mk__source *sources;  /* new-peer allowances, by remote */
+    size_t n_sources;
+    mk_discovery_stats stats;
     mk__tombstone *tombs;
     size_t n_tombs;
 
@@ -112,6 +167,8 @@ struct mk_node {
     bool started, closing;
     int pending_closes; /* timer handles still closing */
     size_t ops;         /* discovery exchanges in flight */
+    size_t sync_accepts, ping_accepts; /* inbound ones */
+    mk__exchange *exchanges; /* sync and ping links, for their timeouts */
     void (*close_cb)(void *data);
     void *close_data;
     /* The groups running on this node (group_hub.c's registry), NULL when
@@ -132,20 +189,64 @@ typedef enum mk__upsert {
     MK__UPSERT_UPDATED,
     MK__UPSERT_NOT_NEWER,
     MK__UPSERT_REFUSED, /* other network, too old, tombstoned, or self */
+    MK__UPSERT_FUTURE,  /* dated more than max_time_drift ahead */
+    MK__UPSERT_FULL,    /* the catalog is full and it may not evict */
+    MK__UPSERT_LIMITED, /* its source's new-peer allowance is spent */
 } mk__upsert;
 
-/* Takes ownership of `e` in every case (stored or freed). `from` is the
- * neighbour link it came by (not echoed back), or NULL. */
-mk__upsert mk__node_upsert(mk_node *node, mk_peer_entry *e, mk_link *from);
+/* Whether the result means the entry was turned away. */
+static inline bool mk__upsert_refused(mk__upsert u)
+{
+    return u != MK__UPSERT_NEW && u != MK__UPSERT_UPDATED &&
+           u != MK__UPSERT_NOT_NEWER;
+}
+
+/* Where an entry came from. A peer is verified when an exchange we
+ * started, by dialling an address, reached it and it spoke for itself
+ * (`reached` and `via` is the entry's peer): it holds the key and
+ * listens where it says, which a made-up identity does not. Entries a
+ * peer sends about itself over a link it dialled prove only the key. */
+typedef struct mk__origin {
+    mk_link *from;         /* the neighbour link it came by (not echoed
+                              back), or NULL */
+    const mk_peer_id *via; /* the link's authenticated remote */
+    bool reached;          /* we dialled that remote */
+} mk__origin;
+
+/* Takes ownership of `e` in every case (stored or freed). `o` is where it
+ * came from (NULL: fed locally). A new peer passed on by someone else is
+ * charged to that remote's allowance; when the catalog is full, only a
+ * peer verified now or before may evict. Counts refusals in
+ * node->stats. */
+mk__upsert mk__node_upsert(mk_node *node, mk_peer_entry *e,
+                           const mk__origin *o);
 /* What mk__node_upsert would make of an entry with this header, without
- * the entry: lets a receiver skip verifying what would be refused. */
+ * the entry (so without its size: FULL is judged on the count and the
+ * bytes already held): lets a receiver skip verifying what would be
+ * refused. Counts nothing. */
 mk__upsert mk__node_judge(const mk_node *node, const mk_id *network,
                           const mk_peer_id *peer, int64_t start_ms,
-                          int64_t update_ms);
-mk__peer *mk__node_find(const mk_node *node, const mk_peer_id *id);
+                          int64_t update_ms, const mk__origin *o);
+/* Counts a refusal judged without mk__node_upsert. */
+void mk__node_count_refusal(mk_node *node, mk__upsert why);
 
-/* A verified departure (signature, network and drift already checked)
- * arrived by `from` (NULL: not by a neighbour link). Unless it was seen
+mk__peer *mk__node_find(const mk_node *node, const mk_peer_id *id);
+/* Index of the first peer whose id is above `id` (all of them: NULL). */
+size_t mk__node_after(const mk_node *node, const mk_peer_id *id);
+/* An exchange we started reached `id` and it spoke for itself. */
+void mk__node_verified(mk_node *node, const mk_peer_id *id);
+/* Whether `p` has been verified within purge_after. */
+bool mk__node_is_verified(const mk_node *node, const mk__peer *p);
+/* An exchange we started with `id` failed (ok false) or succeeded. */
+void mk__node_exchange_result(mk_node *node, const mk_peer_id *id, bool ok);
+/* Whether `t` (a clock reading in an entry or departure) is more than
+ * max_time_drift ahead of ours. */
+bool mk__node_future(const mk_node *node, int64_t t);
+
+/* A verified departure (signature and network already checked) arrived
+ * by `from` (NULL: not by a neighbour link). It is refused (and counted)
+ * when its clock is outside the drift window or the version it departs
+ * is dated ahead of it. Unless it was seen
  * before (a tombstone at or above its version) or it names an older
  * incarnation than the one in the catalog, it is tombstoned, the peer is
  * removed (MK_PEER_DEPARTED) when known, and the departure is forwarded
@@ -168,6 +269,16 @@ uint64_t mk__node_rand(mk_node *node);
 void mk__node_purge(mk_node *node);
 
 /* discovery.c */
+/* Wire reading shared by every discovery message (and the fuzzer). The
+ * next signed entry's bytes from `r`: 0, MK_EDECODE, or MK_EMSGSIZE when
+ * it is longer than MK_ENTRY_MAX_WIRE (a protocol violation: nobody
+ * honest signs one). */
+int mk__discovery_read_entry(mk_reader *r, const uint8_t **wire, size_t *n);
+/* A SNAPSHOT chunk after its kind byte, up to its entries: network, tier
+ * (0..2) and count (at most MK__SNAPSHOT_CHUNK_ENTRIES_IN). 0 or
+ * MK_EDECODE. */
+int mk__snapshot_chunk_open(mk_reader *r, mk_id *network, uint8_t *tier,
+                            size_t *count);
 int mk__discovery_serve(mk_node *node);
 void mk__discovery_start(mk_node *node);
 /* Purges, retries bootstraps, runs due exchanges and probes, tops up

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "daemon.h"
+#include "mosaik/blake3.h"
 #include "mosaik/clock.h"
 #include "mosaik/codec.h"
 #include "mosaik/entry.h"
@@ -222,6 +223,11 @@ typedef struct attacker {
     size_t last_len;
     mk_peer_id watch; /* count the valid departures of this peer */
     int departures;
+    /* Snapshot chunks (kind 4) received, entries appended as read, and
+     * whether the end marker (kind 7) came. */
+    mk_buf snap;
+    size_t snap_n;
+    bool snap_end;
 } attacker;
 
 static void on_frame_keep(mk_link *l, const uint8_t *f, size_t n, void *d)
@@ -233,7 +239,27 @@ static void on_frame_keep(mk_link *l, const uint8_t *f, size_t n, void *d)
     a->last_len = n;
     mk_reader r;
     mk_reader_init(&r, f, n);
-    if (mk_get_u8(&r) != 3 /* departure */)
+    uint8_t kind = mk_get_u8(&r);
+    if (kind == 4 /* snapshot chunk */) {
+        mk_id net;
+        mk_get_id(&r, &net);
+        mk_get_u8(&r); /* tier */
+        size_t count = mk_get_count(&r, 1000, 64);
+        for (size_t i = 0; i < count && !r.err; i++) {
+            size_t len;
+            const uint8_t *w = mk_get_bytes(&r, &len, 1 << 20);
+            if (w) {
+                mk_put_bytes(&a->snap, w, len);
+                a->snap_n++;
+            }
+        }
+        return;
+    }
+    if (kind == 7 /* snapshot end */) {
+        a->snap_end = true;
+        return;
+    }
+    if (kind != 3 /* departure */)
         return;
     size_t len;
     const uint8_t *w = mk_get_bytes(&r, &len, MK_DEPARTURE_WIRE_LEN);
@@ -282,6 +308,18 @@ static void attacker_dial(attacker *a, const daemon_proc *d, const char *alpn)
     assert_int_equal(a->status, 0);
 }
 
+/* Like send_entry_frame, on a link the node may be closing on us. */
+static void try_send_entry_frame(attacker *a, const mk_peer_entry *e)
+{
+    mk_buf b;
+    mk_buf_init(&b);
+    mk_put_u8(&b, 2 /* entry */);
+    mk_put_bytes(&b, e->wire, e->wire_len);
+    if (a->link)
+        mk_link_send(a->link, b.data, b.len);
+    mk_buf_free(&b);
+}
+
 static void send_entry_frame(attacker *a, uint8_t kind, const mk_id *net,
                              const mk_peer_entry *e)
 {
@@ -298,6 +336,7 @@ static void send_entry_frame(attacker *a, uint8_t kind, const mk_id *net,
 static void attacker_init(attacker *a)
 {
     memset(a, 0, sizeof *a);
+    mk_buf_init(&a->snap);
     uv_loop_init(&a->loop);
     mk_keypair_generate(&a->key);
     mk_transport_config tc = {.loop = &a->loop, .key = &a->key};
@@ -339,9 +378,64 @@ static void send_departure_frame(attacker *a, const mk_departure *dep)
 static void attacker_done(attacker *a)
 {
     free(a->last);
+    mk_buf_free(&a->snap);
     mk_transport_close(a->t, NULL, NULL);
     uv_run(&a->loop, UV_RUN_DEFAULT);
     uv_loop_close(&a->loop);
+}
+
+/* Sends `n` entries as one sync snapshot (chunks of at most 64, then the
+ * end marker) and waits for the node's whole snapshot in return
+ * (a->snap), then closes like an initiator. */
+static void send_snapshot(attacker *a, const mk_peer_entry *const *es,
+                          size_t n)
+{
+    size_t at = 0;
+    do {
+        size_t k = n - at < 64 ? n - at : 64;
+        mk_buf b;
+        mk_buf_init(&b);
+        mk_put_u8(&b, 4 /* snapshot chunk */);
+        mk_put_id(&b, &MK_UNIVERSE);
+        mk_put_u8(&b, 0); /* tier: all "verified", for what it is worth */
+        mk_put_varint(&b, k);
+        for (size_t i = 0; i < k; i++)
+            mk_put_bytes(&b, es[at + i]->wire, es[at + i]->wire_len);
+        if (a->link)
+            mk_link_send(a->link, b.data, b.len);
+        mk_buf_free(&b);
+        at += k;
+        /* Let the loop write: a flood is not queued all at once. */
+        uv_run(&a->loop, UV_RUN_NOWAIT);
+    } while (at < n && a->link);
+    mk_buf b;
+    mk_buf_init(&b);
+    mk_put_u8(&b, 7 /* snapshot end */);
+    mk_put_id(&b, &MK_UNIVERSE);
+    mk_put_varint(&b, n);
+    if (a->link)
+        mk_link_send(a->link, b.data, b.len);
+    mk_buf_free(&b);
+}
+
+static void attacker_sync(attacker *a, const daemon_proc *d,
+                          const mk_peer_entry *es, size_t n)
+{
+    const mk_peer_entry **v = calloc(n ? n : 1, sizeof *v);
+    for (size_t i = 0; i < n; i++)
+        v[i] = &es[i];
+    a->snap.len = 0;
+    a->snap_n = 0;
+    a->snap_end = false;
+    attacker_dial(a, d, "/mosaik/discovery/sync/2.0");
+    send_snapshot(a, v, n);
+    free(v);
+    int64_t until = mk_mono_ms() + (int64_t)(5000 * time_factor());
+    while (!a->snap_end && a->link && mk_mono_ms() < until)
+        uv_run(&a->loop, UV_RUN_NOWAIT), sleep_ms(2);
+    assert_true(a->snap_end);
+    mk_link_close(a->link, 200, NULL);
+    run_for(a, 100);
 }
 
 /* A forged entry (claims a victim's PeerId, signed by someone else) and
@@ -388,29 +482,11 @@ static void forged_and_replayed_entries_are_ignored(void **state)
     /* Replay: record the victim's current entry (through a catalog sync
      * of our own), wait until it has re-announced a newer version (every
      * ~2 s here), then replay the recording: d0 must keep the newer one. */
-    free(a.last);
-    a.last = NULL;
-    attacker_dial(&a, &d[0], "/mosaik/discovery/sync/1.0");
-    mk_buf b;
-    mk_buf_init(&b);
-    mk_put_u8(&b, 4 /* snapshot */);
-    mk_put_id(&b, &MK_UNIVERSE);
-    mk_put_varint(&b, 1);
-    mk_put_bytes(&b, me.wire, me.wire_len);
-    assert_int_equal(mk_link_send(a.link, b.data, b.len), 0);
-    mk_buf_free(&b);
-    int64_t until = mk_mono_ms() + 5000;
-    while (!a.last && mk_mono_ms() < until)
-        uv_run(&a.loop, UV_RUN_ONCE);
-    assert_non_null(a.last);
+    attacker_sync(&a, &d[0], &me, 1);
     mk_reader r;
-    mk_reader_init(&r, a.last, a.last_len);
-    assert_int_equal(mk_get_u8(&r), 4);
-    mk_id net;
-    mk_get_id(&r, &net);
-    size_t n = mk_get_count(&r, 1000, 64);
+    mk_reader_init(&r, a.snap.data, a.snap.len);
     mk_peer_entry recorded = {0};
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0; i < a.snap_n; i++) {
         size_t len;
         const uint8_t *w = mk_get_bytes(&r, &len, 1 << 20);
         mk_peer_entry e;
@@ -421,11 +497,9 @@ static void forged_and_replayed_entries_are_ignored(void **state)
             mk_entry_free(&e);
     }
     assert_non_null(recorded.wire);
-    mk_link_close(a.link, 200, NULL);
-    run_for(&a, 100);
 
     int64_t newer = 0;
-    until = mk_mono_ms() + (int64_t)(10000 * time_factor());
+    int64_t until = mk_mono_ms() + (int64_t)(10000 * time_factor());
     while (mk_mono_ms() < until) {
         json_t *cat = catalog(&d[0]);
         json_t *vp = cat ? find_peer(cat, d[1].peer_id) : NULL;
@@ -620,6 +694,407 @@ static void graceful_shutdown_close_drops_the_peer(void **state)
     assert_true(back);
 }
 
+/* ---- floods and lies ---------------------------------------------------- */
+
+#define TEN_YEARS_MS (10ll * 365 * 24 * 3600 * 1000)
+
+/* An entry of `kp` dated `at`, listing `addr` (may be NULL) and carrying
+ * `ticket_len` bytes of tickets, signed by hand: mk_entry_sign refuses to
+ * sign one over MK_ENTRY_MAX_WIRE, an attacker does not ask it. Only
+ * e->wire (and the header fields) are meant to be used. */
+static void forge_entry(mk_peer_entry *e, const mk_keypair *kp, int64_t at,
+                        const char *addr, size_t ticket_len)
+{
+    mk_entry_init(e, &MK_UNIVERSE, &kp->pub, at);
+    mk_buf b;
+    mk_buf_init(&b);
+    mk_put_u8(&b, 1);
+    mk_put_id(&b, &MK_UNIVERSE);
+    mk_put_id(&b, &kp->pub);
+    mk_put_i64(&b, at);
+    mk_put_i64(&b, at);
+    mk_put_varint(&b, addr ? 1 : 0);
+    if (addr)
+        mk_put_str(&b, addr);
+    mk_put_varint(&b, 0); /* tags */
+    mk_put_varint(&b, 0); /* streams */
+    mk_put_varint(&b, 0); /* groups */
+    enum { MAXT = 32 };
+    size_t n = (ticket_len + MK_ENTRY_MAX_TICKET - 1) / MK_ENTRY_MAX_TICKET;
+    assert_true(n <= MAXT);
+    mk_id classes[MAXT], ids[MAXT];
+    size_t lens[MAXT], order[MAXT], left = ticket_len;
+    static uint8_t data[MK_ENTRY_MAX_TICKET];
+    for (size_t i = 0; i < n; i++) {
+        lens[i] = left > MK_ENTRY_MAX_TICKET ? MK_ENTRY_MAX_TICKET : left;
+        left -= lens[i];
+        memset(&classes[i], (int)i + 1, sizeof classes[i]);
+        mk_ticket t = {.class = classes[i], .data = data, .len = lens[i]};
+        mk_ticket_id(&t, &ids[i]);
+        order[i] = i;
+    }
+    for (size_t i = 0; i < n; i++) /* in ticket-id order (entry.h) */
+        for (size_t j = i + 1; j < n; j++)
+            if (mk_id_cmp(&ids[order[j]], &ids[order[i]]) < 0) {
+                size_t t = order[i];
+                order[i] = order[j];
+                order[j] = t;
+            }
+    mk_put_varint(&b, n);
+    for (size_t k = 0; k < n; k++) {
+        mk_put_id(&b, &classes[order[k]]);
+        mk_put_bytes(&b, data, lens[order[k]]);
+    }
+    uint8_t digest[32], sig[MK_SIG_LEN];
+    mk_blake3(b.data, b.len, digest);
+    mk_sign(kp, digest, sizeof digest, sig);
+    mk_put_raw(&b, sig, sizeof sig);
+    assert_int_equal(b.err, 0);
+    e->wire = mk_buf_detach(&b, &e->wire_len);
+}
+
+/* Sends a snapshot of `n` entries over a sync link and reads until the
+ * node answers in full or closes on us (a flood past its bound); returns
+ * the close code, 0 when it answered. */
+static uint32_t flood_sync(attacker *a, const daemon_proc *d,
+                           const mk_peer_entry *const *es, size_t n)
+{
+    a->snap.len = 0;
+    a->snap_n = 0;
+    a->snap_end = false;
+    a->closed_code = 0;
+    attacker_dial(a, d, "/mosaik/discovery/sync/2.0");
+    send_snapshot(a, es, n);
+    int64_t until = mk_mono_ms() + (int64_t)(20000 * time_factor());
+    while (!(a->snap_end && a->link && mk_link_queued(a->link) == 0) &&
+           !a->closed && mk_mono_ms() < until)
+        uv_run(&a->loop, UV_RUN_NOWAIT), sleep_ms(1);
+    uint32_t code = a->closed ? a->closed_code : 0;
+    if (a->link)
+        mk_link_close(a->link, 200, NULL);
+    run_for(a, 50);
+    return code;
+}
+
+static json_int_t stat_of(const daemon_proc *d, const char *name)
+{
+    json_t *c = catalog(d);
+    json_int_t v = c ? json_integer_value(json_object_get(
+                           json_object_get(c, "discovery"), name))
+                     : 0;
+    json_decref(c);
+    return v;
+}
+
+static bool knows_all(const daemon_proc *d, const daemon_proc *of, int n,
+                      int except)
+{
+    json_t *c = catalog(d);
+    bool all = c != NULL;
+    for (int i = 0; i < n && all; i++)
+        if (i != except)
+            all = find_peer(c, of[i].peer_id) != NULL;
+    json_decref(c);
+    return all;
+}
+
+/* The flood that took discovery down (mosaik has no bound either): an
+ * attacker injects entries of ~157 KB, a flood of fresh ~14 KB identities
+ * through one source after another and through many sources, and entries
+ * dated ten years ahead by every door (announce, sync, its own hello),
+ * into a three-node cluster. The oversized entries break the protocol and
+ * cost the attacker its links; the catalogs stay within their bounds, the
+ * honest nodes keep each other, nothing dated ahead is stored anywhere;
+ * and afterwards a new node finds every honest peer at once, a restarted
+ * member too, and `coalition net peers` works. */
+static void sybil_flood_leaves_discovery_working(void **state)
+{
+    enum { N = 3, BIG = 20, SYBILS = 1200, SOURCES = 4, PER_SOURCE = 200 };
+    enum { FORGED = 2 * SYBILS + SOURCES * PER_SOURCE };
+    daemon_proc d[N + 1];
+    start_all(d, N, NULL);
+    int64_t deadline = mk_mono_ms() + (int64_t)(10000 * time_factor());
+    bool all = false;
+    while (!all && mk_mono_ms() < deadline) {
+        all = true;
+        for (int i = 0; i < N && all; i++)
+            all = knows_all(&d[i], d, N, i);
+        if (!all)
+            sleep_ms(100);
+    }
+    assert_true(all);
+
+    int64_t now = mk_now_ms(), until;
+    attacker a[N], f;
+    for (int i = 0; i < N; i++)
+        attacker_init(&a[i]);
+    attacker_init(&f);
+    char fhex[65];
+    mk_id_hex(&f.key.pub, fhex);
+
+    /* Entries dated ten years ahead: F's own, as its hello to d0 and in
+     * its snapshot to d1 (F speaking for itself), and passed on by
+     * someone else on d2's announce link. */
+    mk_peer_entry future;
+    forge_entry(&future, &f.key, now + TEN_YEARS_MS, "127.0.0.1:1", 100);
+    attacker_join(&f, &d[0], &future);
+    run_for(&f, 300);
+    const mk_peer_entry *fv[] = {&future};
+    flood_sync(&f, &d[1], fv, 1);
+    mk_peer_entry me[N];
+    for (int i = 0; i < N; i++) {
+        mk_entry_init(&me[i], &MK_UNIVERSE, &a[i].key.pub, now);
+        assert_int_equal(mk_entry_sign(&me[i], &a[i].key), 0);
+    }
+    attacker_join(&a[2], &d[2], &me[2]);
+    send_entry_frame(&a[2], 2 /* entry */, NULL, &future);
+    run_for(&a[2], 300);
+
+    /* ~157 KB entries: over announce and over sync, each link is closed
+     * as a protocol violation at the first one. */
+    mk_peer_entry big[BIG];
+    const mk_peer_entry *bigv[BIG];
+    for (int i = 0; i < BIG; i++) {
+        mk_keypair k;
+        mk_keypair_generate(&k);
+        forge_entry(&big[i], &k, now, "127.0.0.1:1", 19 * MK_ENTRY_MAX_TICKET);
+        bigv[i] = &big[i];
+    }
+    assert_true(big[0].wire_len > 150000);
+    attacker_join(&a[0], &d[0], &me[0]);
+    for (int i = 0; i < BIG && a[0].link; i++) {
+        try_send_entry_frame(&a[0], &big[i]);
+        run_for(&a[0], 20);
+    }
+    run_for(&a[0], (int)(1000 * time_factor()));
+    assert_true(a[0].closed);
+    assert_int_equal(a[0].closed_code, MK_CLOSE_PROTOCOL_VIOLATION);
+    assert_int_equal(flood_sync(&a[1], &d[1], bigv, BIG),
+                     MK_CLOSE_PROTOCOL_VIOLATION);
+
+    /* Fresh identities, ~14 KB each, different ones at each node: through
+     * one source by sync (d0) and by announce (d1), then through many
+     * sources (d2). */
+    mk_peer_entry *syb = calloc(FORGED, sizeof *syb);
+    const mk_peer_entry **sv = calloc(FORGED, sizeof *sv);
+    for (int i = 0; i < FORGED; i++) {
+        mk_keypair k;
+        mk_keypair_generate(&k);
+        forge_entry(&syb[i], &k, now, "127.0.0.1:1", 14000);
+        sv[i] = &syb[i];
+    }
+    assert_true(syb[0].wire_len <= MK_ENTRY_MAX_WIRE);
+    uint32_t code = flood_sync(&a[0], &d[0], sv, SYBILS);
+    assert_true(code == 0 || code == MK_CLOSE_PROTOCOL_VIOLATION);
+    attacker_join(&a[1], &d[1], &me[1]);
+    for (int i = SYBILS; i < 2 * SYBILS && a[1].link; i++) {
+        try_send_entry_frame(&a[1], &syb[i]);
+        if (i % 64 == 63)
+            run_for(&a[1], 5);
+    }
+    until = mk_mono_ms() + (int64_t)(10000 * time_factor());
+    while (a[1].link && mk_link_queued(a[1].link) > 0 && mk_mono_ms() < until)
+        run_for(&a[1], 10);
+    for (int s = 0; s < SOURCES; s++) {
+        attacker src;
+        attacker_init(&src);
+        flood_sync(&src, &d[2], sv + 2 * SYBILS + s * PER_SOURCE, PER_SOURCE);
+        attacker_done(&src);
+    }
+    for (int i = 0; i < N; i++)
+        run_for(&a[i], 200);
+    /* Let the gossip of what got in settle. */
+    sleep_ms((int)(3000 * time_factor()));
+
+    /* Bounded, refusals counted, established peers kept, nothing from
+     * the future. */
+    json_int_t refused = 0;
+    for (int i = 0; i < N; i++) {
+        size_t n = count_peers(&d[i]);
+        json_int_t bytes = stat_of(&d[i], "catalog_bytes");
+        print_message("%s: %zu peers, %lld bytes, refused rate %lld full "
+                      "%lld future %lld oversize %lld, syncs cut %lld\n",
+                      d[i].name, n, (long long)bytes,
+                      (long long)stat_of(&d[i], "refused_rate"),
+                      (long long)stat_of(&d[i], "refused_full"),
+                      (long long)stat_of(&d[i], "refused_future"),
+                      (long long)stat_of(&d[i], "refused_oversize"),
+                      (long long)stat_of(&d[i], "sync_cut"));
+        assert_true(n <= 4096);
+        assert_true(bytes <= 16 << 20);
+        refused += stat_of(&d[i], "refused_rate") +
+                   stat_of(&d[i], "refused_full");
+        assert_true(knows_all(&d[i], d, N, i));
+        assert_false(knows(&d[i], fhex));
+    }
+    assert_true(refused > 0);
+    assert_true(stat_of(&d[0], "refused_future") +
+                    stat_of(&d[1], "refused_future") +
+                    stat_of(&d[2], "refused_future") >=
+                3);
+
+    /* A node started now finds every honest peer at once: their entries
+     * lead every snapshot. */
+    char boot[200];
+    assert_int_equal(daemon_prepare(&d[N], tmp, "late"), 0);
+    const char *args[] = {"--announce-interval", "2s", "--bootstrap",
+                          daemon_bootstrap(&d[0], boot, sizeof boot), NULL};
+    int64_t t0 = mk_mono_ms();
+    assert_int_equal(daemon_start(&d[N], args), 0);
+    deadline = mk_mono_ms() + (int64_t)(10000 * time_factor());
+    while (!knows_all(&d[N], d, N, -1) && mk_mono_ms() < deadline)
+        sleep_ms(100);
+    bool late_ok = knows_all(&d[N], d, N, -1);
+    print_message("late node found the honest peers in %lld ms\n",
+                  (long long)(mk_mono_ms() - t0));
+    if (!late_ok)
+        daemon_dump_log(&d[N]);
+    assert_true(late_ok);
+    assert_false(knows(&d[N], fhex));
+
+    /* A member restarted (same key) finds its peers again. */
+    daemon_kill(&d[2]);
+    const char *rargs[] = {"--announce-interval", "2s", "--bootstrap",
+                           daemon_bootstrap(&d[0], boot, sizeof boot), NULL};
+    assert_int_equal(daemon_start(&d[2], rargs), 0);
+    deadline = mk_mono_ms() + (int64_t)(10000 * time_factor());
+    while (!(knows(&d[2], d[0].peer_id) && knows(&d[2], d[1].peer_id)) &&
+           mk_mono_ms() < deadline)
+        sleep_ms(100);
+    assert_true(knows(&d[2], d[0].peer_id) && knows(&d[2], d[1].peer_id));
+
+    /* And the CLI works against any member. */
+    for (int i = 0; i < N; i++) {
+        char exe[1024];
+        char *argv[] = {(char *)build_path("coalition", exe, sizeof exe),
+                        "net", "peers", "--bootstrap",
+                        (char *)daemon_bootstrap(&d[i], boot, sizeof boot),
+                        "--wait", "3", "--timeout", "10s", "--json", NULL};
+        proc_result r;
+        assert_int_equal(proc_run(argv, NULL, &r), 0);
+        if (r.status != 0) {
+            daemon_dump_log(&d[i]);
+            fail_msg("net peers via %s failed: %d %s", d[i].name, r.status,
+                     r.err);
+        }
+        for (int j = 0; j < N; j++)
+            if (!strstr(r.out, d[j].peer_id))
+                fail_msg("net peers via %s does not list %s (which %s "
+                         "knows; %zu bytes of output; %s)",
+                         d[i].name, d[j].name,
+                         knows(&d[i], d[j].peer_id) ? "it" : "it NOT",
+                         strlen(r.out), r.err);
+        assert_null(strstr(r.out, fhex));
+        proc_result_free(&r);
+    }
+
+    for (int i = 0; i < FORGED; i++)
+        mk_entry_free(&syb[i]);
+    free(syb);
+    free(sv);
+    for (int i = 0; i < BIG; i++)
+        mk_entry_free(&big[i]);
+    for (int i = 0; i < N; i++) {
+        mk_entry_free(&me[i]);
+        attacker_done(&a[i]);
+    }
+    mk_entry_free(&future);
+    attacker_done(&f);
+    stop_all(d, N + 1);
+}
+
+/* "12 idle announce links filled the neighbour slots": a remote dialling
+ * again and again holds one inbound link (each newer one replaces the
+ * last), links that never send their hello are closed after 10 s, links
+ * that go silent after it after the idle timeout (three announce periods,
+ * at least 10 s), and an honest node joining meanwhile is served. */
+static void idle_neighbour_links_are_closed(void **state)
+{
+    enum { DUPS = 6, MUTE = 12, SILENT = 3 };
+    daemon_proc d[2];
+    start_all(d, 1, NULL);
+    attacker dup;
+    attacker_init(&dup);
+    mk_peer_entry me;
+    mk_entry_init(&me, &MK_UNIVERSE, &dup.key.pub, mk_now_ms());
+    assert_int_equal(mk_entry_sign(&me, &dup.key), 0);
+    /* The same remote, six times: only the last link stays. */
+    bool closed_dup[DUPS] = {0};
+    for (int i = 0; i < DUPS; i++) {
+        dup.closed = false;
+        attacker_join(&dup, &d[0], &me);
+        /* The previous link is replaced: its close arrives. */
+        int64_t until = mk_mono_ms() + (int64_t)(2000 * time_factor());
+        while (i > 0 && !dup.closed && mk_mono_ms() < until)
+            run_for(&dup, 20);
+        run_for(&dup, 50);
+        if (i > 0)
+            closed_dup[i - 1] = dup.closed;
+    }
+    int replaced = 0;
+    for (int i = 0; i < DUPS - 1; i++)
+        replaced += closed_dup[i];
+    assert_int_equal(replaced, DUPS - 1);
+
+    attacker mute[MUTE], silent[SILENT];
+    int64_t t0 = mk_mono_ms();
+    for (int i = 0; i < MUTE; i++) {
+        attacker_init(&mute[i]);
+        attacker_dial(&mute[i], &d[0], "/mosaik/discovery/announce/1.0");
+    }
+    mk_peer_entry se[SILENT];
+    for (int i = 0; i < SILENT; i++) {
+        attacker_init(&silent[i]);
+        mk_entry_init(&se[i], &MK_UNIVERSE, &silent[i].key.pub, mk_now_ms());
+        assert_int_equal(mk_entry_sign(&se[i], &silent[i].key), 0);
+        attacker_join(&silent[i], &d[0], &se[i]);
+    }
+    /* An honest node joins while they hold the slots. */
+    char boot[200];
+    assert_int_equal(daemon_prepare(&d[1], tmp, "honest"), 0);
+    const char *args[] = {"--announce-interval", "2s", "--bootstrap",
+                          daemon_bootstrap(&d[0], boot, sizeof boot), NULL};
+    assert_int_equal(daemon_start(&d[1], args), 0);
+
+    int64_t until = t0 + (int64_t)(20000 * time_factor());
+    bool all_closed = false;
+    while (!all_closed && mk_mono_ms() < until) {
+        all_closed = true;
+        for (int i = 0; i < MUTE; i++) {
+            uv_run(&mute[i].loop, UV_RUN_NOWAIT);
+            all_closed = all_closed && mute[i].closed;
+        }
+        for (int i = 0; i < SILENT; i++) {
+            uv_run(&silent[i].loop, UV_RUN_NOWAIT);
+            all_closed = all_closed && silent[i].closed;
+        }
+        uv_run(&dup.loop, UV_RUN_NOWAIT);
+        sleep_ms(20);
+    }
+    int64_t took = mk_mono_ms() - t0;
+    print_message("idle links closed after %lld ms\n", (long long)took);
+    bool honest_ok = knows(&d[0], d[1].peer_id) && knows(&d[1], d[0].peer_id);
+    /* peers.json is rewritten on the next catalog event (d1's
+     * re-announcement, every ~2 s). */
+    json_int_t idle = 0;
+    for (int64_t t = mk_mono_ms() + 5000; mk_mono_ms() < t; sleep_ms(200))
+        if ((idle = stat_of(&d[0], "links_idle")) >= MUTE + SILENT)
+            break;
+    for (int i = 0; i < MUTE; i++)
+        attacker_done(&mute[i]);
+    for (int i = 0; i < SILENT; i++) {
+        mk_entry_free(&se[i]);
+        attacker_done(&silent[i]);
+    }
+    mk_entry_free(&me);
+    attacker_done(&dup);
+    stop_all(d, 2);
+    assert_true(all_closed);
+    assert_true(took >= 9000); /* not before their time */
+    assert_true(honest_ok);
+    assert_true(idle >= MUTE + SILENT);
+}
+
 /* Garbage and oversized frames from a raw TCP client are refused and the
  * node keeps serving: a `coalition net peers` afterwards still works. */
 static void raw_garbage_is_refused_node_stays_healthy(void **state)
@@ -720,6 +1195,10 @@ int main(void)
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(
             raw_garbage_is_refused_node_stays_healthy, setup, teardown),
+        cmocka_unit_test_setup_teardown(sybil_flood_leaves_discovery_working,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(idle_neighbour_links_are_closed,
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(wrong_expected_peer_times_out, setup,
                                         teardown),
     };

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "mosaik/blake3.h"
 #include "mosaik/codec.h"
 #include "mosaik/entry.h"
 #include "mosaik/error.h"
@@ -131,6 +132,102 @@ static void bad_strings_and_limits(void **state)
     mk_entry_free(&e);
 }
 
+/* Signed bytes of an entry of `kp` with one ticket of `ticket_len`
+ * bytes, encoded by hand (mk_entry_sign refuses to make one too large). */
+static uint8_t *forge(const mk_keypair *kp, size_t ticket_len, size_t *len)
+{
+    mk_buf b;
+    mk_buf_init(&b);
+    mk_put_u8(&b, 1);
+    mk_put_id(&b, &MK_UNIVERSE);
+    mk_put_id(&b, &kp->pub);
+    mk_put_i64(&b, 1000);
+    mk_put_i64(&b, 1000);
+    for (int list = 0; list < 4; list++)
+        mk_put_varint(&b, 0); /* addrs, tags, streams, groups */
+    size_t n_tickets = (ticket_len + MK_ENTRY_MAX_TICKET - 1) /
+                       MK_ENTRY_MAX_TICKET;
+    mk_put_varint(&b, n_tickets);
+    uint8_t *data = calloc(1, MK_ENTRY_MAX_TICKET);
+    /* Distinct classes, written in ticket-id order (entry.h). */
+    mk_id ids[8], classes[8];
+    assert_true(n_tickets <= 8);
+    size_t left = ticket_len;
+    size_t lens[8];
+    for (size_t i = 0; i < n_tickets; i++) {
+        lens[i] = left > MK_ENTRY_MAX_TICKET ? MK_ENTRY_MAX_TICKET : left;
+        left -= lens[i];
+        memset(&classes[i], (int)i + 1, sizeof classes[i]);
+        mk_ticket t = {.class = classes[i], .data = data, .len = lens[i]};
+        mk_ticket_id(&t, &ids[i]);
+    }
+    size_t order[8];
+    for (size_t i = 0; i < n_tickets; i++)
+        order[i] = i;
+    for (size_t i = 0; i < n_tickets; i++)
+        for (size_t j = i + 1; j < n_tickets; j++)
+            if (mk_id_cmp(&ids[order[j]], &ids[order[i]]) < 0) {
+                size_t t = order[i];
+                order[i] = order[j];
+                order[j] = t;
+            }
+    for (size_t k = 0; k < n_tickets; k++) {
+        mk_put_id(&b, &classes[order[k]]);
+        mk_put_bytes(&b, data, lens[order[k]]);
+    }
+    free(data);
+    uint8_t digest[32], sig[MK_SIG_LEN];
+    mk_blake3(b.data, b.len, digest);
+    mk_sign(kp, digest, sizeof digest, sig);
+    mk_put_raw(&b, sig, sizeof sig);
+    assert_int_equal(b.err, 0);
+    return mk_buf_detach(&b, len);
+}
+
+/* An entry over MK_ENTRY_MAX_WIRE is refused at decode, however valid its
+ * signature; one at the bound is fine; and nobody can sign one over it. */
+static void oversized_entries_refused(void **state)
+{
+    mk_keypair kp = key_of(9);
+    size_t len;
+    mk_peer_entry e;
+    /* The ~157 KB entries of the flood that took discovery down. */
+    uint8_t *w = forge(&kp, 8 * MK_ENTRY_MAX_TICKET, &len);
+    assert_true(len > 60000);
+    assert_int_equal(mk_entry_decode(&e, w, len), MK_EMSGSIZE);
+    free(w);
+    /* Exactly at the bound, and one byte over. */
+    size_t ticket = MK_ENTRY_MAX_WIRE - 400;
+    w = forge(&kp, ticket, &len);
+    ticket += MK_ENTRY_MAX_WIRE - len;
+    free(w);
+    w = forge(&kp, ticket, &len);
+    assert_int_equal(len, MK_ENTRY_MAX_WIRE);
+    assert_int_equal(mk_entry_decode(&e, w, len), 0);
+    mk_entry_free(&e);
+    free(w);
+    w = forge(&kp, ticket + 1, &len);
+    assert_int_equal(len, MK_ENTRY_MAX_WIRE + 1);
+    assert_int_equal(mk_entry_decode(&e, w, len), MK_EMSGSIZE);
+    free(w);
+
+    /* Signing: refused, and the entry keeps no wire form. */
+    mk_entry_init(&e, &MK_UNIVERSE, &kp.pub, 1);
+    uint8_t *data = calloc(1, MK_ENTRY_MAX_TICKET);
+    for (int i = 0; i < 2; i++) {
+        mk_ticket t = {.data = data, .len = MK_ENTRY_MAX_TICKET};
+        memset(&t.class, i + 1, sizeof t.class);
+        assert_int_equal(mk_entry_add_ticket(&e, &t), 1);
+    }
+    free(data);
+    assert_int_equal(mk_entry_sign(&e, &kp), MK_EMSGSIZE);
+    assert_null(e.wire);
+    mk_entry_remove_tickets_of(&e, &e.tickets[0].class);
+    assert_int_equal(mk_entry_sign(&e, &kp), 0);
+    assert_true(e.wire_len <= MK_ENTRY_MAX_WIRE);
+    mk_entry_free(&e);
+}
+
 static void departures(void **state)
 {
     mk_keypair kp = key_of(3);
@@ -207,6 +304,7 @@ int main(void)
         cmocka_unit_test(sign_decode_round_trip),
         cmocka_unit_test(versions_and_bump),
         cmocka_unit_test(bad_strings_and_limits),
+        cmocka_unit_test(oversized_entries_refused),
         cmocka_unit_test(departures),
         cmocka_unit_test(codec_bounds),
     };
