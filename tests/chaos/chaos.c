@@ -200,6 +200,7 @@ struct chaos {
 
     /* --enospc figures */
     int enospc_member, enospc_fill_cmds;
+    unsigned enospc_failed; /* bit g: group g's storage failed there */
     double enospc_back_s;
     bool enospc_done;
 
@@ -1209,25 +1210,30 @@ static void enospc_phase(chaos *c)
 {
     int x = c->enospc_member;
     c->enospc_done = true;
-    if (tmpfs_resize(c, x, 6ull << 20) != 0) {
+    /* First the load alone fills it: 256 KiB of room is gone at the
+     * next segment or snapshot of the log or the register. */
+    if (tmpfs_resize(c, x, 256ull << 10) != 0) {
         violation(c, "enospc: cannot shrink m%d's tmpfs", x);
         return;
     }
-    char *cmd = malloc(FILL_CMD);
-    if (!cmd)
-        return;
     storage_q failed = {.member = x, .want = true, .any = true};
     int sent = 0;
-    for (; sent < FILL_MAX && !interrupted && !storage_is(c, &failed);
-         sent++) {
-        int n = snprintf(cmd, 32, "f%d:", sent);
-        memset(cmd + n, 'a' + sent % 26, FILL_CMD - (size_t)n);
-        int rc = ctl_call(c, G_FILL, -1, false, cmd, FILL_CMD, MK_STRONG,
-                          ms(c, 30000), NULL, NULL);
-        if (rc != 0)
-            note(c, "fill command %d: %s", sent, mk_err_name(rc));
+    if (!wait_for(c, storage_is, &failed, ms(c, 30000))) {
+        /* Not yet (a slow load): 512 KiB commands into the fill group. */
+        char *cmd = malloc(FILL_CMD);
+        if (!cmd)
+            return;
+        for (; sent < FILL_MAX && !interrupted && !storage_is(c, &failed);
+             sent++) {
+            int n = snprintf(cmd, 32, "f%d:", sent);
+            memset(cmd + n, 'a' + sent % 26, FILL_CMD - (size_t)n);
+            int rc = ctl_call(c, G_FILL, -1, false, cmd, FILL_CMD, MK_STRONG,
+                              ms(c, 30000), NULL, NULL);
+            if (rc != 0)
+                note(c, "fill command %d: %s", sent, mk_err_name(rc));
+        }
+        free(cmd);
     }
-    free(cmd);
     c->enospc_fill_cmds = sent;
     if (!wait_for(c, storage_is, &failed, ms(c, 10000))) {
         violation(c, "enospc: m%d never reported a storage failure", x);
@@ -1235,10 +1241,22 @@ static void enospc_phase(chaos *c)
     }
     if (!log_says(&c->m[x], "STORAGE FAILED"))
         violation(c, "enospc: m%d stopped without saying STORAGE FAILED", x);
-    fprintf(stderr, "chaos: m%d's disk is full after %d fill commands; "
-                    "the others go on\n", x, sent);
-    /* The rest keep committing under load while it is out. */
-    spin(c, ms(c, 3000));
+    fprintf(stderr, "chaos: m%d's disk is full (%d fill commands); the "
+                    "others go on\n", x, sent);
+    /* The rest keep committing under load while it is out. No room at
+     * all, kept so (a failed segment is deleted, freeing what it had
+     * taken), so its log and register fail too at their next snapshot. */
+    for (int64_t end = mk_mono_ms() + ms(c, 60000);
+         mk_mono_ms() < end && (c->enospc_failed & 3) != 3;) {
+        tmpfs_resize(c, x, 0);
+        for (int g = 0; g < c->ng; g++) {
+            mk__member_status s;
+            if (member_status(c, g, x, false, &s, ms(c, 1000)) == 0 &&
+                s.st.storage_failed)
+                c->enospc_failed |= 1u << g;
+        }
+        spin(c, 500);
+    }
     if (c->m[x].state != M_UP) {
         violation(c, "enospc: m%d did not stay up with a full disk", x);
         return;
@@ -1753,9 +1771,13 @@ int main(int argc, char **argv)
                "netem toggles\n",
                c->partitions, c->isolations, c->netem_toggles);
     if (c->o.enospc)
-        printf("enospc:                m%d full after %d fill commands, "
-               "back %.1f s after it had room%s\n",
-               c->enospc_member, c->enospc_fill_cmds, c->enospc_back_s,
+        printf("enospc:                m%d full after %d fill commands "
+               "(storage failed in:%s%s%s), back %.1f s after it had "
+               "room%s\n",
+               c->enospc_member, c->enospc_fill_cmds,
+               c->enospc_failed & 1 ? " log" : "",
+               c->enospc_failed & 2 ? " register" : "",
+               c->enospc_failed & 4 ? " fill" : "", c->enospc_back_s,
                c->enospc_done ? "" : " (phase not reached)");
     if (interrupted)
         printf("interrupted\n");
