@@ -101,6 +101,7 @@ typedef struct opts {
     int duration_cap; /* seconds */
     const char *dir;
     bool netns, enospc, verbose;
+    bool self_check; /* plant one lost write and one bad read */
     long max_writes;
 } opts;
 
@@ -1487,7 +1488,8 @@ static void usage(FILE *f)
             "[--window W]\n"
             "             [--rate R] [--seed S] [--duration-cap SECONDS] "
             "[--dir DIR]\n"
-            "             [--max-writes N] [--netns] [--enospc] [-v]\n"
+            "             [--max-writes N] [--netns] [--enospc] [--self-check]"
+            " [-v]\n"
             "coalitiond comes from $BUILD_DIR (default build);\n"
             "TIME_FACTOR scales Raft timing and every wait.\n");
 }
@@ -1506,6 +1508,7 @@ static int parse_opts(int argc, char **argv, opts *o)
         {"max-writes", required_argument, NULL, 'M'},
         {"netns", no_argument, NULL, 'N'},
         {"enospc", no_argument, NULL, 'E'},
+        {"self-check", no_argument, NULL, 'S'},
         {"verbose", no_argument, NULL, 'v'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -1527,6 +1530,7 @@ static int parse_opts(int argc, char **argv, opts *o)
         case 'M': o->max_writes = atol(optarg); break;
         case 'N': o->netns = true; break;
         case 'E': o->enospc = true; break;
+        case 'S': o->self_check = true; break;
         case 'v': o->verbose = true; break;
         case 'h': usage(stdout); exit(0);
         default: return -1;
@@ -1704,6 +1708,24 @@ int main(int argc, char **argv)
     if (c->win_start < c->n_hist)
         win_add(c, c->n_hist, c->win_init);
 
+    /* --self-check: what the clients recorded is falsified twice, as a
+     * bug would: one acknowledged write moves one position, one strong
+     * read saw a value no one wrote. Both must be caught. */
+    bool planted_log = false, planted_reg = false;
+    if (c->o.self_check) {
+        for (size_t n = 0; n < c->lc[0].n && !planted_log; n++)
+            if (c->lc[0].w[n].state == W_ACKED) {
+                c->lc[0].w[n].pos++;
+                planted_log = true;
+            }
+        for (size_t i = 0; i < c->n_hist && !planted_reg; i++)
+            if (c->hist[i].kind == LIN_READ && c->hist[i].call >= 0 &&
+                c->hist[i].ret != LIN_NEVER) {
+                c->hist[i].value = c->next_value + 1000;
+                planted_reg = true;
+            }
+    }
+
     tally t = {0};
     same_q sq[2] = {{.g = G_LOG}, {.g = G_REG}};
     bool converged = !interrupted;
@@ -1786,6 +1808,15 @@ int main(int argc, char **argv)
               (c->kills > 0 || c->o.kills == 0);
     printf("verdict:               %s (%d violations)\n", ok ? "PASS" : "FAIL",
            c->violations);
+    if (c->o.self_check) {
+        /* Passes when exactly the planted faults were found. */
+        bool caught = planted_log && planted_reg && t.misplaced == 1 &&
+                      t.lost == 0 && t.dups == 0 && !lin &&
+                      c->violations == c->n + 1;
+        printf("self-check:            %s\n",
+               caught ? "both planted faults caught" : "NOT CAUGHT");
+        ok = caught;
+    }
     cleanup();
     if (ok && c->own_dir)
         daemon_rmtree(c->dir);
