@@ -12,6 +12,10 @@
 #                 FUZZ_COMMIT=1 (docs/testing.md)
 #   make sim      the deterministic simulator over seeds 1..SEEDS (default
 #                 500) with every fault; SIM_ARGS adds options
+#   make chaos    leader kills under load against real members, KILLS per
+#                 committee size in MEMBERS (default 20, "3 5"), on the
+#                 sanitized build unless CHAOS_BUILD=build; CHAOS_ARGS adds
+#                 options (--netns, --enospc: root)
 
 BUILD      ?= build
 TESTBUILD  ?= build-test
@@ -21,8 +25,12 @@ FUZZ_SECONDS ?= 5
 DEMO_FOR   ?= 30
 SEEDS      ?= 500
 SIM_ARGS   ?=
+KILLS      ?= 20
+MEMBERS    ?= 3 5
+CHAOS_BUILD ?= $(TESTBUILD)
+CHAOS_ARGS ?=
 
-.PHONY: all deps test unit fuzz fuzz-long demo bench sim clean
+.PHONY: all deps test unit fuzz fuzz-long demo bench sim chaos clean
 
 all: deps $(BUILD)/build.ninja
 	ninja -C $(BUILD)
@@ -60,6 +68,10 @@ demo: all
 sim: deps $(TESTBUILD)/build.ninja
 	ninja -C $(TESTBUILD) tests/sim/sim
 	$(TESTBUILD)/tests/sim/sim --seeds 1..$(SEEDS) $(SIM_ARGS)
+
+chaos: deps $(CHAOS_BUILD)/build.ninja
+	KILLS=$(KILLS) MEMBERS="$(MEMBERS)" CHAOS_ARGS="$(CHAOS_ARGS)" \
+		sh scripts/chaos.sh $(CHAOS_BUILD)
 
 # The bench packages first, so a fresh build finds libnghttp2 (bench_etcd);
 # a build configured before they were installed is reconfigured once.
