@@ -413,6 +413,20 @@ int co__compute_answer_decode(uint8_t kind, const uint8_t *res, size_t len,
     return mk_reader_done(&r) == 0 && out->outcome <= 2 ? 0 : MK_EDECODE;
 }
 
+int co__compute_answer_of(int status, uint8_t kind, const uint8_t *res,
+                          size_t len, co_compute_answer *out)
+{
+    memset(out, 0, sizeof *out);
+    if (co__door_refused(status)) {
+        snprintf(out->reason, sizeof out->reason, "refused by the committee: %s",
+                 mk_strerror(status));
+        return 0;
+    }
+    if (status != 0)
+        return status;
+    return co__compute_answer_decode(kind, res, len, out);
+}
+
 /* ---- lookups ------------------------------------------------------------------- */
 
 static size_t prov_find(const compute *c, const mk_peer_id *id, bool *found)
