@@ -106,6 +106,7 @@ static void refused_alike(struct mk_fsm *f, const uint8_t *cmd, size_t len,
 static co_compute_answer run(machine *m, mk_buf *cmd)
 {
     assert_int_equal(cmd->err, 0);
+    assert_non_null(m->f.admit);
     int door = m->f.admit(&m->f, cmd->data, cmd->len);
     if (door != 0)
         refused_alike(&m->f, cmd->data, cmd->len, door);

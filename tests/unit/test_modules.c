@@ -94,6 +94,7 @@ static int apply(struct mk_fsm *f, mk_buf *cmd, int *flag)
     mk_buf res;
     mk_buf_init(&res);
     assert_int_equal(cmd->err, 0);
+    assert_non_null(f->admit);
     int door = f->admit(f, cmd->data, cmd->len);
     if (door != 0)
         refused_alike(f, cmd->data, cmd->len, door);
