@@ -43,7 +43,9 @@ static void on_retired(int status, const uint8_t *res, size_t len,
                        void *data)
 {
     retire_run *r = data;
-    r->status = status;
+    /* Refused at a member's door (not a member's marker) is a refusal
+     * like the machine's own. */
+    r->status = co__door_refused(status) ? 0 : status;
     r->accepted = status == 0 && len >= 1 && res[0] == 1;
     r->s.done = true;
 }

@@ -403,11 +403,22 @@ enum {
     CO_CONFLUENCE_CMD_RETIRE = 0x7f, /* as every module's retirement */
 };
 
+/* The largest command a confluence committee takes at the door (its
+ * group's max_command_bytes): a FACT of CO_CONFLUENCE_MAX_FACT bytes —
+ * kind, src (a varint, at most 10), the fact (2-byte length),
+ * observed_ms, member, signature. TICK is 115 bytes, RETIRE 387. */
+#define CO_CONFLUENCE_MAX_COMMAND                                             \
+    (1 + 10 + (2 + CO_CONFLUENCE_MAX_FACT) + 8 + 32 + 64)
+
 /* Encodes the commands a member proposes, signed by `member` for the
  * machine `info->signature` (a command signed for one confluence cannot
  * be replayed into another). Results of applying them: u8 1 (folded) or
  * 0 (refused: not a member, bad signature, not newer than what was
- * folded, retired, malformed), then varint commits. */
+ * folded, retired, malformed), then varint commits. What needs no state
+ * (malformed, a fact its surface cannot read, a signer off the
+ * committee, a bad signature) is refused at the member it reaches
+ * first, before it is logged: the status is then MK_EDECODE,
+ * MK_ENOT_ALLOWED or MK_EBAD_SIGNATURE. */
 void co_confluence_cmd_fact(mk_buf *out, const co_confluence_info *info,
                             size_t src, const uint8_t *fact, size_t len,
                             int64_t observed_ms, const mk_keypair *member);

@@ -23,48 +23,76 @@ typedef struct almanac {
     void *on_tick_data;
 } almanac;
 
-static int almanac_apply_cmd(struct mk_fsm *fsm, const uint8_t *cmd, size_t len,
-                         mk_buf *result)
+/* A command, decoded. */
+typedef struct almanac_cmd {
+    uint8_t kind;
+    uint64_t seq;         /* TICK, STAMP */
+    co_almanac_stamp s;   /* TICK, STAMP */
+    co_retirement retire; /* RETIRE */
+} almanac_cmd;
+
+/* Decodes a whole command and checks what needs no state
+ * (module_fsm.h): the member a TICK or STAMP names is on the committee.
+ * They carry no signature; whether the seq is the next one is state. */
+static int almanac_check(const almanac *a, const mk_id *module_sig,
+                         const uint8_t *cmd, size_t len, almanac_cmd *out)
 {
-    almanac *a = fsm->data;
+    memset(out, 0, sizeof *out);
     mk_reader r;
     mk_reader_init(&r, cmd, len);
-    uint8_t kind = mk_get_u8(&r);
-    if (kind == CO__CMD_RETIRE)
-        return co__retire_apply(&r, &a->m, &fsm->signature, &a->ret,
-                                result);
-    if (kind != CO__ALMANAC_TICK && kind != CO__ALMANAC_STAMP)
+    out->kind = mk_get_u8(&r);
+    if (out->kind == CO__CMD_RETIRE)
+        return co__retire_check(&r, &a->m, module_sig, &out->retire);
+    if (out->kind != CO__ALMANAC_TICK && out->kind != CO__ALMANAC_STAMP)
         return MK_EDECODE;
-    uint64_t seq = mk_get_varint(&r);
-    co_almanac_stamp s;
-    mk_get_id(&r, &s.member);
-    s.unix_ms = mk_get_i64(&r);
+    out->seq = mk_get_varint(&r);
+    mk_get_id(&r, &out->s.member);
+    out->s.unix_ms = mk_get_i64(&r);
     if (mk_reader_done(&r) != 0)
         return MK_EDECODE;
+    return co_module_is_member(&a->m, &out->s.member) ? 0 : MK_ENOT_ALLOWED;
+}
 
-    bool ok = co_module_is_member(&a->m, &s.member) && !a->ret.retired;
-    if (ok && kind == CO__ALMANAC_TICK) {
-        ok = seq == a->latest.seq + 1;
+static int almanac_admit(struct mk_fsm *fsm, const uint8_t *cmd, size_t len)
+{
+    almanac_cmd c;
+    return almanac_check(fsm->data, &fsm->signature, cmd, len, &c);
+}
+
+static int almanac_apply_cmd(struct mk_fsm *fsm, const uint8_t *cmd,
+                             size_t len, mk_buf *result)
+{
+    almanac *a = fsm->data;
+    almanac_cmd c;
+    int rc = almanac_check(a, &fsm->signature, cmd, len, &c);
+    if (rc == MK_EDECODE || (rc < 0 && c.kind == CO__CMD_RETIRE))
+        return MK_EDECODE;
+    if (c.kind == CO__CMD_RETIRE)
+        return co__retire_apply(&a->ret, &c.retire, result);
+
+    bool ok = rc == 0 && !a->ret.retired;
+    const co_almanac_stamp *s = &c.s;
+    if (ok && c.kind == CO__ALMANAC_TICK) {
+        ok = c.seq == a->latest.seq + 1;
         if (ok) {
-            a->latest.seq = seq;
-            a->latest.stamps[0] = s;
+            a->latest.seq = c.seq;
+            a->latest.stamps[0] = *s;
             a->latest.n_stamps = 1;
         }
     } else if (ok) {
-        ok = seq == a->latest.seq && a->latest.seq > 0 &&
+        ok = c.seq == a->latest.seq && a->latest.seq > 0 &&
              a->latest.n_stamps < CO_ALMANAC_MAX_STAMPS;
         for (size_t i = 0; ok && i < a->latest.n_stamps; i++)
-            ok = !mk_id_eq(&a->latest.stamps[i].member, &s.member);
+            ok = !mk_id_eq(&a->latest.stamps[i].member, &s->member);
         if (ok)
-            a->latest.stamps[a->latest.n_stamps++] = s;
+            a->latest.stamps[a->latest.n_stamps++] = *s;
     }
     mk_put_u8(result, ok);
     mk_put_varint(result, a->latest.seq);
     if (ok && a->on_tick)
-        a->on_tick(&a->latest, kind == CO__ALMANAC_STAMP, a->on_tick_data);
+        a->on_tick(&a->latest, c.kind == CO__ALMANAC_STAMP, a->on_tick_data);
     return 0;
 }
-
 
 static int almanac_apply(struct mk_fsm *fsm, const uint8_t *cmd, size_t len,
                          mk_buf *result)
@@ -122,6 +150,7 @@ int co__almanac_fsm_init(struct mk_fsm *fsm, const co_module_info *m)
     fsm->apply = almanac_apply;
     fsm->snapshot = almanac_snapshot;
     fsm->restore = almanac_restore;
+    fsm->admit = almanac_admit;
     return 0;
 }
 

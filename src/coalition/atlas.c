@@ -102,8 +102,10 @@ static void on_published(int status, const uint8_t *res, size_t len,
                          void *data)
 {
     publish *p = data;
-    /* The Atlas answers 0 for a card it refused (bad or retired). */
-    if (status == 0 && (len < 1 || res[0] == 0))
+    /* The Atlas answers 0 for a card it refused (retired), and a member
+     * refuses at its door what it can tell without the state (not a
+     * member's, malformed, too large). */
+    if ((status == 0 && (len < 1 || res[0] == 0)) || co__door_refused(status))
         status = CO_ECONFIG;
     p->done(status, p->data);
     free(p);

@@ -113,40 +113,94 @@ static co__atlas_item *put_card(atlas *a, co_card *card, bool *changed)
     return it;
 }
 
-static int apply_publish(atlas *a, mk_reader *r, mk_buf *result)
+/* A command, decoded (the card is owned while kind is PUBLISH). */
+typedef struct atlas_cmd {
+    uint8_t kind;
+    co_card card;         /* PUBLISH */
+    co_citizen_id key;    /* SIGN */
+    mk_id hash;           /* SIGN: the card version signed */
+    co_member_sig s;      /* PUBLISH, SIGN */
+    co_retirement retire; /* RETIRE */
+} atlas_cmd;
+
+static void cmd_free(atlas_cmd *c)
 {
-    size_t len;
-    const uint8_t *bytes = mk_get_bytes(r, &len, 1u << 16);
-    co_member_sig s;
-    mk_get_id(r, &s.member);
-    const uint8_t *sig = mk_get_raw(r, MK_SIG_LEN);
-    if (!bytes || !sig || mk_reader_done(r) != 0)
+    if (c->kind == CO__ATLAS_PUBLISH)
+        co_card_free(&c->card);
+}
+
+/* Decodes a whole command and checks what needs no state
+ * (module_fsm.h). A SIGN's signature covers the card bytes the state
+ * holds, so for SIGN only the signer's membership is checked here. */
+static int atlas_check(const atlas *a, const mk_id *module_sig,
+                       const uint8_t *cmd, size_t len, atlas_cmd *out)
+{
+    memset(out, 0, sizeof *out);
+    mk_reader r;
+    mk_reader_init(&r, cmd, len);
+    uint8_t kind = mk_get_u8(&r);
+    if (kind == CO__CMD_RETIRE) {
+        out->kind = kind;
+        return co__retire_check(&r, &a->m, module_sig, &out->retire);
+    }
+    if (kind != CO__ATLAS_PUBLISH && kind != CO__ATLAS_SIGN)
         return MK_EDECODE;
-    memcpy(s.sig, sig, MK_SIG_LEN);
-    /* Only a committee member may put a card in the directory. */
-    bool member = co_module_is_member(&a->m, &s.member) &&
-                  co_card_verify(&s.member, bytes, len, s.sig) == 0;
-    co_card card;
-    int rc = member ? co_card_decode(&card, bytes, len) : MK_EDECODE;
+    size_t clen = 0;
+    const uint8_t *bytes = NULL, *k = NULL;
+    if (kind == CO__ATLAS_PUBLISH) {
+        bytes = mk_get_bytes(&r, &clen, CO__CARD_MAX_BYTES);
+    } else {
+        k = mk_get_raw(&r, CO_CITIZEN_ID_LEN);
+        mk_get_id(&r, &out->hash);
+    }
+    mk_get_id(&r, &out->s.member);
+    const uint8_t *sig = mk_get_raw(&r, MK_SIG_LEN);
+    if ((kind == CO__ATLAS_PUBLISH ? !bytes : !k) || !sig ||
+        mk_reader_done(&r) != 0)
+        return MK_EDECODE;
+    memcpy(out->s.sig, sig, MK_SIG_LEN);
+    /* Only committee members put cards in the directory or sign them. */
+    if (!co_module_is_member(&a->m, &out->s.member))
+        return MK_ENOT_ALLOWED;
+    if (kind == CO__ATLAS_SIGN) {
+        memcpy(out->key.b, k, sizeof out->key.b);
+        out->kind = kind;
+        return 0;
+    }
+    int rc = co_card_verify(&out->s.member, bytes, clen, out->s.sig);
     if (rc == MK_ENOMEM)
         return rc;
-    if (rc < 0 || a->ret.retired) {
-        /* A bad card is refused, not a bug: the submitter is told. */
-        if (rc == 0)
-            co_card_free(&card);
+    if (rc != 0)
+        return MK_EBAD_SIGNATURE;
+    rc = co_card_decode(&out->card, bytes, clen);
+    if (rc == 0)
+        out->kind = kind; /* from here on the card is owned */
+    return rc;
+}
+
+static int atlas_admit(struct mk_fsm *fsm, const uint8_t *cmd, size_t len)
+{
+    atlas_cmd c;
+    int rc = atlas_check(fsm->data, &fsm->signature, cmd, len, &c);
+    cmd_free(&c);
+    return rc;
+}
+
+static int apply_publish(atlas *a, atlas_cmd *c, mk_buf *result)
+{
+    if (a->ret.retired) {
         mk_put_u8(result, 0);
         return 0;
     }
     bool changed;
-    mk_id hash = card.hash;
-    co__atlas_item *it = put_card(a, &card, &changed);
-    if (!it) {
-        co_card_free(&card);
-        return MK_ENOMEM;
-    }
+    mk_id hash = c->card.hash;
+    co__atlas_item *it = put_card(a, &c->card, &changed);
+    if (!it)
+        return MK_ENOMEM; /* the card is still the command's */
+    c->kind = 0;          /* put_card took it (or freed a duplicate) */
     if (changed) {
-        rc = co__sigs_add(&it->sigs, &it->n_sigs, &a->m, &s, it->card.bytes,
-                          it->card.len, verify_card);
+        int rc = co__sigs_add(&it->sigs, &it->n_sigs, &a->m, &c->s,
+                              it->card.bytes, it->card.len, verify_card);
         if (rc < 0)
             return rc;
         reverify(a, it);
@@ -158,26 +212,15 @@ static int apply_publish(atlas *a, mk_reader *r, mk_buf *result)
     return 0;
 }
 
-static int apply_sign(atlas *a, mk_reader *r, mk_buf *result)
+static int apply_sign(atlas *a, const atlas_cmd *c, mk_buf *result)
 {
-    co_citizen_id key;
-    const uint8_t *k = mk_get_raw(r, CO_CITIZEN_ID_LEN);
-    mk_id hash;
-    co_member_sig s;
-    mk_get_id(r, &hash);
-    mk_get_id(r, &s.member);
-    const uint8_t *sig = mk_get_raw(r, MK_SIG_LEN);
-    if (!k || !sig || mk_reader_done(r) != 0)
-        return MK_EDECODE;
-    memcpy(key.b, k, sizeof key.b);
-    memcpy(s.sig, sig, MK_SIG_LEN);
     bool found;
-    size_t at = find_at(a, &key, &found);
+    size_t at = find_at(a, &c->key, &found);
     int added = 0;
     /* A signature for an older version of the card is stale: ignored. */
-    if (found && mk_id_eq(&a->items[at].card.hash, &hash)) {
+    if (found && mk_id_eq(&a->items[at].card.hash, &c->hash)) {
         co__atlas_item *it = &a->items[at];
-        added = co__sigs_add(&it->sigs, &it->n_sigs, &a->m, &s,
+        added = co__sigs_add(&it->sigs, &it->n_sigs, &a->m, &c->s,
                              it->card.bytes, it->card.len, verify_card);
         if (added < 0)
             return added;
@@ -189,24 +232,32 @@ static int apply_sign(atlas *a, mk_reader *r, mk_buf *result)
 }
 
 static int atlas_apply_cmd(struct mk_fsm *fsm, const uint8_t *cmd, size_t len,
-                       mk_buf *result)
+                           mk_buf *result)
 {
     atlas *a = fsm->data;
-    mk_reader r;
-    mk_reader_init(&r, cmd, len);
-    switch (mk_get_u8(&r)) {
-    case CO__ATLAS_PUBLISH:
-        return apply_publish(a, &r, result);
-    case CO__ATLAS_SIGN:
-        return apply_sign(a, &r, result);
-    case CO__CMD_RETIRE:
-        return co__retire_apply(&r, &a->m, &fsm->signature, &a->ret,
-                                result);
-    default:
+    atlas_cmd c;
+    int rc = atlas_check(a, &fsm->signature, cmd, len, &c);
+    if (rc == MK_ENOMEM)
+        return rc;
+    if (rc < 0) {
+        /* Refused alike on every replica, whatever the reason: one zero
+         * byte, as for a malformed command. */
+        cmd_free(&c);
         return MK_EDECODE;
     }
+    switch (c.kind) {
+    case CO__ATLAS_PUBLISH:
+        rc = apply_publish(a, &c, result);
+        break;
+    case CO__ATLAS_SIGN:
+        rc = apply_sign(a, &c, result);
+        break;
+    default:
+        rc = co__retire_apply(&a->ret, &c.retire, result);
+    }
+    cmd_free(&c);
+    return rc;
 }
-
 
 static int atlas_apply(struct mk_fsm *fsm, const uint8_t *cmd, size_t len,
                        mk_buf *result)
@@ -289,6 +340,7 @@ int co__atlas_fsm_init(struct mk_fsm *fsm, const co_module_info *m)
     fsm->apply = atlas_apply;
     fsm->snapshot = atlas_snapshot;
     fsm->restore = atlas_restore;
+    fsm->admit = atlas_admit;
     return 0;
 }
 

@@ -471,8 +471,11 @@ static void on_appended(int status, const uint8_t *res, size_t len,
 {
     appending *a = data;
     /* The Chronicle answers 0 for a request it refused; a `once` append
-     * it skipped as already recorded is not a failure. */
-    if (status == 0 && len >= 1 && res[0] == 0 && a->refusable)
+     * it skipped as already recorded is not a failure. A member refuses
+     * at its door what it can tell without the state (not a member's,
+     * malformed, too large). */
+    if ((status == 0 && len >= 1 && res[0] == 0 && a->refusable) ||
+        co__door_refused(status))
         status = CO_ECONFIG;
     a->done(status, a->data);
     free(a);

@@ -164,32 +164,84 @@ static void append_digest(const char *kind, const mk_id *subject,
     memcpy(out, e.b, 32);
 }
 
-static int apply_append(chronicle *c, mk_reader *r, mk_buf *result)
+/* A command, decoded; pointers are into the command's bytes. */
+typedef struct chronicle_cmd {
+    uint8_t kind;
+    char entry_kind[CO_CHRONICLE_MAX_KIND + 1]; /* APPEND */
+    size_t klen;
+    mk_id subject;           /* APPEND */
+    const uint8_t *body;     /* APPEND */
+    size_t blen;
+    bool once;               /* APPEND */
+    uint64_t seq;            /* SIGN */
+    co_member_sig s;         /* APPEND, SIGN */
+    co_retirement retire;    /* RETIRE */
+} chronicle_cmd;
+
+/* Decodes a whole command and checks what needs no state
+ * (module_fsm.h). A SIGN's signature covers the hash of an entry the
+ * state holds, so for SIGN only the signer's membership is checked
+ * here. */
+static int chronicle_check(const chronicle *c, const mk_id *module_sig,
+                           const uint8_t *cmd, size_t len,
+                           chronicle_cmd *out)
 {
-    size_t klen, blen;
-    const uint8_t *kind = mk_get_bytes(r, &klen, CO_CHRONICLE_MAX_KIND);
-    mk_id subject;
-    mk_get_id(r, &subject);
-    const uint8_t *body = mk_get_bytes(r, &blen, CO_CHRONICLE_MAX_BODY);
-    uint8_t once = mk_get_u8(r);
-    mk_peer_id member;
-    mk_get_id(r, &member);
-    const uint8_t *sig = mk_get_raw(r, MK_SIG_LEN);
-    if (!kind || !body || !sig || once > 1 || mk_reader_done(r) != 0 ||
-        !kind_ok((const char *)kind, klen))
+    memset(out, 0, sizeof *out);
+    mk_reader r;
+    mk_reader_init(&r, cmd, len);
+    out->kind = mk_get_u8(&r);
+    if (out->kind == CO__CMD_RETIRE)
+        return co__retire_check(&r, &c->m, module_sig, &out->retire);
+    if (out->kind == CO__CHRONICLE_SIGN) {
+        out->seq = mk_get_varint(&r);
+        mk_get_id(&r, &out->s.member);
+        const uint8_t *sig = mk_get_raw(&r, MK_SIG_LEN);
+        if (!sig || mk_reader_done(&r) != 0)
+            return MK_EDECODE;
+        memcpy(out->s.sig, sig, MK_SIG_LEN);
+        return co_module_is_member(&c->m, &out->s.member) ? 0
+                                                           : MK_ENOT_ALLOWED;
+    }
+    if (out->kind != CO__CHRONICLE_APPEND)
         return MK_EDECODE;
-    char k[CO_CHRONICLE_MAX_KIND + 1];
-    memcpy(k, kind, klen);
-    k[klen] = '\0';
+    const uint8_t *kind = mk_get_bytes(&r, &out->klen, CO_CHRONICLE_MAX_KIND);
+    mk_get_id(&r, &out->subject);
+    out->body = mk_get_bytes(&r, &out->blen, CO_CHRONICLE_MAX_BODY);
+    uint8_t once = mk_get_u8(&r);
+    mk_get_id(&r, &out->s.member);
+    const uint8_t *sig = mk_get_raw(&r, MK_SIG_LEN);
+    if (!kind || !out->body || !sig || once > 1 || mk_reader_done(&r) != 0 ||
+        !kind_ok((const char *)kind, out->klen))
+        return MK_EDECODE;
+    out->once = once;
+    memcpy(out->s.sig, sig, MK_SIG_LEN);
+    memcpy(out->entry_kind, kind, out->klen);
+    out->entry_kind[out->klen] = '\0';
     uint8_t digest[32];
-    append_digest(k, &subject, body, blen, digest);
-    if (c->ret.retired || !co__member_signed(&c->m, &member, digest, sig) ||
-        (once && already_said(c, k, &subject, body, blen))) {
+    append_digest(out->entry_kind, &out->subject, out->body, out->blen,
+                  digest);
+    return co__member_check(&c->m, &out->s.member, digest, out->s.sig);
+}
+
+static int chronicle_admit(struct mk_fsm *fsm, const uint8_t *cmd,
+                           size_t len)
+{
+    chronicle_cmd c;
+    return chronicle_check(fsm->data, &fsm->signature, cmd, len, &c);
+}
+
+static int apply_append(chronicle *c, const chronicle_cmd *a, bool allowed,
+                        mk_buf *result)
+{
+    if (!allowed || c->ret.retired ||
+        (a->once && already_said(c, a->entry_kind, &a->subject, a->body,
+                                 a->blen))) {
         mk_put_u8(result, 0);
         mk_put_varint(result, c->n);
         return 0;
     }
-    co__chronicle_entry *e = push(c, k, klen, &subject, body, blen);
+    co__chronicle_entry *e = push(c, a->entry_kind, a->klen, &a->subject,
+                                  a->body, a->blen);
     if (!e)
         return MK_ENOMEM;
     mk_put_u8(result, 1);
@@ -199,19 +251,12 @@ static int apply_append(chronicle *c, mk_reader *r, mk_buf *result)
     return 0;
 }
 
-static int apply_sign(chronicle *c, mk_reader *r, mk_buf *result)
+static int apply_sign(chronicle *c, const chronicle_cmd *a, mk_buf *result)
 {
-    uint64_t seq = mk_get_varint(r);
-    co_member_sig s;
-    mk_get_id(r, &s.member);
-    const uint8_t *sig = mk_get_raw(r, MK_SIG_LEN);
-    if (!sig || mk_reader_done(r) != 0)
-        return MK_EDECODE;
-    memcpy(s.sig, sig, MK_SIG_LEN);
     int added = 0;
-    if (seq >= 1 && seq <= c->n) {
-        co__chronicle_entry *e = &c->v[seq - 1];
-        added = co__sigs_add(&e->sigs, &e->n_sigs, &c->m, &s, e->hash.b,
+    if (a->seq >= 1 && a->seq <= c->n) {
+        co__chronicle_entry *e = &c->v[a->seq - 1];
+        added = co__sigs_add(&e->sigs, &e->n_sigs, &c->m, &a->s, e->hash.b,
                              MK_ID_LEN, co__chronicle_verify_sig);
         if (added < 0)
             return added;
@@ -220,40 +265,44 @@ static int apply_sign(chronicle *c, mk_reader *r, mk_buf *result)
     return 0;
 }
 
-static int chronicle_apply_cmd(struct mk_fsm *fsm, const uint8_t *cmd,
-                           size_t len, mk_buf *result)
+static int apply_retire(chronicle *c, const chronicle_cmd *a,
+                        mk_buf *result)
 {
-    chronicle *c = fsm->data;
-    mk_reader r;
-    mk_reader_init(&r, cmd, len);
-    switch (mk_get_u8(&r)) {
-    case CO__CHRONICLE_APPEND:
-        return apply_append(c, &r, result);
-    case CO__CHRONICLE_SIGN:
-        return apply_sign(c, &r, result);
-    case CO__CMD_RETIRE: {
-        bool was = c->ret.retired;
-        int rc = co__retire_apply(&r, &c->m, &fsm->signature, &c->ret,
-                                  result);
-        if (rc < 0 || was)
-            return rc;
-        /* The retirement is itself a fact the log records, last. */
-        mk_id none = {{0}};
-        co__chronicle_entry *e =
-            push(c, "retired", 7, c->ret.has_successor ? &c->ret.successor
-                                                       : &none,
-                 (const uint8_t *)c->ret.reason, strlen(c->ret.reason));
-        if (!e)
-            return MK_ENOMEM;
-        if (c->on_append)
-            c->on_append(e, c->on_append_data);
-        return 0;
-    }
-    default:
-        return MK_EDECODE;
-    }
+    bool was = c->ret.retired;
+    int rc = co__retire_apply(&c->ret, &a->retire, result);
+    if (rc < 0 || was)
+        return rc;
+    /* The retirement is itself a fact the log records, last. */
+    mk_id none = {{0}};
+    co__chronicle_entry *e =
+        push(c, "retired", 7, c->ret.has_successor ? &c->ret.successor : &none,
+             (const uint8_t *)c->ret.reason, strlen(c->ret.reason));
+    if (!e)
+        return MK_ENOMEM;
+    if (c->on_append)
+        c->on_append(e, c->on_append_data);
+    return 0;
 }
 
+static int chronicle_apply_cmd(struct mk_fsm *fsm, const uint8_t *cmd,
+                               size_t len, mk_buf *result)
+{
+    chronicle *c = fsm->data;
+    chronicle_cmd a;
+    int rc = chronicle_check(c, &fsm->signature, cmd, len, &a);
+    /* A refused APPEND still answers with the log's length; every other
+     * refusal is one zero byte, as for a malformed command. */
+    if (rc == MK_EDECODE || (rc < 0 && a.kind != CO__CHRONICLE_APPEND))
+        return MK_EDECODE;
+    switch (a.kind) {
+    case CO__CHRONICLE_APPEND:
+        return apply_append(c, &a, rc == 0, result);
+    case CO__CHRONICLE_SIGN:
+        return apply_sign(c, &a, result);
+    default:
+        return apply_retire(c, &a, result);
+    }
+}
 
 static int chronicle_apply(struct mk_fsm *fsm, const uint8_t *cmd, size_t len,
                            mk_buf *result)
@@ -334,6 +383,7 @@ int co__chronicle_fsm_init(struct mk_fsm *fsm, const co_module_info *m)
     fsm->apply = chronicle_apply;
     fsm->snapshot = chronicle_snapshot;
     fsm->restore = chronicle_restore;
+    fsm->admit = chronicle_admit;
     return 0;
 }
 

@@ -147,10 +147,8 @@ static void on_submitted(int status, const uint8_t *res, size_t len,
                          void *data)
 {
     submission *s = data;
-    co_compute_answer a = {0};
-    if (status == 0 && co__compute_answer_decode(CO__COMPUTE_SUBMIT, res, len,
-                                                 &a) != 0)
-        status = MK_EDECODE;
+    co_compute_answer a;
+    status = co__compute_answer_of(status, CO__COMPUTE_SUBMIT, res, len, &a);
     s->done(status, status == 0 ? &a : NULL, s->data);
     free(s);
 }

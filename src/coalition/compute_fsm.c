@@ -413,6 +413,20 @@ int co__compute_answer_decode(uint8_t kind, const uint8_t *res, size_t len,
     return mk_reader_done(&r) == 0 && out->outcome <= 2 ? 0 : MK_EDECODE;
 }
 
+int co__compute_answer_of(int status, uint8_t kind, const uint8_t *res,
+                          size_t len, co_compute_answer *out)
+{
+    memset(out, 0, sizeof *out);
+    if (co__door_refused(status)) {
+        snprintf(out->reason, sizeof out->reason, "refused by the committee: %s",
+                 mk_strerror(status));
+        return 0;
+    }
+    if (status != 0)
+        return status;
+    return co__compute_answer_decode(kind, res, len, out);
+}
+
 /* ---- lookups ------------------------------------------------------------------- */
 
 static size_t prov_find(const compute *c, const mk_peer_id *id, bool *found)
@@ -731,17 +745,114 @@ static int provider_gone(compute *c, prov *p, const char *why)
 
 /* ---- apply -------------------------------------------------------------------------- */
 
-static int apply_register(compute *c, mk_reader *r, const uint8_t *cmd,
-                          mk_buf *res)
+/* A command, decoded; pointers are into the command's bytes. */
+typedef struct ccmd {
+    uint8_t kind;
+    co_provider_card card;  /* REGISTER */
+    mk_peer_id who;         /* the signer of every other kind */
+    int64_t nonce;          /* HEARTBEAT, DEPART */
+    co_compute_request q;   /* SUBMIT */
+    mk_id id;               /* OUTPUT */
+    uint32_t attempt;       /* OUTPUT */
+    uint64_t seq;           /* OUTPUT */
+    uint8_t stream;         /* OUTPUT */
+    const uint8_t *bytes;   /* OUTPUT */
+    size_t len;             /* OUTPUT */
+    co_compute_log log;     /* LOG (its sig filled in) */
+    int64_t t;              /* CLOCK */
+    co_retirement retire;   /* RETIRE */
+} ccmd;
+
+/* Decodes a whole command and checks what needs no state
+ * (module_fsm.h): the signature under the key the command names, and
+ * for CLOCK that this key is a committee member's. Providers and
+ * submitters are anyone; whether they may do what they ask (a granted
+ * attempt, a fresh nonce) is state. */
+static int compute_check(const compute *c, const mk_id *module_sig,
+                         const uint8_t *cmd, size_t len, ccmd *out)
 {
-    co_provider_card card;
-    co__compute_card_get(r, &card);
-    size_t body = r->at;
-    const uint8_t *sig = mk_get_raw(r, MK_SIG_LEN);
-    if (!sig || mk_reader_done(r) != 0)
+    memset(out, 0, sizeof *out);
+    mk_reader r;
+    mk_reader_init(&r, cmd, len);
+    out->kind = mk_get_u8(&r);
+    const mk_peer_id *signer = &out->who;
+    switch (out->kind) {
+    case CO__COMPUTE_REGISTER:
+        co__compute_card_get(&r, &out->card);
+        signer = &out->card.provider;
+        break;
+    case CO__COMPUTE_HEARTBEAT:
+    case CO__COMPUTE_DEPART:
+        mk_get_id(&r, &out->who);
+        out->nonce = mk_get_i64(&r);
+        break;
+    case CO__COMPUTE_SUBMIT:
+        co__compute_request_get(&r, &out->q);
+        mk_get_id(&r, &out->who);
+        break;
+    case CO__COMPUTE_OUTPUT: {
+        mk_get_id(&r, &out->id);
+        uint64_t attempt = mk_get_varint(&r);
+        mk_get_id(&r, &out->who);
+        out->seq = mk_get_varint(&r);
+        out->stream = mk_get_u8(&r);
+        out->bytes = mk_get_bytes(&r, &out->len, CO_COMPUTE_CHUNK_MAX);
+        if (attempt > UINT32_MAX || (out->stream != 1 && out->stream != 2))
+            r.err = MK_EDECODE;
+        out->attempt = (uint32_t)attempt;
+        break;
+    }
+    case CO__COMPUTE_LOG:
+        co__compute_log_get(&r, &out->log);
+        signer = &out->log.provider;
+        break;
+    case CO__COMPUTE_CLOCK:
+        out->t = mk_get_i64(&r);
+        mk_get_id(&r, &out->who);
+        break;
+    case CO__CMD_RETIRE:
+        return co__retire_check(&r, &c->m, module_sig, &out->retire);
+    default:
         return MK_EDECODE;
-    if (!signed_by(c, cmd, body, sig, &card.provider))
+    }
+    size_t body = r.at;
+    const uint8_t *sig = mk_get_raw(&r, MK_SIG_LEN);
+    if (!sig || mk_reader_done(&r) != 0)
+        return MK_EDECODE;
+    if (out->kind == CO__COMPUTE_LOG)
+        memcpy(out->log.sig, sig, MK_SIG_LEN);
+    if (out->kind == CO__COMPUTE_CLOCK && !co_module_is_member(&c->m, signer))
+        return MK_ENOT_ALLOWED;
+    return signed_by(c, cmd, body, sig, signer) ? 0 : MK_EBAD_SIGNATURE;
+}
+
+static int compute_admit(struct mk_fsm *fsm, const uint8_t *cmd, size_t len)
+{
+    ccmd x;
+    return compute_check(fsm->data, &fsm->signature, cmd, len, &x);
+}
+
+/* What apply answers for a command its check refused (kind known). */
+static int refusal(const ccmd *x, mk_buf *res)
+{
+    switch (x->kind) {
+    case CO__COMPUTE_REGISTER:
         return answer(res, 0, "the card is not signed by its provider");
+    case CO__COMPUTE_SUBMIT:
+        return answer(res, 0, "not signed by its submitter");
+    case CO__COMPUTE_CLOCK:
+        return answer(res, 0, "not a committee member's clock");
+    case CO__CMD_RETIRE:
+        mk_put_u8(res, 0);
+        return res->err;
+    default:
+        return answer(res, 0, "not signed by the provider it names");
+    }
+}
+
+static int apply_register(compute *c, const ccmd *x, mk_buf *res)
+{
+    co_provider_card card = x->card;
     if (c->ret.retired)
         return answer(res, 0, "the Compute module retired");
     if (!card.capacity.cpu_millis || !card.capacity.ram_mib)
@@ -794,25 +905,15 @@ static int apply_register(compute *c, mk_reader *r, const uint8_t *cmd,
     return answer(res, 1, "%s", "");
 }
 
-static int apply_heartbeat(compute *c, uint8_t kind, mk_reader *r,
-                           const uint8_t *cmd, mk_buf *res)
+static int apply_heartbeat(compute *c, const ccmd *x, mk_buf *res)
 {
-    mk_peer_id who;
-    mk_get_id(r, &who);
-    int64_t nonce = mk_get_i64(r);
-    size_t body = r->at;
-    const uint8_t *sig = mk_get_raw(r, MK_SIG_LEN);
-    if (!sig || mk_reader_done(r) != 0)
-        return MK_EDECODE;
-    if (!signed_by(c, cmd, body, sig, &who))
-        return answer(res, 0, "not signed by the provider it names");
-    prov *p = prov_get(c, &who);
+    prov *p = prov_get(c, &x->who);
     if (!p)
         return answer(res, 0, "unknown provider: register a card first");
-    if (nonce <= p->hb_nonce)
+    if (x->nonce <= p->hb_nonce)
         return answer(res, 2, "stale");
-    p->hb_nonce = nonce;
-    if (kind == CO__COMPUTE_DEPART) {
+    p->hb_nonce = x->nonce;
+    if (x->kind == CO__COMPUTE_DEPART) {
         if (p->alive) {
             int rc = provider_gone(c, p, "departed");
             if (rc < 0)
@@ -854,19 +955,10 @@ static bool same_request(const co_compute_request *a,
            a->valid_for_ms == b->valid_for_ms;
 }
 
-static int apply_submit(compute *c, mk_reader *r, const uint8_t *cmd,
-                        mk_buf *res)
+static int apply_submit(compute *c, const ccmd *x, mk_buf *res)
 {
-    co_compute_request q;
-    mk_peer_id submitter;
-    co__compute_request_get(r, &q);
-    mk_get_id(r, &submitter);
-    size_t body = r->at;
-    const uint8_t *sig = mk_get_raw(r, MK_SIG_LEN);
-    if (!sig || mk_reader_done(r) != 0)
-        return MK_EDECODE;
-    if (!signed_by(c, cmd, body, sig, &submitter))
-        return answer(res, 0, "not signed by its submitter");
+    co_compute_request q = x->q;
+    mk_peer_id submitter = x->who;
     if (c->ret.retired)
         return answer(res, 0, "the Compute module retired");
     if (!q.min.cpu_millis || !q.min.ram_mib)
@@ -940,27 +1032,13 @@ static const char *open_grant(const req *q, const mk_peer_id *provider,
     return NULL;
 }
 
-static int apply_output(compute *c, mk_reader *r, const uint8_t *cmd,
-                        mk_buf *res)
+static int apply_output(compute *c, const ccmd *x, mk_buf *res)
 {
-    mk_id id;
-    mk_peer_id who;
-    mk_get_id(r, &id);
-    uint64_t attempt = mk_get_varint(r);
-    mk_get_id(r, &who);
-    uint64_t seq = mk_get_varint(r);
-    uint8_t stream = mk_get_u8(r);
-    size_t len;
-    const uint8_t *bytes = mk_get_bytes(r, &len, CO_COMPUTE_CHUNK_MAX);
-    size_t body = r->at;
-    const uint8_t *sig = mk_get_raw(r, MK_SIG_LEN);
-    if (!bytes || !sig || mk_reader_done(r) != 0 || attempt > UINT32_MAX ||
-        (stream != 1 && stream != 2))
-        return MK_EDECODE;
-    if (!signed_by(c, cmd, body, sig, &who))
-        return answer(res, 0, "not signed by the provider it names");
+    const mk_id id = x->id;
+    const uint64_t seq = x->seq;
+    const size_t len = x->len;
     req *q = req_get(c, &id);
-    const char *why = open_grant(q, &who, (uint32_t)attempt);
+    const char *why = open_grant(q, &x->who, x->attempt);
     if (why)
         return answer(res, 0, "%s", why);
     if (seq < q->out_seq)
@@ -986,9 +1064,10 @@ static int apply_output(compute *c, mk_reader *r, const uint8_t *cmd,
         free(data);
         return MK_ENOMEM;
     }
-    memcpy(data, bytes, len);
+    memcpy(data, x->bytes, len);
     q->chunks = grown;
-    q->chunks[q->st.output_chunks++] = (chunk){stream, (uint32_t)len, data};
+    q->chunks[q->st.output_chunks++] =
+        (chunk){x->stream, (uint32_t)len, data};
     q->st.output_bytes += len;
     q->out_seq++;
     c->out_total += len;
@@ -996,17 +1075,9 @@ static int apply_output(compute *c, mk_reader *r, const uint8_t *cmd,
     return answer(res, 1, "%s", "");
 }
 
-static int apply_log(compute *c, mk_reader *r, const uint8_t *cmd,
-                     mk_buf *res)
+static int apply_log(compute *c, const ccmd *x, mk_buf *res)
 {
-    co_compute_log log;
-    co__compute_log_get(r, &log);
-    size_t body = r->at;
-    const uint8_t *sig = mk_get_raw(r, MK_SIG_LEN);
-    if (!sig || mk_reader_done(r) != 0)
-        return MK_EDECODE;
-    if (!signed_by(c, cmd, body, sig, &log.provider))
-        return answer(res, 0, "not signed by the provider it names");
+    const co_compute_log log = x->log;
     req *q = req_get(c, &log.request_id);
     if (q && q->st.logged && q->st.granted &&
         mk_id_eq(&q->st.grant.provider, &log.provider) &&
@@ -1015,7 +1086,6 @@ static int apply_log(compute *c, mk_reader *r, const uint8_t *cmd,
     const char *why = open_grant(q, &log.provider, log.attempt);
     if (why)
         return answer(res, 0, "%s", why);
-    memcpy(log.sig, sig, MK_SIG_LEN);
     q->st.log = log;
     q->st.logged = true;
     bool was_granted = q->st.state == CO_COMPUTE_GRANTED;
@@ -1029,19 +1099,9 @@ static int apply_log(compute *c, mk_reader *r, const uint8_t *cmd,
     return answer(res, 1, "%s", "");
 }
 
-static int apply_clock(compute *c, mk_reader *r, const uint8_t *cmd,
-                       mk_buf *res)
+static int apply_clock(compute *c, const ccmd *x, mk_buf *res)
 {
-    int64_t t = mk_get_i64(r);
-    mk_peer_id member;
-    mk_get_id(r, &member);
-    size_t body = r->at;
-    const uint8_t *sig = mk_get_raw(r, MK_SIG_LEN);
-    if (!sig || mk_reader_done(r) != 0)
-        return MK_EDECODE;
-    if (!co_module_is_member(&c->m, &member) ||
-        !signed_by(c, cmd, body, sig, &member))
-        return answer(res, 0, "not a committee member's clock");
+    const int64_t t = x->t;
     if (t <= c->now)
         return answer(res, 2, "the clock did not advance");
     if (t >= CLOCK_MAX)
@@ -1124,27 +1184,28 @@ static int compute_apply_cmd(struct mk_fsm *fsm, const uint8_t *cmd,
                              size_t len, mk_buf *res)
 {
     compute *c = fsm->data;
-    mk_reader r;
-    mk_reader_init(&r, cmd, len);
-    uint8_t kind = mk_get_u8(&r);
-    switch (kind) {
+    ccmd x;
+    int rc = compute_check(c, &fsm->signature, cmd, len, &x);
+    if (rc == MK_EDECODE)
+        return rc;
+    if (rc < 0)
+        return refusal(&x, res);
+    switch (x.kind) {
     case CO__COMPUTE_REGISTER:
-        return apply_register(c, &r, cmd, res);
+        return apply_register(c, &x, res);
     case CO__COMPUTE_HEARTBEAT:
     case CO__COMPUTE_DEPART:
-        return apply_heartbeat(c, kind, &r, cmd, res);
+        return apply_heartbeat(c, &x, res);
     case CO__COMPUTE_SUBMIT:
-        return apply_submit(c, &r, cmd, res);
+        return apply_submit(c, &x, res);
     case CO__COMPUTE_OUTPUT:
-        return apply_output(c, &r, cmd, res);
+        return apply_output(c, &x, res);
     case CO__COMPUTE_LOG:
-        return apply_log(c, &r, cmd, res);
+        return apply_log(c, &x, res);
     case CO__COMPUTE_CLOCK:
-        return apply_clock(c, &r, cmd, res);
-    case CO__CMD_RETIRE:
-        return co__retire_apply(&r, &c->m, &fsm->signature, &c->ret, res);
+        return apply_clock(c, &x, res);
     default:
-        return MK_EDECODE;
+        return co__retire_apply(&c->ret, &x.retire, res);
     }
 }
 
@@ -1402,6 +1463,7 @@ int co__compute_fsm_init(struct mk_fsm *fsm, const co_module_info *m)
     fsm->apply = compute_apply;
     fsm->snapshot = compute_snapshot;
     fsm->restore = compute_restore;
+    fsm->admit = compute_admit;
     return 0;
 }
 

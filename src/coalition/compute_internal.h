@@ -51,6 +51,16 @@
  * Every result starts with u8 outcome (0 refused, 1 done, 2 already done
  * or stale: nothing changed) and str reason; SUBMIT adds u8 state.
  */
+/* The largest command the Compute takes at the door (its group's
+ * max_command_bytes; modules_internal.h says how the sums go). OUTPUT is
+ * the largest: kind, request_id, attempt (a u32: 5), provider, seq (a
+ * u64: 10), stream, a chunk of at most CO_COMPUTE_CHUNK_MAX (2-byte
+ * length), signature: 4243 bytes. The others are smaller: REGISTER 649
+ * (8 regions of 1 + 63), LOG 386 (a reason of 2 + 200), RETIRE 387,
+ * SUBMIT 202. */
+#define CO__COMPUTE_MAX_COMMAND                                               \
+    (1 + 32 + 5 + 32 + 10 + 1 + (2 + CO_COMPUTE_CHUNK_MAX) + 64)
+
 enum {
     CO__COMPUTE_REGISTER = 1,
     CO__COMPUTE_HEARTBEAT = 2,
@@ -100,6 +110,13 @@ int co__compute_log_verify(const mk_id *root, const co_compute_log *log);
 /* Decodes a command's result. 0 or MK_EDECODE. */
 int co__compute_answer_decode(uint8_t kind, const uint8_t *res, size_t len,
                               co_compute_answer *out);
+/* A command's outcome as its submitter sees it: the committee's answer
+ * when `status` is 0, and a refusal (outcome 0, the reason) when a member
+ * refused it at its door (co__door_refused), since that is the same
+ * verdict given earlier. Returns 0, MK_EDECODE (an unreadable answer) or
+ * `status`. */
+int co__compute_answer_of(int status, uint8_t kind, const uint8_t *res,
+                          size_t len, co_compute_answer *out);
 
 /* The committee GroupId of the coalition's Compute (and its module info),
  * after checking its parameters. 0, CO_ENOTSHIPPED or CO_ECONFIG (err). */

@@ -190,9 +190,8 @@ static void on_op(int status, uint64_t applied, const uint8_t *res,
     free(o);
     if (status == MK_ECANCELED)
         return; /* stopping: runs are dropped by the stop */
-    co_compute_answer a = {0};
-    if (status == 0 && co__compute_answer_decode(kind, res, len, &a) != 0)
-        status = MK_EDECODE;
+    co_compute_answer a;
+    status = co__compute_answer_of(status, kind, res, len, &a);
     switch (kind) {
     case CO__COMPUTE_REGISTER:
         p->registering = false;

@@ -450,7 +450,9 @@ static void on_retired(int status, const uint8_t *res, size_t len,
                        void *data)
 {
     retiring *p = data;
-    if (status == 0 && (len < 1 || res[0] != 1))
+    /* Refused by the machine, or at a member's door (not a member's
+     * marker): the same verdict. */
+    if ((status == 0 && (len < 1 || res[0] != 1)) || co__door_refused(status))
         status = CO_ECONFIG;
     p->done(status, p->data);
     free(p);

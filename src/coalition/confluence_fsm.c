@@ -265,25 +265,77 @@ static uint32_t have_mask(const cfl *f)
     return m;
 }
 
-static int apply_fact(cfl *f, mk_reader *r, bool *ok)
-{
-    uint64_t src = mk_get_varint(r);
+/* A command, decoded; pointers are into the command's bytes. */
+typedef struct cfl_cmd {
+    uint8_t kind;
+    uint64_t src;           /* FACT */
+    const uint8_t *fact;    /* FACT */
     size_t len;
-    const uint8_t *fact = mk_get_bytes(r, &len, CO_CONFLUENCE_MAX_FACT);
-    int64_t observed = mk_get_i64(r);
-    mk_peer_id member;
-    mk_get_id(r, &member);
-    const uint8_t *sig = mk_get_raw(r, MK_SIG_LEN);
-    if (mk_reader_done(r) != 0 || !fact || !sig ||
-        src >= f->info.n_sources)
-        return MK_EDECODE;
+    int64_t observed;       /* FACT */
+    co_clock_event ev;      /* FACT: what its surface reads in it */
+    uint64_t seq;           /* TICK */
+    int64_t stamp;          /* TICK */
+    co_retirement retire;   /* RETIRE */
+} cfl_cmd;
+
+/* Decodes a whole command and checks what needs no state (module_fsm.h):
+ * a fact its surface can read, for a source the confluence spans, and
+ * every command signed by a committee member. Whether a fact or tick is
+ * newer than what was folded is state. */
+static int cfl_check(const cfl *f, const mk_id *module_sig,
+                     const uint8_t *cmd, size_t len, cfl_cmd *out)
+{
+    memset(out, 0, sizeof *out);
+    mk_reader r;
+    mk_reader_init(&r, cmd, len);
+    out->kind = mk_get_u8(&r);
     uint8_t d[32];
-    fact_digest(&f->info.signature, src, observed, fact, len, d);
-    co_clock_event ev;
+    switch (out->kind) {
+    case CO_CONFLUENCE_CMD_FACT:
+        out->src = mk_get_varint(&r);
+        out->fact = mk_get_bytes(&r, &out->len, CO_CONFLUENCE_MAX_FACT);
+        out->observed = mk_get_i64(&r);
+        break;
+    case CO_CONFLUENCE_CMD_TICK:
+        out->seq = mk_get_varint(&r);
+        out->stamp = mk_get_i64(&r);
+        break;
+    case CO_CONFLUENCE_CMD_RETIRE:
+        /* The modules' rule: a committee member's signed marker. */
+        return co__retire_check(&r, &f->m, module_sig, &out->retire);
+    default:
+        return MK_EDECODE;
+    }
+    mk_peer_id member;
+    mk_get_id(&r, &member);
+    const uint8_t *sig = mk_get_raw(&r, MK_SIG_LEN);
+    if (mk_reader_done(&r) != 0 || !sig)
+        return MK_EDECODE;
+    if (out->kind == CO_CONFLUENCE_CMD_TICK) {
+        tick_digest(&f->info.signature, out->seq, out->stamp, d);
+        return co__member_check(&f->m, &member, d, sig);
+    }
+    if (!out->fact || out->src >= f->info.n_sources ||
+        f->def.surfaces[out->src].event(out->fact, out->len, &out->ev) != 0)
+        return MK_EDECODE;
+    fact_digest(&f->info.signature, out->src, out->observed, out->fact,
+                out->len, d);
+    return co__member_check(&f->m, &member, d, sig);
+}
+
+static int cfl_admit(struct mk_fsm *fsm, const uint8_t *cmd, size_t len)
+{
+    cfl_cmd c;
+    return cfl_check(fsm->data, &fsm->signature, cmd, len, &c);
+}
+
+static int apply_fact(cfl *f, const cfl_cmd *c, bool *ok)
+{
+    const size_t src = (size_t)c->src, len = c->len;
+    const uint8_t *fact = c->fact;
+    const co_clock_event ev = c->ev;
     src_state *s = &f->src[src];
-    if (f->ret.retired || !co__member_signed(&f->m, &member, d, sig) ||
-        f->def.surfaces[src].event(fact, len, &ev) != 0 ||
-        (s->has && co_clock_event_cmp(&ev, &s->last) <= 0))
+    if (f->ret.retired || (s->has && co_clock_event_cmp(&ev, &s->last) <= 0))
         return 0; /* refused: *ok stays false */
 
     uint8_t *copy = malloc(len ? len : 1);
@@ -301,11 +353,11 @@ static int apply_fact(cfl *f, mk_reader *r, bool *ok)
     s->facts++;
     s->at_tick = f->tick;
     s->at_count = f->ticks;
-    s->observed_ms = observed;
+    s->observed_ms = c->observed;
 
     co_confluence_ctx ctx = {.f = f, .live = have_mask(f)};
     int rc = f->def.machine->fold
-                 ? f->def.machine->fold(f->ms, &ctx, (size_t)src, fact, len)
+                 ? f->def.machine->fold(f->ms, &ctx, src, fact, len)
                  : 0;
     if (rc != 0) {
         discard(&ctx);
@@ -320,19 +372,11 @@ static int apply_fact(cfl *f, mk_reader *r, bool *ok)
     return 0;
 }
 
-static int apply_tick(cfl *f, mk_reader *r, bool *ok)
+static int apply_tick(cfl *f, const cfl_cmd *c, bool *ok)
 {
-    uint64_t seq = mk_get_varint(r);
-    int64_t stamp = mk_get_i64(r);
-    mk_peer_id member;
-    mk_get_id(r, &member);
-    const uint8_t *sig = mk_get_raw(r, MK_SIG_LEN);
-    if (mk_reader_done(r) != 0 || !sig)
-        return MK_EDECODE;
-    uint8_t d[32];
-    tick_digest(&f->info.signature, seq, stamp, d);
-    if (f->ret.retired || !co__member_signed(&f->m, &member, d, sig) ||
-        seq <= f->tick)
+    const uint64_t seq = c->seq;
+    const int64_t stamp = c->stamp;
+    if (f->ret.retired || seq <= f->tick)
         return 0;
 
     /* Who counts at this tick: a citizen whose latest fact is at most
@@ -404,25 +448,24 @@ static int apply_cmd(struct mk_fsm *fsm, const uint8_t *cmd, size_t len,
                      mk_buf *result)
 {
     cfl *f = fsm->data;
-    mk_reader r;
-    mk_reader_init(&r, cmd, len);
-    uint8_t kind = mk_get_u8(&r);
+    cfl_cmd c;
+    int rc = cfl_check(f, &fsm->signature, cmd, len, &c);
     bool ok = false;
-    int rc;
-    switch (kind) {
-    case CO_CONFLUENCE_CMD_FACT:
-        rc = apply_fact(f, &r, &ok);
-        break;
-    case CO_CONFLUENCE_CMD_TICK:
-        rc = apply_tick(f, &r, &ok);
-        break;
-    case CO_CONFLUENCE_CMD_RETIRE: {
+    if (rc == MK_EDECODE)
+        return rc;
+    if (rc < 0) {
+        /* Refused: answered with the log's length, like a stale fact. */
+        rc = 0;
+    } else if (c.kind == CO_CONFLUENCE_CMD_FACT) {
+        rc = apply_fact(f, &c, &ok);
+    } else if (c.kind == CO_CONFLUENCE_CMD_TICK) {
+        rc = apply_tick(f, &c, &ok);
+    } else {
         bool was = f->ret.retired;
         mk_buf scratch;
         mk_buf_init(&scratch);
-        /* The modules' rule: a committee member's signed marker, the first
-         * one wins. The marker then becomes the log's last commit. */
-        rc = co__retire_apply(&r, &f->m, &fsm->signature, &f->ret, &scratch);
+        /* The first marker wins; it then becomes the log's last commit. */
+        rc = co__retire_apply(&f->ret, &c.retire, &scratch);
         mk_buf_free(&scratch);
         if (rc == 0 && !was && f->ret.retired) {
             rc = marker(f);
@@ -430,10 +473,6 @@ static int apply_cmd(struct mk_fsm *fsm, const uint8_t *cmd, size_t len,
                 f->ret.retired = false;
             ok = rc == 0;
         }
-        break;
-    }
-    default:
-        rc = MK_EDECODE;
     }
     if (rc != 0)
         return rc;
@@ -666,6 +705,7 @@ int co_confluence_fsm_init(struct mk_fsm *fsm, const co_confluence_def *def,
     fsm->apply = cfl_apply;
     fsm->snapshot = cfl_snapshot;
     fsm->restore = cfl_restore;
+    fsm->admit = cfl_admit;
     return 0;
 }
 

@@ -406,6 +406,9 @@ int co_confluence_member_start(const co_confluence_member_config *cfg,
         .voters = m->info->committee,
         .n_voters = m->info->n_committee,
         .data_dir = dir,
+        /* Nothing a member proposes is longer (confluence.h): larger
+         * commands are refused before they are logged. */
+        .params = {.max_command_bytes = CO_CONFLUENCE_MAX_COMMAND},
     };
     snprintf(dir, sizeof dir, "%s/groups/%s", cfg->data_dir,
              mk_id_hex(&m->info->group, hex));

@@ -293,6 +293,21 @@ static void on_entry_appended(const co__chronicle_entry *e, void *data)
 
 /* ---- lifecycle ------------------------------------------------------------ */
 
+/* The largest command each module's machine can accept (the sums are
+ * in modules_internal.h and compute_internal.h): anything longer is
+ * refused at the door instead of being logged by every member and then
+ * refused by apply(). */
+static uint32_t max_command(co_module_kind kind)
+{
+    switch (kind) {
+    case CO_MODULE_ATLAS: return CO__ATLAS_MAX_COMMAND;
+    case CO_MODULE_ALMANAC: return CO__ALMANAC_MAX_COMMAND;
+    case CO_MODULE_CHRONICLE: return CO__CHRONICLE_MAX_COMMAND;
+    case CO_MODULE_COMPUTE: return CO__COMPUTE_MAX_COMMAND;
+    default: return 0; /* the group's default */
+    }
+}
+
 static int host_one(co_host *h, co_module_kind kind, char *err)
 {
     hosted *x = &h->mods[h->n];
@@ -349,6 +364,7 @@ static int host_one(co_host *h, co_module_kind kind, char *err)
     gc.node = h->cfg.node;
     gc.data_dir = dir;
     gc.params = h->cfg.params;
+    gc.params.max_command_bytes = max_command(kind);
     char gerr[MK_ERRMSG_SIZE];
     rc = mk_group_join(&gc, &x->group, gerr);
     if (rc < 0) {

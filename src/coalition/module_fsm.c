@@ -41,11 +41,18 @@ void co__cmd_retire(mk_buf *out, const mk_id *module_sig, const char *reason,
     mk_put_raw(out, sig, MK_SIG_LEN);
 }
 
-bool co__member_signed(const co_module_info *m, const mk_peer_id *member,
-                       const uint8_t digest[32], const uint8_t *sig)
+int co__member_check(const co_module_info *m, const mk_peer_id *member,
+                     const uint8_t digest[32], const uint8_t *sig)
 {
-    return co_module_is_member(m, member) &&
-           mk_verify(member, digest, 32, sig) == 0;
+    if (!co_module_is_member(m, member))
+        return MK_ENOT_ALLOWED;
+    return mk_verify(member, digest, 32, sig) == 0 ? 0 : MK_EBAD_SIGNATURE;
+}
+
+bool co__door_refused(int status)
+{
+    return status == MK_EDECODE || status == MK_ENOT_ALLOWED ||
+           status == MK_EBAD_SIGNATURE || status == MK_EMSGSIZE;
 }
 
 void co__retirement_put(mk_buf *b, const co_retirement *ret)
@@ -97,32 +104,38 @@ void co__retirement_get(mk_reader *r, co_retirement *ret)
         mk_get_id(r, &ret->successor);
 }
 
-int co__retire_apply(mk_reader *r, const co_module_info *m,
-                     const mk_id *module_sig, co_retirement *ret,
-                     mk_buf *result)
+int co__retire_check(mk_reader *r, const co_module_info *m,
+                     const mk_id *module_sig, co_retirement *next)
 {
-    co_retirement next = {.retired = true};
-    get_reason(r, &next);
+    memset(next, 0, sizeof *next);
+    next->retired = true;
+    get_reason(r, next);
     uint8_t has = mk_get_u8(r);
     if (has > 1)
         return MK_EDECODE;
-    next.has_successor = has;
+    next->has_successor = has;
     if (has)
-        mk_get_id(r, &next.successor);
+        mk_get_id(r, &next->successor);
     mk_peer_id member;
     mk_get_id(r, &member);
     const uint8_t *sig = mk_get_raw(r, MK_SIG_LEN);
     if (!sig || mk_reader_done(r) != 0)
         return MK_EDECODE;
     uint8_t digest[32];
-    retire_digest(module_sig, next.reason, strlen(next.reason),
-                  has ? &next.successor : NULL, digest);
+    retire_digest(module_sig, next->reason, strlen(next->reason),
+                  has ? &next->successor : NULL, digest);
+    return co__member_check(m, &member, digest, sig);
+}
+
+int co__retire_apply(co_retirement *ret, const co_retirement *next,
+                     mk_buf *result)
+{
     /* Retirement is final: the first accepted marker stands. */
-    bool ok = !ret->retired && co__member_signed(m, &member, digest, sig);
-    mk_put_u8(result, ok);
+    bool ok = !ret->retired;
     if (ok)
-        *ret = next;
-    return 0;
+        *ret = *next;
+    mk_put_u8(result, ok);
+    return result->err;
 }
 
 int co__sigs_add(co_member_sig **sigs, size_t *n, const co_module_info *m,

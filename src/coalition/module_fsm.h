@@ -6,12 +6,31 @@
 #include "modules_internal.h"
 #include "mosaik/codec.h"
 
-/* Applies a RETIRE command body (after its kind byte): accepted only when
- * signed by a committee member of `m` for the module `module_sig`; the
- * first accepted one wins, later ones change nothing. Returns 0 or
- * MK_EDECODE. */
-int co__retire_apply(mk_reader *r, const co_module_info *m,
-                     const mk_id *module_sig, co_retirement *ret,
+/* Every machine splits a command's checks in two, so that what a member
+ * can refuse at the door (mk_fsm.admit) is refused there, before the
+ * command costs every member a log write:
+ *
+ *  - a check of the command alone and the configuration the machine was
+ *    built with (it decodes completely; every signature it carries
+ *    verifies under the key it names; a signer that must be a committee
+ *    member is one). admit() runs it; apply() runs the very same
+ *    function first, because a member with an older build may have
+ *    admitted what this one refuses;
+ *  - what needs the state (sequence numbers, what is already held),
+ *    which only apply() can decide.
+ *
+ * The check answers 0, MK_EDECODE (malformed), MK_ENOT_ALLOWED (a signer
+ * the configuration does not allow), MK_EBAD_SIGNATURE or MK_ENOMEM. */
+
+/* Decodes a RETIRE body (after its kind byte) into `next` and checks it:
+ * signed by a committee member of `m` for the module `module_sig`. */
+int co__retire_check(mk_reader *r, const co_module_info *m,
+                     const mk_id *module_sig, co_retirement *next);
+
+/* Applies a marker that passed co__retire_check: the first one wins,
+ * later ones change nothing. Writes the result byte (1 accepted, 0 not)
+ * and returns 0 or the result buffer's error. */
+int co__retire_apply(co_retirement *ret, const co_retirement *next,
                      mk_buf *result);
 
 /* Turns a malformed command (MK_EDECODE, decided before any change) into
@@ -20,9 +39,11 @@ int co__retire_apply(mk_reader *r, const co_module_info *m,
  * cost its sender an error, not the coalition its Atlas. */
 int co__refuse_malformed(int rc, mk_buf *result);
 
-/* Verifies that `member` is on the committee and signed `digest`. */
-bool co__member_signed(const co_module_info *m, const mk_peer_id *member,
-                       const uint8_t digest[32], const uint8_t *sig);
+/* That `member` is on the committee (else MK_ENOT_ALLOWED) and signed
+ * `digest` (else MK_EBAD_SIGNATURE). Membership first: it costs nothing,
+ * and a flood from outsiders should not cost a verify each. */
+int co__member_check(const co_module_info *m, const mk_peer_id *member,
+                     const uint8_t digest[32], const uint8_t *sig);
 void co__retirement_put(mk_buf *b, const co_retirement *ret);
 void co__retirement_get(mk_reader *r, co_retirement *ret);
 

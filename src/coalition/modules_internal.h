@@ -35,6 +35,23 @@ enum {
     CO__CMD_RETIRE = 0x7f, /* reason, has successor, successor[32] */
 };
 
+/* Whether a command's status says a member refused it at the door
+ * (mk_fsm.admit, or over the group's max_command_bytes): it never
+ * reached the log. Handles report it as the refusal it is, never as a
+ * failure worth retrying. */
+bool co__door_refused(int status);
+
+/* The largest command each module's committee takes at the door
+ * (mk_group_params.max_command_bytes), summed from the encodings below:
+ * a varint of a value below 2^7k takes k bytes, a string or byte field
+ * is a varint length then the bytes, ids are 32 bytes, signatures 64.
+ * Anything longer cannot be a command the machine would accept, so it is
+ * refused before it costs every member a log write.
+ *
+ * RETIRE: kind, reason (at most 255: 2 + 255), flag, successor, member,
+ * signature. */
+#define CO__RETIRE_MAX_COMMAND (1 + (2 + 255) + 1 + 32 + 32 + 64)
+
 /* Encodes the retirement command any module takes, signed by `member`
  * (a committee member: nobody else may retire a module). `module_sig` is
  * the module's state-machine signature, so a retirement signed for one
@@ -78,6 +95,16 @@ const co_retirement *co__atlas_retirement(const struct mk_fsm *fsm);
 /* True when a majority of the committee signed the item's card. */
 bool co__atlas_verified(const struct mk_fsm *fsm, const co__atlas_item *it);
 
+/* A card at its largest (card.h, co_card_decode): citizen_id, role
+ * (2 + 255), CO_CARD_MAX_HINTS hints of 2 + 255, issuance root, the
+ * pins, a u32 schema version (a 5-byte varint). The counts fit a byte. */
+#define CO__CARD_MAX_BYTES                                                    \
+    (32 + (2 + CO_CARD_MAX_STR) + 1 + CO_CARD_MAX_HINTS * (2 + CO_CARD_MAX_STR) \
+     + 32 + 1 + CO_CARD_MAX_PINS * CO_MRTD_LEN + 5)
+/* PUBLISH, the Atlas's largest command: kind, the card as bytes (its
+ * length below 2^14: 2 bytes), member, signature. SIGN is 149 bytes. */
+#define CO__ATLAS_MAX_COMMAND (1 + 2 + CO__CARD_MAX_BYTES + 32 + 64)
+
 /* A publication must come from a committee member: its card signature is
  * the first of the majority. */
 void co__atlas_cmd_publish(mk_buf *out, const uint8_t *card, size_t len,
@@ -91,6 +118,10 @@ enum {
     CO__ALMANAC_TICK = 1,  /* seq, member, unix ms */
     CO__ALMANAC_STAMP = 2, /* seq, member, unix ms */
 };
+
+/* TICK and STAMP are 1 + 10 (seq) + 32 + 8 bytes: the Almanac's largest
+ * command is RETIRE. */
+#define CO__ALMANAC_MAX_COMMAND CO__RETIRE_MAX_COMMAND
 
 /* Called after a TICK advanced the sequence, and after a STAMP was added
  * to the latest tick. */
@@ -115,6 +146,12 @@ enum {
 
 #define CO_CHRONICLE_MAX_KIND 64
 #define CO_CHRONICLE_MAX_BODY (64u << 10)
+/* APPEND, the Chronicle's largest command: kind, the entry's kind (1 +
+ * 64), subject, body (a 3-byte length: the body is at most 2^16), once,
+ * member, signature. */
+#define CO__CHRONICLE_MAX_COMMAND                                             \
+    (1 + (1 + CO_CHRONICLE_MAX_KIND) + 32 + (3 + CO_CHRONICLE_MAX_BODY) + 1 + \
+     32 + 64)
 
 typedef struct co__chronicle_entry {
     uint64_t seq;

@@ -394,16 +394,22 @@ static bool log_has(const daemon_proc *d, const char *needle)
 
 typedef struct raw_wait {
     bool done;
+    int door; /* the group's status */
     int status;
     uint8_t outcome;
 } raw_wait;
 
-static void on_raw(int status, const uint8_t *res, size_t len, void *data)
+/* A LOG's outcome as a submitter sees it (a refusal at a member's door
+ * is outcome 0 too). */
+static void on_raw_log(int status, const uint8_t *res, size_t len,
+                       void *data)
 {
     raw_wait *r = data;
+    co_compute_answer a;
     r->done = true;
-    r->status = status;
-    r->outcome = len ? res[0] : 0xff;
+    r->door = status;
+    r->status = co__compute_answer_of(status, CO__COMPUTE_LOG, res, len, &a);
+    r->outcome = a.outcome;
 }
 
 static void runs_and_reports(void **state)
@@ -427,7 +433,9 @@ static void runs_and_reports(void **state)
     assert_non_null(strstr(out.text, "oops"));
 
     /* A log signed by us (naming the provider, or ourselves) is refused
-     * and changes nothing. */
+     * and changes nothing: the first at the door (its signature is not
+     * the provider's it names), the second by the machine (we hold no
+     * grant). */
     co_module_info m;
     mk_id gid;
     char err[CO_ERRMSG_SIZE];
@@ -442,13 +450,14 @@ static void runs_and_reports(void **state)
         co__compute_cmd_log(&cmd, &m.root, &forged, &E.key);
         raw_wait r = {0};
         assert_int_equal(co__submit(E.node, &gid, &cmd, (uint32_t)ms(10000),
-                                    on_raw, &r),
+                                    on_raw_log, &r),
                          0);
         mk_buf_free(&cmd);
         int64_t end = mk_mono_ms() + ms(15000);
         while (!r.done && mk_mono_ms() < end)
             spin(20);
         assert_true(r.done);
+        assert_int_equal(r.door, k ? 0 : MK_EBAD_SIGNATURE);
         assert_int_equal(r.status, 0);
         assert_int_equal(r.outcome, 0);
     }

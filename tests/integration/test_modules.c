@@ -9,6 +9,11 @@
  *
  *   integrator_reads_everything   cards, ticks, chronicle from the static
  *                                 const alone, every card verified
+ *   flood_is_refused_at_the_door  an anonymous node sends 30 commands of
+ *                                 1 MiB and a batch of badly signed,
+ *                                 outsider-signed and garbled Chronicle
+ *                                 appends: each is refused with its code,
+ *                                 and no member's Raft log grows
  *   reordered_config_times_out    one citizen moved: exit 3 from the CLI,
  *                                 MK_ECONNECT_TIMEOUT from co_atlas_read
  *   tampered_chronicle_is_named   an exported log with a flipped body,
@@ -41,6 +46,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -59,6 +65,7 @@
 #include "modules_env.h"
 #include "mosaik/clock.h"
 #include "mosaik/error.h"
+#include "mosaik/group_client.h"
 #include "mosaik/jwt.h"
 #include "mosaik/stream.h"
 #include "proc.h"
@@ -342,6 +349,195 @@ static void integrator_reads_everything(void **state)
         json_is_true(json_object_get(c, "verified")));
     json_decref(list);
     proc_result_free(&r);
+}
+
+/* ---- 1b. what the Chronicle refuses never reaches its log -------------------- */
+
+static void on_closed_flag(void *data);
+static bool flag_set(void *arg);
+
+typedef struct member_poll {
+    int calls;
+    int status;
+    uint64_t commit;
+} member_poll;
+
+static void on_member_status(int status, const mk__member_status *st,
+                             void *data)
+{
+    member_poll *p = data;
+    p->status = status;
+    p->commit = st ? st->st.commit_index : 0;
+    p->calls++;
+}
+
+static bool poll_done(void *arg)
+{
+    return ((member_poll *)arg)->calls > 0;
+}
+
+/* Every committee member's Raft commit index, asked of each member. */
+static void commit_indexes(mk_group_client *c, const co_module_info *m,
+                           uint64_t *out)
+{
+    for (size_t i = 0; i < m->n_committee; i++) {
+        member_poll p = {0};
+        assert_int_equal(mk_group_client_status(c, &m->committee[i], false,
+                                                (uint32_t)ms(5000),
+                                                on_member_status, &p),
+                         0);
+        assert_true(wait_until(poll_done, &p, ms(8000)));
+        if (p.status != 0)
+            fail_msg("status of member %zu: %s", i, mk_strerror(p.status));
+        out[i] = p.commit;
+    }
+}
+
+typedef struct flood {
+    size_t answered, sent;
+    int want;
+    int wrong;    /* answers with another status */
+    int example;  /* one of those */
+} flood;
+
+static void on_flood(int status, uint64_t applied, const uint8_t *res,
+                     size_t len, void *data)
+{
+    flood *f = data;
+    f->answered++;
+    if (status != f->want) {
+        f->wrong++;
+        f->example = status;
+    }
+}
+
+static bool flood_done(void *arg)
+{
+    flood *f = arg;
+    return f->answered == f->sent;
+}
+
+static void send_all(mk_group_client *c, flood *f, mk_buf *cmds, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        assert_int_equal(cmds[i].err, 0);
+        assert_int_equal(mk_group_client_execute(c, cmds[i].data, cmds[i].len,
+                                                 (uint32_t)ms(20000),
+                                                 on_flood, f),
+                         0);
+        f->sent++;
+    }
+    assert_true(wait_until(flood_done, f, ms(40000)));
+    if (f->wrong)
+        fail_msg("%d of %zu answered %s, not %s", f->wrong, f->sent,
+                 mk_err_name(f->example), mk_err_name(f->want));
+}
+
+static void flood_is_refused_at_the_door(void **state)
+{
+    char err[CO_ERRMSG_SIZE];
+    co_module_info m;
+    mk_id gid;
+    assert_int_equal(co_module_committee_group(CFG, CO_MODULE_CHRONICLE, &m,
+                                               &gid, err),
+                     0);
+    /* READER is on no committee: an anonymous client. */
+    mk_group_client *c;
+    assert_int_equal(mk_group_client_open(READER, &gid, &c), 0);
+
+    /* Wait for a quiet log (members finish signing what came before). */
+    uint64_t before[MENV_MEMBERS], again[MENV_MEMBERS];
+    commit_indexes(c, &m, before);
+    for (int tries = 0;; tries++) {
+        spin(ms(1000));
+        commit_indexes(c, &m, again);
+        if (memcmp(before, again, sizeof before) == 0)
+            break;
+        memcpy(before, again, sizeof before);
+        assert_true(tries < 30);
+    }
+
+    /* 30 commands of exactly 1 MiB (the group layer's default limit):
+     * appends of a body far over CO_CHRONICLE_MAX_BODY. */
+    mk_keypair outsider, member0;
+    assert_int_equal(mk_keypair_load(&outsider, E.outsider_key, NULL), 0);
+    assert_int_equal(mk_keypair_load(&member0, E.d[0].key, NULL), 0);
+    mk_id subject;
+    mk_id_from_str(&subject, "flood");
+    enum { BIG = 30, SMALL = 40 };
+    mk_buf *cmds = calloc(BIG, sizeof *cmds);
+    assert_non_null(cmds);
+    size_t body = (1u << 20) - (1 + 1 + 5 + 32 + 3 + 1 + 32 + 64);
+    uint8_t *junk = malloc(body);
+    assert_non_null(junk);
+    memset(junk, 'x', body);
+    for (size_t i = 0; i < BIG; i++) {
+        mk_buf_init(&cmds[i]);
+        junk[0] = (uint8_t)i; /* distinct commands */
+        co__chronicle_cmd_append(&cmds[i], "flood", &subject, junk, body,
+                                 false, &outsider);
+        assert_int_equal(cmds[i].len, 1u << 20);
+    }
+    free(junk);
+    flood f = {.want = MK_EMSGSIZE};
+    send_all(c, &f, cmds, BIG);
+    for (size_t i = 0; i < BIG; i++)
+        mk_buf_free(&cmds[i]);
+
+    /* Small appends naming a member with a broken signature, signed by an
+     * outsider, and cut short. */
+    cmds = realloc(cmds, SMALL * sizeof *cmds);
+    assert_non_null(cmds);
+    for (size_t i = 0; i < SMALL; i++) {
+        char note[32];
+        snprintf(note, sizeof note, "forged %zu", i);
+        mk_buf_init(&cmds[i]);
+        co__chronicle_cmd_append(&cmds[i], "rotation", &subject,
+                                 (const uint8_t *)note, strlen(note), false,
+                                 &member0);
+        cmds[i].data[cmds[i].len - 1 - i % 64] ^= 0x20;
+    }
+    f = (flood){.want = MK_EBAD_SIGNATURE};
+    send_all(c, &f, cmds, SMALL);
+    /* Well signed by a key on no committee; the same cut short. */
+    for (size_t i = 0; i < SMALL; i++) {
+        char note[32];
+        snprintf(note, sizeof note, "outside %zu", i);
+        mk_buf_reset(&cmds[i]);
+        co__chronicle_cmd_append(&cmds[i], "rotation", &subject,
+                                 (const uint8_t *)note, strlen(note), false,
+                                 &outsider);
+    }
+    f = (flood){.want = MK_ENOT_ALLOWED};
+    send_all(c, &f, cmds, SMALL);
+    for (size_t i = 0; i < SMALL; i++)
+        cmds[i].len -= 1 + i;
+    f = (flood){.want = MK_EDECODE};
+    send_all(c, &f, cmds, SMALL);
+    for (size_t i = 0; i < SMALL; i++)
+        mk_buf_free(&cmds[i]);
+    free(cmds);
+
+    /* Through the CLI, an outsider's append is refused in words. */
+    proc_result r = cli_expect(1, "chronicle append (outsider)", "chronicle",
+                               "append", "--coalition", E.coalition,
+                               "--bootstrap", boot(-1), "--key",
+                               E.outsider_key, "--kind", "rotation",
+                               "--subject", "flood", "--body", "x", NULL);
+    assert_non_null(strstr(r.err, "refused"));
+    proc_result_free(&r);
+
+    /* Nothing of it reached any member's log. */
+    spin(ms(1000));
+    uint64_t after[MENV_MEMBERS];
+    commit_indexes(c, &m, after);
+    for (int i = 0; i < MENV_MEMBERS; i++)
+        if (after[i] != before[i])
+            fail_msg("member %d: commit index %" PRIu64 " -> %" PRIu64, i,
+                     before[i], after[i]);
+    bool closed = false;
+    mk_group_client_close(c, on_closed_flag, &closed);
+    assert_true(wait_until(flag_set, &closed, ms(5000)));
 }
 
 /* ---- 2. a reordered config derives another Atlas ----------------------- */
@@ -1117,6 +1313,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(integrator_reads_everything),
+        cmocka_unit_test(flood_is_refused_at_the_door),
         cmocka_unit_test(reordered_config_times_out),
         cmocka_unit_test(tampered_chronicle_is_named),
         cmocka_unit_test(issued_ticket_opens_a_stream),

@@ -74,10 +74,42 @@ static void machine_free(machine *m)
     mk_buf_free(&m->log);
 }
 
-/* Applies `cmd` (then resets it) and returns the answer. */
+/* The door: admit() refuses `cmd` with `want`, and apply() refuses the
+ * very same bytes (outcome 0) and changes nothing, as a member that did
+ * not run admit() must. */
+static void refused_alike(struct mk_fsm *f, const uint8_t *cmd, size_t len,
+                          int want)
+{
+    assert_non_null(f->admit);
+    assert_int_equal(f->admit(f, cmd, len), want);
+    mk_buf before, after, res;
+    mk_buf_init(&before);
+    mk_buf_init(&after);
+    mk_buf_init(&res);
+    assert_int_equal(f->snapshot(f, &before), 0);
+    assert_int_equal(f->apply(f, cmd, len, &res), 0);
+    co_compute_answer a;
+    assert_int_equal(co__compute_answer_decode(len ? cmd[0] : 0, res.data,
+                                               res.len, &a),
+                     0);
+    assert_int_equal(a.outcome, 0);
+    assert_int_equal(f->snapshot(f, &after), 0);
+    assert_int_equal(before.len, after.len);
+    assert_memory_equal(before.data, after.data, after.len);
+    mk_buf_free(&before);
+    mk_buf_free(&after);
+    mk_buf_free(&res);
+}
+
+/* Applies `cmd` (then resets it) and returns the answer. Whatever admit()
+ * refuses, apply() must refuse alike: checked on every command. */
 static co_compute_answer run(machine *m, mk_buf *cmd)
 {
     assert_int_equal(cmd->err, 0);
+    assert_non_null(m->f.admit);
+    int door = m->f.admit(&m->f, cmd->data, cmd->len);
+    if (door != 0)
+        refused_alike(&m->f, cmd->data, cmd->len, door);
     mk_buf res;
     mk_buf_init(&res);
     assert_int_equal(m->f.apply(&m->f, cmd->data, cmd->len, &res), 0);
@@ -690,6 +722,165 @@ static void never_over_commits(void **state)
     }
 }
 
+
+/* ---- the door ------------------------------------------------------------------------- */
+
+/* Every proper prefix of a valid command, and the command with one byte
+ * more, is malformed: at the door and in apply(). */
+static void cuts_refused(struct mk_fsm *f, const mk_buf *cmd)
+{
+    assert_int_equal(f->admit(f, cmd->data, cmd->len), 0);
+    for (size_t n = 0; n < cmd->len; n++)
+        refused_alike(f, cmd->data, n, MK_EDECODE);
+    uint8_t *longer = malloc(cmd->len + 1);
+    assert_non_null(longer);
+    memcpy(longer, cmd->data, cmd->len);
+    longer[cmd->len] = 0;
+    refused_alike(f, longer, cmd->len + 1, MK_EDECODE);
+    free(longer);
+}
+
+static void door_refuses_what_apply_refuses(void **state)
+{
+    machine m;
+    machine_init(&m);
+    tick(&m, 100);
+    reg(&m, 0, 4000, 4096, 0, false, 1);
+    co_compute_request q = request(1, 1000, 512, 0, false, 10000);
+    assert_int_equal(submit(&m, &q, 0).state, CO_COMPUTE_GRANTED);
+    mk_buf cmd;
+    mk_buf_init(&cmd);
+
+    /* Every kind, valid: admitted; cut or extended: malformed; with its
+     * signature's last byte flipped: a bad signature. */
+    co_provider_card c = {.provider = provs[1].pub,
+                          .capacity = {1000, 1024, 0},
+                          .n_regions = 1,
+                          .nonce = 1};
+    strcpy(c.regions[0], "eu");
+    co_compute_log l = {.request_id = q.request_id,
+                        .attempt = 1,
+                        .provider = provs[0].pub,
+                        .exit = CO_COMPUTE_EXITED};
+    for (int kind = CO__COMPUTE_REGISTER; kind <= CO__CMD_RETIRE; kind++) {
+        switch (kind) {
+        case CO__COMPUTE_REGISTER:
+            co__compute_cmd_register(&cmd, &info.root, &c, &provs[1]);
+            break;
+        case CO__COMPUTE_HEARTBEAT:
+        case CO__COMPUTE_DEPART:
+            co__compute_cmd_heartbeat(&cmd, &info.root, (uint8_t)kind, 7,
+                                      &provs[0]);
+            break;
+        case CO__COMPUTE_SUBMIT:
+            co__compute_cmd_submit(&cmd, &info.root, &q, &users[1]);
+            break;
+        case CO__COMPUTE_OUTPUT:
+            co__compute_cmd_output(&cmd, &info.root, &q.request_id, 1, 0, 2,
+                                   "out", 3, &provs[0]);
+            break;
+        case CO__COMPUTE_LOG:
+            co__compute_cmd_log(&cmd, &info.root, &l, &provs[0]);
+            break;
+        case CO__COMPUTE_CLOCK:
+            co__compute_cmd_clock(&cmd, &info.root, m.now + 1, &members[2]);
+            break;
+        case CO__CMD_RETIRE:
+            co__cmd_retire(&cmd, &m.f.signature, "r", NULL, &members[2]);
+            break;
+        default:
+            continue;
+        }
+        cuts_refused(&m.f, &cmd);
+        cmd.data[cmd.len - 1] ^= 1;
+        refused_alike(&m.f, cmd.data, cmd.len, MK_EBAD_SIGNATURE);
+        mk_buf_reset(&cmd);
+    }
+
+    /* Signed by another key than the one named, or for another
+     * coalition's Compute. */
+    co__compute_cmd_register(&cmd, &info.root, &c, &provs[2]);
+    refused_alike(&m.f, cmd.data, cmd.len, MK_EBAD_SIGNATURE);
+    mk_buf_reset(&cmd);
+    l.provider = provs[1].pub;
+    co__compute_cmd_log(&cmd, &info.root, &l, &provs[0]);
+    refused_alike(&m.f, cmd.data, cmd.len, MK_EBAD_SIGNATURE);
+    mk_buf_reset(&cmd);
+    mk_id other;
+    mk_id_from_str(&other, "another root");
+    co__compute_cmd_submit(&cmd, &other, &q, &users[0]);
+    refused_alike(&m.f, cmd.data, cmd.len, MK_EBAD_SIGNATURE);
+    mk_buf_reset(&cmd);
+    /* Clocks and retirements come from the committee only. */
+    co__compute_cmd_clock(&cmd, &info.root, m.now + 1, &users[0]);
+    refused_alike(&m.f, cmd.data, cmd.len, MK_ENOT_ALLOWED);
+    mk_buf_reset(&cmd);
+    co__cmd_retire(&cmd, &m.f.signature, "r", NULL, &provs[0]);
+    refused_alike(&m.f, cmd.data, cmd.len, MK_ENOT_ALLOWED);
+    mk_buf_reset(&cmd);
+    /* Well signed but malformed: a stream that is neither 1 nor 2, a
+     * chunk over CO_COMPUTE_CHUNK_MAX. */
+    co__compute_cmd_output(&cmd, &info.root, &q.request_id, 1, 0, 3, "x", 1,
+                           &provs[0]);
+    refused_alike(&m.f, cmd.data, cmd.len, MK_EDECODE);
+    mk_buf_reset(&cmd);
+    static uint8_t chunk[CO_COMPUTE_CHUNK_MAX + 1];
+    co__compute_cmd_output(&cmd, &info.root, &q.request_id, UINT32_MAX,
+                           UINT64_MAX, 1, chunk, sizeof chunk, &provs[0]);
+    refused_alike(&m.f, cmd.data, cmd.len, MK_EDECODE);
+    mk_buf_reset(&cmd);
+    /* The largest command is the Compute's limit, and it passes. */
+    co__compute_cmd_output(&cmd, &info.root, &q.request_id, UINT32_MAX,
+                           UINT64_MAX, 1, chunk, CO_COMPUTE_CHUNK_MAX,
+                           &provs[0]);
+    assert_int_equal(cmd.len, CO__COMPUTE_MAX_COMMAND);
+    assert_int_equal(m.f.admit(&m.f, cmd.data, cmd.len), 0);
+    mk_buf_reset(&cmd);
+    c.n_regions = CO_COMPUTE_MAX_REGIONS;
+    for (size_t i = 0; i < c.n_regions; i++) {
+        memset(c.regions[i], 'r', CO_COMPUTE_MAX_REGION_LEN);
+        c.regions[i][CO_COMPUTE_MAX_REGION_LEN] = '\0';
+    }
+    c.capacity = (co_compute_resources){UINT64_MAX, UINT64_MAX, UINT64_MAX};
+    co__compute_cmd_register(&cmd, &info.root, &c, &provs[1]);
+    assert_true(cmd.len <= CO__COMPUTE_MAX_COMMAND);
+    assert_int_equal(m.f.admit(&m.f, cmd.data, cmd.len), 0);
+    mk_buf_reset(&cmd);
+    memset(l.reason, 'x', CO_COMPUTE_REASON_LEN);
+    l.reason[CO_COMPUTE_REASON_LEN] = '\0';
+    l.provider = provs[0].pub;
+    co__compute_cmd_log(&cmd, &info.root, &l, &provs[0]);
+    assert_true(cmd.len <= CO__COMPUTE_MAX_COMMAND);
+    assert_int_equal(m.f.admit(&m.f, cmd.data, cmd.len), 0);
+    mk_buf_reset(&cmd);
+
+    /* Seeded garbage behind every kind byte. */
+    uint64_t x = 0x2545f4914f6cdd1dull;
+    uint8_t g[200];
+    for (int kind = 0; kind <= 8; kind++)
+        for (size_t len = 1; len <= sizeof g; len += 33) {
+            for (size_t i = 0; i < len; i++)
+                g[i] = (uint8_t)rng_next(&x);
+            g[0] = kind == 8 ? CO__CMD_RETIRE : (uint8_t)kind;
+            int rc = m.f.admit(&m.f, g, len);
+            assert_int_not_equal(rc, 0);
+            refused_alike(&m.f, g, len, rc);
+        }
+
+    /* To a submitter, a refusal at the door is a refusal like apply's. */
+    co_compute_answer a;
+    assert_int_equal(co__compute_answer_of(MK_EBAD_SIGNATURE,
+                                           CO__COMPUTE_SUBMIT, NULL, 0, &a),
+                     0);
+    assert_int_equal(a.outcome, 0);
+    assert_non_null(strstr(a.reason, "signature"));
+    assert_int_equal(co__compute_answer_of(MK_ECONNECT_TIMEOUT,
+                                           CO__COMPUTE_SUBMIT, NULL, 0, &a),
+                     MK_ECONNECT_TIMEOUT);
+    mk_buf_free(&cmd);
+    machine_free(&m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -700,6 +891,7 @@ int main(void)
         cmocka_unit_test(restore_refuses_noncanonical_retirement),
         cmocka_unit_test(retire_refuses_reason_with_nul),
         cmocka_unit_test(never_over_commits),
+        cmocka_unit_test(door_refuses_what_apply_refuses),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }

@@ -71,12 +71,42 @@ static void price(mk_buf *out, int64_t epoch, uint64_t seq, int64_t p)
     assert_int_equal(co_price_update_encode(&u, out), 0);
 }
 
-/* Applies one command; returns the "folded" byte (or -1 for none). */
+/* The door: admit() refuses `cmd` with `want`, and apply() refuses the
+ * very same bytes (a first result byte of 0) and changes nothing, as a
+ * member that did not run admit() must. */
+static void refused_alike(struct mk_fsm *f, const uint8_t *cmd, size_t len,
+                          int want)
+{
+    assert_non_null(f->admit);
+    assert_int_equal(f->admit(f, cmd, len), want);
+    mk_buf before, after, res;
+    mk_buf_init(&before);
+    mk_buf_init(&after);
+    mk_buf_init(&res);
+    assert_int_equal(f->snapshot(f, &before), 0);
+    assert_int_equal(f->apply(f, cmd, len, &res), 0);
+    assert_true(res.len >= 1);
+    assert_int_equal(res.data[0], 0);
+    assert_int_equal(f->snapshot(f, &after), 0);
+    assert_int_equal(before.len, after.len);
+    assert_memory_equal(before.data, after.data, after.len);
+    mk_buf_free(&before);
+    mk_buf_free(&after);
+    mk_buf_free(&res);
+}
+
+/* Applies one command; returns the "folded" byte (or -1 for none).
+ * Whatever admit() refuses, apply() must refuse alike: checked on every
+ * command the tests build. */
 static int apply(struct mk_fsm *f, mk_buf *cmd)
 {
     mk_buf res;
     mk_buf_init(&res);
     assert_int_equal(cmd->err, 0);
+    assert_non_null(f->admit);
+    int door = f->admit(f, cmd->data, cmd->len);
+    if (door != 0)
+        refused_alike(f, cmd->data, cmd->len, door);
     assert_int_equal(f->apply(f, cmd->data, cmd->len, &res), 0);
     int flag = res.len ? res.data[0] : -1;
     mk_buf_free(&res);
@@ -687,6 +717,108 @@ static void retirement_marker_is_last(void **state)
     co_confluence_fsm_free(&f);
 }
 
+/* ---- the door ---------------------------------------------------------- */
+
+/* Every proper prefix of a valid command, and the command with one byte
+ * more, is malformed: at the door and in apply(). */
+static void cuts_refused(struct mk_fsm *f, const mk_buf *cmd)
+{
+    assert_int_equal(f->admit(f, cmd->data, cmd->len), 0);
+    for (size_t n = 0; n < cmd->len; n++)
+        refused_alike(f, cmd->data, n, MK_EDECODE);
+    uint8_t *longer = malloc(cmd->len + 1);
+    assert_non_null(longer);
+    memcpy(longer, cmd->data, cmd->len);
+    longer[cmd->len] = 0;
+    refused_alike(f, longer, cmd->len + 1, MK_EDECODE);
+    free(longer);
+}
+
+static void door_refuses_what_apply_refuses(void **state)
+{
+    co_confluence_def def;
+    define(&partial_cfg, &def);
+    struct mk_fsm f;
+    assert_int_equal(co_confluence_fsm_init(&f, &def, NULL), 0);
+    const co_confluence_info *info = co_confluence_fsm_info(&f);
+    assert_int_equal(fact(&f, 0, 100, 5, 1085000, &members[0]), 1);
+    mk_buf b, cmd;
+    mk_buf_init(&b);
+    mk_buf_init(&cmd);
+
+    /* FACT: a member's, for a spanned source, that its surface reads. A
+     * stale one passes the door: whether it is newer is state. */
+    price(&b, 100, 1, 1085000);
+    co_confluence_cmd_fact(&cmd, info, 1, b.data, b.len, 1000, &members[1]);
+    cuts_refused(&f, &cmd);
+    cmd.data[cmd.len - 1] ^= 1;
+    refused_alike(&f, cmd.data, cmd.len, MK_EBAD_SIGNATURE);
+    mk_buf_reset(&cmd);
+    co_confluence_cmd_fact(&cmd, info, 0, b.data, b.len, 1000, &members[1]);
+    assert_int_equal(f.admit(&f, cmd.data, cmd.len), 0);
+    assert_int_equal(apply(&f, &cmd), 0);
+    co_confluence_cmd_fact(&cmd, info, 0, b.data, b.len, 1000, &outsider);
+    refused_alike(&f, cmd.data, cmd.len, MK_ENOT_ALLOWED);
+    mk_buf_reset(&cmd);
+    co_confluence_cmd_fact(&cmd, info, 2, b.data, b.len, 1000, &members[1]);
+    refused_alike(&f, cmd.data, cmd.len, MK_EDECODE);
+    mk_buf_reset(&cmd);
+    co_confluence_cmd_fact(&cmd, info, 0, (const uint8_t *)"nope", 4, 0,
+                           &members[0]);
+    refused_alike(&f, cmd.data, cmd.len, MK_EDECODE);
+    mk_buf_reset(&cmd);
+
+    /* TICK, and a tick signed for another confluence. */
+    co_confluence_cmd_tick(&cmd, info, 1, 5000, &members[2]);
+    cuts_refused(&f, &cmd);
+    mk_buf_reset(&cmd);
+    co_confluence_cmd_tick(&cmd, info, 1, 5000, &outsider);
+    refused_alike(&f, cmd.data, cmd.len, MK_ENOT_ALLOWED);
+    mk_buf_reset(&cmd);
+    co_confluence_def hdef;
+    define(&halt_cfg, &hdef);
+    co_confluence_info hinfo;
+    co_confluence_info_get(&hdef, &hinfo, NULL);
+    co_confluence_cmd_tick(&cmd, &hinfo, 1, 5000, &members[2]);
+    refused_alike(&f, cmd.data, cmd.len, MK_EBAD_SIGNATURE);
+    mk_buf_reset(&cmd);
+
+    /* RETIRE. */
+    co_confluence_cmd_retire(&cmd, info, "moved", NULL, &members[1]);
+    cuts_refused(&f, &cmd);
+    mk_buf_reset(&cmd);
+    co_confluence_cmd_retire(&cmd, info, "moved", NULL, &outsider);
+    refused_alike(&f, cmd.data, cmd.len, MK_ENOT_ALLOWED);
+    mk_buf_reset(&cmd);
+
+    /* The largest fact fits the committee's limit; garbage does not
+     * pass. */
+    static uint8_t big[CO_CONFLUENCE_MAX_FACT + 1];
+    co_confluence_cmd_fact(&cmd, info, 1, big, CO_CONFLUENCE_MAX_FACT,
+                           INT64_MIN, &members[1]);
+    assert_true(cmd.len <= CO_CONFLUENCE_MAX_COMMAND);
+    mk_buf_reset(&cmd);
+    co_confluence_cmd_fact(&cmd, info, 1, big, sizeof big, 0, &members[1]);
+    refused_alike(&f, cmd.data, cmd.len, MK_EDECODE);
+    mk_buf_reset(&cmd);
+    uint64_t x = 0x853c49e6748fea9bull;
+    uint8_t g[160];
+    for (int kind = 0; kind < 3; kind++)
+        for (size_t len = 1; len <= sizeof g; len += 31) {
+            for (size_t i = 0; i < len; i++) {
+                x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+                g[i] = (uint8_t)x;
+            }
+            g[0] = kind == 2 ? CO_CONFLUENCE_CMD_RETIRE : (uint8_t)(kind + 1);
+            int rc = f.admit(&f, g, len);
+            assert_int_not_equal(rc, 0);
+            refused_alike(&f, g, len, rc);
+        }
+    mk_buf_free(&b);
+    mk_buf_free(&cmd);
+    co_confluence_fsm_free(&f);
+}
+
 /* ---- the verifier ------------------------------------------------------ */
 
 static void verifier_rejects_what_does_not_match(void **state)
@@ -790,6 +922,7 @@ int main(void)
         cmocka_unit_test(retirement_marker_is_last),
         cmocka_unit_test(verifier_rejects_what_does_not_match),
         cmocka_unit_test(content_parameters),
+        cmocka_unit_test(door_refuses_what_apply_refuses),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }

@@ -28,13 +28,76 @@ static int setup(void **state)
     return 0;
 }
 
+/* The door: admit() refuses `cmd` with `want`, and apply() refuses the
+ * very same bytes (a first result byte of 0) and changes nothing, as a
+ * member that did not run admit() must. */
+static void refused_alike(struct mk_fsm *f, const uint8_t *cmd, size_t len,
+                          int want)
+{
+    assert_non_null(f->admit);
+    assert_int_equal(f->admit(f, cmd, len), want);
+    mk_buf before, after, res;
+    mk_buf_init(&before);
+    mk_buf_init(&after);
+    mk_buf_init(&res);
+    assert_int_equal(f->snapshot(f, &before), 0);
+    assert_int_equal(f->apply(f, cmd, len, &res), 0);
+    assert_true(res.len >= 1);
+    assert_int_equal(res.data[0], 0);
+    assert_int_equal(f->snapshot(f, &after), 0);
+    assert_int_equal(before.len, after.len);
+    assert_memory_equal(before.data, after.data, after.len);
+    mk_buf_free(&before);
+    mk_buf_free(&after);
+    mk_buf_free(&res);
+}
+
+/* Every proper prefix of a valid command, and the command with one byte
+ * more, is malformed: at the door and in apply(). */
+static void cuts_refused(struct mk_fsm *f, const mk_buf *cmd)
+{
+    for (size_t n = 0; n < cmd->len; n++)
+        refused_alike(f, cmd->data, n, MK_EDECODE);
+    uint8_t *longer = malloc(cmd->len + 1);
+    assert_non_null(longer);
+    memcpy(longer, cmd->data, cmd->len);
+    longer[cmd->len] = 0;
+    refused_alike(f, longer, cmd->len + 1, MK_EDECODE);
+    free(longer);
+}
+
+/* Seeded garbage of a few lengths, each with every kind byte: refused at
+ * the door and in apply(). */
+static void garbage_refused(struct mk_fsm *f)
+{
+    uint64_t x = 0x9e3779b97f4a7c15ull;
+    static const size_t lens[] = {1, 2, 9, 41, 120, 180, 300};
+    uint8_t g[300];
+    for (size_t l = 0; l < sizeof lens / sizeof lens[0]; l++)
+        for (int kind = 0; kind < 3; kind++) {
+            for (size_t i = 0; i < lens[l]; i++) {
+                x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+                g[i] = (uint8_t)x;
+            }
+            g[0] = kind == 2 ? CO__CMD_RETIRE : (uint8_t)(kind + 1);
+            assert_int_not_equal(f->admit(f, g, lens[l]), 0);
+            refused_alike(f, g, lens[l], f->admit(f, g, lens[l]));
+        }
+}
+
 /* Applies one command and returns apply()'s status; the result's first
- * byte (the "took effect" flag) lands in *flag when not NULL. */
+ * byte (the "took effect" flag) lands in *flag when not NULL. Whatever
+ * admit() refuses, apply() must refuse alike: checked on every command
+ * the tests build. */
 static int apply(struct mk_fsm *f, mk_buf *cmd, int *flag)
 {
     mk_buf res;
     mk_buf_init(&res);
     assert_int_equal(cmd->err, 0);
+    assert_non_null(f->admit);
+    int door = f->admit(f, cmd->data, cmd->len);
+    if (door != 0)
+        refused_alike(f, cmd->data, cmd->len, door);
     int rc = f->apply(f, cmd->data, cmd->len, &res);
     if (flag)
         *flag = res.len ? res.data[0] : -1;
@@ -352,6 +415,212 @@ static void chronicle_chains_and_dedups(void **state)
     co__chronicle_fsm_free(&g);
 }
 
+
+/* ---- the door ------------------------------------------------------------- */
+
+/* A card at the limits of co_card_decode (CO__CARD_MAX_BYTES). */
+static void largest_card(mk_buf *out)
+{
+    static char s[17][CO_CARD_MAX_STR + 1];
+    const char *hints[CO_CARD_MAX_HINTS];
+    for (int i = 0; i < 17; i++) {
+        memset(s[i], 'a' + i, CO_CARD_MAX_STR);
+        s[i][CO_CARD_MAX_STR] = '\0';
+        if (i < CO_CARD_MAX_HINTS)
+            hints[i] = s[i + 1];
+    }
+    static uint8_t pins[CO_CARD_MAX_PINS][CO_MRTD_LEN];
+    memset(pins, 7, sizeof pins);
+    co_citizen_card c = {.role = s[0],
+                         .endpoint_hints = hints,
+                         .n_endpoint_hints = CO_CARD_MAX_HINTS,
+                         .mrtd_pins = (const uint8_t(*)[CO_MRTD_LEN])pins,
+                         .n_mrtd_pins = CO_CARD_MAX_PINS,
+                         .schema_version = UINT32_MAX};
+    mk_id_from_str(&c.citizen_id, "largest");
+    mk_id_from_str(&c.ticket_issuance_root, "tickets");
+    assert_int_equal(co_card_encode(&c, out), 0);
+    assert_int_equal(out->len, CO__CARD_MAX_BYTES);
+}
+
+static void atlas_door(void **state)
+{
+    struct mk_fsm f;
+    assert_int_equal(co__atlas_fsm_init(&f, &info), 0);
+    mk_buf card, cmd;
+    mk_buf_init(&card);
+    mk_buf_init(&cmd);
+    card_bytes(&card, "oracle", "a:1");
+
+    /* A member's publication passes; its cuts and a flipped byte of its
+     * signature or of the card it signed do not. */
+    co__atlas_cmd_publish(&cmd, card.data, card.len, &members[0]);
+    assert_int_equal(f.admit(&f, cmd.data, cmd.len), 0);
+    cuts_refused(&f, &cmd);
+    cmd.data[cmd.len - 1] ^= 1;
+    refused_alike(&f, cmd.data, cmd.len, MK_EBAD_SIGNATURE);
+    cmd.data[cmd.len - 1] ^= 1;
+    cmd.data[10] ^= 1; /* inside the card */
+    refused_alike(&f, cmd.data, cmd.len, MK_EBAD_SIGNATURE);
+    mk_buf_reset(&cmd);
+    /* An outsider's, however well signed. */
+    co__atlas_cmd_publish(&cmd, card.data, card.len, &outsider);
+    refused_alike(&f, cmd.data, cmd.len, MK_ENOT_ALLOWED);
+    mk_buf_reset(&cmd);
+    /* A member's signature over bytes that are no card. */
+    mk_put_u8(&card, 0);
+    co__atlas_cmd_publish(&cmd, card.data, card.len, &members[0]);
+    refused_alike(&f, cmd.data, cmd.len, MK_EDECODE);
+    mk_buf_reset(&cmd);
+    card.len--;
+
+    /* SIGN: the signature covers the card the state holds, so the door
+     * checks the signer only; apply() checks the signature. */
+    int flag;
+    co__atlas_cmd_publish(&cmd, card.data, card.len, &members[0]);
+    assert_int_equal(apply(&f, &cmd, &flag), 0);
+    assert_int_equal(flag, 1);
+    const co__atlas_item *it = co__atlas_at(&f, 0);
+    co__atlas_cmd_sign(&cmd, it, &members[1]);
+    assert_int_equal(f.admit(&f, cmd.data, cmd.len), 0);
+    cuts_refused(&f, &cmd);
+    mk_buf_reset(&cmd);
+    co__atlas_cmd_sign(&cmd, it, &outsider);
+    refused_alike(&f, cmd.data, cmd.len, MK_ENOT_ALLOWED);
+    mk_buf_reset(&cmd);
+
+    /* RETIRE: a member's, for this module. */
+    co__cmd_retire(&cmd, &f.signature, "r", &info.root, &members[2]);
+    assert_int_equal(f.admit(&f, cmd.data, cmd.len), 0);
+    cuts_refused(&f, &cmd);
+    cmd.data[cmd.len - 5] ^= 1;
+    refused_alike(&f, cmd.data, cmd.len, MK_EBAD_SIGNATURE);
+    mk_buf_reset(&cmd);
+    co__cmd_retire(&cmd, &f.signature, "r", NULL, &outsider);
+    refused_alike(&f, cmd.data, cmd.len, MK_ENOT_ALLOWED);
+    mk_buf_reset(&cmd);
+    mk_id almanac;
+    mk_id_from_str(&almanac, CO__ALMANAC_SIGNATURE);
+    co__cmd_retire(&cmd, &almanac, "r", NULL, &members[2]);
+    refused_alike(&f, cmd.data, cmd.len, MK_EBAD_SIGNATURE);
+    mk_buf_reset(&cmd);
+    garbage_refused(&f);
+
+    /* The largest card there is passes, and is the Atlas's limit. */
+    mk_buf_reset(&card);
+    largest_card(&card);
+    co__atlas_cmd_publish(&cmd, card.data, card.len, &members[0]);
+    assert_int_equal(cmd.len, CO__ATLAS_MAX_COMMAND);
+    assert_int_equal(apply(&f, &cmd, &flag), 0);
+    assert_int_equal(flag, 1);
+    char reason[256];
+    memset(reason, 'r', 255);
+    reason[255] = '\0';
+    co__cmd_retire(&cmd, &f.signature, reason, &info.root, &members[2]);
+    assert_int_equal(cmd.len, CO__RETIRE_MAX_COMMAND);
+    assert_int_equal(f.admit(&f, cmd.data, cmd.len), 0);
+    assert_true(CO__RETIRE_MAX_COMMAND <= CO__ATLAS_MAX_COMMAND);
+    mk_buf_free(&card);
+    mk_buf_free(&cmd);
+    co__atlas_fsm_free(&f);
+}
+
+static void almanac_door(void **state)
+{
+    struct mk_fsm f;
+    assert_int_equal(co__almanac_fsm_init(&f, &info), 0);
+    mk_buf cmd;
+    mk_buf_init(&cmd);
+    /* Ticks carry no signature: the door checks that a member is named;
+     * whether the seq is the next one is state (apply's). */
+    co__almanac_cmd(&cmd, CO__ALMANAC_TICK, 9, &members[1].pub, 1000);
+    assert_int_equal(f.admit(&f, cmd.data, cmd.len), 0);
+    cuts_refused(&f, &cmd);
+    mk_buf_reset(&cmd);
+    co__almanac_cmd(&cmd, CO__ALMANAC_STAMP, 1, &outsider.pub, 1000);
+    refused_alike(&f, cmd.data, cmd.len, MK_ENOT_ALLOWED);
+    mk_buf_reset(&cmd);
+    co__almanac_cmd(&cmd, 3, 1, &members[1].pub, 1000);
+    refused_alike(&f, cmd.data, cmd.len, MK_EDECODE);
+    mk_buf_reset(&cmd);
+    co__cmd_retire(&cmd, &f.signature, "r", NULL, &outsider);
+    refused_alike(&f, cmd.data, cmd.len, MK_ENOT_ALLOWED);
+    mk_buf_reset(&cmd);
+    co__cmd_retire(&cmd, &f.signature, "r", NULL, &members[0]);
+    assert_int_equal(f.admit(&f, cmd.data, cmd.len), 0);
+    assert_true(cmd.len <= CO__ALMANAC_MAX_COMMAND);
+    garbage_refused(&f);
+    mk_buf_free(&cmd);
+    co__almanac_fsm_free(&f);
+}
+
+static void chronicle_door(void **state)
+{
+    struct mk_fsm f;
+    assert_int_equal(co__chronicle_fsm_init(&f, &info), 0);
+    mk_buf cmd;
+    mk_buf_init(&cmd);
+    mk_id subject;
+    mk_id_from_str(&subject, "s");
+    co__chronicle_cmd_append(&cmd, "note", &subject, (const uint8_t *)"hi", 2,
+                             false, &members[1]);
+    assert_int_equal(f.admit(&f, cmd.data, cmd.len), 0);
+    cuts_refused(&f, &cmd);
+    cmd.data[cmd.len - 1] ^= 1; /* the signature */
+    refused_alike(&f, cmd.data, cmd.len, MK_EBAD_SIGNATURE);
+    cmd.data[cmd.len - 1] ^= 1;
+    cmd.data[cmd.len - 64 - 32 - 1 - 1] ^= 1; /* the body's last byte */
+    refused_alike(&f, cmd.data, cmd.len, MK_EBAD_SIGNATURE);
+    mk_buf_reset(&cmd);
+    co__chronicle_cmd_append(&cmd, "note", &subject, (const uint8_t *)"hi", 2,
+                             false, &outsider);
+    refused_alike(&f, cmd.data, cmd.len, MK_ENOT_ALLOWED);
+    mk_buf_reset(&cmd);
+    co__chronicle_cmd_append(&cmd, "has space", &subject, NULL, 0, false,
+                             &members[1]);
+    refused_alike(&f, cmd.data, cmd.len, MK_EDECODE);
+    mk_buf_reset(&cmd);
+
+    /* The largest body passes and one byte more does not. */
+    size_t big = CO_CHRONICLE_MAX_BODY + 1;
+    uint8_t *body = calloc(1, big);
+    assert_non_null(body);
+    char kind[CO_CHRONICLE_MAX_KIND + 1];
+    memset(kind, 'k', CO_CHRONICLE_MAX_KIND);
+    kind[CO_CHRONICLE_MAX_KIND] = '\0';
+    co__chronicle_cmd_append(&cmd, kind, &subject, body, big - 1, true,
+                             &members[1]);
+    assert_int_equal(cmd.len, CO__CHRONICLE_MAX_COMMAND);
+    assert_int_equal(f.admit(&f, cmd.data, cmd.len), 0);
+    mk_buf_reset(&cmd);
+    co__chronicle_cmd_append(&cmd, kind, &subject, body, big, true,
+                             &members[1]);
+    refused_alike(&f, cmd.data, cmd.len, MK_EDECODE);
+    mk_buf_reset(&cmd);
+    free(body);
+
+    /* SIGN: membership at the door, the signature (over an entry the
+     * state holds) in apply. */
+    int flag;
+    co__chronicle_cmd_append(&cmd, "note", &subject, (const uint8_t *)"hi", 2,
+                             false, &members[1]);
+    assert_int_equal(apply(&f, &cmd, &flag), 0);
+    assert_int_equal(flag, 1);
+    co__chronicle_cmd_sign(&cmd, co__chronicle_at(&f, 0), &members[2]);
+    assert_int_equal(f.admit(&f, cmd.data, cmd.len), 0);
+    cuts_refused(&f, &cmd);
+    mk_buf_reset(&cmd);
+    co__chronicle_cmd_sign(&cmd, co__chronicle_at(&f, 0), &outsider);
+    refused_alike(&f, cmd.data, cmd.len, MK_ENOT_ALLOWED);
+    mk_buf_reset(&cmd);
+    co__cmd_retire(&cmd, &f.signature, "r", NULL, &outsider);
+    refused_alike(&f, cmd.data, cmd.len, MK_ENOT_ALLOWED);
+    mk_buf_reset(&cmd);
+    garbage_refused(&f);
+    mk_buf_free(&cmd);
+    co__chronicle_fsm_free(&f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -359,6 +628,9 @@ int main(void)
         cmocka_unit_test(atlas_needs_a_majority),
         cmocka_unit_test(almanac_never_repeats_or_skips),
         cmocka_unit_test(chronicle_chains_and_dedups),
+        cmocka_unit_test(atlas_door),
+        cmocka_unit_test(almanac_door),
+        cmocka_unit_test(chronicle_door),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }
