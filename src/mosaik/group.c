@@ -1662,8 +1662,8 @@ static void on_tick(uv_timer_t *h)
     if (g->closing)
         return;
     int64_t now = mk_mono_ms();
-    if (g->disk == DISK_OK)
-        mk__gio_flush_mark(&g->gio, MARK_EVERY_MS);
+    if (g->disk == DISK_OK && g->store)
+        mk__gio_flush_mark(&g->store->gio, MARK_EVERY_MS);
     expire_waiters(g, now);
     sessions_sweep(g);
     route_idle(g);
@@ -1836,10 +1836,43 @@ static void on_disk_timer(uv_timer_t *t);
 static void on_storage_failed(mk__gio *io, const char *op, int rv,
                               const char *msg);
 
+/* libraft 0.15 may fire raft_uv's close callback while a segment writer
+ * is still closing (uv_append.c takes the segment off its queue before
+ * closing the writer), and calls it again when the writer is done; freeing
+ * raft_uv's state from the first call made that second call read freed
+ * memory (a crash at shutdown, now and then, in the tests). So the store
+ * is freed STORE_REAP_MS later, on a timer of its own, and gio answers
+ * only the first close. */
+#define STORE_REAP_MS 500
+
+static void on_store_reaped(uv_handle_t *h)
+{
+    free(h->data);
+}
+
+static void on_store_reap(uv_timer_t *t)
+{
+    mk__store *st = t->data;
+    raft_uv_close(&st->io);
+    uv_close((uv_handle_t *)&st->reap, on_store_reaped);
+}
+
+static void store_reap(mk_group *g)
+{
+    mk__store *st = g->store;
+    g->store = NULL;
+    if (!st)
+        return;
+    uv_timer_init(g->loop, &st->reap);
+    st->reap.data = st;
+    uv_timer_start(&st->reap, on_store_reap, STORE_REAP_MS, 0);
+}
+
 static void on_raft_closed(struct raft *r)
 {
     mk_group *g = r->data;
-    raft_uv_close(&g->io);
+    bool lost = g->store && g->store->gio.lost;
+    store_reap(g);
     g->raft_closed = true;
     /* libraft's close normally closed the transport (and so the bridge's
      * timer) already; if it did not, do it now. */
@@ -1847,7 +1880,7 @@ static void on_raft_closed(struct raft *r)
         mk__bridge_close_unused(&g->bridge);
     if (!g->closing && g->disk == DISK_STOPPING) {
         /* Stopped for its storage: the group lives on, probing. */
-        g->disk = g->gio.lost ? DISK_REFUSED : DISK_STOPPED;
+        g->disk = lost ? DISK_REFUSED : DISK_STOPPED;
         if (g->disk == DISK_STOPPED)
             uv_timer_start(&g->disk_timer, on_disk_timer, DISK_RETRY_MS, 0);
         return;
@@ -1886,23 +1919,33 @@ static int raft_open(mk_group *g, char *err)
     const mk__voter *me = &g->voters[g->self];
     const mk_group_params *p = &g->params;
     g->raft_inited = g->raft_started = g->raft_closed = false;
-    int rv = raft_uv_init(&g->io, g->loop, g->data_dir, &g->bridge.t);
+    size_t dlen = strlen(g->data_dir) + 1;
+    mk__store *st = calloc(1, sizeof *st + dlen);
+    if (!st) {
+        say(err, "out of memory");
+        return MK_ENOMEM;
+    }
+    memcpy(st->dir, g->data_dir, dlen);
+    int rv = raft_uv_init(&st->io, g->loop, st->dir, &g->bridge.t);
     if (rv != 0) {
-        snprintf(detail, sizeof detail, "%s", g->io.errmsg);
+        snprintf(detail, sizeof detail, "%s", st->io.errmsg);
+        free(st);
         say(err, "raft storage: %s", detail);
         return raft_code(rv);
     }
     /* A corrupt segment stops the start (with libraft's message naming
      * it) instead of being renamed away with entries this member had. */
-    raft_uv_set_auto_recovery(&g->io, false);
-    mk__gio_init(&g->gio, &g->io, g->data_dir, on_storage_failed, g);
-    rv = raft_init(&g->raft, &g->gio.io, &g->gfsm.raft, me->id, me->addr);
+    raft_uv_set_auto_recovery(&st->io, false);
+    mk__gio_init(&st->gio, &st->io, st->dir, on_storage_failed, g);
+    rv = raft_init(&g->raft, &st->gio.io, &g->gfsm.raft, me->id, me->addr);
     if (rv != 0) {
         snprintf(detail, sizeof detail, "%s", raft_errmsg(&g->raft));
-        raft_uv_close(&g->io);
+        raft_uv_close(&st->io);
+        free(st);
         say(err, "raft: %s", detail);
         return raft_code(rv);
     }
+    g->store = st;
     g->raft_inited = true;
     g->raft.data = g;
     raft_set_election_timeout(&g->raft, p->election_timeout_ms);
@@ -1914,7 +1957,7 @@ static int raft_open(mk_group *g, char *err)
     /* Pre-vote: a member cut off for a while (SIGSTOP, a partition) does
      * not depose a healthy leader with its inflated term when it returns. */
     raft_set_pre_vote(&g->raft, true);
-    raft_uv_set_connect_retry_delay(&g->io, p->heartbeat_ms * 2 < 50
+    raft_uv_set_connect_retry_delay(&st->io, p->heartbeat_ms * 2 < 50
                                                 ? 50
                                                 : p->heartbeat_ms * 2);
 

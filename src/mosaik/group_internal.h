@@ -296,6 +296,17 @@ typedef struct mk__voter {
     char addr[MK_ID_HEX_LEN + 1];
 } mk__voter;
 
+/* libraft's storage for one run of Raft: raft_uv (`io`), wrapped by gio
+ * (what libraft is given), and the data dir path gio keeps. Allocated
+ * apart from the group because it must outlive it a little (group.c,
+ * store_reap). */
+typedef struct mk__store {
+    struct raft_io io;
+    mk__gio gio;
+    uv_timer_t reap;
+    char dir[];
+} mk__store;
+
 typedef struct mk__op mk__op;
 typedef struct mk__qop mk__qop;
 typedef struct mk__sess mk__sess;
@@ -319,8 +330,7 @@ struct mk_group {
     char errmsg[MK_ERRMSG_SIZE];
 
     struct raft raft;
-    struct raft_io io; /* raft_uv, wrapped by gio (what libraft is given) */
-    mk__gio gio;
+    mk__store *store; /* raft_uv wrapped by gio, apart: see group.c */
     char *data_dir;
     /* Storage (group.c "storage"): OK, or failed and Raft stopping,
      * stopped (probing the disk until it works), or refused (the log lost

@@ -517,6 +517,11 @@ static int gio_async_work(struct raft_io *io, struct raft_io_async_work *req,
 static void inner_closed(struct raft_io *inner)
 {
     mk__gio *g = inner->data;
+    /* libraft 0.15's raft_uv may call this twice (group.c, store_reap):
+     * the first is the close. */
+    if (g->inner_closed)
+        return;
+    g->inner_closed = true;
     /* Whatever the inner io never called back (a request it refused after
      * queueing nothing) is answered now, before libraft frees its log. */
     while (g->reqs) {

@@ -66,6 +66,7 @@ struct mk__gio {
     mk__gio_req *held_head;  /* completed (or never forwarded) after the */
     mk__gio_req *held_tail;  /* failure, not yet delivered to libraft */
     bool closing;
+    bool inner_closed; /* the inner io's close callback came (once) */
 
     raft_io_tick_cb tick;
     raft_io_recv_cb recv;

@@ -666,6 +666,33 @@ static void link_set(sim *s, unsigned i, unsigned j, bool cut)
         raft_fixture_reconnect(&s->f, i, j);
 }
 
+/* libraft's fixture (0.15) saturates or desaturates every link of a
+ * server it kills or revives, and asserts each is connected; in Debian's
+ * build, without asserts, a cut link there corrupted its memory. So cuts
+ * touching `x` are lifted around kill and revive and put back after
+ * (`keep` remembers them). */
+static void lift_cuts(sim *s, unsigned x, bool keep[MAX_SERVERS][2])
+{
+    for (unsigned y = 0; y < s->n; y++) {
+        keep[y][0] = s->cut[x][y];
+        keep[y][1] = s->cut[y][x];
+        if (keep[y][0])
+            link_set(s, x, y, false);
+        if (keep[y][1])
+            link_set(s, y, x, false);
+    }
+}
+
+static void restore_cuts(sim *s, unsigned x, bool keep[MAX_SERVERS][2])
+{
+    for (unsigned y = 0; y < s->n; y++) {
+        if (keep[y][0])
+            link_set(s, x, y, true);
+        if (keep[y][1])
+            link_set(s, y, x, true);
+    }
+}
+
 static unsigned n_down(sim *s)
 {
     unsigned k = 0;
@@ -728,7 +755,10 @@ static void fault_step(sim *s)
         break;
     case 3: /* crash: the fixture stops the server, keeping its log */
         if (!s->down[i] && n_down(s) < s->n - 1) {
+            bool keep[MAX_SERVERS][2];
+            lift_cuts(s, i, keep);
             raft_fixture_kill(&s->f, i);
+            restore_cuts(s, i, keep);
             s->down[i] = true;
             trace(s, "kill %u", i);
         }
@@ -737,7 +767,10 @@ static void fault_step(sim *s)
         for (unsigned k = 0; k < s->n; k++) {
             unsigned x = (i + k) % s->n;
             if (s->down[x]) {
+                bool keep[MAX_SERVERS][2];
+                lift_cuts(s, x, keep);
                 raft_fixture_revive(&s->f, x);
+                restore_cuts(s, x, keep);
                 s->down[x] = false;
                 for (unsigned y = 0; y < s->n; y++)
                     s->sat[x][y] = s->sat[y][x] = false;
@@ -747,7 +780,7 @@ static void fault_step(sim *s)
         }
         break;
     case 5: /* saturation: messages wait, then flow again */
-        if (i != j && !s->down[i] && !s->down[j]) {
+        if (i != j && !s->down[i] && !s->down[j] && !s->cut[i][j]) {
             if (s->sat[i][j])
                 raft_fixture_desaturate(&s->f, i, j);
             else
@@ -778,7 +811,9 @@ static void fault_step(sim *s)
         break;
     case 9: /* clock trouble: this server's timer runs early or late, and
              * the clients' wall clock jumps (either way) */
-        s->election[i] = 1000 + (unsigned)sim_below(g, 2500);
+        /* libraft keeps a randomized timeout within [T, 2T] (T = 1000
+         * here) and asserts it: skew inside that range. */
+        s->election[i] = 1000 + (unsigned)sim_below(g, 1001);
         raft_fixture_set_randomized_election_timeout(&s->f, i, s->election[i]);
         s->env.clock_ms += (int64_t)sim_below(g, 20000) - 5000;
         trace(s, "server %u election timeout %u, clock %" PRId64, i,
