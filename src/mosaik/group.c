@@ -72,6 +72,11 @@
 /* Bytes proposed but not yet applied, beyond which the leader waits:
  * what a slow follower or disk can make the leader hold. */
 #define MAX_INFLIGHT_BYTES (64u << 20)
+/* What libraft may keep of the log in memory between snapshots. It counts
+ * entries, not bytes, and a batch entry can hold a megabyte, so the
+ * threshold follows the size entries have had lately (size_log). */
+#define LOG_MEM_TARGET (64u << 20)
+#define SIZE_LOG_EVERY_MS 1000
 #define TICK_MS 20
 #define BACKOFF_MIN_MS 10
 #define BACKOFF_MAX_MS 250
@@ -1656,6 +1661,34 @@ static void expire_waiters(mk_group *g, int64_t now)
     }
 }
 
+/* Keeps what libraft holds between snapshots near LOG_MEM_TARGET: the
+ * snapshot threshold (and the entries kept after a snapshot) shrink as
+ * entries grow, never below 16 or above what the params ask. */
+static void size_log(mk_group *g, int64_t now)
+{
+    if (now < g->next_size_log || !g->raft_started || g->raft_closed)
+        return;
+    g->next_size_log = now + SIZE_LOG_EVERY_MS;
+    uint64_t n = g->gfsm.raft_entries - g->sized_entries;
+    uint64_t bytes = g->gfsm.raft_bytes - g->sized_bytes;
+    g->sized_entries = g->gfsm.raft_entries;
+    g->sized_bytes = g->gfsm.raft_bytes;
+    if (n == 0)
+        return; /* idle: keep what fitted the last traffic */
+    uint64_t avg = bytes / n ? bytes / n : 1;
+    uint64_t t = LOG_MEM_TARGET / avg;
+    if (t > g->params.snapshot_threshold)
+        t = g->params.snapshot_threshold;
+    if (t < 16)
+        t = 16;
+    if (t == g->log_threshold)
+        return;
+    g->log_threshold = (unsigned)t;
+    raft_set_snapshot_threshold(&g->raft, (unsigned)t);
+    raft_set_snapshot_trailing(&g->raft, t / 2 > 128 ? 128
+                                                     : (unsigned)(t + 1) / 2);
+}
+
 static void on_tick(uv_timer_t *h)
 {
     mk_group *g = h->data;
@@ -1666,6 +1699,7 @@ static void on_tick(uv_timer_t *h)
         mk__gio_flush_mark(&g->store->gio, MARK_EVERY_MS);
     expire_waiters(g, now);
     sessions_sweep(g);
+    size_log(g, now);
     route_idle(g);
     if (now >= g->next_bond_check) {
         g->next_bond_check = now + BOND_CHECK_MS;
@@ -1951,6 +1985,7 @@ static int raft_open(mk_group *g, char *err)
     raft_set_election_timeout(&g->raft, p->election_timeout_ms);
     raft_set_heartbeat_timeout(&g->raft, p->heartbeat_ms);
     raft_set_snapshot_threshold(&g->raft, p->snapshot_threshold);
+    g->log_threshold = p->snapshot_threshold; /* size_log adjusts it */
     raft_set_snapshot_trailing(&g->raft, p->snapshot_threshold / 2 > 128
                                              ? 128
                                              : (p->snapshot_threshold + 1) / 2);

@@ -532,6 +532,8 @@ static int fsm_apply(struct raft_fsm *fsm, const struct raft_buffer *buf,
 {
     mk__gfsm *a = fsm->data;
     *result = NULL; /* outcomes travel through the hooks, not raft */
+    a->raft_entries++;
+    a->raft_bytes += buf->len;
     /* libraft wants its own positive codes; any failure stops applying. */
     return mk__gfsm_apply(a, buf->base, buf->len) == 0 ? 0 : RAFT_INVALID;
 }

@@ -133,6 +133,9 @@ typedef struct mk__gfsm {
     size_t n_sessions, cap_sessions;
     size_t max_sessions, max_results;
     int fatal;            /* the user machine's first failure, or 0 */
+    /* Raft entries applied through libraft and their bytes: local
+     * figures (not in snapshots) the group sizes its log by. */
+    uint64_t raft_entries, raft_bytes;
     mk_buf result;        /* scratch for apply() results */
 } mk__gfsm;
 

@@ -356,6 +356,10 @@ struct mk_group {
     mk__op *queue_head, *queue_tail;
     size_t queued;
     size_t inflight_bytes; /* proposed, not yet applied */
+    /* size_log: when it looks next, what it saw, what it set. */
+    int64_t next_size_log;
+    uint64_t sized_entries, sized_bytes;
+    unsigned log_threshold;
     /* Counters: raft entries and commands this member proposed. */
     uint64_t entries_proposed, commands_proposed;
     /* Strong queries in progress. */
