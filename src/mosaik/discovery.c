@@ -70,6 +70,9 @@
 #define MAX_PINGS_IN_FLIGHT 4
 #define NEIGHBOUR_QUEUE_LIMIT (1u << 20)
 #define BOOTSTRAP_BACKOFF_MAX_MS 5000
+/* After a peer refused us as a neighbour (on_nbr_close). */
+#define NBR_BACKOFF_MIN_MS 1000
+#define NBR_BACKOFF_MAX_MS 60000
 #define DEPARTURE_EXTRA_PEERS 4
 /* A neighbour sends its hello as its first frame: one that has not within
  * this long (the transport's handshake already took up to 5 s) is not
@@ -384,8 +387,12 @@ static void on_nbr_frame(mk_link *link, const uint8_t *f, size_t len,
             bool was_ready = nb->ready;
             nb->ready = true;
             nb->hello_start_ms = start;
-            if (nb->outbound)
+            if (nb->outbound) {
                 mk__node_verified(node, &peer);
+                mk__peer *pp = mk__node_find(node, &peer);
+                if (pp)
+                    pp->nbr_backoff_ms = 0; /* took us: forget refusals */
+            }
             if (!was_ready) {
                 link_rtt_sample(node, link);
                 replay_departures(node, link);
@@ -432,6 +439,20 @@ static void on_nbr_close(mk_link *link, uint32_t code, int status,
          * rather than keep it until purge_after. */
         if (code == MK_CLOSE_GRACEFUL_SHUTDOWN && nb.ready && !node->closing)
             mk__node_drop_peer(node, &nb.peer, nb.hello_start_ms);
+        /* Closed before its hello: it refused us (full). Redialling it on
+         * every fast tick cost both sides a TLS handshake each time: with
+         * 64 dial-only clients on three members, most of their CPU. */
+        mk__peer *p = nb.outbound && !nb.ready && !node->closing
+                          ? mk__node_find(node, &nb.peer)
+                          : NULL;
+        if (p) {
+            p->nbr_backoff_ms = p->nbr_backoff_ms
+                                    ? (p->nbr_backoff_ms >= NBR_BACKOFF_MAX_MS / 2
+                                           ? NBR_BACKOFF_MAX_MS
+                                           : 2 * p->nbr_backoff_ms)
+                                    : NBR_BACKOFF_MIN_MS;
+            p->nbr_not_before = mk_mono_ms() + p->nbr_backoff_ms;
+        }
         mk__discovery_wake(node); /* find a replacement soon */
         return;
     }
@@ -617,11 +638,13 @@ static bool preferred(const mk_node *node, const mk__peer *p)
  * first; NULL when there is none. */
 static mk__peer *neighbour_candidate(mk_node *node)
 {
+    int64_t now = mk_mono_ms();
     for (int round = 0; round < 2; round++) {
         size_t n = 0;
         for (size_t i = 0; i < node->n_peers; i++) {
             const mk__peer *p = &node->peers[i];
             n += p->entry.n_addrs && !p->nbr_dialing &&
+                 p->nbr_not_before <= now &&
                  preferred(node, p) == (round == 0) &&
                  !is_neighbour(node, &p->entry.peer);
         }
@@ -631,6 +654,7 @@ static mk__peer *neighbour_candidate(mk_node *node)
         for (size_t i = 0; i < node->n_peers; i++) {
             mk__peer *p = &node->peers[i];
             if (p->entry.n_addrs && !p->nbr_dialing &&
+                p->nbr_not_before <= now &&
                 preferred(node, p) == (round == 0) &&
                 !is_neighbour(node, &p->entry.peer) && k-- == 0)
                 return p;

@@ -47,6 +47,10 @@ typedef struct mk__peer {
     bool syncing;               /* one is in flight */
     bool pinging;
     bool nbr_dialing;           /* a neighbour dial to it is in flight */
+    /* It refused us as a neighbour (its slots were full): not dialled as
+     * one again before nbr_not_before; the wait doubles to a minute. */
+    int64_t nbr_not_before;
+    uint32_t nbr_backoff_ms;
     /* Provenance, for the catalog bound (node.c, make_room). */
     uint64_t added_seq;    /* order of entering the catalog */
     int64_t changed_mono;  /* when its current version was stored */
