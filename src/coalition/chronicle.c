@@ -27,7 +27,7 @@ struct co_chronicle_reader {
     void *data;
 };
 
-static void view_of(const co__chronicle_entry *e, co_chronicle_entry *out)
+void co__chronicle_view(const co__chronicle_entry *e, co_chronicle_entry *out)
 {
     *out = (co_chronicle_entry){
         .seq = e->seq,
@@ -259,7 +259,7 @@ bool co_chronicle_at(const co_chronicle_reader *r, size_t i,
     const co__chronicle_entry *e = co__chronicle_at(&r->base.fsm, i);
     if (!e)
         return false;
-    view_of(e, out);
+    co__chronicle_view(e, out);
     return true;
 }
 
@@ -274,7 +274,7 @@ void co_chronicle_verify(const co_chronicle_reader *r,
         return;
     }
     for (size_t i = 0; i < n; i++)
-        view_of(co__chronicle_at(&r->base.fsm, i), &v[i]);
+        co__chronicle_view(co__chronicle_at(&r->base.fsm, i), &v[i]);
     co_chronicle_verify_entries(v, n, r->base.m.committee,
                                 r->base.m.n_committee, out);
     free(v);

@@ -11,6 +11,7 @@
 
 #include "coalition/almanac.h"
 #include "coalition/card.h"
+#include "coalition/chronicle.h"
 #include "coalition/module.h"
 #include "mosaik/group.h"
 
@@ -174,6 +175,8 @@ void co__chronicle_on_append(struct mk_fsm *fsm, co__chronicle_appended_cb cb,
 size_t co__chronicle_count(const struct mk_fsm *fsm);
 const co__chronicle_entry *co__chronicle_at(const struct mk_fsm *fsm,
                                             size_t i);
+/* The public view of a stored entry (pointers into it, no copies). */
+void co__chronicle_view(const co__chronicle_entry *e, co_chronicle_entry *out);
 const co_retirement *co__chronicle_retirement(const struct mk_fsm *fsm);
 /* Only committee members write the record; `member` signs the request. */
 void co__chronicle_cmd_append(mk_buf *out, const char *kind,

@@ -509,15 +509,7 @@ static bool chronicle_check(modctx *m, unsigned index, struct mk_fsm *f,
     bool ok = true;
     for (size_t i = 0; i < n; i++) {
         const co__chronicle_entry *e = co__chronicle_at(f, i);
-        v[i] = (co_chronicle_entry){.seq = e->seq,
-                                    .kind = e->kind,
-                                    .subject = e->subject,
-                                    .body = e->body,
-                                    .body_len = e->body_len,
-                                    .prev = e->prev,
-                                    .hash = e->hash,
-                                    .sigs = e->sigs,
-                                    .n_sigs = e->n_sigs};
+        co__chronicle_view(e, &v[i]);
         unsigned bits = sig_bits(m, e->sigs, e->n_sigs, why, &ok);
         if (!ok)
             break;
