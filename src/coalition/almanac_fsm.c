@@ -42,7 +42,7 @@ static int almanac_check(const almanac *a, const mk_id *module_sig,
     mk_reader_init(&r, cmd, len);
     out->kind = mk_get_u8(&r);
     if (out->kind == CO__CMD_RETIRE)
-        return co__retire_check(&r, &a->m, module_sig, &out->retire);
+        return co__retire_check(&r, &a->m, NULL, module_sig, &out->retire);
     if (out->kind != CO__ALMANAC_TICK && out->kind != CO__ALMANAC_STAMP)
         return MK_EDECODE;
     out->seq = mk_get_varint(&r);

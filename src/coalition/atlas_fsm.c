@@ -141,7 +141,7 @@ static int atlas_check(const atlas *a, const mk_id *module_sig,
     uint8_t kind = mk_get_u8(&r);
     if (kind == CO__CMD_RETIRE) {
         out->kind = kind;
-        return co__retire_check(&r, &a->m, module_sig, &out->retire);
+        return co__retire_check(&r, &a->m, NULL, module_sig, &out->retire);
     }
     if (kind != CO__ATLAS_PUBLISH && kind != CO__ATLAS_SIGN)
         return MK_EDECODE;

@@ -22,9 +22,11 @@
 
 #define ENTRY_DOMAIN "coalition/chronicle/entry/1"
 #define SIGN_DOMAIN "coalition/chronicle/sign/1"
+#define SIG_CACHE_SLOTS 16384
 
 typedef struct chronicle {
     co_module_info m;
+    mk__sig_cache *verified; /* appends checked at the door, then in apply */
     co__chronicle_entry *v;
     size_t n, cap;
     co_retirement ret;
@@ -191,7 +193,7 @@ static int chronicle_check(const chronicle *c, const mk_id *module_sig,
     mk_reader_init(&r, cmd, len);
     out->kind = mk_get_u8(&r);
     if (out->kind == CO__CMD_RETIRE)
-        return co__retire_check(&r, &c->m, module_sig, &out->retire);
+        return co__retire_check(&r, &c->m, c->verified, module_sig, &out->retire);
     if (out->kind == CO__CHRONICLE_SIGN) {
         out->seq = mk_get_varint(&r);
         mk_get_id(&r, &out->s.member);
@@ -220,7 +222,8 @@ static int chronicle_check(const chronicle *c, const mk_id *module_sig,
     uint8_t digest[32];
     append_digest(out->entry_kind, &out->subject, out->body, out->blen,
                   digest);
-    return co__member_check(&c->m, &out->s.member, digest, out->s.sig);
+    return co__member_check(&c->m, c->verified, &out->s.member, digest,
+                            out->s.sig);
 }
 
 static int chronicle_admit(struct mk_fsm *fsm, const uint8_t *cmd,
@@ -376,6 +379,9 @@ int co__chronicle_fsm_init(struct mk_fsm *fsm, const co_module_info *m)
     if (!c)
         return MK_ENOMEM;
     c->m = *m;
+    /* Room for every command a leader may hold between admit and apply
+     * at full speed; an evicted one is verified again, nothing worse. */
+    c->verified = mk__sig_cache_new(SIG_CACHE_SLOTS);
     memset(fsm, 0, sizeof *fsm);
     fsm->version = MK_FSM_VERSION;
     fsm->data = c;
@@ -393,6 +399,7 @@ void co__chronicle_fsm_free(struct mk_fsm *fsm)
     if (!c)
         return;
     clear(c);
+    mk__sig_cache_free(c->verified);
     free(c);
     fsm->data = NULL;
 }

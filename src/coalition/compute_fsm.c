@@ -811,7 +811,7 @@ static int compute_check(const compute *c, const mk_id *module_sig,
         mk_get_id(&r, &out->who);
         break;
     case CO__CMD_RETIRE:
-        return co__retire_check(&r, &c->m, module_sig, &out->retire);
+        return co__retire_check(&r, &c->m, NULL, module_sig, &out->retire);
     default:
         return MK_EDECODE;
     }

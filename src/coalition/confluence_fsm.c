@@ -30,6 +30,9 @@
 #include "mosaik/error.h"
 #include "module_fsm.h"
 
+/* Facts arrive at a few per source per tick: a small memo suffices. */
+#define SIG_CACHE_SLOTS 1024
+
 typedef struct src_state {
     bool has;
     co_clock_event last;
@@ -46,6 +49,7 @@ typedef struct cfl {
     co_confluence_def def;
     co_confluence_info info;
     co_module_info m; /* the committee, for the modules' retirement rule */
+    mk__sig_cache *verified; /* facts and ticks checked at admit and apply */
     void *ms;         /* the contributor machine's state */
     src_state src[CO_CONFLUENCE_MAX_SOURCES];
     uint64_t tick, ticks;
@@ -302,7 +306,7 @@ static int cfl_check(const cfl *f, const mk_id *module_sig,
         break;
     case CO_CONFLUENCE_CMD_RETIRE:
         /* The modules' rule: a committee member's signed marker. */
-        return co__retire_check(&r, &f->m, module_sig, &out->retire);
+        return co__retire_check(&r, &f->m, f->verified, module_sig, &out->retire);
     default:
         return MK_EDECODE;
     }
@@ -313,14 +317,14 @@ static int cfl_check(const cfl *f, const mk_id *module_sig,
         return MK_EDECODE;
     if (out->kind == CO_CONFLUENCE_CMD_TICK) {
         tick_digest(&f->info.signature, out->seq, out->stamp, d);
-        return co__member_check(&f->m, &member, d, sig);
+        return co__member_check(&f->m, f->verified, &member, d, sig);
     }
     if (!out->fact || out->src >= f->info.n_sources ||
         f->def.surfaces[out->src].event(out->fact, out->len, &out->ev) != 0)
         return MK_EDECODE;
     fact_digest(&f->info.signature, out->src, out->observed, out->fact,
                 out->len, d);
-    return co__member_check(&f->m, &member, d, sig);
+    return co__member_check(&f->m, f->verified, &member, d, sig);
 }
 
 static int cfl_admit(struct mk_fsm *fsm, const uint8_t *cmd, size_t len)
@@ -699,6 +703,7 @@ int co_confluence_fsm_init(struct mk_fsm *fsm, const co_confluence_def *def,
         free(f);
         return rc;
     }
+    f->verified = mk__sig_cache_new(SIG_CACHE_SLOTS);
     fsm->version = MK_FSM_VERSION;
     fsm->data = f;
     fsm->signature = f->info.signature;
@@ -718,6 +723,7 @@ void co_confluence_fsm_free(struct mk_fsm *fsm)
         f->def.machine->free(f->ms);
     free_sources(f->src, f->info.n_sources);
     free_ring(f->ring, f->ring_cap);
+    mk__sig_cache_free(f->verified);
     free(f);
     fsm->data = NULL;
 }

@@ -41,12 +41,15 @@ void co__cmd_retire(mk_buf *out, const mk_id *module_sig, const char *reason,
     mk_put_raw(out, sig, MK_SIG_LEN);
 }
 
-int co__member_check(const co_module_info *m, const mk_peer_id *member,
-                     const uint8_t digest[32], const uint8_t *sig)
+int co__member_check(const co_module_info *m, mk__sig_cache *verified,
+                     const mk_peer_id *member, const uint8_t digest[32],
+                     const uint8_t *sig)
 {
     if (!co_module_is_member(m, member))
         return MK_ENOT_ALLOWED;
-    return mk_verify(member, digest, 32, sig) == 0 ? 0 : MK_EBAD_SIGNATURE;
+    return mk__sig_cache_verify(verified, member, digest, 32, sig) == 0
+               ? 0
+               : MK_EBAD_SIGNATURE;
 }
 
 bool co__door_refused(int status)
@@ -105,7 +108,8 @@ void co__retirement_get(mk_reader *r, co_retirement *ret)
 }
 
 int co__retire_check(mk_reader *r, const co_module_info *m,
-                     const mk_id *module_sig, co_retirement *next)
+                     mk__sig_cache *verified, const mk_id *module_sig,
+                     co_retirement *next)
 {
     memset(next, 0, sizeof *next);
     next->retired = true;
@@ -124,7 +128,7 @@ int co__retire_check(mk_reader *r, const co_module_info *m,
     uint8_t digest[32];
     retire_digest(module_sig, next->reason, strlen(next->reason),
                   has ? &next->successor : NULL, digest);
-    return co__member_check(m, &member, digest, sig);
+    return co__member_check(m, verified, &member, digest, sig);
 }
 
 int co__retire_apply(co_retirement *ret, const co_retirement *next,

@@ -5,6 +5,7 @@
 
 #include "modules_internal.h"
 #include "mosaik/codec.h"
+#include "mosaik/sig_cache.h"
 
 /* Every machine splits a command's checks in two, so that what a member
  * can refuse at the door (mk_fsm.admit) is refused there, before the
@@ -23,9 +24,11 @@
  * the configuration does not allow), MK_EBAD_SIGNATURE or MK_ENOMEM. */
 
 /* Decodes a RETIRE body (after its kind byte) into `next` and checks it:
- * signed by a committee member of `m` for the module `module_sig`. */
+ * signed by a committee member of `m` for the module `module_sig`.
+ * `verified` as for co__member_check. */
 int co__retire_check(mk_reader *r, const co_module_info *m,
-                     const mk_id *module_sig, co_retirement *next);
+                     mk__sig_cache *verified, const mk_id *module_sig,
+                     co_retirement *next);
 
 /* Applies a marker that passed co__retire_check: the first one wins,
  * later ones change nothing. Writes the result byte (1 accepted, 0 not)
@@ -41,9 +44,13 @@ int co__refuse_malformed(int rc, mk_buf *result);
 
 /* That `member` is on the committee (else MK_ENOT_ALLOWED) and signed
  * `digest` (else MK_EBAD_SIGNATURE). Membership first: it costs nothing,
- * and a flood from outsiders should not cost a verify each. */
-int co__member_check(const co_module_info *m, const mk_peer_id *member,
-                     const uint8_t digest[32], const uint8_t *sig);
+ * and a flood from outsiders should not cost a verify each. `verified`
+ * (may be NULL) is the machine's memo of signatures it has already found
+ * valid: admit() and apply() check the same command on a leader, and the
+ * second check is then a lookup (sig_cache.h). */
+int co__member_check(const co_module_info *m, mk__sig_cache *verified,
+                     const mk_peer_id *member, const uint8_t digest[32],
+                     const uint8_t *sig);
 void co__retirement_put(mk_buf *b, const co_retirement *ret);
 void co__retirement_get(mk_reader *r, co_retirement *ret);
 

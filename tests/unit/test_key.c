@@ -14,6 +14,7 @@
 
 #include "mosaik/error.h"
 #include "mosaik/key.h"
+#include "mosaik/sig_cache.h"
 #include "testutil.h"
 
 typedef struct fx {
@@ -117,6 +118,67 @@ static void garbage_is_not_a_key(void **state)
     assert_non_null(strstr(err, "Ed25519"));
 }
 
+/* The memo answers only for the exact triple that verified: a changed
+ * message, signer or signature is verified afresh (and fails), failures
+ * are never remembered, and an evicted triple is verified again. */
+static void sig_cache_remembers_only_what_verified(void **state)
+{
+    (void)state;
+    uint8_t seed[MK_SEED_LEN] = {7}, other_seed[MK_SEED_LEN] = {8};
+    mk_keypair kp, other;
+    mk_keypair_from_seed(&kp, seed);
+    mk_keypair_from_seed(&other, other_seed);
+    uint8_t msg[32] = "a command's digest", sig[MK_SIG_LEN];
+    mk_sign(&kp, msg, sizeof msg, sig);
+
+    mk__sig_cache *c = mk__sig_cache_new(2);
+    assert_non_null(c);
+    uint64_t hits, verifies;
+    assert_int_equal(mk__sig_cache_verify(c, &kp.pub, msg, sizeof msg, sig), 0);
+    assert_int_equal(mk__sig_cache_verify(c, &kp.pub, msg, sizeof msg, sig), 0);
+    mk__sig_cache_stats(c, &hits, &verifies);
+    assert_int_equal(hits, 1);
+    assert_int_equal(verifies, 1);
+
+    uint8_t bad[MK_SIG_LEN];
+    memcpy(bad, sig, sizeof bad);
+    bad[5] ^= 1;
+    for (int i = 0; i < 2; i++)
+        assert_int_equal(mk__sig_cache_verify(c, &kp.pub, msg, sizeof msg, bad),
+                         MK_EBAD_SIGNATURE);
+    assert_int_equal(
+        mk__sig_cache_verify(c, &other.pub, msg, sizeof msg, sig),
+        MK_EBAD_SIGNATURE);
+    uint8_t msg2[32] = "another digest";
+    assert_int_equal(mk__sig_cache_verify(c, &kp.pub, msg2, sizeof msg2, sig),
+                     MK_EBAD_SIGNATURE);
+    mk__sig_cache_stats(c, &hits, &verifies);
+    assert_int_equal(hits, 1);
+    assert_int_equal(verifies, 5);
+
+    /* Fill the two slots with other triples until the first is pushed
+     * out: it is then verified, not answered from memory. */
+    for (int i = 0; i < 64; i++) {
+        uint8_t m[32] = {(uint8_t)i, 1}, s2[MK_SIG_LEN];
+        mk_sign(&kp, m, sizeof m, s2);
+        assert_int_equal(mk__sig_cache_verify(c, &kp.pub, m, sizeof m, s2), 0);
+    }
+    mk__sig_cache_stats(c, &hits, &verifies);
+    uint64_t h0 = hits, v0 = verifies;
+    assert_int_equal(mk__sig_cache_verify(c, &kp.pub, msg, sizeof msg, sig), 0);
+    mk__sig_cache_stats(c, &hits, &verifies);
+    assert_int_equal(hits, h0);
+    assert_int_equal(verifies, v0 + 1);
+    mk__sig_cache_free(c);
+
+    /* No cache: a plain verify. */
+    assert_int_equal(mk__sig_cache_verify(NULL, &kp.pub, msg, sizeof msg, sig),
+                     0);
+    assert_int_equal(
+        mk__sig_cache_verify(NULL, &kp.pub, msg, sizeof msg, bad),
+        MK_EBAD_SIGNATURE);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -127,6 +189,7 @@ int main(void)
         T(encrypted_key_is_refused_without_prompting),
         T(garbage_is_not_a_key),
 #undef T
+        cmocka_unit_test(sig_cache_remembers_only_what_verified),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
