@@ -70,7 +70,7 @@ struct mk_fsm {
 
 typedef struct mk_group_params {
     uint32_t election_timeout_ms; /* [1000] */
-    uint32_t heartbeat_ms;        /* [100] */
+    uint32_t heartbeat_ms;        /* [50] */
     uint32_t snapshot_threshold;  /* [1024] entries between snapshots */
     uint32_t max_in_flight;       /* [64] log entries awaiting commit */
     /* [1 MiB] the largest command taken at the door; larger ones are

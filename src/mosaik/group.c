@@ -217,7 +217,7 @@ static void params_defaults(mk_group_params *p)
     if (!p->election_timeout_ms)
         p->election_timeout_ms = 1000;
     if (!p->heartbeat_ms)
-        p->heartbeat_ms = 100;
+        p->heartbeat_ms = 50;
     if (!p->snapshot_threshold)
         p->snapshot_threshold = 1024;
     /* Entries, not commands: each may be a batch of thousands. A short

@@ -554,11 +554,11 @@ static void group_id_derivation(void **state)
     mk_group_id_of(&cfg, &got);
 
     /* g0 = blake3(root), g1 = derive(g0, "libraft/1" ‖ u32le(election) ‖
-     * u32le(heartbeat)) with the defaults 1000 and 100, g2 = derive(g1,
+     * u32le(heartbeat)) with the defaults 1000 and 50, g2 = derive(g1,
      * signature), then the voters: derive(g2, "voters" ‖ u32le(n) ‖ the
      * PeerIds in ascending byte order). */
     uint8_t label[17] = {'l', 'i', 'b', 'r', 'a', 'f', 't', '/', '1',
-                         0xe8, 0x03, 0, 0, 100, 0, 0, 0};
+                         0xe8, 0x03, 0, 0, 50, 0, 0, 0};
     mk_id base;
     mk_id_hash(&base, cfg.root.b, MK_ID_LEN);
     mk_id_derive(&base, &base, label, sizeof label);
@@ -620,7 +620,7 @@ static void group_id_derivation(void **state)
 
     /* Local choices do not change it; timing, machine and root do. */
     cfg.params = (mk_group_params){.election_timeout_ms = 1000,
-                                   .heartbeat_ms = 100,
+                                   .heartbeat_ms = 50,
                                    .snapshot_threshold = 7,
                                    .max_in_flight = 3};
     mk_group_id_of(&cfg, &other);
@@ -629,10 +629,10 @@ static void group_id_derivation(void **state)
     mk_group_id_of(&cfg, &other);
     assert_false(mk_id_eq(&got, &other));
     cfg.params.election_timeout_ms = 1000;
-    cfg.params.heartbeat_ms = 99;
+    cfg.params.heartbeat_ms = 49;
     mk_group_id_of(&cfg, &other);
     assert_false(mk_id_eq(&got, &other));
-    cfg.params.heartbeat_ms = 100;
+    cfg.params.heartbeat_ms = 50;
     cfg.fsm = r;
     mk_group_id_of(&cfg, &other);
     assert_false(mk_id_eq(&got, &other));
