@@ -12,7 +12,10 @@
  *              ticks over --ticks ticks, by the leader's stamps (when the
  *              committee proposed) and by the reader's clock (when it saw
  *              them).
- *   Chronicle  appends/s with --window appends in flight; and offline,
+ *   Chronicle  appends/s with --window appends in flight (16, then 256,
+ *              unless --window is given, once or more: 16 shows what the
+ *              disk's write latency allows a small window, 256 what the
+ *              committee's CPU allows); and offline,
  *              co_chronicle_verify_entries over a synthetic chain (every
  *              entry signed by two of three members), in MB/s of bodies
  *              and entries/s, for small and for maximal bodies.
@@ -50,7 +53,8 @@
 
 typedef struct opts {
     const char *dir;
-    size_t cards, ticks, appends, window;
+    size_t cards, ticks, appends;
+    size_t windows[8], n_windows;
     uint64_t cadence_ms;
     bool offline;
 } opts;
@@ -396,6 +400,7 @@ static void bench_almanac(env *e, const opts *o)
 typedef struct append_run {
     env *e;
     const opts *o;
+    size_t window;
     size_t sent, done, failed, in_flight;
     uint8_t body[256];
 } append_run;
@@ -414,7 +419,7 @@ static void on_appended(int status, void *data)
 static void send_more(append_run *a)
 {
     char err[CO_ERRMSG_SIZE];
-    while (a->sent < a->o->appends && a->in_flight < a->o->window) {
+    while (a->sent < a->o->appends && a->in_flight < a->window) {
         mk_id subject;
         char name[64];
         snprintf(name, sizeof name, "bench/subject/%zu", a->sent);
@@ -435,18 +440,17 @@ static bool appends_done(void *arg)
     return a->done >= a->o->appends;
 }
 
-static void bench_appends(env *e, const opts *o)
+static void bench_appends(env *e, const opts *o, size_t window)
 {
-    append_run a = {.e = e, .o = o};
+    append_run a = {.e = e, .o = o, .window = window};
     memset(a.body, 'x', sizeof a.body);
     int64_t t0 = mk_mono_us();
     send_more(&a);
     spin_until(e, appends_done, &a, 120000);
     double secs = (double)(mk_mono_us() - t0) / 1e6;
-    printf("chronicle\n");
-    printf("  appends (256 B bodies, %zu in flight)           %9.0f "
+    printf("  appends (256 B bodies, %4zu in flight)         %9.0f "
            "appends/s (%zu done, %zu failed)\n",
-           o->window, secs > 0 ? (double)a.done / secs : 0.0, a.done,
+           window, secs > 0 ? (double)a.done / secs : 0.0, a.done,
            a.failed);
 }
 
@@ -521,7 +525,7 @@ static size_t count_arg(const char *s, const char *name)
 int main(int argc, char **argv)
 {
     opts o = {.dir = NULL, .cards = 50, .ticks = 120, .cadence_ms = 100,
-              .appends = 5000, .window = 16};
+              .appends = 5000};
     static const struct option lo[] = {
         {"dir", required_argument, NULL, 'd'},
         {"cards", required_argument, NULL, 'c'},
@@ -540,7 +544,11 @@ int main(int argc, char **argv)
         case 't': o.ticks = count_arg(optarg, "ticks"); break;
         case 'C': o.cadence_ms = count_arg(optarg, "cadence"); break;
         case 'a': o.appends = count_arg(optarg, "appends"); break;
-        case 'w': o.window = count_arg(optarg, "window"); break;
+        case 'w':
+            if (o.n_windows == sizeof o.windows / sizeof o.windows[0])
+                die("%s", "--window: at most 8");
+            o.windows[o.n_windows++] = count_arg(optarg, "window");
+            break;
         case 'o': o.offline = true; break;
         default:
             fprintf(stderr, "usage: bench_modules [--dir DIR] [--cards N] "
@@ -548,6 +556,10 @@ int main(int argc, char **argv)
                             "[--window N] [--offline]\n");
             return 2;
         }
+    }
+    if (o.n_windows == 0) {
+        o.windows[o.n_windows++] = 16;
+        o.windows[o.n_windows++] = 256;
     }
     if (o.cadence_ms < 10)
         die("%s", "--cadence: at least 10 ms");
@@ -568,7 +580,9 @@ int main(int argc, char **argv)
         printf("3 coalitiond members on loopback, data in %s\n", e->dir);
         bench_atlas(e, &o);
         bench_almanac(e, &o);
-        bench_appends(e, &o);
+        printf("chronicle\n");
+        for (size_t i = 0; i < o.n_windows; i++)
+            bench_appends(e, &o, o.windows[i]);
         stop_members(e);
         if (!o.dir)
             daemon_rmtree(e->dir);
