@@ -6,6 +6,10 @@
 #   FUZZ_JOBS=N         N libFuzzer processes per target (default 1: the
 #                       machine is shared, so parallel runs are opt-in)
 #   FUZZ_COMMIT=1       add what the run found to fuzz/corpus/<name>
+#   FUZZ_CPU_SECONDS=N  run each target until its processes have used N
+#                       seconds of CPU (in rounds of FUZZ_SECONDS wall,
+#                       default 600 then): a budget that holds on a
+#                       shared machine, where wall time would not
 #
 # The growing corpus lives in BUILD/corpus-long/<name>, seeded from
 # fuzz/corpus/<name> and kept between runs, so a campaign can resume.
@@ -15,7 +19,12 @@
 # the script fail, after every target has had its turn.
 set -eu
 build=${1:-build-fuzz}
-secs=${FUZZ_SECONDS:-3600}
+cpu_budget=${FUZZ_CPU_SECONDS:-0}
+if [ "$cpu_budget" -gt 0 ]; then
+    secs=${FUZZ_SECONDS:-600}
+else
+    secs=${FUZZ_SECONDS:-3600}
+fi
 jobs=${FUZZ_JOBS:-1}
 src=$(cd "$(dirname "$0")" && pwd)
 build=$(cd "$build" && pwd)
@@ -62,18 +71,33 @@ for name in $names; do
     fi
     before=$(nfiles "$art")
     echo "fuzz-long: $name for ${secs}s ($jobs process(es)), log $logs/run.log"
-    # A crash ends this target's run; it is counted, not fatal yet.
+    # A crash ends this target's run; it is counted, not fatal yet. CPU
+    # time is what /usr/bin/time reports for the fuzzer and the workers
+    # it waits for; rounds repeat until the CPU budget, if any, is spent.
     rc=0
-    # shellcheck disable=SC2086 # $par is a list of flags
-    (cd "$logs" && "$exe" -max_total_time="$secs" -rss_limit_mb=2048 \
-        -print_final_stats=1 -artifact_prefix="$art/" $par \
-        "$corpus" >run.log 2>&1) || rc=$?
+    cpu=0
+    round=0
+    while :; do
+        round=$((round + 1))
+        # shellcheck disable=SC2086 # $par is a list of flags
+        (cd "$logs" && /usr/bin/time -f '%U %S' -o "cpu.$round" \
+            "$exe" -max_total_time="$secs" -rss_limit_mb=2048 \
+            -print_final_stats=1 -artifact_prefix="$art/" $par \
+            "$corpus" >"run.$round.log" 2>&1) || rc=$?
+        cpu=$(awk -v c="$cpu" 'END { printf "%d", c + $1 + $2 }' "$logs/cpu.$round")
+        # Workers rewrite fuzz-<n>.log each round: keep every round's.
+        for f in "$logs"/fuzz-*.log; do
+            [ -f "$f" ] && mv "$f" "$logs/worker.$round.${f##*/fuzz-}"
+        done
+        [ "$rc" = 0 ] && [ "$cpu" -lt "$cpu_budget" ] || break
+    done
+    cat "$logs"/run.*.log >"$logs/run.log"
 
     # Figures: libFuzzer's final stats (summed over workers), and the
     # last coverage line it printed (cov: edges, ft: features).
-    execs=$(cat "$logs"/*.log | sed -n 's/^stat::number_of_executed_units: *//p' |
+    execs=$(cat "$logs"/run.*.log "$logs"/worker.*.log 2>/dev/null | sed -n 's/^stat::number_of_executed_units: *//p' |
         awk '{ s += $1 } END { print s + 0 }')
-    covline=$(cat "$logs"/*.log | grep ' cov: ' | tail -n 1 || true)
+    covline=$(cat "$logs"/run.*.log "$logs"/worker.*.log 2>/dev/null | grep ' cov: ' | tail -n 1 || true)
     cov=$(echo "$covline" | sed -n 's/.* cov: \([0-9]*\).*/\1/p')
     ft=$(echo "$covline" | sed -n 's/.* ft: \([0-9]*\).*/\1/p')
     crashes=$(($(nfiles "$art") - before))
@@ -91,8 +115,8 @@ for name in $names; do
     fi
     files=$(nfiles "$min")
     bytes=$(find "$min" -type f -exec cat {} + | wc -c)
-    printf '%-12s execs %-10s cov %-6s ft %-7s corpus %s files/%s bytes  crashes %s\n' \
-        "$name" "$execs" "${cov:-?}" "${ft:-?}" "$files" "$bytes" "$crashes" \
+    printf '%-12s cpu %6ss  execs %-10s cov %-6s ft %-7s corpus %s files/%s bytes  crashes %s\n' \
+        "$name" "$cpu" "$execs" "${cov:-?}" "${ft:-?}" "$files" "$bytes" "$crashes" \
         >>"$summary"
 
     if [ "${FUZZ_COMMIT:-0}" = 1 ]; then
