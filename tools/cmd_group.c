@@ -835,6 +835,9 @@ static int print_status(status_run *s, bool json)
                 json_object_set_new(m, "state",
                                     json_string(state_name(a->st.raft_state)));
                 json_object_set_new(m, "online", json_boolean(st->online));
+                json_object_set_new(m, "role", json_string(st->is_voter
+                                                               ? "voter"
+                                                               : "standby"));
                 if (st->storage_failed)
                     json_object_set_new(m, "storage_failed", json_true());
                 json_object_set_new(m, "is_leader", json_boolean(st->is_leader));
@@ -887,10 +890,11 @@ static int print_status(status_run *s, bool json)
                                               : a->status));
                 continue;
             }
-            printf("member  %s  %-9s term %llu commit %llu applied %llu",
+            printf("member  %s  %-9s %-7s term %llu commit %llu applied %llu",
                    mk_id_hex(&a->peer, hex),
                    a->st.st.storage_failed ? "STORAGE-FAILED"
                                            : state_name(a->st.raft_state),
+                   a->st.st.is_voter ? "voter" : "standby",
                    (unsigned long long)a->st.st.term,
                    (unsigned long long)a->st.st.commit_index,
                    (unsigned long long)a->st.st.applied);

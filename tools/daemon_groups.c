@@ -231,7 +231,11 @@ static int parse_group(dg_group *gr, json_t *o, size_t idx, char *err,
               get_u32(p, "snapshot_threshold", &gr->params.snapshot_threshold,
                       err, len, where) ||
               get_u32(p, "max_in_flight", &gr->params.max_in_flight, err, len,
-                      where)))
+                      where) ||
+              get_u32(p, "max_voters", &gr->params.max_voters, err, len,
+                      where) ||
+              get_u32(p, "replace_after_ms", &gr->params.replace_after_ms,
+                      err, len, where)))
         return -1;
     json_t *vs = json_object_get(o, "validators");
     for (size_t i = 0; json_is_array(vs) && i < json_array_size(vs); i++) {

@@ -77,6 +77,17 @@ typedef struct mk_group_params {
      * refused with MK_EMSGSIZE before they are replicated. At most
      * MK_GROUP_COMMAND_MAX. */
     uint32_t max_command_bytes;
+    /* [5] voters at most, odd. The members listed beyond it are standbys:
+     * they hold the log, answer clients, and take the place of a voter the
+     * leader has not heard from for replace_after_ms. Folded into the
+     * GroupId only when the list is longer (then members must agree on
+     * it), so a committee of at most five names the same group as ever. */
+    uint32_t max_voters;
+    /* [10000] how long a voter may stay silent before the leader demotes
+     * it to standby and promotes a standby it hears from (one change at a
+     * time, the standby caught up first). A local choice of each member,
+     * used while it leads. */
+    uint32_t replace_after_ms;
 } mk_group_params;
 
 /* The largest command any group takes (it must fit a link frame). */
@@ -86,7 +97,10 @@ typedef struct mk_group_config {
     mk_node *node;              /* borrowed */
     mk_id root;                 /* the committee root (e.g. a module root) */
     struct mk_fsm *fsm;         /* borrowed; outlives the group */
-    const mk_peer_id *voters;   /* copied; this node must be one of them */
+    /* The members (copied; this node must be one): the first max_voters of
+     * them in ascending PeerId order start as voters, the rest as
+     * standbys (params.max_voters). */
+    const mk_peer_id *voters;
     size_t n_voters;
     const char *data_dir;       /* created if missing; holds the Raft log */
     mk_group_params params;     /* zero fields take the defaults */
@@ -129,7 +143,9 @@ typedef struct mk_group_status {
     uint64_t commit_index;  /* Raft's */
     uint64_t applied_index; /* Raft's */
     uint64_t applied;       /* commands applied to the state machine */
-    size_t n_voters;
+    size_t n_voters;        /* voters in the current configuration */
+    size_t n_members;       /* members listed: voters and standbys */
+    bool is_voter;          /* this member votes (else it is a standby) */
     /* This member's storage failed (a full disk, an I/O error) or lost
      * entries: it is out of consensus (no votes, no acknowledgements)
      * until its disk works again, when it restarts from its log. */

@@ -228,6 +228,10 @@ static void params_defaults(mk_group_params *p)
         p->max_command_bytes = DEFAULT_MAX_COMMAND;
     if (p->max_command_bytes > MK_GROUP_COMMAND_MAX)
         p->max_command_bytes = MK_GROUP_COMMAND_MAX;
+    if (!p->max_voters)
+        p->max_voters = 5;
+    if (!p->replace_after_ms)
+        p->replace_after_ms = 10000;
 }
 
 /* Everything but the voter set: what a member shows in its proof. */
@@ -247,6 +251,15 @@ static void base_id(const mk_group_config *cfg, mk_id *out)
     mk_id_derive(&g, &g, cfg->fsm->signature.b, MK_ID_LEN);
     for (size_t i = 0; i < cfg->n_validators; i++)
         mk_id_derive(&g, &g, cfg->validators[i]->signature.b, MK_ID_LEN);
+    /* Which members start as voters depends on max_voters only when there
+     * are more members than that: only then must they agree on it. */
+    if (cfg->n_voters > p.max_voters) {
+        uint8_t mv[10 + 4];
+        memcpy(mv, "max_voters", 10);
+        for (int i = 0; i < 4; i++)
+            mv[10 + i] = (uint8_t)(p.max_voters >> (8 * i));
+        mk_id_derive(&g, &g, mv, sizeof mv);
+    }
     *out = g;
 }
 
@@ -626,6 +639,11 @@ static int64_t op_deadline(const mk__op *o)
             d = w->deadline;
     return d;
 }
+
+/* Membership (below): the roles Raft's configuration gives members. */
+static bool starts_as_voter(const mk_group *g, size_t i);
+static int role_of(const mk_group *g, raft_id id);
+static size_t count_voters(const mk_group *g);
 
 static bool leader_now(mk_group *g)
 {
@@ -1422,8 +1440,16 @@ static void member_status(mk_group *g, bool hash, mk__member_status *ms)
     ms->self = g->voters[g->self].peer;
     mk_group_status_get(g, &ms->st);
     ms->raft_state = g->raft_started ? raft_state(&g->raft) : 0;
-    for (size_t i = 0; i < g->n_voters && i < 64; i++)
-        ms->voters[i] = g->voters[i].peer;
+    /* The voters as of now (st.n_voters of them), in listing order. */
+    size_t n = 0;
+    for (size_t i = 0; i < g->n_voters && n < 64; i++) {
+        bool votes = g->raft_started && !g->raft_closed
+                         ? role_of(g, g->voters[i].id) == RAFT_VOTER
+                         : starts_as_voter(g, i);
+        if (votes)
+            ms->voters[n++] = g->voters[i].peer;
+    }
+    ms->st.n_voters = n;
     if (hash && mk__fsm_state_hash(g->fsm, g->gfsm.applied, &ms->hash) == 0)
         ms->has_hash = true;
     ms->entries_proposed = g->entries_proposed;
@@ -1527,11 +1553,18 @@ void mk_group_status_get(const mk_group *cg, mk_group_status *out)
 {
     mk_group *g = (mk_group *)cg; /* libraft's getters take non-const */
     memset(out, 0, sizeof *out);
-    out->n_voters = g->n_voters;
+    out->n_members = g->n_voters;
     out->applied = g->gfsm.applied;
     out->storage_failed = g->disk != DISK_OK;
-    if (!g->raft_started || g->raft_closed)
+    if (!g->raft_started || g->raft_closed) {
+        /* Not running Raft: the roles it would start with. */
+        for (size_t i = 0; i < g->n_voters; i++)
+            out->n_voters += starts_as_voter(g, i);
+        out->is_voter = starts_as_voter(g, g->self);
         return;
+    }
+    out->n_voters = count_voters(g);
+    out->is_voter = role_of(g, g->voters[g->self].id) == RAFT_VOTER;
     int state = raft_state(&g->raft);
     raft_id id;
     const char *addr;
@@ -1689,6 +1722,121 @@ static void size_log(mk_group *g, int64_t now)
                                                      : (unsigned)(t + 1) / 2);
 }
 
+/* ---- membership ------------------------------------------------------------ *
+ *
+ * The listed members are fixed by the GroupId; which of them vote is Raft's
+ * configuration, which the leader changes one step at a time with
+ * raft_assign: a voter it has not heard from for replace_after_ms is
+ * demoted to standby once a standby it hears from can take its place, and
+ * then that standby is promoted (libraft catches it up first). Demoting
+ * first keeps the voters at most max_voters, and demoting a silent voter
+ * takes no live one from the quorum. Nothing changes while a change is in
+ * flight, while this member's storage is failing, or in the first
+ * replace_after_ms of a term: a new leader has heard from no one yet. */
+
+/* Whether listed member `i` is a voter in the bootstrap configuration:
+ * the first max_voters in ascending PeerId order, so every member
+ * computes the same configuration whatever order its list is in. */
+static bool starts_as_voter(const mk_group *g, size_t i)
+{
+    size_t below = 0;
+    for (size_t j = 0; j < g->n_voters; j++)
+        below += memcmp(g->voters[j].peer.b, g->voters[i].peer.b,
+                        MK_ID_LEN) < 0;
+    return below < g->params.max_voters;
+}
+
+static void on_heard(mk__gio *io, raft_id from)
+{
+    mk_group *g = io->data;
+    for (size_t i = 0; i < g->n_voters; i++)
+        if (g->voters[i].id == from) {
+            g->voters[i].heard_ms = mk_mono_ms();
+            return;
+        }
+}
+
+/* The role `id` has in the current configuration, or -1. */
+static int role_of(const mk_group *g, raft_id id)
+{
+    if (!g->raft_started)
+        return -1;
+    const struct raft_configuration *c = &g->raft.configuration;
+    for (unsigned i = 0; i < c->n; i++)
+        if (c->servers[i].id == id)
+            return c->servers[i].role;
+    return -1;
+}
+
+static size_t count_voters(const mk_group *g)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < g->n_voters; i++)
+        n += role_of(g, g->voters[i].id) == RAFT_VOTER;
+    return n;
+}
+
+static void on_change_done(struct raft_change *req, int status)
+{
+    mk_group *g = req->data;
+    g->change_busy = false;
+    if (status != 0 && !g->closing) {
+        char hex[MK_ID_HEX_LEN + 1];
+        fprintf(stderr, "mosaik: group %s: a membership change failed: %s\n",
+                mk_id_hex(&g->id, hex), raft_strerror(status));
+    }
+}
+
+static void change_role(mk_group *g, const mk__voter *v, int role)
+{
+    char hex[MK_ID_HEX_LEN + 1], peer[MK_ID_HEX_LEN + 1];
+    g->change.data = g;
+    int rv = raft_assign(&g->raft, &g->change, v->id, role, on_change_done);
+    if (rv != 0)
+        return; /* a change libraft is still finishing: next time */
+    g->change_busy = true;
+    fprintf(stderr, "mosaik: group %s: %s %s\n", mk_id_hex(&g->id, hex),
+            role == RAFT_VOTER ? "promoting standby" : "demoting silent voter",
+            mk_id_hex(&v->peer, peer));
+}
+
+static void membership_check(mk_group *g, int64_t now)
+{
+    if (!leader_now(g)) {
+        g->leading_since = 0;
+        return;
+    }
+    if (!g->leading_since)
+        g->leading_since = now;
+    if (g->change_busy || g->disk != DISK_OK ||
+        now - g->leading_since < (int64_t)g->params.replace_after_ms)
+        return;
+    /* Alive: heard within two election timeouts (a standby that answers
+     * the leader's heartbeats). */
+    int64_t alive = 2 * (int64_t)g->params.election_timeout_ms;
+    const mk__voter *silent = NULL, *standby = NULL;
+    size_t voters = 0;
+    for (size_t i = 0; i < g->n_voters; i++) {
+        const mk__voter *v = &g->voters[i];
+        int role = role_of(g, v->id);
+        if (role == RAFT_VOTER) {
+            voters++;
+            if (i != g->self && !silent &&
+                now - v->heard_ms >= (int64_t)g->params.replace_after_ms)
+                silent = v;
+        } else if (role == RAFT_STANDBY && now - v->heard_ms < alive &&
+                   (!standby || v->heard_ms > standby->heard_ms)) {
+            standby = v;
+        }
+    }
+    if (!standby)
+        return;
+    if (silent)
+        change_role(g, silent, RAFT_STANDBY);
+    else if (voters < g->params.max_voters)
+        change_role(g, standby, RAFT_VOTER);
+}
+
 static void on_tick(uv_timer_t *h)
 {
     mk_group *g = h->data;
@@ -1701,6 +1849,7 @@ static void on_tick(uv_timer_t *h)
     sessions_sweep(g);
     size_log(g, now);
     route_idle(g);
+    membership_check(g, now);
     if (now >= g->next_bond_check) {
         g->next_bond_check = now + BOND_CHECK_MS;
         recheck_bonds(g, NULL, true);
@@ -1971,6 +2120,7 @@ static int raft_open(mk_group *g, char *err)
      * it) instead of being renamed away with entries this member had. */
     raft_uv_set_auto_recovery(&st->io, false);
     mk__gio_init(&st->gio, &st->io, st->dir, on_storage_failed, g);
+    st->gio.on_heard = on_heard;
     rv = raft_init(&g->raft, &st->gio.io, &g->gfsm.raft, me->id, me->addr);
     if (rv != 0) {
         snprintf(detail, sizeof detail, "%s", raft_errmsg(&g->raft));
@@ -1996,14 +2146,18 @@ static int raft_open(mk_group *g, char *err)
                                                 ? 50
                                                 : p->heartbeat_ms * 2);
 
-    /* Every voter bootstraps the same configuration; a data dir that
-     * already holds a log refuses (RAFT_CANTBOOTSTRAP) and keeps its own. */
+    /* Every member bootstraps the same configuration: the first
+     * max_voters members in ascending PeerId order vote, the others stand
+     * by. A data dir that already holds a log refuses
+     * (RAFT_CANTBOOTSTRAP) and keeps its own, with whatever changes it
+     * has committed since. */
     struct raft_configuration conf;
     raft_configuration_init(&conf);
     rv = 0;
     for (size_t i = 0; i < g->n_voters && rv == 0; i++)
-        rv = raft_configuration_add(&conf, g->voters[i].id,
-                                    g->voters[i].addr, RAFT_VOTER);
+        rv = raft_configuration_add(&conf, g->voters[i].id, g->voters[i].addr,
+                                    starts_as_voter(g, i) ? RAFT_VOTER
+                                                          : RAFT_STANDBY);
     if (rv == 0)
         rv = raft_bootstrap(&g->raft, &conf);
     raft_configuration_close(&conf);
@@ -2146,6 +2300,13 @@ static int join(const mk_group_config *cfg, mk_group **out, char *err)
     params_defaults(&p);
     if (p.heartbeat_ms >= p.election_timeout_ms) {
         say(err, "heartbeat must be shorter than the election timeout");
+        return MK_EINVAL;
+    }
+    if (p.max_voters % 2 == 0 || p.max_voters > 63) {
+        /* An even count adds a voter without adding a failure it
+         * survives. */
+        say(err, "max_voters must be odd and at most 63 (got %u)",
+            p.max_voters);
         return MK_EINVAL;
     }
     const mk_peer_id *self = mk_node_id(cfg->node);

@@ -294,6 +294,7 @@ typedef struct mk__voter {
     mk_peer_id peer;
     raft_id id;
     char addr[MK_ID_HEX_LEN + 1];
+    int64_t heard_ms; /* mono ms of the last Raft message from it */
 } mk__voter;
 
 /* libraft's storage for one run of Raft: raft_uv (`io`), wrapped by gio
@@ -377,6 +378,12 @@ struct mk_group {
     int64_t next_bond_check;
     /* Completions delivered on the next loop iteration. */
     mk__done *done_head, *done_tail;
+
+    /* Membership (group.c "membership"): a configuration change in
+     * flight, and when this member last became leader. */
+    struct raft_change change;
+    bool change_busy;
+    int64_t leading_since;
 
     mk__gwatch *watches;
     mk_node_watch *node_watch;

@@ -451,6 +451,8 @@ static void on_tick(struct raft_io *inner)
 static void on_recv(struct raft_io *inner, struct raft_message *m)
 {
     mk__gio *g = inner->data;
+    if (g->on_heard)
+        g->on_heard(g, m->server_id);
     g->recv(&g->io, m);
 }
 

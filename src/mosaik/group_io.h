@@ -70,6 +70,9 @@ struct mk__gio {
 
     raft_io_tick_cb tick;
     raft_io_recv_cb recv;
+    /* May be set by the owner: every Raft message received, by sender,
+     * before libraft sees it (the leader's view of who is alive). */
+    void (*on_heard)(mk__gio *io, raft_id from);
     raft_io_close_cb close_cb;
 };
 

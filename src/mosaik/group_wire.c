@@ -149,7 +149,8 @@ void mk__status_encode(mk_buf *b, const mk__member_status *s)
     const mk_group_status *st = &s->st;
     mk_put_id(b, &s->self);
     mk_put_u8(b, (uint8_t)(st->online | st->is_leader << 1 |
-                           st->has_leader << 2 | st->storage_failed << 3));
+                           st->has_leader << 2 | st->storage_failed << 3 |
+                           st->is_voter << 4));
     mk_put_id(b, &st->leader);
     mk_put_u8(b, (uint8_t)s->raft_state);
     mk_put_varint(b, st->term);
@@ -164,6 +165,7 @@ void mk__status_encode(mk_buf *b, const mk__member_status *s)
         mk_put_id(b, &s->hash);
     mk_put_varint(b, s->entries_proposed);
     mk_put_varint(b, s->commands_proposed);
+    mk_put_varint(b, st->n_members);
 }
 
 int mk__status_decode(const uint8_t *p, size_t n, mk__member_status *s)
@@ -173,12 +175,13 @@ int mk__status_decode(const uint8_t *p, size_t n, mk__member_status *s)
     mk_reader_init(&r, p, n);
     mk_get_id(&r, &s->self);
     uint8_t f = mk_get_u8(&r);
-    if (f > 15)
+    if (f > 31)
         return MK_EDECODE;
     s->st.online = f & 1;
     s->st.is_leader = f >> 1 & 1;
     s->st.has_leader = f >> 2 & 1;
     s->st.storage_failed = f >> 3 & 1;
+    s->st.is_voter = f >> 4 & 1;
     mk_get_id(&r, &s->st.leader);
     s->raft_state = mk_get_u8(&r);
     s->st.term = mk_get_varint(&r);
@@ -196,6 +199,9 @@ int mk__status_decode(const uint8_t *p, size_t n, mk__member_status *s)
         mk_get_id(&r, &s->hash);
     s->entries_proposed = mk_get_varint(&r);
     s->commands_proposed = mk_get_varint(&r);
+    s->st.n_members = (size_t)mk_get_varint(&r);
+    if (s->st.n_members > 64)
+        return MK_EDECODE;
     return mk_reader_done(&r);
 }
 

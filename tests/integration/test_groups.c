@@ -59,6 +59,7 @@ static int ms(int base)
 typedef struct gspec {
     const char *name, *root, *kind;
     uint32_t election_ms, heartbeat_ms, snapshot_threshold;
+    uint32_t max_voters, replace_after_ms; /* 0: the defaults */
     int voters[MAXD]; /* daemon indexes, -1 terminated */
 } gspec;
 
@@ -141,6 +142,7 @@ static void gid_of(const gspec *s, const daemon_proc *d, mk_id *out)
     mk_id_from_str(&cfg.root, s->root);
     cfg.params.election_timeout_ms = s->election_ms;
     cfg.params.heartbeat_ms = s->heartbeat_ms;
+    cfg.params.max_voters = s->max_voters;
     mk_group_id_of(&cfg, out);
     mk_fsm_test_free(f);
 }
@@ -175,6 +177,11 @@ static void write_config(const char *path, const gspec *specs, int n,
         if (s->snapshot_threshold)
             json_object_set_new(p, "snapshot_threshold",
                                 json_integer(s->snapshot_threshold));
+        if (s->max_voters)
+            json_object_set_new(p, "max_voters", json_integer(s->max_voters));
+        if (s->replace_after_ms)
+            json_object_set_new(p, "replace_after_ms",
+                                json_integer(s->replace_after_ms));
         json_object_set_new(g, "params", p);
         json_array_append_new(gs, g);
     }
@@ -853,6 +860,129 @@ static void isolated_minority(void **state)
     same_q sq = {.g = 0, .members = ALL3, .n = 3};
     assert_true(wait_until(&e, same_state, &sq, ms(10000)));
     assert_int_equal(sq.applied, strcmp(r.text, "11") == 0 ? 2 : 3);
+    res_free(&r);
+    env_close(&e, false);
+}
+
+/* ---- membership: standbys replace a silent voter ------------------------ */
+
+/* The member ahead of the others in PeerId order `rank` (0 = lowest). */
+static int by_rank(const env *e, const int *members, int n, int rank)
+{
+    for (int k = 0; k < n; k++) {
+        int below = 0;
+        for (int j = 0; j < n; j++)
+            below += strcmp(e->d[members[j]].peer_id,
+                            e->d[members[k]].peer_id) < 0;
+        if (below == rank)
+            return members[k];
+    }
+    return -1;
+}
+
+typedef struct roles_q {
+    int g, leader, gone, standby;
+    int max_seen; /* the most voters any answer reported */
+} roles_q;
+
+/* The leader reports three voters, among them the former standby and not
+ * the silent one; every answer seen on the way is checked for the cap. */
+static bool replaced(env *e, void *arg)
+{
+    roles_q *q = arg;
+    mk__member_status s;
+    if (member_status(e, q->g, q->leader, false, &s, ms(1000)) != 0)
+        return false;
+    if ((int)s.st.n_voters > q->max_seen)
+        q->max_seen = (int)s.st.n_voters;
+    bool has_standby = false, has_gone = false;
+    for (size_t v = 0; v < s.st.n_voters; v++) {
+        int i = index_of(e, &s.voters[v]);
+        has_standby |= i == q->standby;
+        has_gone |= i == q->gone;
+    }
+    mk__member_status t;
+    return s.st.is_leader && s.st.n_voters == 3 && has_standby && !has_gone &&
+           member_status(e, q->g, q->standby, false, &t, ms(1000)) == 0 &&
+           t.st.is_voter;
+}
+
+static void standby_replaces_silent_voter(void **state)
+{
+    static env e; /* outlives a failed assertion: see teardown_env */
+    gspec specs[1] = {spec("rot", "counter", 0)};
+    int four[] = {0, 1, 2, 3, -1};
+    memcpy(specs[0].voters, four, sizeof four);
+    specs[0].max_voters = 3;
+    specs[0].replace_after_ms = (uint32_t)ms(1500);
+    env_init(&e, 4, specs, 1);
+    /* max_voters is in the GroupId when the list is longer: the same four
+     * members with the default (5) name another group. */
+    gspec dflt = specs[0];
+    dflt.max_voters = 0;
+    mk_id dflt_id;
+    gid_of(&dflt, e.d, &dflt_id);
+    assert_false(mk_id_eq(&dflt_id, &e.g[0].id));
+
+    for (int i = 0; i < 4; i++)
+        start(&e, i);
+    open_node(&e);
+    const int all4[] = {0, 1, 2, 3};
+    int standby = by_rank(&e, all4, 4, 3);
+    int voters[3], nv = 0;
+    for (int i = 0; i < 4; i++)
+        if (i != standby)
+            voters[nv++] = i;
+    int leader = wait_leader(&e, 0, voters, 3, ms(15000));
+    if (leader < 0) {
+        env_close(&e, true);
+        fail_msg("no leader");
+    }
+    /* The highest PeerId stands by: it follows, answers, does not vote. */
+    mk__member_status s;
+    assert_int_equal(member_status(&e, 0, standby, false, &s, ms(2000)), 0);
+    assert_false(s.st.is_voter);
+    assert_int_equal(s.st.n_voters, 3);
+    assert_int_equal(s.st.n_members, 4);
+    res r = {0};
+    assert_int_equal(exec_sync(&e, 0, standby, "1", ms(5000), &r), 0);
+
+    /* A voter falls silent (not the leader): once replace_after_ms has
+     * passed the standby takes its place, and writes go on meanwhile. */
+    int gone = voters[0] == leader ? voters[1] : voters[0];
+    kill(e.d[gone].pid, SIGKILL);
+    waitpid(e.d[gone].pid, NULL, 0);
+    e.d[gone].pid = 0;
+    roles_q q = {.g = 0, .leader = leader, .gone = gone, .standby = standby};
+    int64_t t0 = mk_mono_ms();
+    int writes = 0;
+    while (!replaced(&e, &q) && mk_mono_ms() - t0 < ms(30000)) {
+        assert_int_equal(exec_sync(&e, 0, -1, "1", ms(5000), &r), 0);
+        writes++;
+    }
+    if (!replaced(&e, &q)) {
+        env_close(&e, true);
+        fail_msg("the standby was not promoted in %d ms", ms(30000));
+    }
+    assert_true(q.max_seen <= 3);
+    print_message("standby promoted %lld ms after the voter went silent, "
+                  "%d writes meanwhile\n",
+                  (long long)(mk_mono_ms() - t0), writes);
+
+    /* The silent member comes back as a standby and catches up. */
+    start(&e, gone);
+    int now3[3] = {leader, standby, 0};
+    for (int i = 0; i < 4; i++)
+        if (i != leader && i != standby && i != gone)
+            now3[2] = i;
+    assert_int_equal(exec_sync(&e, 0, -1, "1", ms(5000), &r), 0);
+    const int back[] = {leader, standby, now3[2], gone};
+    same_q sq = {.g = 0, .members = back, .n = 4};
+    assert_true(wait_until(&e, same_state, &sq, ms(20000)));
+    assert_int_equal(member_status(&e, 0, gone, false, &s, ms(2000)), 0);
+    assert_false(s.st.is_voter);
+    assert_int_equal(s.st.n_voters, 3);
+    assert_int_equal(sq.applied, (uint64_t)writes + 2);
     res_free(&r);
     env_close(&e, false);
 }
@@ -1637,6 +1767,7 @@ int main(void)
         cmocka_unit_test_teardown(snapshot_catchup, teardown_env),
         cmocka_unit_test_teardown(pipelined_window, teardown_env),
         cmocka_unit_test_teardown(isolated_minority, teardown_env),
+        cmocka_unit_test_teardown(standby_replaces_silent_voter, teardown_env),
         cmocka_unit_test_teardown(no_acknowledged_write_lost, teardown_env),
         cmocka_unit_test_teardown(replicas, teardown_env),
         cmocka_unit_test_teardown(full_disk, teardown_env),
