@@ -386,7 +386,7 @@ typedef struct leader_ask {
     int module;
 } leader_ask;
 
-static void on_leader(int status, const mk__member_status *st, void *data)
+static void on_leader(int status, const mk_member_status *st, void *data)
 {
     leader_ask *a = data;
     if (st && st->st.has_leader)

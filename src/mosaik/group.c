@@ -1416,12 +1416,24 @@ static void serve_query(mk_group *g, mk__srv *s, const mk__req *q)
     route_q(g, qo);
 }
 
-static void member_status(mk_group *g, bool hash, mk__member_status *ms)
+static mk_member_role role_of(mk_group *g)
+{
+    if (!g->raft_started)
+        return MK_MEMBER_UNAVAILABLE;
+    switch (raft_state(&g->raft)) {
+    case RAFT_FOLLOWER: return MK_MEMBER_FOLLOWER;
+    case RAFT_CANDIDATE: return MK_MEMBER_CANDIDATE;
+    case RAFT_LEADER: return MK_MEMBER_LEADER;
+    default: return MK_MEMBER_UNAVAILABLE;
+    }
+}
+
+static void member_status(mk_group *g, bool hash, mk_member_status *ms)
 {
     memset(ms, 0, sizeof *ms);
     ms->self = g->voters[g->self].peer;
     mk_group_status_get(g, &ms->st);
-    ms->raft_state = g->raft_started ? raft_state(&g->raft) : 0;
+    ms->role = role_of(g);
     for (size_t i = 0; i < g->n_voters && i < 64; i++)
         ms->voters[i] = g->voters[i].peer;
     if (hash && mk__fsm_state_hash(g->fsm, g->gfsm.applied, &ms->hash) == 0)
@@ -1432,7 +1444,7 @@ static void member_status(mk_group *g, bool hash, mk__member_status *ms)
 
 static void serve_status(mk_group *g, mk__srv *s, const mk__req *q)
 {
-    mk__member_status ms;
+    mk_member_status ms;
     member_status(g, q->flags & MK__STATUS_WANT_HASH, &ms);
     mk_buf b;
     mk_buf_init(&b);
