@@ -13,7 +13,7 @@
 #include <string.h>
 
 #include "mosaik/error.h"
-#include "mosaik/fsm_test.h"
+#include "mosaik/testing/fsm_test.h"
 #include "mosaik/group_internal.h"
 
 #define CHECK(c)                                                              \

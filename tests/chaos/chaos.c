@@ -77,7 +77,7 @@
 #include "linearizable.h"
 #include "mosaik/clock.h"
 #include "mosaik/error.h"
-#include "mosaik/fsm_test.h"
+#include "mosaik/testing/fsm_test.h"
 #include "mosaik/group_client.h"
 #include "mosaik/node.h"
 

@@ -39,7 +39,7 @@
 #include "mosaik/blake3.h"
 #include "mosaik/clock.h"
 #include "mosaik/error.h"
-#include "mosaik/fsm_test.h"
+#include "mosaik/testing/fsm_test.h"
 #include "mosaik/group_client.h"
 #include "mosaik/node.h"
 #include "proc.h"
