@@ -26,7 +26,6 @@
 #include <unistd.h>
 #include <uv.h>
 
-#include "../examples/demo_coalition.h"
 #include "cli.h"
 #include "coalition/almanac.h"
 #include "coalition/atlas.h"
@@ -39,6 +38,7 @@
 #include "mosaik/group_client.h"
 #include "mosaik/node.h"
 #include "mosaik/stream.h"
+#include "demo_coalition.h" /* demo_coalition_dep, examples/meson.build */
 #include "demo_compute.h"
 #include "util.h"
 
