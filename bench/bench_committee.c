@@ -3,7 +3,7 @@
  *
  * The client is what an application outside the committee would be: an
  * ephemeral node (fresh key, no listener) that bootstraps to a member and
- * opens a group client (src/mosaik/group_client.h) on the group, so every
+ * opens a group client (include/mosaik/group_client.h) on the group, so every
  * write crosses a TLS link, is forwarded to the leader if need be, goes
  * through the exactly-once table and the Raft log, and is answered over
  * the link. It writes N Map inserts of distinct keys ("c<client>-<seq>")

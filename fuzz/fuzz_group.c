@@ -13,7 +13,7 @@
 #include <string.h>
 
 #include "mosaik/error.h"
-#include "mosaik/fsm_test.h"
+#include "mosaik/testing/fsm_test.h"
 #include "mosaik/group_internal.h"
 
 #define CHECK(c)                                                              \
@@ -79,11 +79,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         break;
     }
     case 3: {
-        mk__member_status s;
+        mk_member_status s;
         if (mk__status_decode(p, n, &s) == 0) {
             mk__status_encode(&b, &s);
             /* Flags are re-derived from booleans: compare decoded views. */
-            mk__member_status t;
+            mk_member_status t;
             CHECK(mk__status_decode(b.data, b.len, &t) == 0);
             CHECK(t.st.applied == s.st.applied &&
                   t.st.n_voters == s.st.n_voters);

@@ -22,8 +22,8 @@ int cmd_id(int argc, char **argv);
 int cmd_ticket(int argc, char **argv);
 /* `coalition ticket request` (cmd_issuer.c). */
 int cmd_ticket_request(int argc, char **argv);
-/* `coalition <module> retire` (cmd_retire.c); `module` is "atlas", "almanac"
- * or "chronicle", argv[0] is "retire". */
+/* `coalition <module> retire` (cmd_retire.c); `module` is a module name
+ * (co_module_name), argv[0] is "retire". */
 int cmd_retire(const char *module, int argc, char **argv);
 int cmd_keygen(int argc, char **argv);
 int cmd_net(int argc, char **argv);

@@ -32,6 +32,7 @@ static void usage(FILE *out)
         "                                   [--timeout D] [--json]\n"
         "       coalition compute status    REQUEST_ID --coalition FILE\n"
         "                                   --bootstrap P@H:P [--json]\n"
+        "       coalition compute retire    --key FILE --reason TEXT ... (--help)\n"
         "\n"
         "providers: the registered providers, their capacity, what their\n"
         "grants reserve and whether they are alive.\n"
@@ -521,6 +522,8 @@ int cmd_compute(int argc, char **argv)
         return argc < 2 ? CLI_USAGE : CLI_OK;
     }
     const char *verb = argv[1], *image = NULL;
+    if (strcmp(verb, "retire") == 0) /* cmd_retire.c */
+        return cmd_retire("compute", argc - 1, argv + 1);
     session_opts o = {0};
     co_compute_request req = {.min = {1000, 128, 64}};
     int64_t for_ms = 60000;

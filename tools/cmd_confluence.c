@@ -99,7 +99,7 @@ static void on_reader(co_confluence_reader *r, int status, void *data)
     st->ready = true;
 }
 
-static void on_member_status(int status, const mk__member_status *ms,
+static void on_member_status(int status, const mk_member_status *ms,
                              void *data)
 {
     status_run *st = data;

@@ -26,7 +26,6 @@
 #include <unistd.h>
 #include <uv.h>
 
-#include "../examples/demo_coalition.h"
 #include "cli.h"
 #include "coalition/almanac.h"
 #include "coalition/atlas.h"
@@ -39,6 +38,7 @@
 #include "mosaik/group_client.h"
 #include "mosaik/node.h"
 #include "mosaik/stream.h"
+#include "demo_coalition.h" /* demo_coalition_dep, examples/meson.build */
 #include "demo_compute.h"
 #include "util.h"
 
@@ -386,7 +386,7 @@ typedef struct leader_ask {
     int module;
 } leader_ask;
 
-static void on_leader(int status, const mk__member_status *st, void *data)
+static void on_leader(int status, const mk_member_status *st, void *data)
 {
     leader_ask *a = data;
     if (st && st->st.has_leader)

@@ -4,7 +4,7 @@
  * The group is named by its GroupId, or by a node config and a group name
  * (the same file coalitiond --config reads, so the id is derived the same
  * way). Commands go through the group's members with exactly-once retries
- * (src/mosaik/group_client.h); `--stdin` keeps one session open and runs
+ * (include/mosaik/group_client.h); `--stdin` keeps one session open and runs
  * many commands, pipelined, printing one JSON line per answer: the
  * integration tests drive write loads through it.
  */
@@ -674,7 +674,7 @@ typedef struct asked {
     mk_peer_id peer;
     bool pending, ok;
     int status;
-    mk__member_status st;
+    mk_member_status st;
 } asked;
 
 typedef struct status_run {
@@ -695,7 +695,7 @@ typedef struct status_req {
 
 static void ask(status_run *s, const mk_peer_id *p);
 
-static void on_status(int status, const mk__member_status *st, void *data)
+static void on_status(int status, const mk_member_status *st, void *data)
 {
     status_req *q = data;
     status_run *s = q->s;
@@ -773,16 +773,6 @@ static void on_status_poll(uv_timer_t *h)
     }
 }
 
-static const char *state_name(int st)
-{
-    switch (st) {
-    case RAFT_FOLLOWER: return "follower";
-    case RAFT_CANDIDATE: return "candidate";
-    case RAFT_LEADER: return "leader";
-    default: return "unavailable";
-    }
-}
-
 static int print_status(status_run *s, bool json)
 {
     const asked *best = NULL;
@@ -833,7 +823,7 @@ static int print_status(status_run *s, bool json)
             } else {
                 const mk_group_status *st = &a->st.st;
                 json_object_set_new(m, "state",
-                                    json_string(state_name(a->st.raft_state)));
+                                    json_string(mk_member_role_name(a->st.role)));
                 json_object_set_new(m, "online", json_boolean(st->online));
                 json_object_set_new(m, "role", json_string(st->is_voter
                                                                ? "voter"
@@ -893,7 +883,7 @@ static int print_status(status_run *s, bool json)
             printf("member  %s  %-9s %-7s term %llu commit %llu applied %llu",
                    mk_id_hex(&a->peer, hex),
                    a->st.st.storage_failed ? "STORAGE-FAILED"
-                                           : state_name(a->st.raft_state),
+                                           : mk_member_role_name(a->st.role),
                    a->st.st.is_voter ? "voter" : "standby",
                    (unsigned long long)a->st.st.term,
                    (unsigned long long)a->st.st.commit_index,

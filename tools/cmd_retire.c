@@ -1,4 +1,4 @@
-/* `coalition atlas|almanac|chronicle retire`: a committee member commits
+/* `coalition <module> retire`: a committee member commits
  * the module's retirement marker {reason, successor?} (SPEC §5). Readers
  * then report "retired" with the successor instead of timing out. The
  * first accepted marker stands: retirement is final.
@@ -10,7 +10,6 @@
 #include "cli.h"
 #include "coalition/identity.h"
 #include "coalition/module.h"
-#include "coalition/modules_internal.h"
 #include "mosaik/clock.h"
 #include "mosaik/error.h"
 #include "session.h"
@@ -36,28 +35,13 @@ static void usage(FILE *out, const char *module)
 typedef struct retire_run {
     session s;
     int status;
-    bool accepted;
 } retire_run;
 
-static void on_retired(int status, const uint8_t *res, size_t len,
-                       void *data)
+static void on_retired(int status, void *data)
 {
     retire_run *r = data;
-    /* Refused at a member's door (not a member's marker) is a refusal
-     * like the machine's own. */
-    r->status = co__door_refused(status) ? 0 : status;
-    r->accepted = status == 0 && len >= 1 && res[0] == 1;
+    r->status = status;
     r->s.done = true;
-}
-
-static const char *signature_of(co_module_kind kind)
-{
-    switch (kind) {
-    case CO_MODULE_ATLAS: return CO__ATLAS_SIGNATURE;
-    case CO_MODULE_ALMANAC: return CO__ALMANAC_SIGNATURE;
-    case CO_MODULE_CHRONICLE: return CO__CHRONICLE_SIGNATURE;
-    default: return NULL;
-    }
 }
 
 int cmd_retire(const char *module, int argc, char **argv)
@@ -71,8 +55,7 @@ int cmd_retire(const char *module, int argc, char **argv)
         {NULL, 0, NULL, 0},
     };
     int kind = co_module_kind_of(module);
-    const char *sig_name = kind < 0 ? NULL : signature_of((co_module_kind)kind);
-    if (!sig_name)
+    if (kind < 0)
         return cli_error(CLI_USAGE, "%s cannot be retired from here", module);
     session_opts o = {0};
     const char *reason = NULL, *successor = NULL;
@@ -101,34 +84,26 @@ int cmd_retire(const char *module, int argc, char **argv)
     if (rc)
         return rc;
     char err[CO_ERRMSG_SIZE];
-    co_module_info m;
-    mk_id group, sig, succ;
-    rc = co_module_committee_group(run.s.coalition, (co_module_kind)kind, &m,
-                                   &group, err);
-    if (rc < 0) {
+    mk_id succ;
+    if (successor)
+        mk_id_from_str(&succ, successor);
+    int64_t left = run.s.deadline - mk_mono_ms();
+    rc = co_module_retire(run.s.node, run.s.coalition, (co_module_kind)kind,
+                          reason, successor ? &succ : NULL, &run.s.key,
+                          (uint32_t)(left > 0 ? left : 1), on_retired, &run,
+                          err);
+    if (rc == CO_ENOTSHIPPED || rc == CO_ECONFIG) {
         session_close(&run.s);
         return cli_error(CLI_USAGE, "%s",
                          rc == CO_ENOTSHIPPED ? "the coalition does not "
                                                 "ship that module"
                                               : err);
     }
-    /* The marker is signed for this module's machine, so it cannot be
-     * replayed against another module of the coalition. */
-    mk_id_from_str(&sig, sig_name);
-    if (successor)
-        mk_id_from_str(&succ, successor);
-    mk_buf cmd;
-    mk_buf_init(&cmd);
-    co__cmd_retire(&cmd, &sig, reason, successor ? &succ : NULL, &run.s.key);
-    int64_t left = run.s.deadline - mk_mono_ms();
-    rc = co__submit(run.s.node, &group, &cmd, (uint32_t)(left > 0 ? left : 1),
-                    on_retired, &run);
-    mk_buf_free(&cmd);
     if (rc < 0) {
         session_close(&run.s);
         return cli_error(CLI_FAIL, "cannot submit: %s", mk_strerror(rc));
     }
-    /* co__submit answers by its own deadline; let it. */
+    /* The submission answers by its own deadline; let it. */
     run.s.deadline += 1000;
     session_run(&run.s);
     int exit = CLI_OK;
@@ -136,14 +111,14 @@ int cmd_retire(const char *module, int argc, char **argv)
         exit = cli_error(CLI_TIMEOUT, "no %s member answered "
                                       "(ConnectTimeout)",
                          module);
-    else if (run.status < 0)
-        exit = cli_error(CLI_FAIL, "retire failed: %s",
-                         co_strerror(run.status));
-    else if (!run.accepted)
+    else if (run.status == CO_ECONFIG)
         exit = cli_error(CLI_FAIL, "the %s refused the retirement (is --key "
                                    "a committee member's? is it already "
                                    "retired?)",
                          module);
+    else if (run.status < 0)
+        exit = cli_error(CLI_FAIL, "retire failed: %s",
+                         co_strerror(run.status));
     else
         printf("retired the %s: %s\n", module, reason);
     session_close(&run.s);

@@ -17,7 +17,7 @@
 
 #include "mosaik/collections.h"
 #include "mosaik/error.h"
-#include "mosaik/fsm_test.h"
+#include "mosaik/testing/fsm_test.h"
 #include "mosaik/jwt.h"
 #include "util.h"
 

@@ -26,6 +26,7 @@
 #include "coalition/identity.h"
 #include "mosaik/group.h"
 #include "mosaik/key.h"
+#include "mosaik/node.h"
 
 #define CO_MODULE_MAX_COMMITTEE 15
 
@@ -76,5 +77,28 @@ typedef struct co_retirement {
     bool has_successor;
     mk_id successor;
 } co_retirement;
+
+/* Asks the committee of the coalition's module of `kind` (any kind) to
+ * retire it: a member commits the marker {reason, successor?}, signed
+ * for that module's state machine so it cannot be replayed against
+ * another. The first accepted marker stands; readers then report the
+ * retirement instead of timing out. `member` (borrowed for the call)
+ * must be a committee member's key; `reason` is 1 to 255 bytes;
+ * `successor` may be NULL. `net` is borrowed and must outlive the call's
+ * answer.
+ *
+ * Returns 0, and `done` follows once with: 0 when the marker was
+ * committed, CO_ECONFIG when refused (not a member's, or the module had
+ * already retired), MK_ECONNECT_TIMEOUT when no member answered by
+ * `timeout_ms`, or another negative code. Otherwise returns, without
+ * calling `done`: CO_ENOTSHIPPED, CO_ECONFIG (a committee the config
+ * does not name; `err`), MK_EINVAL (a bad reason; `err`), or what the
+ * submission failed with (MK_ENOMEM, MK_EBUSY). */
+int co_module_retire(mk_node *net, const co_coalition_config *cfg,
+                     co_module_kind kind, const char *reason,
+                     const mk_id *successor, const mk_keypair *member,
+                     uint32_t timeout_ms,
+                     void (*done)(int status, void *data), void *data,
+                     char *err);
 
 #endif /* CO_MODULE_H */

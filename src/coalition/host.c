@@ -11,6 +11,7 @@
 #include "mosaik/clock.h"
 #include "mosaik/error.h"
 #include "compute_internal.h"
+#include "module_ops.h"
 #include "modules_internal.h"
 
 #define RECONCILE_MS 500
@@ -293,21 +294,6 @@ static void on_entry_appended(const co__chronicle_entry *e, void *data)
 
 /* ---- lifecycle ------------------------------------------------------------ */
 
-/* The largest command each module's machine can accept (the sums are
- * in modules_internal.h and compute_internal.h): anything longer is
- * refused at the door instead of being logged by every member and then
- * refused by apply(). */
-static uint32_t max_command(co_module_kind kind)
-{
-    switch (kind) {
-    case CO_MODULE_ATLAS: return CO__ATLAS_MAX_COMMAND;
-    case CO_MODULE_ALMANAC: return CO__ALMANAC_MAX_COMMAND;
-    case CO_MODULE_CHRONICLE: return CO__CHRONICLE_MAX_COMMAND;
-    case CO_MODULE_COMPUTE: return CO__COMPUTE_MAX_COMMAND;
-    default: return 0; /* the group's default */
-    }
-}
-
 static int host_one(co_host *h, co_module_kind kind, char *err)
 {
     hosted *x = &h->mods[h->n];
@@ -364,19 +350,14 @@ static int host_one(co_host *h, co_module_kind kind, char *err)
     gc.node = h->cfg.node;
     gc.data_dir = dir;
     gc.params = h->cfg.params;
-    gc.params.max_command_bytes = max_command(kind);
+    gc.params.max_command_bytes = co__module_ops_of(kind)->max_command;
     char gerr[MK_ERRMSG_SIZE];
     rc = mk_group_join(&gc, &x->group, gerr);
     if (rc < 0) {
         if (err)
             snprintf(err, CO_ERRMSG_SIZE, "%s: cannot join the committee: %s",
                      co_module_name(kind), gerr);
-        switch (kind) {
-        case CO_MODULE_ATLAS: co__atlas_fsm_free(&x->fsm); break;
-        case CO_MODULE_ALMANAC: co__almanac_fsm_free(&x->fsm); break;
-        case CO_MODULE_COMPUTE: co__compute_fsm_free(&x->fsm); break;
-        default: co__chronicle_fsm_free(&x->fsm); break;
-        }
+        co__module_ops_of(kind)->fsm_free(&x->fsm);
         return rc;
     }
     uv_timer_init(mk_node_loop(h->cfg.node), &x->timer);
@@ -390,13 +371,7 @@ static int host_one(co_host *h, co_module_kind kind, char *err)
 
 static void fsm_free(hosted *x)
 {
-    switch (x->kind) {
-    case CO_MODULE_ATLAS: co__atlas_fsm_free(&x->fsm); break;
-    case CO_MODULE_ALMANAC: co__almanac_fsm_free(&x->fsm); break;
-    case CO_MODULE_CHRONICLE: co__chronicle_fsm_free(&x->fsm); break;
-    case CO_MODULE_COMPUTE: co__compute_fsm_free(&x->fsm); break;
-    default: break;
-    }
+    co__module_ops_of(x->kind)->fsm_free(&x->fsm);
 }
 
 static void one_closed(co_host *h)

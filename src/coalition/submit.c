@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "module_ops.h"
 #include "modules_internal.h"
 #include "mosaik/clock.h"
 #include "mosaik/error.h"
@@ -12,14 +13,12 @@ int co_module_committee_group(const co_coalition_config *cfg,
                               co_module_kind kind, co_module_info *m,
                               mk_id *group, char *err)
 {
-    static const char *const SIGS[CO_MODULE_COUNT] = {
-        CO__ATLAS_SIGNATURE, CO__ALMANAC_SIGNATURE, CO__CHRONICLE_SIGNATURE,
-        "coalition.compute/1"};
     int rc = co_module_info_get(cfg, kind, m, err);
     if (rc < 0)
         return rc;
+    /* Only the signature shapes the id; no machine is built. */
     struct mk_fsm shape = {.version = MK_FSM_VERSION};
-    mk_id_from_str(&shape.signature, SIGS[kind]);
+    mk_id_from_str(&shape.signature, co__module_ops_of(kind)->signature);
     co_module_group_id(m, &shape, group);
     return 0;
 }

@@ -1434,12 +1434,24 @@ static void serve_query(mk_group *g, mk__srv *s, const mk__req *q)
     route_q(g, qo);
 }
 
-static void member_status(mk_group *g, bool hash, mk__member_status *ms)
+static mk_member_role member_role(mk_group *g)
+{
+    if (!g->raft_started)
+        return MK_MEMBER_UNAVAILABLE;
+    switch (raft_state(&g->raft)) {
+    case RAFT_FOLLOWER: return MK_MEMBER_FOLLOWER;
+    case RAFT_CANDIDATE: return MK_MEMBER_CANDIDATE;
+    case RAFT_LEADER: return MK_MEMBER_LEADER;
+    default: return MK_MEMBER_UNAVAILABLE;
+    }
+}
+
+static void member_status(mk_group *g, bool hash, mk_member_status *ms)
 {
     memset(ms, 0, sizeof *ms);
     ms->self = g->voters[g->self].peer;
     mk_group_status_get(g, &ms->st);
-    ms->raft_state = g->raft_started ? raft_state(&g->raft) : 0;
+    ms->role = member_role(g);
     /* The voters as of now (st.n_voters of them), in listing order. */
     size_t n = 0;
     for (size_t i = 0; i < g->n_voters && n < 64; i++) {
@@ -1458,7 +1470,7 @@ static void member_status(mk_group *g, bool hash, mk__member_status *ms)
 
 static void serve_status(mk_group *g, mk__srv *s, const mk__req *q)
 {
-    mk__member_status ms;
+    mk_member_status ms;
     member_status(g, q->flags & MK__STATUS_WANT_HASH, &ms);
     mk_buf b;
     mk_buf_init(&b);

@@ -1,4 +1,4 @@
-/* A non-member's handle on a group (group_client.h).
+/* A non-member's handle on a group (mosaik/group_client.h).
  *
  * The same exactly-once discipline as a member's handle (group.c): one
  * random session, sequence numbers in submission order, the watermark
@@ -20,6 +20,7 @@
 
 #include "mosaik/clock.h"
 #include "mosaik/error.h"
+#include "mosaik/group_internal.h"
 
 #define TICK_MS 10
 #define DEFAULT_TIMEOUT_MS 10000
@@ -408,7 +409,7 @@ static void q_finish(mk_group_client *c, cq *q, int status, uint64_t applied,
     if (q->op == MK__OP_QUERY) {
         q->cb(status, applied, res, len, q->data);
     } else {
-        mk__member_status ms;
+        mk_member_status ms;
         if (status == 0 && mk__status_decode(res, len, &ms) != 0)
             status = MK_EDECODE;
         q->scb(status, status == 0 ? &ms : NULL, q->data);
@@ -497,7 +498,7 @@ static void on_reply(void *data, mk__rpc *rpc, const mk__resp *r)
         if (q->state != SENT || q->req_id != r->id || q->on->rpc != rpc)
             continue;
         if (r->op == MK__OP_STATUS && r->status == 0 && q->op == MK__OP_STATUS) {
-            mk__member_status ms;
+            mk_member_status ms;
             if (mk__status_decode(r->body, r->len, &ms) == 0 &&
                 ms.st.has_leader) {
                 c->has_leader = true;
@@ -686,6 +687,16 @@ int mk_group_client_query(mk_group_client *c, const void *query, size_t len,
     q->cb = cb;
     q->data = data;
     return add_q(c, q, query, len, timeout_ms);
+}
+
+const char *mk_member_role_name(mk_member_role role)
+{
+    switch (role) {
+    case MK_MEMBER_FOLLOWER: return "follower";
+    case MK_MEMBER_CANDIDATE: return "candidate";
+    case MK_MEMBER_LEADER: return "leader";
+    default: return "unavailable";
+    }
 }
 
 int mk_group_client_status(mk_group_client *c, const mk_peer_id *member,

@@ -52,6 +52,7 @@
 
 #include "mosaik/error.h"
 #include "mosaik/group.h"
+#include "mosaik/group_client.h"
 #include "mosaik/group_fsm.h"
 #include "mosaik/group_io.h"
 
@@ -140,21 +141,13 @@ void mk__resp_encode(mk_buf *b, const mk__resp *r);
 int mk__resp_decode(const uint8_t *p, size_t n, mk__resp *r);
 
 /* What a member says about itself (the body of a STATUS answer). */
-typedef struct mk__member_status {
-    mk_peer_id self;
-    mk_group_status st;
-    int raft_state; /* RAFT_FOLLOWER, RAFT_CANDIDATE, RAFT_LEADER, ... */
-    mk_peer_id voters[64];
-    bool has_hash;
-    mk_id hash; /* mk__fsm_state_hash of its state */
-    /* What this member proposed as leader (since it started): raft
-     * entries and the commands in them. Their ratio is the batching;
-     * commands proposed over commands applied is the re-proposal rate. */
-    uint64_t entries_proposed, commands_proposed;
-} mk__member_status;
-
-void mk__status_encode(mk_buf *b, const mk__member_status *s);
-int mk__status_decode(const uint8_t *p, size_t n, mk__member_status *s);
+/* A STATUS answer is an mk_member_status (group_client.h). Its role byte
+ * keeps the numbering it was first written with, libraft's (0
+ * unavailable, 1 follower, 2 candidate, 3 leader): members and clients
+ * built before the role became a type of ours read the same bytes. An
+ * unknown byte reads as unavailable, as tools always printed it. */
+void mk__status_encode(mk_buf *b, const mk_member_status *s);
+int mk__status_decode(const uint8_t *p, size_t n, mk_member_status *s);
 
 /* Is a status code one a requester should retry (elsewhere or later)? */
 bool mk__status_retryable(int status);

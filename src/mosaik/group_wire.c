@@ -144,7 +144,30 @@ int mk__resp_decode(const uint8_t *p, size_t n, mk__resp *r)
     return mk_reader_done(&rd);
 }
 
-void mk__status_encode(mk_buf *b, const mk__member_status *s)
+/* The role byte's values (group_internal.h). */
+enum { WIRE_UNAVAILABLE, WIRE_FOLLOWER, WIRE_CANDIDATE, WIRE_LEADER };
+
+static uint8_t role_to_wire(mk_member_role r)
+{
+    switch (r) {
+    case MK_MEMBER_FOLLOWER: return WIRE_FOLLOWER;
+    case MK_MEMBER_CANDIDATE: return WIRE_CANDIDATE;
+    case MK_MEMBER_LEADER: return WIRE_LEADER;
+    default: return WIRE_UNAVAILABLE;
+    }
+}
+
+static mk_member_role role_of_wire(uint8_t b)
+{
+    switch (b) {
+    case WIRE_FOLLOWER: return MK_MEMBER_FOLLOWER;
+    case WIRE_CANDIDATE: return MK_MEMBER_CANDIDATE;
+    case WIRE_LEADER: return MK_MEMBER_LEADER;
+    default: return MK_MEMBER_UNAVAILABLE;
+    }
+}
+
+void mk__status_encode(mk_buf *b, const mk_member_status *s)
 {
     const mk_group_status *st = &s->st;
     mk_put_id(b, &s->self);
@@ -152,7 +175,7 @@ void mk__status_encode(mk_buf *b, const mk__member_status *s)
                            st->has_leader << 2 | st->storage_failed << 3 |
                            st->is_voter << 4));
     mk_put_id(b, &st->leader);
-    mk_put_u8(b, (uint8_t)s->raft_state);
+    mk_put_u8(b, role_to_wire(s->role));
     mk_put_varint(b, st->term);
     mk_put_varint(b, st->commit_index);
     mk_put_varint(b, st->applied_index);
@@ -168,7 +191,7 @@ void mk__status_encode(mk_buf *b, const mk__member_status *s)
     mk_put_varint(b, st->n_members);
 }
 
-int mk__status_decode(const uint8_t *p, size_t n, mk__member_status *s)
+int mk__status_decode(const uint8_t *p, size_t n, mk_member_status *s)
 {
     mk_reader r;
     memset(s, 0, sizeof *s);
@@ -183,7 +206,7 @@ int mk__status_decode(const uint8_t *p, size_t n, mk__member_status *s)
     s->st.storage_failed = f >> 3 & 1;
     s->st.is_voter = f >> 4 & 1;
     mk_get_id(&r, &s->st.leader);
-    s->raft_state = mk_get_u8(&r);
+    s->role = role_of_wire(mk_get_u8(&r));
     s->st.term = mk_get_varint(&r);
     s->st.commit_index = mk_get_varint(&r);
     s->st.applied_index = mk_get_varint(&r);

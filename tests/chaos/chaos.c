@@ -12,7 +12,7 @@
  * The committee (--members 3|5) runs two groups from one node config:
  * "log" (entries "w<client>-<n>", answered with their 1-based position)
  * and "register" (a swap: write a value, answered with the previous one).
- * This process is an ephemeral node (src/mosaik/group_client.h) running,
+ * This process is an ephemeral node (include/mosaik/group_client.h) running,
  * on its own loop, --clients log writers and as many register clients,
  * each one session with up to --window commands pipelined (the register
  * clients at most 4, so the history stays checkable), paced at --rate
@@ -77,7 +77,7 @@
 #include "linearizable.h"
 #include "mosaik/clock.h"
 #include "mosaik/error.h"
-#include "mosaik/fsm_test.h"
+#include "mosaik/testing/fsm_test.h"
 #include "mosaik/group_client.h"
 #include "mosaik/node.h"
 
@@ -670,10 +670,10 @@ static void cleanup(void)
 typedef struct st_wait {
     bool done, abandoned;
     int status;
-    mk__member_status st;
+    mk_member_status st;
 } st_wait;
 
-static void on_st(int status, const mk__member_status *st, void *data)
+static void on_st(int status, const mk_member_status *st, void *data)
 {
     st_wait *w = data;
     if (w->abandoned) {
@@ -700,7 +700,7 @@ static mk_peer_id peer_of(const chaos *c, int i)
 }
 
 static int member_status(chaos *c, int g, int i, bool hash,
-                         mk__member_status *out, int64_t timeout_ms)
+                         mk_member_status *out, int64_t timeout_ms)
 {
     st_wait *w = calloc(1, sizeof *w);
     if (!w)
@@ -743,7 +743,7 @@ static bool agree(chaos *c, void *arg)
     leader_q *q = arg;
     int leader = -1, leaders = 0;
     for (int i = 0; i < c->n; i++) {
-        mk__member_status s;
+        mk_member_status s;
         if (c->m[i].state != M_UP ||
             member_status(c, q->g, i, false, &s, ms(c, 1000)) != 0 ||
             !s.st.has_leader || !s.st.online)
@@ -769,7 +769,7 @@ static bool same_state(chaos *c, void *arg)
     same_q *q = arg;
     mk_id h0;
     for (int i = 0; i < c->n; i++) {
-        mk__member_status s;
+        mk_member_status s;
         if (member_status(c, q->g, i, true, &s, ms(c, 2000)) != 0 ||
             !s.has_hash)
             return false;
@@ -1202,7 +1202,7 @@ static bool storage_is(chaos *c, void *arg)
     storage_q *q = arg;
     int hits = 0;
     for (int g = 0; g < c->ng; g++) {
-        mk__member_status s;
+        mk_member_status s;
         if (member_status(c, g, q->member, false, &s, ms(c, 1000)) != 0)
             return false;
         hits += s.st.storage_failed == q->want;
@@ -1254,7 +1254,7 @@ static void enospc_phase(chaos *c)
          mk_mono_ms() < end && (c->enospc_failed & 3) != 3;) {
         tmpfs_resize(c, x, 0);
         for (int g = 0; g < c->ng; g++) {
-            mk__member_status s;
+            mk_member_status s;
             if (member_status(c, g, x, false, &s, ms(c, 1000)) == 0 &&
                 s.st.storage_failed)
                 c->enospc_failed |= 1u << g;
@@ -1336,7 +1336,7 @@ static void kill_loop(chaos *c, int64_t t_end)
             spin(c, rnd_in(c, 0, 3));
         }
         /* Still the leader? (an election may have happened meanwhile) */
-        mk__member_status s;
+        mk_member_status s;
         if (member_status(c, g, q.found, false, &s, ms(c, 1000)) != 0 ||
             !s.st.is_leader) {
             if (++moved > 1000) {

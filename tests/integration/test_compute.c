@@ -512,7 +512,7 @@ typedef struct leader_wait {
     bool leader;
 } leader_wait;
 
-static void on_status(int status, const mk__member_status *st, void *data)
+static void on_status(int status, const mk_member_status *st, void *data)
 {
     leader_wait *w = data;
     w->done = true;

@@ -18,9 +18,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../../examples/demo_coalition.h"
 #include "coalition/identity.h"
 #include "daemon.h"
+#include "demo_coalition.h"
 #include "proc.h"
 
 static void json_report(void **state)

@@ -39,7 +39,7 @@
 #include "mosaik/blake3.h"
 #include "mosaik/clock.h"
 #include "mosaik/error.h"
-#include "mosaik/fsm_test.h"
+#include "mosaik/testing/fsm_test.h"
 #include "mosaik/group_client.h"
 #include "mosaik/node.h"
 #include "proc.h"
@@ -350,10 +350,10 @@ static void env_close(env *e, bool dump)
 typedef struct st_wait {
     bool done;
     int status;
-    mk__member_status st;
+    mk_member_status st;
 } st_wait;
 
-static void on_st(int status, const mk__member_status *st, void *data)
+static void on_st(int status, const mk_member_status *st, void *data)
 {
     st_wait *w = data;
     w->done = true;
@@ -375,7 +375,7 @@ static mk_peer_id peer_of(const env *e, int i)
 }
 
 static int member_status(env *e, int g, int i, bool hash,
-                         mk__member_status *out, int timeout_ms)
+                         mk_member_status *out, int timeout_ms)
 {
     st_wait w = {0};
     mk_peer_id p = peer_of(e, i);
@@ -414,7 +414,7 @@ static bool agree(env *e, void *arg)
     leader_q *q = arg;
     int leader = -1, leaders = 0;
     for (int k = 0; k < q->n; k++) {
-        mk__member_status s;
+        mk_member_status s;
         if (member_status(e, q->g, q->members[k], false, &s, ms(1000)) != 0 ||
             !s.st.has_leader || !s.st.online)
             return false;
@@ -438,14 +438,14 @@ static int wait_leader(env *e, int g, const int *members, int n,
         print_message("no agreed leader after %lld ms:\n",
                       (long long)(mk_mono_ms() - t0));
         for (int k = 0; k < n; k++) {
-            mk__member_status s = {0};
+            mk_member_status s = {0};
             int rc = member_status(e, g, members[k], false, &s, ms(1000));
             print_message("  m%d: %s online %d leader %d is_leader %d term "
-                          "%llu state %d\n",
+                          "%llu state %s\n",
                           members[k], rc ? mk_err_name(rc) : "ok",
                           s.st.online, rc ? -1 : index_of(e, &s.st.leader),
                           s.st.is_leader, (unsigned long long)s.st.term,
-                          s.raft_state);
+                          mk_member_role_name(s.role));
         }
         return -1;
     }
@@ -465,7 +465,7 @@ static bool same_state(env *e, void *arg)
 {
     same_q *q = arg;
     for (int k = 0; k < q->n; k++) {
-        mk__member_status s;
+        mk_member_status s;
         if (member_status(e, q->g, q->members[k], true, &s, ms(1000)) != 0 ||
             !s.has_hash)
             return false;
@@ -617,7 +617,7 @@ static void membership(void **state)
 
     /* The outsiders: m3 does not serve the real group (asked for it, it
      * answers nothing), m4 runs another group alone. */
-    mk__member_status s;
+    mk_member_status s;
     assert_int_equal(member_status(&e, 0, 3, false, &s, ms(2000)),
                      MK_ECONNECT_TIMEOUT);
 
@@ -777,7 +777,7 @@ static void pipelined_window(void **state)
         env_close(&e, true);
         fail_msg("no leader");
     }
-    mk__member_status before;
+    mk_member_status before;
     assert_int_equal(member_status(&e, 0, leader, false, &before, ms(3000)),
                      0);
 
@@ -799,7 +799,7 @@ static void pipelined_window(void **state)
                  mk_strerror(w.first_error));
     assert_int_equal(w.acked, TOTAL);
 
-    mk__member_status after;
+    mk_member_status after;
     assert_int_equal(member_status(&e, 0, leader, false, &after, ms(3000)),
                      0);
     assert_int_equal(after.st.applied, before.st.applied + TOTAL);
@@ -837,7 +837,7 @@ static void isolated_minority(void **state)
     /* Freeze both followers: the leader alone is a minority. */
     kill(e.d[fol[0]].pid, SIGSTOP);
     kill(e.d[fol[1]].pid, SIGSTOP);
-    mk__member_status before, after;
+    mk_member_status before, after;
     assert_int_equal(member_status(&e, 0, leader, false, &before, ms(2000)),
                      0);
     assert_int_equal(exec_sync(&e, 0, leader, "100", ms(3000), &r),
@@ -890,7 +890,7 @@ typedef struct roles_q {
 static bool replaced(env *e, void *arg)
 {
     roles_q *q = arg;
-    mk__member_status s;
+    mk_member_status s;
     if (member_status(e, q->g, q->leader, false, &s, ms(1000)) != 0)
         return false;
     if ((int)s.st.n_voters > q->max_seen)
@@ -901,7 +901,7 @@ static bool replaced(env *e, void *arg)
         has_standby |= i == q->standby;
         has_gone |= i == q->gone;
     }
-    mk__member_status t;
+    mk_member_status t;
     return s.st.is_leader && s.st.n_voters == 3 && has_standby && !has_gone &&
            member_status(e, q->g, q->standby, false, &t, ms(1000)) == 0 &&
            t.st.is_voter;
@@ -939,7 +939,7 @@ static void standby_replaces_silent_voter(void **state)
         fail_msg("no leader");
     }
     /* The highest PeerId stands by: it follows, answers, does not vote. */
-    mk__member_status s;
+    mk_member_status s;
     assert_int_equal(member_status(&e, 0, standby, false, &s, ms(2000)), 0);
     assert_false(s.st.is_voter);
     assert_int_equal(s.st.n_voters, 3);
@@ -1569,7 +1569,7 @@ typedef struct storage_q {
 static bool storage_is(env *e, void *arg)
 {
     storage_q *q = arg;
-    mk__member_status s;
+    mk_member_status s;
     return member_status(e, q->g, q->member, false, &s, ms(1000)) == 0 &&
            s.st.storage_failed == q->want;
 }
@@ -1724,7 +1724,7 @@ static void lost_segment(void **state)
          * why; twice, so nothing was set aside to start without it. */
         for (int again = 0; again < 2; again++) {
             start(&e, victim);
-            mk__member_status s;
+            mk_member_status s;
             spin(&e, ms(1500));
             assert_true(alive(&e.d[victim]));
             assert_true(log_says(&e.d[victim], "NOT RUNNING"));

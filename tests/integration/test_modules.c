@@ -362,7 +362,7 @@ typedef struct member_poll {
     uint64_t commit;
 } member_poll;
 
-static void on_member_status(int status, const mk__member_status *st,
+static void on_member_status(int status, const mk_member_status *st,
                              void *data)
 {
     member_poll *p = data;

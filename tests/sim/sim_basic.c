@@ -1,4 +1,4 @@
-/* The test machines (src/mosaik/fsm_test.h) under simulation: counter,
+/* The test machines (mosaik/testing/fsm_test.h) under simulation: counter,
  * register and log, each against a model that is a few lines of C.
  * They carry no semantics of their own, so everything they catch is the
  * adapter's or the cluster's: a lost, doubled or reordered command shows
@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "mosaik/fsm_test.h"
+#include "mosaik/testing/fsm_test.h"
 #include "sim.h"
 
 typedef struct basic {

@@ -8,11 +8,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../examples/demo_coalition.h"
 #include "coalition/config_file.h"
 #include "coalition/confluence.h"
 #include "coalition/fx_correlator.h"
 #include "coalition/price_feed.h"
+#include "demo_coalition.h"
 #include "mosaik/error.h"
 #include "testutil.h"
 

@@ -9,7 +9,7 @@
 
 #include "mosaik/error.h"
 #include "mosaik/jwt.h"
-#include "mosaik/fsm_test.h"
+#include "mosaik/testing/fsm_test.h"
 #include "mosaik/group_fsm.h"
 #include "mosaik/group_internal.h"
 #include "testutil.h"

@@ -21,7 +21,7 @@
 #include <uv.h>
 
 #include "mosaik/clock.h"
-#include "mosaik/fsm_test.h"
+#include "mosaik/testing/fsm_test.h"
 #include "mosaik/group.h"
 #include "mosaik/group_client.h"
 #include "mosaik/group_internal.h"

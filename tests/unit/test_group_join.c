@@ -9,7 +9,7 @@
 #include <uv.h>
 
 #include "mosaik/error.h"
-#include "mosaik/fsm_test.h"
+#include "mosaik/testing/fsm_test.h"
 #include "mosaik/group.h"
 #include "mosaik/node.h"
 #include "testutil.h"

@@ -4,7 +4,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../../src/coalition/module_ops.h"
 #include "../../src/coalition/modules_internal.h"
+#include "coalition/error.h"
 #include "coalition/card.h"
 #include "mosaik/error.h"
 #include "testutil.h"
@@ -621,6 +623,50 @@ static void chronicle_door(void **state)
     co__chronicle_fsm_free(&f);
 }
 
+/* The table of module kinds: every kind has a row whose signature is the
+ * one its machine carries (so a committee id computed without a machine
+ * names the group members run), and whose machine takes the retirement
+ * signed for it: the retire path covers every module, Compute included. */
+static void every_kind_retires(void **state)
+{
+    assert_null(co__module_ops_of(CO_MODULE_COUNT));
+    for (int k = 0; k < CO_MODULE_COUNT; k++) {
+        const co__module_ops *ops = co__module_ops_of((co_module_kind)k);
+        assert_non_null(ops);
+        assert_true(ops->max_command > 0);
+        /* Compute reads its parameters from the content string. */
+        static const co_confluence_config plain = {.content = "module/v1"};
+        co_module_info m = info;
+        m.kind = (co_module_kind)k;
+        m.config = &plain;
+        struct mk_fsm f;
+        assert_int_equal(ops->fsm_init(&f, &m), 0);
+        mk_id sig;
+        mk_id_from_str(&sig, ops->signature);
+        assert_true(mk_id_eq(&sig, &f.signature));
+        assert_false(ops->retirement(&f)->retired);
+        mk_buf cmd;
+        mk_buf_init(&cmd);
+        int flag;
+        co__cmd_retire(&cmd, &sig, "folded", NULL, &members[1]);
+        assert_true(cmd.len <= ops->max_command);
+        assert_int_equal(apply(&f, &cmd, &flag), 0);
+        assert_int_equal(flag, 1);
+        assert_true(ops->retirement(&f)->retired);
+        assert_string_equal(ops->retirement(&f)->reason, "folded");
+        mk_buf_free(&cmd);
+        ops->fsm_free(&f);
+    }
+    /* Refused before anything is sent (no node is needed to see it). */
+    char err[CO_ERRMSG_SIZE];
+    assert_int_equal(co_module_retire(NULL, NULL, CO_MODULE_COUNT, "x", NULL,
+                                      &members[0], 1000, NULL, NULL, err),
+                     CO_ENOTSHIPPED);
+    assert_int_equal(co_module_retire(NULL, NULL, CO_MODULE_ATLAS, "", NULL,
+                                      &members[0], 1000, NULL, NULL, err),
+                     MK_EINVAL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -631,6 +677,7 @@ int main(void)
         cmocka_unit_test(atlas_door),
         cmocka_unit_test(almanac_door),
         cmocka_unit_test(chronicle_door),
+        cmocka_unit_test(every_kind_retires),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }

@@ -1,9 +1,9 @@
-/* The test state machines (fsm_test.h): a counter, a register and an
+/* The test state machines (include/mosaik/testing/fsm_test.h): a counter, a register and an
  * append-only log, each a struct mk_fsm with text commands. They exist so
  * groups can be exercised end to end (by unit tests, the multi-process
  * suite through coalitiond, and the benchmark) without a real application.
  */
-#include "fsm_test.h"
+#include "mosaik/testing/fsm_test.h"
 
 #include <errno.h>
 #include <inttypes.h>

@@ -1,6 +1,11 @@
-/* Internal: small deterministic state machines for tests, tools and
- * benchmarks. Commands and results are text so `coalition group exec` can
- * type them.
+/* Small deterministic state machines for tests, tools and benchmarks.
+ * Commands and results are text so `coalition group exec` can type them.
+ *
+ * Not part of libmosaik: they live in libmosaik_testing (src/testing, a
+ * static library that is never installed), which the test suites,
+ * fuzzers and the two programs that host or name test groups
+ * (coalitiond, coalition) link. A production node carries none of them
+ * unless its program links that library on purpose.
  *
  *   counter   an i64. Command: a decimal integer ("5", "-2"), added with
  *             wrapping; result: the new value. Query: the value. A command
@@ -21,9 +26,12 @@
 
 #include "mosaik/group.h"
 
-/* A new machine of `kind`, or NULL (unknown kind or no memory). */
+/* A new machine of `kind`, or NULL (unknown kind or no memory). The
+ * caller owns it and frees it with mk_fsm_test_free (NULL is ignored)
+ * once no group or replica uses it. */
 struct mk_fsm *mk_fsm_test_new(const char *kind);
 void mk_fsm_test_free(struct mk_fsm *fsm);
+/* Whether `kind` names one of the machines above. */
 bool mk_fsm_test_known(const char *kind);
 
 #endif
