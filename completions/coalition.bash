@@ -34,7 +34,7 @@ _coalition()
         confluence demo group map set vec cell once pq"
 
     if [ "$COMP_CWORD" -eq 1 ]; then
-        COMPREPLY=($(compgen -W "$commands --help --version" -- "$cur"))
+        mapfile -t COMPREPLY < <(compgen -W "$commands --help --version" -- "$cur")
         return
     fi
     cmd=${COMP_WORDS[1]}
@@ -49,12 +49,12 @@ _coalition()
     # Arguments that name files.
     case $prev in
     --out | --key | --coalition | --config | --image | --file | --export)
-        COMPREPLY=($(compgen -f -- "$cur"))
+        mapfile -t COMPREPLY < <(compgen -f -- "$cur")
         compopt -o filenames 2>/dev/null
         return
         ;;
     --dir)
-        COMPREPLY=($(compgen -d -- "$cur"))
+        mapfile -t COMPREPLY < <(compgen -d -- "$cur")
         compopt -o filenames 2>/dev/null
         return
         ;;
@@ -63,18 +63,18 @@ _coalition()
     local verbs
     verbs=$(_coalition_verbs "$cmd")
     if [ -n "$verbs" ] && [ -z "$verb" ] && [[ $cur != -* ]]; then
-        COMPREPLY=($(compgen -W "$verbs" -- "$cur"))
+        mapfile -t COMPREPLY < <(compgen -W "$verbs" -- "$cur")
         return
     fi
     if [[ $cur == -* ]]; then
         local opts
         opts=$("${COMP_WORDS[0]}" "$cmd" ${verb:+"$verb"} --help 2>&1 |
             grep -oE -- '--[a-z][a-z0-9-]*' | sort -u)
-        COMPREPLY=($(compgen -W "$opts --help" -- "$cur"))
+        mapfile -t COMPREPLY < <(compgen -W "$opts --help" -- "$cur")
         return
     fi
     case $cmd in
-    id) COMPREPLY=($(compgen -f -- "$cur")); compopt -o filenames 2>/dev/null ;;
+    id) mapfile -t COMPREPLY < <(compgen -f -- "$cur"); compopt -o filenames 2>/dev/null ;;
     esac
 }
 
