@@ -16,6 +16,11 @@
 #                 committee size in MEMBERS (default 20, "3 5"), on the
 #                 sanitized build unless CHAOS_BUILD=build; CHAOS_ARGS adds
 #                 options (--netns, --enospc: root)
+#   make install  build, then install under PREFIX (default /usr/local),
+#                 staged under DESTDIR when given: libraries (shared and
+#                 static), headers, pkg-config files, the two programs,
+#                 man pages, the systemd unit, bash completion
+#                 (docs/install.md)
 
 BUILD      ?= build
 TESTBUILD  ?= build-test
@@ -29,8 +34,10 @@ KILLS      ?= 20
 MEMBERS    ?= 3 5
 CHAOS_BUILD ?= $(TESTBUILD)
 CHAOS_ARGS ?=
+PREFIX     ?= /usr/local
+DESTDIR    ?=
 
-.PHONY: all deps test unit fuzz fuzz-long demo bench sim chaos clean
+.PHONY: all deps test unit fuzz fuzz-long demo bench sim chaos install clean
 
 all: deps $(BUILD)/build.ninja
 	ninja -C $(BUILD)
@@ -81,6 +88,14 @@ bench:
 	@if pkg-config --exists libnghttp2 && [ ! -x $(BUILD)/bench/bench_etcd ]; then \
 		$(MESON) setup --reconfigure $(BUILD) && ninja -C $(BUILD); fi
 	sh bench/run.sh $(BUILD)
+
+# The prefix is a build option (the unit file and pkg-config files name
+# it), so it is set before building; DESTDIR only stages the files.
+install: deps $(BUILD)/build.ninja
+	$(MESON) configure $(BUILD) -Dprefix=$(PREFIX)
+	ninja -C $(BUILD)
+	$(MESON) install -C $(BUILD) --no-rebuild \
+		$(if $(DESTDIR),--destdir "$(abspath $(DESTDIR))")
 
 clean:
 	rm -rf $(BUILD) $(TESTBUILD) $(FUZZBUILD)

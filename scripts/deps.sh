@@ -2,7 +2,10 @@
 # Installs the Debian packages the build needs, and only those that are missing.
 # Run as root on a fresh Debian 12 machine; as another user it only reports.
 #
-#   sh scripts/deps.sh          what `make`, `make test` and `make demo` need
+#   sh scripts/deps.sh          what `make`, `make test`, `make demo` and
+#                               `make install` need (scdoc builds the man
+#                               pages; man-db and systemd let the install
+#                               test render them and verify the unit)
 #   sh scripts/deps.sh bench    that, plus what only `make bench` uses: etcd
 #                               (server and etcdctl) for bench/committee.sh to
 #                               compare against, libnghttp2-dev for its etcd
@@ -11,7 +14,7 @@ set -eu
 
 need="meson ninja-build pkg-config gcc clang libclang-rt-14-dev \
 libuv1-dev libraft-dev libssl-dev libsodium-dev libjansson-dev libcmocka-dev \
-b3sum iproute2 procps"
+scdoc b3sum iproute2 procps man-db systemd"
 
 case ${1:-} in
 "") ;;

@@ -8,6 +8,8 @@
 #include <string.h>
 
 #include "cli.h"
+#include "coalition/version.h"
+#include "mosaik/version.h"
 
 static const cli_command COMMANDS[] = {
     {"id", "derive and print every fingerprint of a coalition config",
@@ -54,7 +56,8 @@ static void usage(FILE *out)
         fprintf(out, "  %-12s %s\n", COMMANDS[i].name, COMMANDS[i].summary);
     fprintf(out,
             "\n"
-            "Run 'coalition <command> --help' for a command's options.\n"
+            "Run 'coalition <command> --help' for a command's options;\n"
+            "'coalition --version' prints the versions.\n"
             "Exit status: 0 ok, 1 the answer is no, 2 bad usage or input,\n"
             "3 nothing answered before the deadline.\n");
 }
@@ -79,6 +82,13 @@ int main(int argc, char **argv)
     if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
         strcmp(argv[1], "help") == 0) {
         usage(stdout);
+        return CLI_OK;
+    }
+    /* The tool's own version, then the libraries' as they report
+     * themselves: a tool built elsewhere may run on other libraries. */
+    if (strcmp(argv[1], "--version") == 0) {
+        printf("coalition %s (libcoalition %s, libmosaik %s)\n", CO_VERSION,
+               co_version(), mk_version());
         return CLI_OK;
     }
     for (size_t i = 0; i < sizeof COMMANDS / sizeof COMMANDS[0]; i++)

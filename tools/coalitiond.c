@@ -15,12 +15,14 @@
 #include <sys/stat.h>
 #include <uv.h>
 
+#include "coalition/version.h"
 #include "mosaik/error.h"
 #include "daemon_groups.h"
 #include "daemon_confluences.h"
 #include "daemon_modules.h"
 #include "daemon_provider.h"
 #include "mosaik/node.h"
+#include "mosaik/version.h"
 #include "util.h"
 
 #define MAX_LIST 32
@@ -92,7 +94,8 @@ static void usage(FILE *out)
             "discovery tuning (durations like 500ms, 10s, 5m):\n"
             "  --announce-interval D re-announce period (default 45s)\n"
             "  --purge-after D       forget silent peers after (default 300s)\n"
-            "  --quiet               log errors only\n");
+            "  --quiet               log errors only\n"
+            "  --version             print the versions and exit\n");
 }
 
 static int parse_args(int argc, char **argv, daemon_opts *o)
@@ -112,6 +115,7 @@ static int parse_args(int argc, char **argv, daemon_opts *o)
         {"purge-after", required_argument, NULL, OPT_PURGE},
         {"quiet", no_argument, NULL, 'q'},
         {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
     };
     int ch;
@@ -157,6 +161,10 @@ static int parse_args(int argc, char **argv, daemon_opts *o)
         }
         case 'h':
             usage(stdout);
+            exit(0);
+        case 'V':
+            printf("coalitiond %s (libcoalition %s, libmosaik %s)\n",
+                   CO_VERSION, co_version(), mk_version());
             exit(0);
         default:
             usage(stderr);
