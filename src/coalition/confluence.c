@@ -441,23 +441,6 @@ void co_confluence_cmd_retire(mk_buf *out, const co_confluence_info *info,
     co__cmd_retire(out, &info->signature, reason, successor, member);
 }
 
-typedef struct retiring {
-    void (*done)(int, void *);
-    void *data;
-} retiring;
-
-static void on_retired(int status, const uint8_t *res, size_t len,
-                       void *data)
-{
-    retiring *p = data;
-    /* Refused by the machine, or at a member's door (not a member's
-     * marker): the same verdict. */
-    if ((status == 0 && (len < 1 || res[0] != 1)) || co__door_refused(status))
-        status = CO_ECONFIG;
-    p->done(status, p->data);
-    free(p);
-}
-
 int co_confluence_retire(mk_node *net, const co_confluence_def *def,
                          const char *reason, const mk_id *successor,
                          const mk_keypair *member, uint32_t timeout_ms,
@@ -470,18 +453,6 @@ int co_confluence_retire(mk_node *net, const co_confluence_def *def,
         return rc;
     if (reason && strlen(reason) > 255)
         return fail(err, "a retirement reason is at most 255 bytes");
-    mk_buf cmd;
-    mk_buf_init(&cmd);
-    co_confluence_cmd_retire(&cmd, &info, reason, successor, member);
-    retiring *p = malloc(sizeof *p);
-    if (!p) {
-        mk_buf_free(&cmd);
-        return MK_ENOMEM;
-    }
-    *p = (retiring){done, data};
-    rc = co__submit(net, &info.group, &cmd, timeout_ms, on_retired, p);
-    mk_buf_free(&cmd);
-    if (rc < 0)
-        free(p);
-    return rc;
+    return co__submit_retire(net, &info.group, &info.signature, reason,
+                             successor, member, timeout_ms, done, data);
 }

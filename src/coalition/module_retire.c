@@ -19,7 +19,7 @@ static void on_retired(int status, const uint8_t *res, size_t len,
 {
     retiring *p = data;
     /* Refused by the machine, or at a member's door (not a member's
-     * marker): the same verdict, as for a confluence. */
+     * marker): the same verdict. */
     if ((status == 0 && (len < 1 || res[0] != 1)) || co__door_refused(status))
         status = CO_ECONFIG;
     p->done(status, p->data);
@@ -48,16 +48,25 @@ int co_module_retire(mk_node *net, const co_coalition_config *cfg,
     if (rc < 0)
         return rc;
     mk_id_from_str(&sig, ops->signature);
+    return co__submit_retire(net, &group, &sig, reason, successor, member,
+                             timeout_ms, done, data);
+}
+
+int co__submit_retire(mk_node *net, const mk_id *group, const mk_id *module_sig,
+                      const char *reason, const mk_id *successor,
+                      const mk_keypair *member, uint32_t timeout_ms,
+                      void (*done)(int status, void *data), void *data)
+{
     mk_buf cmd;
     mk_buf_init(&cmd);
-    co__cmd_retire(&cmd, &sig, reason, successor, member);
+    co__cmd_retire(&cmd, module_sig, reason, successor, member);
     retiring *p = malloc(sizeof *p);
     if (!p) {
         mk_buf_free(&cmd);
         return MK_ENOMEM;
     }
     *p = (retiring){done, data};
-    rc = co__submit(net, &group, &cmd, timeout_ms, on_retired, p);
+    int rc = co__submit(net, group, &cmd, timeout_ms, on_retired, p);
     mk_buf_free(&cmd);
     if (rc < 0)
         free(p);

@@ -60,6 +60,16 @@ bool co__door_refused(int status);
 void co__cmd_retire(mk_buf *out, const mk_id *module_sig, const char *reason,
                     const mk_id *successor, const mk_keypair *member);
 
+/* Submits that command to the committee `group` and calls `done` with 0
+ * when the machine took it, CO_ECONFIG when it refused it (a signer who is
+ * not a member, or already retired) or the submission's error. The
+ * reason's bounds are the caller's to check. For modules and confluences
+ * alike. */
+int co__submit_retire(mk_node *net, const mk_id *group, const mk_id *module_sig,
+                      const char *reason, const mk_id *successor,
+                      const mk_keypair *member, uint32_t timeout_ms,
+                      void (*done)(int status, void *data), void *data);
+
 /* ---- Atlas ---------------------------------------------------------------- */
 
 enum {
