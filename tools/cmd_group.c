@@ -36,6 +36,8 @@ static void usage(FILE *out)
             "[--window N]\n"
             "       coalition group query  TARGET [--strong] [--json] Q...\n"
             "       coalition group status TARGET [--hash] [--json]\n"
+            "       coalition group promote|demote TARGET --key MEMBER.key "
+            "[--json] PEERID\n"
             "\n"
             "TARGET is --bootstrap PEERID@HOST:PORT (repeatable) and either\n"
             "--group GROUPID or --config NODE.json --name NAME; plus\n"
@@ -55,7 +57,12 @@ static void usage(FILE *out)
             "query asks the member's state (weak) or the leader's after a\n"
             "barrier (--strong).\n"
             "status asks every member it can reach: leader, term, commit\n"
-            "and applied indexes, voters (--hash: a hash of each state).\n"
+            "and applied indexes, voters, each member's role (--hash: a\n"
+            "hash of each state).\n"
+            "promote makes listed member PEERID a voter, demote makes it a\n"
+            "standby (the group's max_voters and its leader stay as they\n"
+            "are); the request is signed with --key, a listed member's key,\n"
+            "and the command returns once the change is committed.\n"
             "\n"
             "Exit status 3 when nothing answered before the deadline.\n");
 }
@@ -948,6 +955,101 @@ static int group_status(int argc, char **argv)
     return rc;
 }
 
+/* ---- promote / demote -------------------------------------------------------- */
+
+static int group_assign(int argc, char **argv, bool voter)
+{
+    static const struct option opts[] = {
+        {"bootstrap", required_argument, NULL, 'b'},
+        {"network", required_argument, NULL, 'n'},
+        {"group", required_argument, NULL, 'g'},
+        {"config", required_argument, NULL, 'c'},
+        {"name", required_argument, NULL, 'N'},
+        {"timeout", required_argument, NULL, 't'},
+        {"key", required_argument, NULL, 'k'},
+        {"json", no_argument, NULL, 'j'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    target t = {.timeout_ms = 10000};
+    const char *key_path = NULL;
+    bool json = false;
+    int ch, rc;
+    optind = 1;
+    while ((ch = getopt_long(argc, argv, "b:n:g:c:N:t:k:jh", opts, NULL)) !=
+           -1) {
+        if ((rc = parse_target(&t, ch, optarg)) > 0)
+            return rc;
+        if (rc == 0)
+            continue;
+        switch (ch) {
+        case 'k': key_path = optarg; break;
+        case 'j': json = true; break;
+        case 'h': usage(stdout); return CLI_OK;
+        default: usage(stderr); return CLI_USAGE;
+        }
+    }
+    if (optind + 1 != argc)
+        return cli_error(CLI_USAGE, "%s takes one PEERID (the member)",
+                         voter ? "promote" : "demote");
+    mk_peer_id member;
+    if (mk_id_from_hex(&member, argv[optind], strlen(argv[optind])) != 0)
+        return cli_error(CLI_USAGE, "'%s' is not a PeerId (64 hex)",
+                         argv[optind]);
+    if (!key_path)
+        return cli_error(CLI_USAGE,
+                         "--key is required: a listed member's key signs "
+                         "the request");
+    mk_keypair key;
+    char err[MK_ERRMSG_SIZE];
+    if ((rc = mk_keypair_load(&key, key_path, err)) < 0)
+        return cli_error(CLI_USAGE, "--key: %s", err);
+    if ((rc = resolve_target(&t)) != 0)
+        return rc;
+    run r = {0};
+    if ((rc = run_open(&r, &t)) != 0)
+        return rc;
+    one o = {.r = &r};
+    rc = mk_group_client_assign(r.client, &member, voter, &key,
+                                (uint32_t)t.timeout_ms, on_one, &o);
+    if (rc != 0) {
+        run_close(&r);
+        return cli_error(CLI_FAIL, "%s", mk_strerror(rc));
+    }
+    run_wait(&r);
+    run_close(&r);
+    const char *role = voter ? "voter" : "standby";
+    if (json) {
+        json_t *j = json_object();
+        json_object_set_new(j, "status", json_string(o.status == 0 ? "ok"
+                                                     : o.status ==
+                                                             MK_ECONNECT_TIMEOUT
+                                                         ? "timeout"
+                                                         : "error"));
+        json_object_set_new(j, "member", json_string(argv[optind]));
+        json_object_set_new(j, "role", json_string(role));
+        if (o.status)
+            json_object_set_new(j, "code", json_string(mk_err_name(o.status)));
+        char *text = json_dumps(j, JSON_COMPACT);
+        puts(text ? text : "{}");
+        free(text);
+        json_decref(j);
+    } else if (o.status == 0) {
+        printf("%s is a %s\n", argv[optind], role);
+    }
+    fflush(stdout);
+    free(o.result);
+    if (o.status == MK_EINVAL)
+        return cli_error(CLI_FAIL,
+                         "refused: %s is not listed, or making it a %s would "
+                         "leave more than max_voters voters, none, or the "
+                         "leader demoted",
+                         argv[optind], role);
+    if (o.status)
+        return cli_error(exit_of(o.status), "%s", mk_strerror(o.status));
+    return CLI_OK;
+}
+
 int cmd_group(int argc, char **argv)
 {
     if (argc >= 2 && strcmp(argv[1], "exec") == 0)
@@ -956,6 +1058,10 @@ int cmd_group(int argc, char **argv)
         return exec_or_query(argc - 1, argv + 1, true);
     if (argc >= 2 && strcmp(argv[1], "status") == 0)
         return group_status(argc - 1, argv + 1);
+    if (argc >= 2 && strcmp(argv[1], "promote") == 0)
+        return group_assign(argc - 1, argv + 1, true);
+    if (argc >= 2 && strcmp(argv[1], "demote") == 0)
+        return group_assign(argc - 1, argv + 1, false);
     if (argc >= 2 &&
         (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
         usage(stdout);

@@ -87,6 +87,23 @@ int mk_group_client_status(mk_group_client *c, const mk_peer_id *member,
                            bool hash, uint32_t timeout_ms,
                            mk_group_client_status_cb cb, void *data);
 
+/* Asks the leader to make listed member `member` (copied) a voter
+ * (`voter` true) or a standby: an operator's rotation, one change at a
+ * time. The request is signed with `signer` (borrowed for the call), the
+ * key of a listed member, and dated: the leader refuses it a minute
+ * either side of its clock, so a captured request cannot be replayed
+ * later. `cb` gets 0 once the change is committed; MK_EINVAL when it
+ * would break a limit (more than max_voters voters, no voter left,
+ * demoting the leader: move leadership away first) or `member` is not
+ * listed; MK_ENOT_ALLOWED when `signer` is not a member (or the clocks
+ * are a minute apart); MK_EBUSY while another change is in flight; a
+ * timeout otherwise. Returns 0, or MK_ENOMEM / MK_ECLOSED and never calls
+ * `cb`. */
+int mk_group_client_assign(mk_group_client *c, const mk_peer_id *member,
+                           bool voter, const mk_keypair *signer,
+                           uint32_t timeout_ms, mk_group_result_cb cb,
+                           void *data);
+
 /* Members in the catalog (entries listing the group), up to `max`;
  * returns how many were written to `out`. */
 size_t mk_group_client_members(mk_group_client *c, mk_peer_id *out,

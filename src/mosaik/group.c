@@ -644,6 +644,7 @@ static int64_t op_deadline(const mk__op *o)
 static bool starts_as_voter(const mk_group *g, size_t i);
 static int role_of(const mk_group *g, raft_id id);
 static size_t count_voters(const mk_group *g);
+static void serve_assign(mk_group *g, mk__srv *s, const mk__req *q);
 
 static bool leader_now(mk_group *g)
 {
@@ -1498,6 +1499,9 @@ static void on_srv_frame(mk_link *link, const uint8_t *f, size_t len,
     case MK__OP_QUERY:
         serve_query(g, s, &q);
         break;
+    case MK__OP_ASSIGN:
+        serve_assign(g, s, &q);
+        break;
     default:
         serve_status(g, s, &q);
     }
@@ -1508,6 +1512,8 @@ static void srv_detach(mk__srv *s)
     mk_group *g = s->g;
     if (!g)
         return;
+    if (g->assign_srv == s)
+        g->assign_srv = NULL; /* the change goes on; no one to tell */
     if (s->bonded) {
         mk__group_bond_remove(g, &s->bond);
         s->bonded = false;
@@ -1788,10 +1794,19 @@ static size_t count_voters(const mk_group *g)
     return n;
 }
 
+static int raft_code(int rv);
+static void srv_answer(mk__srv *s, const mk__req *q, int status,
+                       uint64_t applied, const uint8_t *res, size_t len);
+
 static void on_change_done(struct raft_change *req, int status)
 {
     mk_group *g = req->data;
     g->change_busy = false;
+    if (g->assign_srv) {
+        srv_answer(g->assign_srv, &g->assign_req,
+                   status == 0 ? 0 : raft_code(status), 0, NULL, 0);
+        g->assign_srv = NULL;
+    }
     if (status != 0 && !g->closing) {
         char hex[MK_ID_HEX_LEN + 1];
         fprintf(stderr, "mosaik: group %s: a membership change failed: %s\n",
@@ -1808,8 +1823,78 @@ static void change_role(mk_group *g, const mk__voter *v, int role)
         return; /* a change libraft is still finishing: next time */
     g->change_busy = true;
     fprintf(stderr, "mosaik: group %s: %s %s\n", mk_id_hex(&g->id, hex),
-            role == RAFT_VOTER ? "promoting standby" : "demoting silent voter",
+            role == RAFT_VOTER ? "promoting standby" : "demoting voter",
             mk_id_hex(&v->peer, peer));
+}
+
+/* Whether an ASSIGN body is signed by a listed member, recently. */
+static bool assign_signed(const mk_group *g, const uint8_t *body)
+{
+    mk_peer_id signer;
+    memcpy(signer.b, body + MK_ID_LEN + 1, MK_ID_LEN);
+    if (!mk__group_voter(g, &signer, NULL))
+        return false;
+    uint64_t at = 0;
+    for (int i = 0; i < 8; i++)
+        at |= (uint64_t)body[2 * MK_ID_LEN + 1 + i] << (8 * i);
+    int64_t skew = mk_now_ms() - (int64_t)at;
+    if (skew > MK__ASSIGN_SKEW_MS || skew < -MK__ASSIGN_SKEW_MS)
+        return false;
+    uint8_t digest[32];
+    mk__assign_digest(&g->id, body, digest);
+    return mk_verify(&signer, digest, sizeof digest,
+                     body + MK__ASSIGN_LEN - MK_SIG_LEN) == 0;
+}
+
+/* An operator's ASSIGN {member, voter?}: answered when the change is
+ * committed, or at once when it is refused. Only a listed member may ask
+ * (it signs the request: the time in it bounds a replay to a minute),
+ * only the leader does it, and the limits hold as for automatic changes:
+ * at most max_voters voters, at least one, and the leader stays a voter
+ * (move leadership first). */
+static void serve_assign(mk_group *g, mk__srv *s, const mk__req *q)
+{
+    if (!assign_signed(g, q->body)) {
+        srv_answer(s, q, MK_ENOT_ALLOWED, 0, NULL, 0);
+        return;
+    }
+    if (!leader_now(g)) {
+        srv_answer(s, q, MK_ENOT_LEADER, 0, NULL, 0);
+        return;
+    }
+    mk_peer_id peer;
+    memcpy(peer.b, q->body, MK_ID_LEN);
+    raft_id id;
+    if (!mk__group_voter(g, &peer, &id)) {
+        srv_answer(s, q, MK_EINVAL, 0, NULL, 0);
+        return;
+    }
+    int role = q->body[MK_ID_LEN] ? RAFT_VOTER : RAFT_STANDBY;
+    if (role_of(g, id) == role) {
+        srv_answer(s, q, 0, 0, NULL, 0);
+        return;
+    }
+    size_t voters = count_voters(g);
+    if ((role == RAFT_VOTER && voters >= g->params.max_voters) ||
+        (role == RAFT_STANDBY &&
+         (voters <= 1 || id == g->voters[g->self].id))) {
+        srv_answer(s, q, MK_EINVAL, 0, NULL, 0);
+        return;
+    }
+    if (g->change_busy) {
+        srv_answer(s, q, MK_EBUSY, 0, NULL, 0);
+        return;
+    }
+    const mk__voter *v = mk__group_voter_by_id(g, id);
+    change_role(g, v, role);
+    if (!g->change_busy) {
+        srv_answer(s, q, MK_EBUSY, 0, NULL, 0);
+        return;
+    }
+    g->assign_srv = s;
+    g->assign_req = *q;
+    g->assign_req.body = NULL;
+    g->assign_req.len = 0;
 }
 
 static void membership_check(mk_group *g, int64_t now)

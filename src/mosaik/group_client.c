@@ -64,7 +64,7 @@ typedef struct cop {
 
 typedef struct cq {
     struct cq *next;
-    uint8_t op; /* MK__OP_QUERY or MK__OP_STATUS */
+    uint8_t op; /* MK__OP_QUERY, MK__OP_STATUS or MK__OP_ASSIGN */
     uint8_t level, flags;
     bool fixed; /* STATUS: only `member` */
     mk_peer_id member;
@@ -406,7 +406,7 @@ static void q_finish(mk_group_client *c, cq *q, int status, uint64_t applied,
             *pp = q->next;
             break;
         }
-    if (q->op == MK__OP_QUERY) {
+    if (q->op == MK__OP_QUERY || q->op == MK__OP_ASSIGN) {
         q->cb(status, applied, res, len, q->data);
     } else {
         mk_member_status ms;
@@ -713,6 +713,32 @@ int mk_group_client_status(mk_group_client *c, const mk_peer_id *member,
     q->scb = cb;
     q->data = data;
     return add_q(c, q, NULL, 0, timeout_ms);
+}
+
+int mk_group_client_assign(mk_group_client *c, const mk_peer_id *member,
+                           bool voter, const mk_keypair *signer,
+                           uint32_t timeout_ms, mk_group_result_cb cb,
+                           void *data)
+{
+    cq *q = calloc(1, sizeof *q);
+    if (!q)
+        return MK_ENOMEM;
+    uint8_t body[MK__ASSIGN_LEN], *p = body;
+    memcpy(p, member->b, MK_ID_LEN);
+    p += MK_ID_LEN;
+    *p++ = voter;
+    memcpy(p, signer->pub.b, MK_ID_LEN);
+    p += MK_ID_LEN;
+    uint64_t now = (uint64_t)mk_now_ms();
+    for (int i = 0; i < 8; i++)
+        *p++ = (uint8_t)(now >> (8 * i));
+    uint8_t digest[32];
+    mk__assign_digest(&c->gid, body, digest);
+    mk_sign(signer, digest, sizeof digest, p);
+    q->op = MK__OP_ASSIGN;
+    q->cb = cb;
+    q->data = data;
+    return add_q(c, q, body, sizeof body, timeout_ms);
 }
 
 static void on_tick_closed(uv_handle_t *h)

@@ -65,7 +65,16 @@ enum {
     MK__G_RESP = 4,
 };
 enum { MK__LINK_RAFT = 1, MK__LINK_RPC = 2 };
-enum { MK__OP_EXEC = 1, MK__OP_QUERY = 2, MK__OP_STATUS = 3 };
+enum { MK__OP_EXEC = 1, MK__OP_QUERY = 2, MK__OP_STATUS = 3, MK__OP_ASSIGN = 4 };
+/* ASSIGN's body: the member's PeerId, 1 (voter) or 0 (standby), the
+ * signer's PeerId (a listed member), u64le unix ms, and the signer's
+ * signature of mk__assign_digest. The requester's link key does not
+ * matter: an operator signs with a member's key file from anywhere. */
+#define MK__ASSIGN_LEN (MK_ID_LEN + 1 + MK_ID_LEN + 8 + MK_SIG_LEN)
+/* How far the signed time may be from the leader's clock. */
+#define MK__ASSIGN_SKEW_MS 60000
+void mk__assign_digest(const mk_id *group, const uint8_t *body,
+                       uint8_t out[32]);
 enum {
     MK__F_SUBSCRIBE = 1,
     MK__F_SNAPSHOT = 2,
@@ -377,6 +386,10 @@ struct mk_group {
     struct raft_change change;
     bool change_busy;
     int64_t leading_since;
+    /* The requester of the change in flight, when an operator asked for
+     * it (ASSIGN), to answer when libraft is done; NULL otherwise. */
+    mk__srv *assign_srv;
+    mk__req assign_req;
 
     mk__gwatch *watches;
     mk_node_watch *node_watch;

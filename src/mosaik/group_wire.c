@@ -5,6 +5,7 @@
  */
 #include <string.h>
 
+#include "mosaik/blake3.h"
 #include "mosaik/error.h"
 #include "mosaik/group_internal.h"
 
@@ -50,6 +51,9 @@ void mk__req_encode(mk_buf *b, const mk__req *r)
         mk_put_u8(b, r->level);
         mk_put_bytes(b, r->body, r->len);
         break;
+    case MK__OP_ASSIGN:
+        mk_put_bytes(b, r->body, r->len);
+        break;
     default:
         mk_put_u8(b, r->flags);
     }
@@ -89,10 +93,29 @@ int mk__req_decode(const uint8_t *p, size_t n, mk__req *r)
     case MK__OP_STATUS:
         r->flags = mk_get_u8(&rd);
         break;
+    case MK__OP_ASSIGN:
+        r->body = mk_get_bytes(&rd, &r->len, MK__ASSIGN_LEN);
+        if (!r->body || r->len != MK__ASSIGN_LEN || r->body[MK_ID_LEN] > 1)
+            return MK_EDECODE;
+        break;
     default:
         return MK_EDECODE;
     }
     return mk_reader_done(&rd);
+}
+
+/* What an ASSIGN's signer signs: a domain, the GroupId (a signature for
+ * one group is worth nothing in another), and the body up to the
+ * signature. */
+void mk__assign_digest(const mk_id *group, const uint8_t *body,
+                       uint8_t out[32])
+{
+    mk_blake3_hasher h;
+    mk_blake3_init(&h);
+    mk_blake3_update(&h, "mosaik/group/assign/1", 21);
+    mk_blake3_update(&h, group->b, MK_ID_LEN);
+    mk_blake3_update(&h, body, MK__ASSIGN_LEN - MK_SIG_LEN);
+    mk_blake3_final(&h, out, 32);
 }
 
 void mk__resp_encode(mk_buf *b, const mk__resp *r)
@@ -131,7 +154,8 @@ int mk__resp_decode(const uint8_t *p, size_t n, mk__resp *r)
         if (s)
             memcpy(r->session, s, MK__SESSION_LEN);
         r->seq = mk_get_varint(&rd);
-    } else if (r->op != MK__OP_QUERY && r->op != MK__OP_STATUS) {
+    } else if (r->op != MK__OP_QUERY && r->op != MK__OP_STATUS &&
+               r->op != MK__OP_ASSIGN) {
         return MK_EDECODE;
     }
     uint8_t hl = mk_get_u8(&rd);

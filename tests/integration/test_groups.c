@@ -880,6 +880,21 @@ static int by_rank(const env *e, const int *members, int n, int rank)
     return -1;
 }
 
+static int assign_sync(env *e, int g, const mk_peer_id *member, bool voter,
+                       const mk_keypair *signer, res *r)
+{
+    res_free(r);
+    memset(r, 0, sizeof *r);
+    mk_group_client_via(e->g[g].cli, NULL);
+    assert_int_equal(mk_group_client_assign(e->g[g].cli, member, voter,
+                                            signer, (uint32_t)ms(10000),
+                                            on_res, r),
+                     0);
+    wait_until(e, res_done, r, ms(12000));
+    assert_true(r->done);
+    return r->status;
+}
+
 typedef struct roles_q {
     int g, leader, gone, standby;
     int max_seen; /* the most voters any answer reported */
@@ -983,6 +998,32 @@ static void standby_replaces_silent_voter(void **state)
     assert_false(s.st.is_voter);
     assert_int_equal(s.st.n_voters, 3);
     assert_int_equal(sq.applied, (uint64_t)writes + 2);
+
+    /* An operator's rotation, signed with a member's key: the refused
+     * ones first (a fourth voter, the leader demoted, an outsider's
+     * signature), then demote a voter and promote the standby. */
+    mk_keypair mkey, outsider;
+    char kerr[MK_ERRMSG_SIZE];
+    assert_int_equal(mk_keypair_load(&mkey, e.d[leader].key, kerr), 0);
+    assert_int_equal(mk_keypair_generate(&outsider), 0);
+    mk_peer_id gone_p = peer_of(&e, gone), leader_p = peer_of(&e, leader);
+    assert_int_equal(assign_sync(&e, 0, &gone_p, true, &mkey, &r), MK_EINVAL);
+    assert_int_equal(assign_sync(&e, 0, &leader_p, false, &mkey, &r),
+                     MK_EINVAL);
+    mk_peer_id third = peer_of(&e, now3[2]);
+    assert_int_equal(assign_sync(&e, 0, &third, false, &outsider, &r),
+                     MK_ENOT_ALLOWED);
+    int64_t r0 = mk_mono_ms();
+    assert_int_equal(assign_sync(&e, 0, &third, false, &mkey, &r), 0);
+    assert_int_equal(assign_sync(&e, 0, &gone_p, true, &mkey, &r), 0);
+    print_message("operator rotation (demote, promote): %lld ms\n",
+                  (long long)(mk_mono_ms() - r0));
+    assert_int_equal(member_status(&e, 0, gone, false, &s, ms(2000)), 0);
+    assert_true(s.st.is_voter);
+    assert_int_equal(s.st.n_voters, 3);
+    assert_int_equal(member_status(&e, 0, now3[2], false, &s, ms(2000)), 0);
+    assert_false(s.st.is_voter);
+    assert_int_equal(exec_sync(&e, 0, -1, "1", ms(5000), &r), 0);
     res_free(&r);
     env_close(&e, false);
 }
