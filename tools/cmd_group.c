@@ -1010,6 +1010,7 @@ static int group_assign(int argc, char **argv, bool voter)
     if ((rc = run_open(&r, &t)) != 0)
         return rc;
     one o = {.r = &r};
+    int64_t t0_us = mk_mono_us();
     rc = mk_group_client_assign(r.client, &member, voter, &key,
                                 (uint32_t)t.timeout_ms, on_one, &o);
     if (rc != 0) {
@@ -1017,6 +1018,7 @@ static int group_assign(int argc, char **argv, bool voter)
         return cli_error(CLI_FAIL, "%s", mk_strerror(rc));
     }
     run_wait(&r);
+    int64_t t_us = mk_mono_us();
     run_close(&r);
     const char *role = voter ? "voter" : "standby";
     if (json) {
@@ -1028,6 +1030,9 @@ static int group_assign(int argc, char **argv, bool voter)
                                                          : "error"));
         json_object_set_new(j, "member", json_string(argv[optind]));
         json_object_set_new(j, "role", json_string(role));
+        /* Monotonic, as exec --stdin's t_us: a benchmark lines them up. */
+        json_object_set_new(j, "t0_us", json_integer(t0_us));
+        json_object_set_new(j, "t_us", json_integer(t_us));
         if (o.status)
             json_object_set_new(j, "code", json_string(mk_err_name(o.status)));
         char *text = json_dumps(j, JSON_COMPACT);

@@ -1900,7 +1900,8 @@ static void serve_assign(mk_group *g, mk__srv *s, const mk__req *q)
 static void membership_check(mk_group *g, int64_t now)
 {
     if (!leader_now(g)) {
-        g->leading_since = 0;
+        g->leading_since = g->short_since = 0;
+        g->refill = false;
         return;
     }
     if (!g->leading_since)
@@ -1926,12 +1927,25 @@ static void membership_check(mk_group *g, int64_t now)
             standby = v;
         }
     }
+    /* Short of voters for another reason (an operator's demote, the first
+     * of a two-step rotation): the operator gets replace_after_ms to
+     * finish before the leader fills the place itself. */
+    if (voters >= g->params.max_voters)
+        g->short_since = 0;
+    else if (!g->short_since)
+        g->short_since = now;
     if (!standby)
         return;
-    if (silent)
+    if (silent) {
         change_role(g, silent, RAFT_STANDBY);
-    else if (voters < g->params.max_voters)
+        g->refill = g->change_busy;
+    } else if (voters < g->params.max_voters &&
+               (g->refill || now - g->short_since >=
+                                 (int64_t)g->params.replace_after_ms)) {
         change_role(g, standby, RAFT_VOTER);
+        if (g->change_busy)
+            g->refill = false;
+    }
 }
 
 static void on_tick(uv_timer_t *h)

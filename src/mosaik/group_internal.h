@@ -386,6 +386,10 @@ struct mk_group {
     struct raft_change change;
     bool change_busy;
     int64_t leading_since;
+    /* Since when fewer than max_voters vote (0: not), and whether the
+     * leader itself demoted a silent voter and owes a promotion. */
+    int64_t short_since;
+    bool refill;
     /* The requester of the change in flight, when an operator asked for
      * it (ASSIGN), to answer when libraft is done; NULL otherwise. */
     mk__srv *assign_srv;
