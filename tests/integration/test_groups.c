@@ -1024,6 +1024,36 @@ static void standby_replaces_silent_voter(void **state)
     assert_int_equal(member_status(&e, 0, now3[2], false, &s, ms(2000)), 0);
     assert_false(s.st.is_voter);
     assert_int_equal(exec_sync(&e, 0, -1, "1", ms(5000), &r), 0);
+
+    /* And back, from the shell: the CLI signs with a member's key file
+     * and returns once the change is committed. */
+    char bootarg[160], path[600];
+    daemon_bootstrap(&e.d[leader], bootarg, sizeof bootarg);
+    const char *verbs[2][2] = {{"demote", e.d[gone].peer_id},
+                               {"promote", e.d[now3[2]].peer_id}};
+    for (int k = 0; k < 2; k++) {
+        char *argv[] = {(char *)build_path("coalition", path, sizeof path),
+                        "group", (char *)verbs[k][0], "--bootstrap", bootarg,
+                        "--config", e.cfg[0], "--name", "rot", "--key",
+                        e.d[leader].key, "--json", "--timeout",
+                        TF > 1 ? "30s" : "10s", (char *)verbs[k][1], NULL};
+        proc_result pr;
+        assert_int_equal(proc_run(argv, NULL, &pr), 0);
+        if (pr.status != 0)
+            print_message("coalition group %s: %s%s", verbs[k][0], pr.out,
+                          pr.err);
+        assert_int_equal(pr.status, 0);
+        json_t *j = json_loads(pr.out, 0, NULL);
+        assert_non_null(j);
+        assert_string_equal(json_string_value(json_object_get(j, "status")),
+                            "ok");
+        json_decref(j);
+        proc_result_free(&pr);
+    }
+    assert_int_equal(member_status(&e, 0, now3[2], false, &s, ms(2000)), 0);
+    assert_true(s.st.is_voter);
+    assert_int_equal(member_status(&e, 0, gone, false, &s, ms(2000)), 0);
+    assert_false(s.st.is_voter);
     res_free(&r);
     env_close(&e, false);
 }
