@@ -128,6 +128,29 @@ static int fail(char *err, size_t len, const char *fmt, ...)
     return -1;
 }
 
+/* Refuses a key `o` may not hold: a misspelt "max_voter" silently taking
+ * the default would change what the operator thinks runs. */
+static int only_keys(json_t *o, const char *const *known, char *err,
+                     size_t len, const char *where)
+{
+    const char *k;
+    json_t *v;
+    json_object_foreach(o, k, v) {
+        size_t i = 0;
+        while (known[i] && strcmp(known[i], k) != 0)
+            i++;
+        if (!known[i]) {
+            char list[256] = "";
+            for (i = 0; known[i]; i++)
+                snprintf(list + strlen(list), sizeof list - strlen(list),
+                         "%s%s", i ? ", " : "", known[i]);
+            return fail(err, len, "%s: unknown key \"%s\" (known: %s)",
+                        where, k, list);
+        }
+    }
+    return 0;
+}
+
 static int get_u32(json_t *obj, const char *key, uint32_t *out, char *err,
                    size_t len, const char *where)
 {
@@ -196,6 +219,11 @@ static int parse_group(dg_group *gr, json_t *o, size_t idx, char *err,
                     where);
     snprintf(where, sizeof where, "group \"%s\"", name);
     snprintf(gr->name, sizeof gr->name, "%s", name);
+    static const char *const GROUP_KEYS[] = {
+        "name", "root", "kind", "voters", "params", "validators",
+        "capacity", "type", NULL};
+    if (only_keys(o, GROUP_KEYS, err, len, where) != 0)
+        return -1;
     if (!root)
         return fail(err, len, "%s: \"root\" (an id string) is required",
                     where);
@@ -224,6 +252,11 @@ static int parse_group(dg_group *gr, json_t *o, size_t idx, char *err,
     json_t *p = json_object_get(o, "params");
     if (p && !json_is_object(p))
         return fail(err, len, "%s: \"params\" must be an object", where);
+    static const char *const PARAM_KEYS[] = {
+        "election_timeout_ms", "heartbeat_ms", "snapshot_threshold",
+        "max_in_flight", "max_voters", "replace_after_ms", NULL};
+    if (p && only_keys(p, PARAM_KEYS, err, len, where) != 0)
+        return -1;
     if (p && (get_u32(p, "election_timeout_ms",
                       &gr->params.election_timeout_ms, err, len, where) ||
               get_u32(p, "heartbeat_ms", &gr->params.heartbeat_ms, err, len,
@@ -292,8 +325,16 @@ int daemon_groups_load(const char *path, daemon_groups **out, char *err,
         return fail(err, errlen, "%s:%d: %s", path, je.line, je.text);
     daemon_groups *dg = calloc(1, sizeof *dg);
     json_t *gs = json_object_get(root, "groups");
+    /* Every key a node config may hold, whoever reads it (groups here,
+     * "coalition" daemon_modules.c, "ticket_issuer" daemon_issuer.c). */
+    static const char *const NODE_KEYS[] = {"groups", "coalition",
+                                            "ticket_issuer", NULL};
     int rc = 0;
-    if (!dg) {
+    if (!json_is_object(root)) {
+        rc = fail(err, errlen, "%s: a node config is a JSON object", path);
+    } else if (only_keys(root, NODE_KEYS, err, errlen, path) != 0) {
+        rc = -1;
+    } else if (!dg) {
         rc = fail(err, errlen, "out of memory");
     } else if (gs && !json_is_array(gs)) {
         rc = fail(err, errlen, "%s: \"groups\" must be an array", path);

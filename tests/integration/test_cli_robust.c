@@ -208,6 +208,45 @@ static void options_after_words(void **state)
     proc_result_free(&r);
 }
 
+/* A node config is read strictly: a misspelt key is an error naming it,
+ * not a default silently taken (coalitiond reads the same file). */
+static void node_config_unknown_keys(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *json, *why;
+    } cases[] = {
+        {"{\"grups\": []}", "unknown key \"grups\""},
+        {"{\"groups\": [{\"name\": \"g\", \"root\": \"r\", \"kind\": "
+         "\"counter\", \"voters\": [\"" HEX_B "\"], \"params\": "
+         "{\"max_voter\": 3}}]}",
+         "unknown key \"max_voter\""},
+        {"{\"groups\": [{\"name\": \"g\", \"root\": \"r\", \"kind\": "
+         "\"counter\", \"voter\": [\"" HEX_B "\"]}]}",
+         "unknown key \"voter\""},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const char *file = path("node-strict.json");
+        FILE *f = fopen(file, "w");
+        assert_non_null(f);
+        fputs(cases[i].json, f);
+        fclose(f);
+        proc_result r = cli("group", "status", "--bootstrap",
+                            HEX_A "@127.0.0.1:1", "--config", file, "--name",
+                            "g", "--timeout", "1s");
+        expect(&r, 2, cases[i].why);
+        proc_result_free(&r);
+        const char *key = path("strict.key");
+        r = sh("[ -f %s ] || \"$C\" keygen --out %s >/dev/null; "
+               "timeout 30 \"$D\" --config %s --key %s --data %s.d --listen 127.0.0.1:0 "
+               "2>&1 >/dev/null; echo exit=$?",
+               key, key, file, key, file);
+        if (!strstr(r.out, cases[i].why))
+            fail_msg("coalitiond took %s: %s", cases[i].json, r.out);
+        proc_result_free(&r);
+    }
+}
+
 static void bad_durations(void **state)
 {
     (void)state;
@@ -328,6 +367,7 @@ int main(void)
         cmocka_unit_test(stdin_line_too_long),
         cmocka_unit_test(options_after_words),
         cmocka_unit_test(bad_durations),
+        cmocka_unit_test(node_config_unknown_keys),
         cmocka_unit_test(key_fifo),
         cmocka_unit_test(key_encrypted),
         cmocka_unit_test(errno_text),
