@@ -273,6 +273,62 @@ static void write_catalog(uv_timer_t *t)
     json_decref(root);
 }
 
+/* Peers remembered from the last run's DATA/peers.json join the
+ * bootstrap list, so a node whose only --bootstrap is gone for good
+ * still finds the network through anyone it knew. At most REMEMBERED of
+ * them, the most recently updated first; unreachable ones only cost
+ * retries with backoff. */
+#define REMEMBERED 8
+static char remembered[REMEMBERED][MK_ID_HEX_LEN + 1 + 256];
+
+static int by_update_desc(const void *a, const void *b)
+{
+    json_int_t x = json_integer_value(
+                   json_object_get(*(json_t *const *)a, "update_ms")),
+               y = json_integer_value(
+                   json_object_get(*(json_t *const *)b, "update_ms"));
+    return x < y ? 1 : x > y ? -1 : 0;
+}
+
+static void remember_peers(daemon_opts *o)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/peers.json", o->data);
+    json_t *root = json_load_file(path, 0, NULL);
+    json_t *peers = json_object_get(root, "peers");
+    size_t n = json_is_array(peers) ? json_array_size(peers) : 0;
+    json_t **v = n ? calloc(n, sizeof *v) : NULL;
+    for (size_t i = 0; v && i < n; i++)
+        v[i] = json_array_get(peers, i);
+    if (v)
+        qsort(v, n, sizeof *v, by_update_desc);
+    size_t added = 0;
+    for (size_t i = 0; v && i < n && added < REMEMBERED &&
+                       o->n_bootstrap < MAX_LIST;
+         i++) {
+        const char *id = json_string_value(json_object_get(v[i], "peer_id"));
+        const char *addr =
+            json_string_value(json_array_get(json_object_get(v[i], "addrs"), 0));
+        mk_id peer;
+        if (!id || !addr || mk_id_from_hex(&peer, id, strlen(id)) != 0 ||
+            strlen(addr) > 255)
+            continue;
+        bool listed = false;
+        for (size_t j = 0; j < o->n_bootstrap && !listed; j++)
+            listed = strncmp(o->bootstrap[j], id, MK_ID_HEX_LEN) == 0;
+        if (listed)
+            continue;
+        snprintf(remembered[added], sizeof remembered[added], "%s@%s", id,
+                 addr);
+        o->bootstrap[o->n_bootstrap++] = remembered[added++];
+    }
+    if (added)
+        util_log("INFO", "bootstrap: %zu peer(s) remembered from %s", added,
+                 path);
+    free(v);
+    json_decref(root);
+}
+
 static void on_peer_event(mk_node *node, mk_peer_event ev,
                           const mk_peer_entry *e, void *data)
 {
@@ -384,6 +440,7 @@ int main(int argc, char **argv)
                 mk_strerror(rc));
         return 2;
     }
+    remember_peers(&o);
     if (o.config && daemon_groups_load(o.config, &d.groups, err,
                                        sizeof err) != 0) {
         fprintf(stderr, "coalitiond: --config: %s\n", err);

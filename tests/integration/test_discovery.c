@@ -192,6 +192,61 @@ static void tags_propagate(void **state)
     assert_true(ok);
 }
 
+/* The start time of `peer`'s entry in `d`'s catalog, 0 when unknown. */
+static json_int_t start_ms_of(const daemon_proc *d, const char *peer)
+{
+    json_t *c = catalog(d);
+    json_t *p = c ? find_peer(c, peer) : NULL;
+    json_int_t t = p ? json_integer_value(json_object_get(p, "start_ms")) : 0;
+    json_decref(c);
+    return t;
+}
+
+/* A node whose only --bootstrap is gone for good finds the network again
+ * through a peer it knew in its last run (DATA/peers.json). */
+static void remembered_peers_outlive_the_bootstrap(void **state)
+{
+    daemon_proc d[3];
+    start_all(d, 3, NULL); /* n1 and n2 bootstrap off n0 */
+    int64_t deadline = mk_mono_ms() + (int64_t)(10000 * time_factor());
+    while (!(knows(&d[1], d[2].peer_id) && knows(&d[2], d[1].peer_id)) &&
+           mk_mono_ms() < deadline)
+        sleep_ms(100);
+    assert_true(knows(&d[1], d[2].peer_id));
+    sleep_ms(300); /* peers.json is written 100 ms after a change */
+    json_int_t first_start = start_ms_of(&d[2], d[1].peer_id);
+    assert_true(first_start > 0);
+    char boot[200];
+    daemon_bootstrap(&d[0], boot, sizeof boot);
+    daemon_kill(&d[1]);
+    daemon_kill(&d[0]);
+    /* n1 comes back listing only the dead n0. */
+    const char *args[] = {"--announce-interval", "2s", "--bootstrap", boot,
+                          NULL};
+    if (daemon_start(&d[1], args) != 0)
+        fail_msg("n1 did not restart");
+    deadline = mk_mono_ms() + (int64_t)(10000 * time_factor());
+    bool ok = false;
+    while (!ok && mk_mono_ms() < deadline) {
+        /* n2 hears of the new n1 (a later start in its entry): with n0
+         * dead, only n1 dialling n2 itself can have told it. */
+        ok = start_ms_of(&d[2], d[1].peer_id) > first_start;
+        if (!ok)
+            sleep_ms(100);
+    }
+    bool logged = false;
+    char path[600], line[1024];
+    snprintf(path, sizeof path, "%s", d[1].log);
+    FILE *f = fopen(path, "r");
+    while (f && fgets(line, sizeof line, f))
+        logged |= strstr(line, "remembered from") != NULL;
+    if (f)
+        fclose(f);
+    stop_all(d, 3);
+    assert_true(logged);
+    assert_true(ok);
+}
+
 /* A node of another network never appears, on either side. */
 static void other_network_never_appears(void **state)
 {
@@ -1189,6 +1244,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(graceful_shutdown_close_drops_the_peer,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(tags_propagate, setup, teardown),
+        cmocka_unit_test_setup_teardown(remembered_peers_outlive_the_bootstrap,
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(other_network_never_appears, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(forged_and_replayed_entries_are_ignored,
