@@ -66,6 +66,15 @@ struct mk_fsm {
      * code and it never reaches the log. apply() must still refuse what
      * admit() would: a member with an older build may not have run it. */
     int (*admit)(struct mk_fsm *fsm, const uint8_t *cmd, size_t len);
+    /* May be NULL. Called on a worker thread of the group, for each
+     * command as its entry is written to this member's log (so before it
+     * commits and is applied here), to do ahead of time, in parallel with
+     * the loop, what apply() will need and can remember: verifying a
+     * signature into a memo, say. It must only read what never changes
+     * after the machine is built and may only write what is safe to share
+     * with the loop thread; apply() must not depend on it having run (it
+     * may not have, or not yet). */
+    void (*prepare)(struct mk_fsm *fsm, const uint8_t *cmd, size_t len);
 };
 
 typedef struct mk_group_params {

@@ -61,6 +61,7 @@
 #include "mosaik/clock.h"
 #include "mosaik/error.h"
 #include "mosaik/group_internal.h"
+#include "group_prepare.h"
 
 #define DEFAULT_TIMEOUT_MS 10000
 #define MAX_REMOTE_TIMEOUT_MS 120000
@@ -1764,6 +1765,17 @@ static bool starts_as_voter(const mk_group *g, size_t i)
     return below < g->params.max_voters;
 }
 
+/* Commands on their way to this member's log: their state-free work
+ * (signature checks) can start on the worker now. */
+static void on_entries_written(mk__gio *io, const struct raft_entry *entries,
+                               unsigned n)
+{
+    mk_group *g = io->data;
+    for (unsigned i = 0; i < n && g->prep; i++)
+        if (entries[i].type == RAFT_COMMAND)
+            mk__prep_push(g->prep, entries[i].buf.base, entries[i].buf.len);
+}
+
 static void on_heard(mk__gio *io, raft_id from)
 {
     mk_group *g = io->data;
@@ -2098,6 +2110,7 @@ static void maybe_finish(mk_group *g)
         g->sessions = s->next;
         free(s);
     }
+    mk__prep_stop(g->prep);
     mk__gfsm_free(&g->gfsm);
     free(g->initial);
     free(g->data_dir);
@@ -2232,6 +2245,7 @@ static int raft_open(mk_group *g, char *err)
     raft_uv_set_auto_recovery(&st->io, false);
     mk__gio_init(&st->gio, &st->io, st->dir, on_storage_failed, g);
     st->gio.on_heard = on_heard;
+    st->gio.on_append = on_entries_written;
     rv = raft_init(&g->raft, &st->gio.io, &g->gfsm.raft, me->id, me->addr);
     if (rv != 0) {
         snprintf(detail, sizeof detail, "%s", raft_errmsg(&g->raft));
@@ -2547,6 +2561,8 @@ static int join(const mk_group_config *cfg, mk_group **out, char *err)
         rc = rc ? rc : MK_ENOMEM;
         goto fail;
     }
+    /* Before Raft: it may append (replay) at once. teardown() stops it. */
+    g->prep = mk__prep_start(g->fsm);
     if ((rc = raft_open(g, err)) != 0)
         goto fail;
     if ((rc = mk__hub_add(hub, g)) != 0) {

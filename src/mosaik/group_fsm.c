@@ -356,6 +356,29 @@ static long batch_check(const uint8_t *p, size_t len)
     return at == len ? (long)n : -1;
 }
 
+long mk__entry_commands(const void *entry, size_t len,
+                        void (*fn)(const uint8_t *cmd, size_t len, void *data),
+                        void *data)
+{
+    const uint8_t *p = entry;
+    mk__envelope e;
+    if (len >= 2 && p[1] == MK__ENV_BATCH) {
+        long n = batch_check(p, len);
+        size_t at = MK__BATCH_HDR;
+        for (long i = 0; i < n; i++) {
+            size_t span = env_span(p + at, len - at);
+            mk__env_parse(p + at, span, &e);
+            fn(e.cmd, e.len, data);
+            at += span;
+        }
+        return n;
+    }
+    if (mk__env_parse(entry, len, &e) != 0)
+        return -1;
+    fn(e.cmd, e.len, data);
+    return 1;
+}
+
 int mk__gfsm_apply(mk__gfsm *a, const void *entry, size_t len)
 {
     const uint8_t *p = entry;

@@ -90,6 +90,13 @@ int mk__env_parse(const void *buf, size_t len, mk__envelope *e);
  * 8 bytes) starts with this header: 8 bytes at `out`. */
 void mk__batch_header_write(uint8_t *out, uint32_t n);
 
+/* Calls `fn` for each command of a log entry (a plain envelope, or each
+ * of a batch's), in order. Returns how many, or -1 (and no call) when
+ * the entry is malformed. Touches no state: any thread may call it. */
+long mk__entry_commands(const void *entry, size_t len,
+                        void (*fn)(const uint8_t *cmd, size_t len, void *data),
+                        void *data);
+
 /* What applying one envelope did. */
 typedef enum mk__apply_kind {
     MK__APPLY_NEW,   /* applied now: `applied` is its number (or rejected

@@ -395,6 +395,9 @@ struct mk_group {
     mk__srv *assign_srv;
     mk__req assign_req;
 
+    /* The fsm's prepare() worker, or NULL (group_prepare.h). */
+    struct mk__prep *prep;
+
     mk__gwatch *watches;
     mk_node_watch *node_watch;
     /* What the watchers last saw. */

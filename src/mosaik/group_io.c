@@ -240,6 +240,8 @@ static int gio_append(struct raft_io *io, struct raft_io_append *req,
         hold(g, r);
         return 0;
     }
+    if (g->on_append)
+        g->on_append(g, entries, n);
     r->in.append.data = r;
     req_link(g, r);
     int rv = g->inner->append(g->inner, &r->in.append, entries, n,

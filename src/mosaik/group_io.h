@@ -73,6 +73,10 @@ struct mk__gio {
     /* May be set by the owner: every Raft message received, by sender,
      * before libraft sees it (the leader's view of who is alive). */
     void (*on_heard)(mk__gio *io, raft_id from);
+    /* May be set by the owner: entries as they are handed to storage (on
+     * the leader and on followers alike), valid during the call. */
+    void (*on_append)(mk__gio *io, const struct raft_entry *entries,
+                      unsigned n);
     raft_io_close_cb close_cb;
 };
 

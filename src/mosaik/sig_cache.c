@@ -1,6 +1,8 @@
 /* A bounded memo of verified signatures (sig_cache.h). */
 #include "sig_cache.h"
 
+#include <pthread.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -10,6 +12,9 @@
 #define KEY_LEN 32
 
 struct mk__sig_cache {
+    /* A group's prepare worker fills it while the loop reads it
+     * (group_prepare.h); held only around a slot, never a verify. */
+    pthread_mutex_t lock;
     size_t mask;
     uint64_t hits, verifies;
     uint8_t (*keys)[KEY_LEN]; /* all zero: empty */
@@ -30,6 +35,7 @@ mk__sig_cache *mk__sig_cache_new(size_t slots)
         return NULL;
     }
     c->mask = n - 1;
+    pthread_mutex_init(&c->lock, NULL);
     return c;
 }
 
@@ -37,6 +43,7 @@ void mk__sig_cache_free(mk__sig_cache *c)
 {
     if (!c)
         return;
+    pthread_mutex_destroy(&c->lock);
     free(c->keys);
     free(c);
 }
@@ -67,20 +74,32 @@ int mk__sig_cache_verify(mk__sig_cache *c, const mk_peer_id *signer,
     for (int i = 0; i < 8; i++)
         slot = slot << 8 | key[i];
     uint8_t *at = c->keys[slot & c->mask];
-    if (memcmp(at, key, KEY_LEN) == 0) {
+    pthread_mutex_lock(&c->lock);
+    bool hit = memcmp(at, key, KEY_LEN) == 0;
+    if (hit)
         c->hits++;
+    else
+        c->verifies++;
+    pthread_mutex_unlock(&c->lock);
+    if (hit)
         return 0;
-    }
-    c->verifies++;
     int rc = mk_verify(signer, msg, len, sig);
-    if (rc == 0)
+    if (rc == 0) {
+        pthread_mutex_lock(&c->lock);
         memcpy(at, key, KEY_LEN);
+        pthread_mutex_unlock(&c->lock);
+    }
     return rc;
 }
 
-void mk__sig_cache_stats(const mk__sig_cache *c, uint64_t *hits,
+void mk__sig_cache_stats(mk__sig_cache *c, uint64_t *hits,
                          uint64_t *verifies)
 {
-    *hits = c ? c->hits : 0;
-    *verifies = c ? c->verifies : 0;
+    *hits = *verifies = 0;
+    if (!c)
+        return;
+    pthread_mutex_lock(&c->lock);
+    *hits = c->hits;
+    *verifies = c->verifies;
+    pthread_mutex_unlock(&c->lock);
 }

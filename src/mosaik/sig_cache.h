@@ -14,7 +14,9 @@
  * bytes is a lookup. Only successes are kept: a valid signature stays
  * valid, while failures are what a flood is made of. The table is
  * direct-mapped and bounded; a triple pushed out is simply verified again.
- * One cache per state machine, used on its loop only (not thread-safe). */
+ * One cache per state machine; a mutex around each slot lets a group's
+ * prepare worker fill it while the loop reads it (verifies run unlocked,
+ * so two threads may verify the same triple once each: harmless). */
 #ifndef MK_SIG_CACHE_H
 #define MK_SIG_CACHE_H
 
@@ -37,7 +39,7 @@ int mk__sig_cache_verify(mk__sig_cache *c, const mk_peer_id *signer,
                          const uint8_t sig[MK_SIG_LEN]);
 
 /* Lookups answered from the cache, and verifies done, since creation. */
-void mk__sig_cache_stats(const mk__sig_cache *c, uint64_t *hits,
+void mk__sig_cache_stats(mk__sig_cache *c, uint64_t *hits,
                          uint64_t *verifies);
 
 #endif /* MK_SIG_CACHE_H */

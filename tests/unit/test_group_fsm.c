@@ -2,16 +2,19 @@
  * then the adapter inside libraft's deterministic in-memory cluster
  * (raft/fixture.h): replication, duplicates, snapshots and their install. */
 #include <raft.h>
+#include <pthread.h>
 #include <raft/fixture.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "mosaik/error.h"
 #include "mosaik/jwt.h"
 #include "mosaik/testing/fsm_test.h"
 #include "mosaik/group_fsm.h"
 #include "mosaik/group_internal.h"
+#include "mosaik/group_prepare.h"
 #include "testutil.h"
 
 /* ---- helpers --------------------------------------------------------------- */
@@ -198,6 +201,69 @@ static uint8_t *batch_of(size_t n, void *const envs[], const size_t lens[],
 /* Group commit: one entry carries many commands, each keeping its own
  * session and sequence number, applied in order with the same outcomes
  * as if each had been an entry; a malformed batch is skipped whole. */
+/* The prepare worker sees every command of every entry handed to it, in
+ * order, on another thread; a malformed entry yields none. */
+typedef struct prep_seen {
+    pthread_mutex_t lock;
+    char text[256];
+    size_t n;
+    pthread_t thread;
+    bool other_thread;
+} prep_seen;
+
+static void count_prepare(struct mk_fsm *fsm, const uint8_t *cmd, size_t len)
+{
+    prep_seen *s = fsm->data;
+    pthread_mutex_lock(&s->lock);
+    s->other_thread |= !pthread_equal(pthread_self(), s->thread);
+    size_t at = strlen(s->text);
+    snprintf(s->text + at, sizeof s->text - at, "%.*s;", (int)len,
+             (const char *)cmd);
+    s->n++;
+    pthread_mutex_unlock(&s->lock);
+}
+
+static void prepare_worker(void **state)
+{
+    (void)state;
+    prep_seen seen = {.lock = PTHREAD_MUTEX_INITIALIZER};
+    seen.thread = pthread_self();
+    struct mk_fsm f = {.version = MK_FSM_VERSION, .data = &seen,
+                       .prepare = count_prepare};
+    struct mk_fsm none = {.version = MK_FSM_VERSION};
+    assert_null(mk__prep_start(&none)); /* no prepare(): no thread */
+    mk__prep *p = mk__prep_start(&f);
+    assert_non_null(p);
+    uint8_t s1[16];
+    session_of(s1, 1);
+    void *e[2];
+    size_t l[2], len, one_len;
+    e[0] = env(s1, 1, 0, "a", &l[0]);
+    e[1] = env(s1, 2, 0, "bb", &l[1]);
+    uint8_t *b = batch_of(2, e, l, &len);
+    void *one = env(s1, 3, 0, "ccc", &one_len);
+    mk__prep_push(p, b, len);
+    mk__prep_push(p, one, one_len);
+    mk__prep_push(p, "garbage!", 8); /* not an envelope */
+    for (int i = 0; i < 2000; i++) {
+        pthread_mutex_lock(&seen.lock);
+        size_t n = seen.n;
+        pthread_mutex_unlock(&seen.lock);
+        if (n >= 3)
+            break;
+        struct timespec ts = {0, 1000000};
+        nanosleep(&ts, NULL);
+    }
+    mk__prep_stop(p);
+    assert_int_equal(seen.n, 3);
+    assert_string_equal(seen.text, "a;bb;ccc;");
+    assert_true(seen.other_thread);
+    raft_free(b);
+    raft_free(one);
+    for (int i = 0; i < 2; i++)
+        raft_free(e[i]);
+}
+
 static void batches(void **state)
 {
     struct mk_fsm *c = mk_fsm_test_new("counter");
@@ -845,6 +911,7 @@ int main(void)
         cmocka_unit_test(envelope_is_padded),
         cmocka_unit_test(dedup_and_order),
         cmocka_unit_test(batches),
+        cmocka_unit_test(prepare_worker),
         cmocka_unit_test(malformed_is_rejected),
         cmocka_unit_test(snapshot_restore_equal),
         cmocka_unit_test(bounded_tables),
