@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "chronicle_show.h"
 #include "cli.h"
 #include "coalition/chronicle.h"
 #include "mosaik/clock.h"
@@ -23,7 +24,8 @@ static void usage(FILE *out)
         "       coalition chronicle retire --key FILE --reason TEXT ... "
         "(--help)\n"
         "\n"
-        "log: prints the entries; --verify recomputes every hash, checks\n"
+        "log: prints the entries, one line each (seq, kind, subject, what\n"
+        "the body says; --json adds the decoded record); --verify recomputes every hash, checks\n"
         "every link and committee signature, names the first bad entry of\n"
         "a tampered log, and says which entries a head signed by a majority\n"
         "of the committee vouches for: exit 0 only when it covers them all,\n"
@@ -73,19 +75,33 @@ static void on_log(co_chronicle_reader *r, int status, void *data)
 
 static void print_entry(const co_chronicle_entry *e, bool json)
 {
-    char subject[MK_ID_HEX_LEN + 1], hash[MK_ID_HEX_LEN + 1];
+    char subject[MK_ID_HEX_LEN + 1], hash[MK_ID_HEX_LEN + 1], what[256];
     mk_id_hex(&e->subject, subject);
     mk_id_hex(&e->hash, hash);
     if (json) {
-        printf("{\"seq\":%llu,\"kind\":\"%s\",\"subject\":\"%s\","
-               "\"hash\":\"%s\",\"body_bytes\":%zu,\"signatures\":%zu}\n",
-               (unsigned long long)e->seq, e->kind, subject, hash,
-               e->body_len, e->n_sigs);
+        json_t *o = json_object();
+        json_object_set_new(o, "seq", json_integer((json_int_t)e->seq));
+        json_object_set_new(o, "kind", json_string(e->kind));
+        json_object_set_new(o, "subject", json_string(subject));
+        json_object_set_new(o, "hash", json_string(hash));
+        json_object_set_new(o, "body_bytes",
+                            json_integer((json_int_t)e->body_len));
+        json_object_set_new(o, "signatures",
+                            json_integer((json_int_t)e->n_sigs));
+        json_t *rec = chronicle_record_json(e);
+        if (rec)
+            json_object_set_new(o, "record", rec);
+        char *line = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+        if (line)
+            printf("%s\n", line);
+        free(line);
+        json_decref(o);
         return;
     }
-    printf("%-5llu %-10s %.16s…  %.16s…  %5zu B  %zu sig%s\n",
-           (unsigned long long)e->seq, e->kind, subject, hash, e->body_len,
-           e->n_sigs, e->n_sigs == 1 ? "" : "s");
+    chronicle_summary(e, what, sizeof what);
+    printf("%-5llu %-16s %.16s…  %s  [%zu sig%s]\n",
+           (unsigned long long)e->seq, e->kind, subject, what, e->n_sigs,
+           e->n_sigs == 1 ? "" : "s");
 }
 
 static int verify_file(const session_opts *o, const char *file)

@@ -76,8 +76,12 @@ static void clear(atlas *a)
 }
 
 /* Inserts or replaces the card; returns the item or NULL (MK_ENOMEM). */
-static co__atlas_item *put_card(atlas *a, co_card *card, bool *changed)
+/* `replaced` gets the hash of the card this one takes the place of, when
+ * there was one (the Chronicle records what a card replaced). */
+static co__atlas_item *put_card(atlas *a, co_card *card, bool *changed,
+                                mk_id *replaced, bool *had)
 {
+    *had = false;
     co_citizen_id key;
     co_citizen_id_of(&card->card.citizen_id, &key);
     bool found;
@@ -89,6 +93,8 @@ static co__atlas_item *put_card(atlas *a, co_card *card, bool *changed)
             *changed = false;
             return it;
         }
+        *replaced = it->card.hash;
+        *had = true;
         item_free(it);
         it->key = key;
         it->card = *card;
@@ -192,9 +198,9 @@ static int apply_publish(atlas *a, atlas_cmd *c, mk_buf *result)
         mk_put_u8(result, 0);
         return 0;
     }
-    bool changed;
-    mk_id hash = c->card.hash;
-    co__atlas_item *it = put_card(a, &c->card, &changed);
+    bool changed, had;
+    mk_id hash = c->card.hash, replaced;
+    co__atlas_item *it = put_card(a, &c->card, &changed, &replaced, &had);
     if (!it)
         return MK_ENOMEM; /* the card is still the command's */
     c->kind = 0;          /* put_card took it (or freed a duplicate) */
@@ -208,7 +214,7 @@ static int apply_publish(atlas *a, atlas_cmd *c, mk_buf *result)
     mk_put_u8(result, changed ? 1 : 2);
     mk_put_id(result, &hash);
     if (changed && a->on_publish)
-        a->on_publish(it, a->on_publish_data);
+        a->on_publish(it, had ? &replaced : NULL, a->on_publish_data);
     return 0;
 }
 
@@ -294,8 +300,9 @@ static int atlas_restore(struct mk_fsm *fsm, const uint8_t *snap, size_t len)
         co_card card;
         if (!bytes || (rc = co_card_decode(&card, bytes, clen)) < 0)
             break;
-        bool changed;
-        co__atlas_item *it = put_card(&next, &card, &changed);
+        bool changed, had;
+        mk_id replaced;
+        co__atlas_item *it = put_card(&next, &card, &changed, &replaced, &had);
         if (!it) {
             co_card_free(&card);
             rc = MK_ENOMEM;

@@ -11,7 +11,12 @@
  * APPEND with `once` records a fact only if the latest entry of the same
  * kind and subject does not already say exactly that: every member
  * daemon records the config it starts with, and a restart of the same
- * config must not grow the log.
+ * config must not grow the log. With `never said` it records a fact only
+ * if no entry of that kind and subject ever said it: members record each
+ * Atlas publication as they apply it, and a member that lags behind
+ * would otherwise re-add an older publication after a newer one landed
+ * (the record's body numbers the publication, so two real ones never
+ * look alike).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -142,15 +147,19 @@ static co__chronicle_entry *push(chronicle *c, const char *kind, size_t klen,
     return e;
 }
 
+/* Whether the latest entry of this kind and subject (`ever`: any of
+ * them) says exactly this. */
 static bool already_said(const chronicle *c, const char *kind,
                          const mk_id *subject, const uint8_t *body,
-                         size_t len)
+                         size_t len, bool ever)
 {
     for (size_t i = c->n; i > 0; i--) {
         const co__chronicle_entry *e = &c->v[i - 1];
         if (strcmp(e->kind, kind) != 0 || !mk_id_eq(&e->subject, subject))
             continue;
-        return e->body_len == len && memcmp(e->body, body, len) == 0;
+        bool same = e->body_len == len && memcmp(e->body, body, len) == 0;
+        if (same || !ever)
+            return same;
     }
     return false;
 }
@@ -174,7 +183,7 @@ typedef struct chronicle_cmd {
     mk_id subject;           /* APPEND */
     const uint8_t *body;     /* APPEND */
     size_t blen;
-    bool once;               /* APPEND */
+    uint8_t once;            /* APPEND: CO__APPEND_* */
     uint64_t seq;            /* SIGN */
     co_member_sig s;         /* APPEND, SIGN */
     co_retirement retire;    /* RETIRE */
@@ -212,7 +221,8 @@ static int chronicle_check(const chronicle *c, const mk_id *module_sig,
     uint8_t once = mk_get_u8(&r);
     mk_get_id(&r, &out->s.member);
     const uint8_t *sig = mk_get_raw(&r, MK_SIG_LEN);
-    if (!kind || !out->body || !sig || once > 1 || mk_reader_done(&r) != 0 ||
+    if (!kind || !out->body || !sig || once > CO__APPEND_NEVER_SAID ||
+        mk_reader_done(&r) != 0 ||
         !kind_ok((const char *)kind, out->klen))
         return MK_EDECODE;
     out->once = once;
@@ -249,7 +259,8 @@ static int apply_append(chronicle *c, const chronicle_cmd *a, bool allowed,
 {
     if (!allowed || c->ret.retired ||
         (a->once && already_said(c, a->entry_kind, &a->subject, a->body,
-                                 a->blen))) {
+                                 a->blen,
+                                 a->once == CO__APPEND_NEVER_SAID))) {
         mk_put_u8(result, 0);
         mk_put_varint(result, c->n);
         return 0;
@@ -443,7 +454,8 @@ const co_retirement *co__chronicle_retirement(const struct mk_fsm *fsm)
 
 void co__chronicle_cmd_append(mk_buf *out, const char *kind,
                               const mk_id *subject, const uint8_t *body,
-                              size_t len, bool once, const mk_keypair *member)
+                              size_t len, uint8_t once,
+                              const mk_keypair *member)
 {
     uint8_t digest[32], sig[MK_SIG_LEN];
     append_digest(kind, subject, body, len, digest);

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "coalition/almanac.h"
+#include "coalition/chronicle_record.h"
 #include "coalition/config_file.h"
 #include "mosaik/clock.h"
 #include "mosaik/error.h"
@@ -17,8 +18,21 @@
 #define RECONCILE_MS 500
 #define DUTY_TIMEOUT_MS 5000
 #define MAX_PENDING 64
+#define MAX_RECORDS 4096
 
 typedef struct hosted hosted;
+
+/* A Chronicle entry this member is to append, oldest first: appends go
+ * one at a time and in order, so a member never records a publication
+ * before the one it replaced. */
+typedef struct record {
+    struct record *next;
+    char kind[CO_CHRONICLE_MAX_KIND + 1];
+    mk_id subject;
+    uint8_t once;
+    size_t len;
+    uint8_t body[];
+} record;
 
 struct hosted {
     co_host *host;
@@ -28,7 +42,9 @@ struct hosted {
     mk_group *group;
     uv_timer_t timer;
     uint64_t cadence_ms; /* almanac */
-    bool tick_in_flight, recorded_config, recording;
+    bool tick_in_flight, queued_config, recording;
+    record *records, **records_tail; /* chronicle */
+    size_t n_records;
     /* Hashes (atlas cards) or seqs (chronicle entries) this member has a
      * signature in flight for, so reconciling does not resubmit them. */
     mk_id pending[MAX_PENDING];
@@ -62,6 +78,70 @@ static void say(co_host *h, const char *level, const char *fmt, ...)
 static const mk_keypair *me(const hosted *x)
 {
     return mk_node_key(x->host->cfg.node);
+}
+
+/* ---- records ---------------------------------------------------------- */
+
+static hosted *chronicle_of(co_host *h)
+{
+    for (size_t i = 0; i < h->n; i++)
+        if (h->mods[i].kind == CO_MODULE_CHRONICLE && h->mods[i].group)
+            return &h->mods[i];
+    return NULL;
+}
+
+static void record_push(hosted *c, const char *kind, const mk_id *subject,
+                        const void *body, size_t len, uint8_t once)
+{
+    record *r = c->n_records < MAX_RECORDS ? malloc(sizeof *r + len) : NULL;
+    if (!r) {
+        say(c->host, "WARN", "chronicle: %s not recorded: %zu records "
+                             "already wait", kind, c->n_records);
+        return;
+    }
+    r->next = NULL;
+    snprintf(r->kind, sizeof r->kind, "%s", kind);
+    r->subject = *subject;
+    r->once = once;
+    r->len = len;
+    memcpy(r->body, body, len);
+    if (!c->records_tail)
+        c->records_tail = &c->records;
+    *c->records_tail = r;
+    c->records_tail = &r->next;
+    c->n_records++;
+}
+
+static void record_pop(hosted *c)
+{
+    record *r = c->records;
+    if (!r)
+        return;
+    c->records = r->next;
+    if (!c->records)
+        c->records_tail = &c->records;
+    c->n_records--;
+    free(r);
+}
+
+/* What the state machine would refuse as said already (already_said in
+ * chronicle_fsm.c), judged on this member's replica: a member replaying
+ * its Atlas log after a restart then sends nothing it knows is there. */
+static bool record_known(const hosted *c, const record *r)
+{
+    if (r->once == CO__APPEND_ALWAYS)
+        return false;
+    for (size_t i = co__chronicle_count(&c->fsm); i > 0; i--) {
+        const co__chronicle_entry *e = co__chronicle_at(&c->fsm, i - 1);
+        if (strcmp(e->kind, r->kind) != 0 ||
+            !mk_id_eq(&e->subject, &r->subject))
+            continue;
+        bool same = e->body_len == r->len &&
+                    memcmp(e->body, r->body, r->len) == 0;
+        if (same || r->once == CO__APPEND_ONCE)
+            return same;
+    }
+    return false;
 }
 
 /* ---- pending signatures -------------------------------------------------- */
@@ -106,9 +186,14 @@ static void on_duty_done(int status, uint64_t applied, const uint8_t *res,
         x->tick_in_flight = false;
     if (x->kind == CO_MODULE_CHRONICLE && d->kind == CO__CHRONICLE_APPEND) {
         x->recording = false;
-        x->recorded_config = status == 0;
-        if (status == 0 && len > 0 && res[0] == 1)
-            say(x->host, "INFO", "chronicle: recorded the coalition config");
+        /* Kept for the next pass only when it may still land: a refusal
+         * at the door would block every record behind it. */
+        if (x->records && (status == 0 || co__door_refused(status))) {
+            if (status == 0 && len > 0 && res[0] == 1)
+                say(x->host, "INFO", "chronicle: recorded %s",
+                    x->records->kind);
+            record_pop(x);
+        }
     }
     if (status < 0 && status != MK_ECONNECT_TIMEOUT)
         say(x->host, "WARN", "%s: a duty failed: %s",
@@ -116,12 +201,12 @@ static void on_duty_done(int status, uint64_t applied, const uint8_t *res,
     free(d);
 }
 
-static void submit(hosted *x, mk_buf *cmd, uint8_t kind, const mk_id *key)
+static int submit(hosted *x, mk_buf *cmd, uint8_t kind, const mk_id *key)
 {
     duty *d = calloc(1, sizeof *d);
     if (!d || cmd->err) {
         free(d);
-        return;
+        return MK_ENOMEM;
     }
     d->x = x;
     d->kind = kind;
@@ -131,8 +216,9 @@ static void submit(hosted *x, mk_buf *cmd, uint8_t kind, const mk_id *key)
         if (x->n_pending < MAX_PENDING)
             x->pending[x->n_pending++] = *key;
     }
-    if (mk_group_execute(x->group, cmd->data, cmd->len, DUTY_TIMEOUT_MS,
-                         on_duty_done, d) < 0) {
+    int rc = mk_group_execute(x->group, cmd->data, cmd->len, DUTY_TIMEOUT_MS,
+                              on_duty_done, d);
+    if (rc < 0) {
         if (key)
             pending_drop(x, key);
         if (x->kind == CO_MODULE_ALMANAC && kind == CO__ALMANAC_TICK)
@@ -141,6 +227,7 @@ static void submit(hosted *x, mk_buf *cmd, uint8_t kind, const mk_id *key)
             x->recording = false;
         free(d);
     }
+    return rc;
 }
 
 static bool signed_by(const co_member_sig *sigs, size_t n,
@@ -170,29 +257,150 @@ static void atlas_duties(hosted *x)
     }
 }
 
-static void chronicle_duties(hosted *x)
+/* The content hash of every citizen the config names, by stable id:
+ * lattices then organisms. Returns the count, or -1. */
+typedef struct citizen_hash {
+    mk_id stable, content;
+    bool has;
+} citizen_hash;
+
+static int citizen_hashes(const co_coalition_config *c, citizen_hash **out)
+{
+    size_t n = c->n_lattices + c->n_organisms;
+    citizen_hash *v = calloc(n ? n : 1, sizeof *v);
+    if (!v)
+        return -1;
+    for (size_t i = 0; i < c->n_lattices; i++) {
+        int has = co_lattice_content_hash(c->lattices[i], &v[i].content, NULL);
+        if (co_lattice_stable_id(c->lattices[i], &v[i].stable, NULL) < 0 ||
+            has < 0) {
+            free(v);
+            return -1;
+        }
+        v[i].has = has == 1;
+    }
+    for (size_t i = 0; i < c->n_organisms; i++) {
+        citizen_hash *o = &v[c->n_lattices + i];
+        if (co_organism_stable_id(c->organisms[i], &o->stable, NULL) < 0) {
+            free(v);
+            return -1;
+        }
+        o->has = co_organism_content_hash(c->organisms[i], &o->content) == 1;
+    }
+    *out = v;
+    return (int)n;
+}
+
+/* Queues a rotation for every citizen whose content hash differs between
+ * the latest config the Chronicle holds and the one this member runs.
+ * Every member that starts with the new config compares the same two
+ * configs (the latest recorded one, while nobody has recorded the new
+ * one yet), so their records are identical and `once` keeps one. */
+static void queue_rotations(hosted *x, const mk_id *coalition,
+                            const char *json)
+{
+    const co__chronicle_entry *last = NULL;
+    for (size_t i = co__chronicle_count(&x->fsm); i > 0 && !last; i--) {
+        const co__chronicle_entry *e = co__chronicle_at(&x->fsm, i - 1);
+        if (strcmp(e->kind, CO_RECORD_CONFIG) == 0 &&
+            mk_id_eq(&e->subject, coalition))
+            last = e;
+    }
+    if (!last || (last->body_len == strlen(json) &&
+                  memcmp(last->body, json, last->body_len) == 0))
+        return;
+    char err[CO_ERRMSG_SIZE];
+    co_config_file *f;
+    if (co_config_file_parse((const char *)last->body, last->body_len,
+                             "the recorded config", &f, err) < 0) {
+        say(x->host, "WARN", "chronicle: no rotations recorded: %s", err);
+        return;
+    }
+    citizen_hash *was, *now;
+    int n_was = citizen_hashes(co_config_file_coalition(f), &was);
+    int n_now = n_was < 0 ? -1 : citizen_hashes(x->host->cfg.coalition, &now);
+    co_config_file_free(f);
+    if (n_now < 0) {
+        if (n_was >= 0)
+            free(was);
+        return;
+    }
+    for (int i = 0; i < n_now; i++)
+        for (int j = 0; j < n_was; j++) {
+            if (!mk_id_eq(&now[i].stable, &was[j].stable))
+                continue;
+            if (now[i].has == was[j].has &&
+                (!now[i].has || mk_id_eq(&now[i].content, &was[j].content)))
+                break;
+            co_record_rotation r = {.has_old = was[j].has,
+                                    .has_new = now[i].has,
+                                    .old_hash = was[j].content,
+                                    .new_hash = now[i].content};
+            uint8_t body[CO_RECORD_ROTATION_LEN];
+            co_record_rotation_encode(&r, body);
+            record_push(x, CO_RECORD_ROTATION, &now[i].stable, body,
+                        sizeof body, CO__APPEND_ONCE);
+            break;
+        }
+    free(was);
+    free(now);
+}
+
+/* Rotations then the config, once per start: a member that recorded the
+ * config has recorded the rotations before it. */
+static void queue_config(hosted *x, const mk_group_status *st)
+{
+    /* Compared against a replica that has not applied what it knows is
+     * committed, an older config would give other rotations than the
+     * other members record. */
+    if (x->queued_config || st->applied_index < st->commit_index)
+        return;
+    /* The record is the config as this daemon reads it, written back
+     * canonically: every member of one config records identical bytes,
+     * so `once` keeps one entry per distinct config. */
+    char *json, err[CO_ERRMSG_SIZE];
+    const co_coalition_config *c = x->host->cfg.coalition;
+    mk_id id;
+    if (co_coalition_id(c, &id, err) < 0 ||
+        co_config_to_json(c, &json, err) < 0) {
+        say(x->host, "WARN", "chronicle: the config is not recorded: %s",
+            err);
+        x->queued_config = true;
+        return;
+    }
+    queue_rotations(x, &id, json);
+    record_push(x, CO_RECORD_CONFIG, &id, json, strlen(json),
+                CO__APPEND_ONCE);
+    free(json);
+    x->queued_config = true;
+}
+
+static void record_next(hosted *x)
+{
+    while (x->records && !x->recording && record_known(x, x->records))
+        record_pop(x);
+    if (!x->records || x->recording)
+        return;
+    const record *r = x->records;
+    mk_buf cmd;
+    mk_buf_init(&cmd);
+    co__chronicle_cmd_append(&cmd, r->kind, &r->subject, r->body, r->len,
+                             r->once, me(x));
+    x->recording = true;
+    int rc = submit(x, &cmd, CO__CHRONICLE_APPEND, NULL);
+    mk_buf_free(&cmd);
+    if (co__door_refused(rc)) {
+        say(x->host, "WARN", "chronicle: %s refused: %s", r->kind,
+            mk_strerror(rc));
+        record_pop(x);
+    }
+}
+
+static void chronicle_duties(hosted *x, const mk_group_status *st)
 {
     const mk_keypair *kp = me(x);
-    if (!x->recorded_config && !x->recording) {
-        /* The record is the config as this daemon reads it, written back
-         * canonically: every member of one config records identical bytes,
-         * so `once` keeps one entry per distinct config. */
-        char *json, err[CO_ERRMSG_SIZE];
-        const co_coalition_config *c = x->host->cfg.coalition;
-        mk_id id;
-        if (co_coalition_id(c, &id, err) == 0 &&
-            co_config_to_json(c, &json, err) == 0) {
-            mk_buf cmd;
-            mk_buf_init(&cmd);
-            co__chronicle_cmd_append(&cmd, "config", &id,
-                                     (const uint8_t *)json, strlen(json),
-                                     true, me(x));
-            x->recording = true;
-            submit(x, &cmd, CO__CHRONICLE_APPEND, NULL);
-            mk_buf_free(&cmd);
-            free(json);
-        }
-    }
+    queue_config(x, st);
+    record_next(x);
     /* Sign the head only. Entries are hash-chained, so a signature on
      * entry N vouches for 1..N (a reader verifies from the latest head a
      * majority signed); signing every entry cost each append three more
@@ -266,7 +474,7 @@ static void on_timer(uv_timer_t *t)
         almanac_tick(x);
         break;
     case CO_MODULE_CHRONICLE:
-        chronicle_duties(x);
+        chronicle_duties(x, &st);
         break;
     case CO_MODULE_COMPUTE:
         /* Compute's one duty, in compute_host.c: while leading, commit
@@ -278,11 +486,37 @@ static void on_timer(uv_timer_t *t)
     }
 }
 
-static void on_card_published(const co__atlas_item *it, void *data)
+/* Runs inside the Atlas's apply(), on every member, for every
+ * publication it applies (a restart replays them: `never said` and
+ * record_known drop the repeats). Only a member of the Chronicle
+ * committee too can record it: appends need a Chronicle member's key. */
+static void on_card_published(const co__atlas_item *it, const mk_id *replaced,
+                              void *data)
 {
     hosted *x = data;
-    if (x->group)
-        uv_timer_start(&x->timer, on_timer, 0, RECONCILE_MS);
+    if (!x->group)
+        return;
+    uv_timer_start(&x->timer, on_timer, 0, RECONCILE_MS);
+    hosted *c = chronicle_of(x->host);
+    if (!c)
+        return;
+    /* During apply() the group has not yet counted this command: its
+     * number is one more, the same on every member (the count is part of
+     * the replicated state), and it tells two publications of the same
+     * card apart. */
+    mk_group_status st;
+    mk_group_status_get(x->group, &st);
+    co_record_card r = {.publication = st.applied + 1,
+                        .card = it->card.hash,
+                        .citizen = it->card.card.citizen_id,
+                        .replaced = replaced != NULL};
+    if (replaced)
+        r.previous = *replaced;
+    uint8_t body[CO_RECORD_CARD_LEN];
+    co_record_card_encode(&r, body);
+    record_push(c, CO_RECORD_ATLAS_CARD, &r.citizen, body, sizeof body,
+                CO__APPEND_NEVER_SAID);
+    uv_timer_start(&c->timer, on_timer, 0, RECONCILE_MS);
 }
 
 static void on_entry_appended(const co__chronicle_entry *e, void *data)
@@ -371,6 +605,8 @@ static int host_one(co_host *h, co_module_kind kind, char *err)
 
 static void fsm_free(hosted *x)
 {
+    while (x->records)
+        record_pop(x);
     co__module_ops_of(x->kind)->fsm_free(&x->fsm);
 }
 

@@ -89,10 +89,11 @@ typedef struct co__atlas_item {
     bool verified;
 } co__atlas_item;
 
-/* Called after a PUBLISH changed a card (members then sign it). Not part
- * of the replicated state. */
+/* Called after a PUBLISH changed a card (members then sign it and record
+ * it in the Chronicle), with the hash of the card it replaced (NULL for a
+ * citizen's first card). Not part of the replicated state. */
 typedef void (*co__atlas_published_cb)(const co__atlas_item *item,
-                                       void *data);
+                                       const mk_id *replaced, void *data);
 
 int co__atlas_fsm_init(struct mk_fsm *fsm, const co_module_info *m);
 void co__atlas_fsm_free(struct mk_fsm *fsm);
@@ -188,10 +189,23 @@ const co__chronicle_entry *co__chronicle_at(const struct mk_fsm *fsm,
 /* The public view of a stored entry (pointers into it, no copies). */
 void co__chronicle_view(const co__chronicle_entry *e, co_chronicle_entry *out);
 const co_retirement *co__chronicle_retirement(const struct mk_fsm *fsm);
+/* An APPEND's `once` byte: add always; only when the latest entry of the
+ * kind and subject says otherwise; only when no entry of the kind and
+ * subject ever said it. A member with a build older than the third
+ * refuses it (MK_EDECODE) where a newer one applies it: every member of
+ * a Chronicle committee must run a build that knows it before any of
+ * them records Atlas publications (docs/modules.md). */
+enum {
+    CO__APPEND_ALWAYS = 0,
+    CO__APPEND_ONCE = 1,
+    CO__APPEND_NEVER_SAID = 2,
+};
+
 /* Only committee members write the record; `member` signs the request. */
 void co__chronicle_cmd_append(mk_buf *out, const char *kind,
                               const mk_id *subject, const uint8_t *body,
-                              size_t len, bool once, const mk_keypair *member);
+                              size_t len, uint8_t once,
+                              const mk_keypair *member);
 void co__chronicle_cmd_sign(mk_buf *out, const co__chronicle_entry *e,
                             const mk_keypair *member);
 

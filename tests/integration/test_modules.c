@@ -32,6 +32,12 @@
  *                                 stopped, one muted in this process) is
  *                                 held but reported unverified, until
  *                                 the members return and sign
+ *   chronicle_records_what_members_see  two card publications on a live
+ *                                 coalition give one atlas.card entry
+ *                                 each, chained by what they replaced; a
+ *                                 member restarted with a citizen's content
+ *                                 rotated gives one citizen.rotation entry;
+ *                                 the log reads and verifies
  *   retired_atlas_names_successor the last test: a member retires the
  *                                 Atlas; readers report CO_ERETIRED and
  *                                 the successor
@@ -695,16 +701,22 @@ static void tampered_chronicle_is_named(void **state)
 
     size_t n;
     json_t **v = read_lines(file, &n);
-    assert_true(n >= 2); /* the recorded config, the rotation */
-    json_t *e2 = v[1];
-    assert_string_equal(json_string_value(json_object_get(e2, "kind")),
-                        "rotation");
+    assert_true(n >= 2); /* the recorded config, the records after it */
+    /* Members sign the head as entries land, so which later entries
+     * carry signatures depends on timing: tamper with the first that
+     * does (the last one always does: the log verified). */
+    size_t at = 1;
+    while (at < n - 1 &&
+           json_array_size(json_object_get(v[at], "sigs")) == 0)
+        at++;
+    json_t *e2 = v[at];
+    int seq2 = (int)at + 1;
     json_t *orig = json_deep_copy(e2), *orig1 = json_deep_copy(v[0]);
 
     /* A byte of a body. */
     flip(e2, "body", 3);
     write_lines(bad, v, n, SIZE_MAX);
-    verify_file(bad, 1, 2, "hash does not match");
+    verify_file(bad, 1, seq2, "hash does not match");
     json_object_update(e2, orig);
 
     /* A byte of a hash: that entry no longer matches its contents. */
@@ -719,7 +731,7 @@ static void tampered_chronicle_is_named(void **state)
     assert_non_null(sig);
     flip(sig, "sig", 20);
     write_lines(bad, v, n, SIZE_MAX);
-    verify_file(bad, 1, 2, "signature does not verify");
+    verify_file(bad, 1, seq2, "signature does not verify");
     json_object_update(e2, orig);
     json_decref(orig);
 
@@ -1224,6 +1236,172 @@ static void minority_card_is_unverified(void **state)
     spin(50);
 }
 
+/* ---- 6b. the Chronicle records what members see ----------------------------- */
+
+/* The log as `chronicle log --json --verify` gives it: the entries (caller
+ * decrefs) and whether the verification covered them all. */
+static json_t *chronicle_json(bool *verified)
+{
+    proc_result r;
+    assert_int_equal(menv_cli(&r, "chronicle", "log", "--coalition",
+                              E.coalition, "--bootstrap", boot(-1), "--json",
+                              "--verify", NULL),
+                     0);
+    json_t *v = json_array();
+    for (char *line = strtok(r.out, "\n"); line; line = strtok(NULL, "\n"))
+        if (line[0] == '{')
+            json_array_append_new(v, json_loads(line, 0, NULL));
+    *verified = r.status == 0;
+    proc_result_free(&r);
+    return v;
+}
+
+static size_t count_kind(json_t *log, const char *kind, const char *subject)
+{
+    size_t i, n = 0;
+    json_t *e;
+    json_array_foreach(log, i, e) n +=
+        strcmp(jstr(e, "kind", NULL), kind) == 0 &&
+        (!subject || strcmp(jstr(e, "subject", NULL), subject) == 0);
+    return n;
+}
+
+typedef struct log_goal {
+    const char *kind, *subject;
+    size_t want;
+} log_goal;
+
+/* Until the log holds `want` entries of the kind (and subject) and a
+ * majority-signed head covers every entry. */
+static bool log_has(void *arg)
+{
+    const log_goal *g = arg;
+    bool verified;
+    json_t *log = chronicle_json(&verified);
+    bool ok = verified && count_kind(log, g->kind, g->subject) >= g->want;
+    json_decref(log);
+    return ok;
+}
+
+static void chronicle_records_what_members_see(void **state)
+{
+    char err[CO_ERRMSG_SIZE], beta[MK_ID_HEX_LEN + 1],
+        alpha[MK_ID_HEX_LEN + 1];
+    mk_id id;
+    assert_int_equal(co_organism_stable_id(CFG->organisms[1], &id, err), 0);
+    mk_id_hex(&id, beta);
+    assert_int_equal(co_organism_stable_id(CFG->organisms[0], &id, err), 0);
+    mk_id_hex(&id, alpha);
+
+    /* Two publications for feed.beta, each replacing the card before it
+     * (test 1 published the first): three members apply each, one entry
+     * each. */
+    publish(E.d[1].key, "feed.beta", "oracle-v2");
+    publish(E.d[2].key, "feed.beta", "oracle-v3");
+    log_goal g = {"atlas.card", beta, 3};
+    if (!wait_until(log_has, &g, ms(30000)))
+        fail_msg("the Chronicle did not record both publications");
+    spin(ms(3000)); /* long enough for any member's late record to land */
+    bool verified;
+    json_t *log = chronicle_json(&verified);
+    assert_true(verified);
+    if (count_kind(log, "atlas.card", beta) != 3)
+        fail_msg("wanted 3 atlas.card entries for feed.beta: %s", dump(log));
+    /* Every publication once: test 1's three cards, the minority test's
+     * seq.gamma card, these two. */
+    assert_int_equal(count_kind(log, "atlas.card", NULL), 6);
+    size_t i;
+    json_t *e;
+    const char *prev = NULL;
+    long long last_pub = 0;
+    json_array_foreach(log, i, e)
+    {
+        if (strcmp(jstr(e, "kind", NULL), "atlas.card") != 0 ||
+            strcmp(jstr(e, "subject", NULL), beta) != 0)
+            continue;
+        json_t *rec = json_object_get(e, "record");
+        assert_non_null(rec);
+        assert_string_equal(jstr(rec, "citizen", NULL), beta);
+        json_t *replaced = json_object_get(rec, "replaced");
+        if (prev)
+            assert_string_equal(json_string_value(replaced), prev);
+        else
+            assert_true(json_is_null(replaced));
+        assert_true(jint(rec, "publication", NULL) > last_pub);
+        last_pub = jint(rec, "publication", NULL);
+        prev = jstr(rec, "card", NULL);
+    }
+    json_decref(log);
+
+    /* Member 2 restarts with feed.alpha's content hash rotated. */
+    char rotated[700], text[1200];
+    snprintf(rotated, sizeof rotated, "%s/modules-rotated.json", E.dir);
+    json_t *cfg = json_load_file(E.coalition, 0, NULL);
+    assert_non_null(cfg);
+    json_object_set_new(json_array_get(json_object_get(cfg, "organisms"), 0),
+                        "content_hash",
+                        json_string("feed.alpha/content-v2"));
+    assert_int_equal(json_dump_file(cfg, rotated, JSON_INDENT(2)), 0);
+    json_decref(cfg);
+    co_config_file *rf;
+    assert_int_equal(co_config_file_load(rotated, &rf, err), 0);
+    mk_id content, same;
+    assert_int_equal(
+        co_organism_content_hash(co_config_file_coalition(rf)->organisms[0],
+                                 &content),
+        1);
+    /* A rotation leaves the coalition what it was. */
+    assert_int_equal(co_coalition_id(co_config_file_coalition(rf), &id, err),
+                     0);
+    assert_int_equal(co_coalition_id(CFG, &same, err), 0);
+    assert_true(mk_id_eq(&id, &same));
+    co_config_file_free(rf);
+    char content_hex[MK_ID_HEX_LEN + 1];
+    mk_id_hex(&content, content_hex);
+    snprintf(text, sizeof text, "{\"coalition\": \"%s\"}\n", rotated);
+    FILE *f = fopen(E.node_cfg[2], "w");
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+    menv_stop(&E, 2, false);
+    assert_int_equal(menv_start(&E, 2), 0);
+
+    g = (log_goal){"citizen.rotation", alpha, 1};
+    if (!wait_until(log_has, &g, ms(30000)))
+        fail_msg("the Chronicle did not record the rotation");
+    g = (log_goal){"config", NULL, 2};
+    assert_true(wait_until(log_has, &g, ms(20000)));
+    spin(ms(2000));
+    log = chronicle_json(&verified);
+    assert_true(verified);
+    assert_int_equal(count_kind(log, "citizen.rotation", NULL), 1);
+    assert_int_equal(count_kind(log, "config", NULL), 2);
+    json_array_foreach(log, i, e)
+    {
+        if (strcmp(jstr(e, "kind", NULL), "citizen.rotation") != 0)
+            continue;
+        json_t *rec = json_object_get(e, "record");
+        assert_true(json_is_null(json_object_get(rec, "old")));
+        assert_string_equal(jstr(rec, "new", NULL), content_hex);
+    }
+    json_decref(log);
+
+    /* The readable log: one line per entry that says what it records. */
+    proc_result r = cli_expect(0, "chronicle log --verify", "chronicle",
+                               "log", "--coalition", E.coalition,
+                               "--bootstrap", boot(-1), "--verify", NULL);
+    char want[128];
+    snprintf(want, sizeof want, "citizen.rotation %.16s…  content none -> "
+                                "%.16s…",
+             alpha, content_hex);
+    if (!strstr(r.out, want) || !strstr(r.out, "replaces") ||
+        !strstr(r.out, "(publication ") ||
+        !strstr(r.out, "coalition \"test.modules\", 4 citizens") ||
+        !strstr(r.out, "verified: entries 1.."))
+        fail_msg("wanted readable lines (\"%s\"), got:\n%s", want, r.out);
+    proc_result_free(&r);
+}
+
 /* ---- 7. retirement --------------------------------------------------------- */
 
 static void retired_atlas_names_successor(void **state)
@@ -1319,6 +1497,7 @@ int main(void)
         cmocka_unit_test(issued_ticket_opens_a_stream),
         cmocka_unit_test(killing_a_member_loses_nothing),
         cmocka_unit_test(minority_card_is_unverified),
+        cmocka_unit_test(chronicle_records_what_members_see),
         cmocka_unit_test(retired_atlas_names_successor),
         cmocka_unit_test(members_exit_cleanly),
     };

@@ -14,6 +14,7 @@
 
 #include "../../src/coalition/modules_internal.h"
 #include "coalition/chronicle.h"
+#include "coalition/chronicle_record.h"
 #include "coalition/error.h"
 #include "testutil.h"
 
@@ -272,6 +273,101 @@ static void chain_defects_are_named(void **state)
     assert_refused(&k, CO_ECONFIG, "1 to");
 }
 
+/* The kinds members record are entries like any other: the verifier
+ * knows no kind, so a chain of each verifies, and a flipped byte in a
+ * record's body is named like any tampering. */
+static void every_record_kind_verifies(void **state)
+{
+    uint8_t card[CO_RECORD_CARD_LEN], card2[CO_RECORD_CARD_LEN],
+        rot[CO_RECORD_ROTATION_LEN];
+    co_record_card rc = {.publication = 12};
+    mk_id_from_str(&rc.card, "card v1");
+    mk_id_from_str(&rc.citizen, "feed.alpha");
+    co_record_card_encode(&rc, card);
+    co_record_card rc2 = rc;
+    rc2.publication = 15;
+    rc2.replaced = true;
+    rc2.previous = rc.card;
+    mk_id_from_str(&rc2.card, "card v2");
+    co_record_card_encode(&rc2, card2);
+    co_record_rotation rr = {.has_new = true};
+    mk_id_from_str(&rr.new_hash, "feed.alpha/content-v2");
+    co_record_rotation_encode(&rr, rot);
+
+    /* Round trips, and a second encoding of the same fact is refused. */
+    co_record_card dc;
+    assert_int_equal(co_record_card_decode(card2, sizeof card2, &dc), 0);
+    assert_true(dc.replaced && dc.publication == 15);
+    assert_true(mk_id_eq(&dc.previous, &rc.card));
+    assert_true(mk_id_eq(&dc.citizen, &rc.citizen));
+    card[100] ^= 1; /* bytes where no replaced card is named */
+    assert_int_equal(co_record_card_decode(card, sizeof card, &dc),
+                     MK_EDECODE);
+    card[100] ^= 1;
+    assert_int_equal(co_record_card_decode(card, sizeof card - 1, &dc),
+                     MK_EDECODE);
+    co_record_rotation dr;
+    assert_int_equal(co_record_rotation_decode(rot, sizeof rot, &dr), 0);
+    assert_true(!dr.has_old && dr.has_new);
+    assert_true(mk_id_eq(&dr.new_hash, &rr.new_hash));
+    rot[1] = 4;
+    assert_int_equal(co_record_rotation_decode(rot, sizeof rot, &dr),
+                     MK_EDECODE);
+    rot[1] = 2;
+
+    const char *cfg = "{\"name\": \"x\"}", *reason = "moved";
+    struct {
+        const char *kind;
+        const char *subject;
+        const uint8_t *body;
+        size_t len;
+    } rows[] = {
+        {CO_RECORD_CONFIG, "coalition", (const uint8_t *)cfg, strlen(cfg)},
+        {CO_RECORD_ATLAS_CARD, "feed.alpha", card, sizeof card},
+        {CO_RECORD_ATLAS_CARD, "feed.alpha", card2, sizeof card2},
+        {CO_RECORD_ROTATION, "feed.alpha", rot, sizeof rot},
+        {CO_RECORD_RETIRED, "successor", (const uint8_t *)reason,
+         strlen(reason)},
+    };
+    enum { N = 5 };
+    co_chronicle_entry v[N];
+    co_member_sig sigs[N][3];
+    memset(v, 0, sizeof v);
+    for (size_t i = 0; i < N; i++) {
+        v[i].seq = i + 1;
+        v[i].kind = rows[i].kind;
+        mk_id_from_str(&v[i].subject, rows[i].subject);
+        v[i].body = rows[i].body;
+        v[i].body_len = rows[i].len;
+        if (i > 0)
+            v[i].prev = v[i - 1].hash;
+        co__chronicle_entry_hash(v[i].seq, v[i].kind, &v[i].subject,
+                                 v[i].body, v[i].body_len, &v[i].prev,
+                                 &v[i].hash);
+    }
+    for (int m = 0; m < 3; m++) {
+        sigs[N - 1][m].member = members[m].pub;
+        co__chronicle_sign_hash(&members[m], &v[N - 1].hash,
+                                sigs[N - 1][m].sig);
+    }
+    v[N - 1].sigs = sigs[N - 1];
+    v[N - 1].n_sigs = 3;
+    co_chronicle_check k;
+    co_chronicle_verify_entries(v, N, committee, 3, &k);
+    assert_true(k.ok && k.complete);
+    assert_int_equal(k.signed_head, N);
+
+    uint8_t forged[CO_RECORD_CARD_LEN];
+    memcpy(forged, card2, sizeof forged);
+    forged[80] ^= 1; /* the card it replaced */
+    v[2].body = forged;
+    co_chronicle_verify_entries(v, N, committee, 3, &k);
+    assert_false(k.ok);
+    assert_int_equal(k.status, CO_ECHAIN);
+    assert_int_equal(k.first_bad, 3);
+    assert_non_null(strstr(k.why, "hash does not match"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -282,6 +378,7 @@ int main(void)
         cmocka_unit_test(empty_log_is_refused),
         cmocka_unit_test(head_covers_only_what_precedes_it),
         cmocka_unit_test(chain_defects_are_named),
+        cmocka_unit_test(every_record_kind_verifies),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }

@@ -421,6 +421,101 @@ static void chronicle_chains_and_dedups(void **state)
 /* ---- the door ------------------------------------------------------------- */
 
 /* A card at the limits of co_card_decode (CO__CARD_MAX_BYTES). */
+/* `never said` drops a fact any earlier entry of its kind and subject
+ * stated, where `once` looks at the latest only: a lagging member's
+ * record of an older publication must not land after a newer one. */
+static void chronicle_never_said(void **state)
+{
+    struct mk_fsm f;
+    assert_int_equal(co__chronicle_fsm_init(&f, &info), 0);
+    mk_buf cmd;
+    mk_buf_init(&cmd);
+    int flag;
+    mk_id subject;
+    mk_id_from_str(&subject, "feed.alpha");
+    const char *facts[] = {"A", "B", "A", "B", "C"};
+    const int never_said[] = {1, 1, 0, 0, 1}, once[] = {1, 1, 1, 1, 1};
+    for (size_t i = 0; i < 5; i++) {
+        co__chronicle_cmd_append(&cmd, "atlas.card", &subject,
+                                 (const uint8_t *)facts[i], 1,
+                                 CO__APPEND_NEVER_SAID, &members[i % 3]);
+        assert_int_equal(apply(&f, &cmd, &flag), 0);
+        assert_int_equal(flag, never_said[i]);
+    }
+    assert_int_equal(co__chronicle_count(&f), 3);
+    /* The same facts with `once` (the latest differs each time). */
+    mk_id other;
+    mk_id_from_str(&other, "feed.beta");
+    for (size_t i = 0; i < 5; i++) {
+        co__chronicle_cmd_append(&cmd, "atlas.card", &other,
+                                 (const uint8_t *)facts[i], 1,
+                                 CO__APPEND_ONCE, &members[0]);
+        assert_int_equal(apply(&f, &cmd, &flag), 0);
+        assert_int_equal(flag, once[i]);
+    }
+    assert_int_equal(co__chronicle_count(&f), 8);
+    /* A mode this build does not know is malformed: refused, nothing
+     * added. */
+    co__chronicle_cmd_append(&cmd, "atlas.card", &other,
+                             (const uint8_t *)"D", 1, 3, &members[0]);
+    assert_int_equal(apply(&f, &cmd, &flag), 0);
+    assert_int_equal(flag, 0);
+    assert_int_equal(co__chronicle_count(&f), 8);
+    mk_buf_free(&cmd);
+    co__chronicle_fsm_free(&f);
+}
+
+/* The Atlas tells its publish hook which card a publication replaced. */
+typedef struct seen_publish {
+    int calls;
+    bool had;
+    mk_id card, replaced;
+} seen_publish;
+
+static void on_publish_seen(const co__atlas_item *it, const mk_id *replaced,
+                            void *data)
+{
+    seen_publish *s = data;
+    s->calls++;
+    s->card = it->card.hash;
+    s->had = replaced != NULL;
+    if (replaced)
+        s->replaced = *replaced;
+}
+
+static void atlas_names_replaced_card(void **state)
+{
+    struct mk_fsm f;
+    assert_int_equal(co__atlas_fsm_init(&f, &info), 0);
+    seen_publish s = {0};
+    co__atlas_on_publish(&f, on_publish_seen, &s);
+    mk_buf card, card2, cmd;
+    mk_buf_init(&card);
+    mk_buf_init(&card2);
+    mk_buf_init(&cmd);
+    card_bytes(&card, "oracle", "10.0.0.1:1");
+    card_bytes(&card2, "oracle", "10.0.0.2:1");
+    co__atlas_cmd_publish(&cmd, card.data, card.len, &members[0]);
+    assert_int_equal(apply(&f, &cmd, NULL), 0);
+    assert_int_equal(s.calls, 1);
+    assert_false(s.had);
+    mk_id first = s.card;
+    co__atlas_cmd_publish(&cmd, card2.data, card2.len, &members[1]);
+    assert_int_equal(apply(&f, &cmd, NULL), 0);
+    assert_int_equal(s.calls, 2);
+    assert_true(s.had);
+    assert_true(mk_id_eq(&s.replaced, &first));
+    assert_false(mk_id_eq(&s.card, &first));
+    /* The same bytes again change nothing and are not a publication. */
+    co__atlas_cmd_publish(&cmd, card2.data, card2.len, &members[2]);
+    assert_int_equal(apply(&f, &cmd, NULL), 0);
+    assert_int_equal(s.calls, 2);
+    mk_buf_free(&card);
+    mk_buf_free(&card2);
+    mk_buf_free(&cmd);
+    co__atlas_fsm_free(&f);
+}
+
 static void largest_card(mk_buf *out)
 {
     static char s[17][CO_CARD_MAX_STR + 1];
@@ -674,6 +769,8 @@ int main(void)
         cmocka_unit_test(atlas_needs_a_majority),
         cmocka_unit_test(almanac_never_repeats_or_skips),
         cmocka_unit_test(chronicle_chains_and_dedups),
+        cmocka_unit_test(chronicle_never_said),
+        cmocka_unit_test(atlas_names_replaced_card),
         cmocka_unit_test(atlas_door),
         cmocka_unit_test(almanac_door),
         cmocka_unit_test(chronicle_door),
