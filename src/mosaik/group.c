@@ -2456,6 +2456,7 @@ static int join(const mk_group_config *cfg, mk_group **out, char *err)
     }
     mk_node_watch_add(g->node, on_peer_event, g, &g->node_watch);
     mk_node_add_group(g->node, &g->id);
+    mk__group_metrics_add(g, cfg->name);
     uv_check_start(&g->check, on_check);
     uv_timer_start(&g->tick, on_tick, TICK_MS, TICK_MS);
     *out = g;
@@ -2489,6 +2490,8 @@ void mk_group_close(mk_group *g, void (*cb)(void *data), void *data)
     g->closing = true;
     g->close_cb = cb;
     g->close_data = data;
+    /* Now, not when freed: the node may close before the group has. */
+    mk__group_metrics_remove(g);
     /* Answers already computed go out as they are; everything pending is
      * cancelled. */
     done_deliver(g);
