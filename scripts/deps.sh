@@ -14,7 +14,7 @@ set -eu
 
 need="meson ninja-build pkg-config gcc clang libclang-rt-14-dev \
 libuv1-dev libraft-dev libssl-dev libsodium-dev libjansson-dev libcmocka-dev \
-scdoc b3sum iproute2 procps man-db systemd"
+scdoc b3sum iproute2 procps man-db systemd prometheus"
 
 case ${1:-} in
 "") ;;

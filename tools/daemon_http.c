@@ -23,6 +23,7 @@ struct daemon_http {
     const daemon_groups *groups;
     const daemon_modules *modules;
     int64_t started_ms;
+    mk_metric *conns; /* in the node's registry while serving */
 };
 
 /* ---- /api/status --------------------------------------------------------- */
@@ -205,6 +206,12 @@ static void route(const char *path, http_reply *r, void *data)
     }
 }
 
+static double read_conns(void *data)
+{
+    const daemon_http *h = data;
+    return (double)http_server_conns(h->server);
+}
+
 int daemon_http_start(const char *addr, mk_node *node,
                       const daemon_groups *groups,
                       const daemon_modules *modules, daemon_http **out,
@@ -224,6 +231,12 @@ int daemon_http_start(const char *addr, mk_node *node,
         free(h);
         return -1;
     }
+    /* Shows the connection cap at work: a flood of idle sockets leaves
+     * this at the cap, not at the size of the flood. */
+    mk_metrics_add(mk_node_metrics(node), &(mk_metric_desc){
+        .name = "coalitiond_http_connections",
+        .help = "Connections the --http server holds open.",
+        .type = MK_METRIC_GAUGE, .read = read_conns, .data = h}, &h->conns);
     *out = h;
     return 0;
 }
@@ -240,6 +253,8 @@ static void on_closed(void *data)
 
 void daemon_http_stop(daemon_http *h)
 {
-    if (h)
-        http_server_close(h->server, on_closed, h);
+    if (!h)
+        return;
+    mk_metric_remove(h->conns);
+    http_server_close(h->server, on_closed, h);
 }

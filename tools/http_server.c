@@ -106,10 +106,25 @@ static void on_deadline(uv_timer_t *t)
     conn_close(t->data);
 }
 
+#define LINGER_MS 2000
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
+static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf);
+
+/* A close with unread bytes in the socket makes the kernel send a reset,
+ * which can destroy the answer before the client reads it (a refused
+ * oversized request always leaves some). So after the answer the rest is
+ * read and dropped until the client closes, for a short while. */
 static void on_shutdown(uv_shutdown_t *req, int status)
 {
-    (void)status;
-    conn_close(req->data);
+    conn *c = req->data;
+    if (status < 0 || c->closing) {
+        conn_close(c);
+        return;
+    }
+    uv_timer_start(&c->timer, on_deadline, LINGER_MS, 0);
+    if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) != 0)
+        conn_close(c);
 }
 
 static void on_written(uv_write_t *req, int status)
@@ -281,7 +296,11 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
     (void)suggested;
     conn *c = h->data;
-    *buf = uv_buf_init(c->buf + c->len, (unsigned)(sizeof c->buf - c->len));
+    if (c->answering) /* lingering: the bytes are dropped */
+        *buf = uv_buf_init(c->buf, sizeof c->buf);
+    else
+        *buf = uv_buf_init(c->buf + c->len,
+                           (unsigned)(sizeof c->buf - c->len));
 }
 
 /* Where the head ends (after CRLF CRLF), or NULL. */
@@ -304,17 +323,29 @@ static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
         conn_close(c);
         return;
     }
+    if (c->answering)
+        return;
     size_t before = c->len;
     c->len += (size_t)n;
     /* Look again from a little before the new bytes: CRLF CRLF may
      * straddle two reads. */
     size_t from = before > 3 ? before - 3 : 0;
+    /* A bare LF is refused at once: waiting for a CRLF CRLF that such a
+     * client never sends would hold the connection to its deadline. */
+    for (size_t i = before; i < c->len; i++) {
+        if (c->buf[i] == '\n' && (i == 0 || c->buf[i - 1] != '\r')) {
+            answer_error(c, 400);
+            return;
+        }
+    }
+    char *nl = memchr(c->buf, '\n', c->len);
+    if ((nl ? (size_t)(nl - c->buf) : c->len) > REQ_LINE_MAX) {
+        answer_error(c, 414);
+        return;
+    }
     char *end = head_end(c->buf + from, c->len - from);
     if (!end) {
-        bool line_done = memchr(c->buf, '\n', c->len) != NULL;
-        if (!line_done && c->len > REQ_LINE_MAX)
-            answer_error(c, 414);
-        else if (c->len == sizeof c->buf)
+        if (c->len == sizeof c->buf)
             answer_error(c, 431);
         return;
     }
