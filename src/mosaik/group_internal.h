@@ -394,6 +394,7 @@ struct mk_group {
         int field;
         struct mk_metric *m;
     } metrics[MK__GROUP_METRICS];
+    struct mk_metric *latency; /* commands taken here, until answered */
 
     uv_check_t check;     /* after I/O: state changes, completions */
     uv_prepare_t prepare; /* before polling: propose what was queued */
@@ -407,6 +408,9 @@ struct mk_group {
  * labelled with the GroupId and `name` (may be NULL), and removes them. */
 void mk__group_metrics_add(mk_group *g, const char *name);
 void mk__group_metrics_remove(mk_group *g);
+/* A command this member took (from its own handle or a requester)
+ * was answered `us` microseconds later. */
+void mk__group_metrics_latency(mk_group *g, int64_t us);
 
 /* For the bridge: is `peer` a listed voter? Its raft id in *id. */
 bool mk__group_voter(const mk_group *g, const mk_peer_id *peer, raft_id *id);
