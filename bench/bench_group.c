@@ -22,6 +22,8 @@
  * Figures are printed, never asserted.
  *
  *   bench_group [--dir DIR] [--n N] [--lat N] [--election MS]
+ *   BENCH_SCRAPE_MS=N bench_group …   the same, each member of our stack
+ *                                     writing its /metrics text every N ms
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -44,11 +46,16 @@
 #include "mosaik/clock.h"
 #include "mosaik/error.h"
 #include "mosaik/group.h"
+#include "mosaik/metrics.h"
 #include "mosaik/node.h"
 
 #define LAG_MAX 20000
 #define LAG_N 2000 /* commands in the lag run */
 #define BASE_PORT_ENV "BENCH_GROUP_PORT"
+/* Set (milliseconds): every member of our stack writes its whole metrics
+ * registry as Prometheus text that often, as a scraper would make it, so
+ * two runs give the figures with the registry read and without. */
+#define SCRAPE_ENV "BENCH_SCRAPE_MS"
 
 /* ---- the state machine both stacks run ---------------------------------- */
 
@@ -167,6 +174,8 @@ struct member {
     char buf[4096];
     size_t len;
     uv_timer_t poll;
+    uv_timer_t scrape; /* BENCH_SCRAPE_MS */
+    size_t scraped_bytes;
     bool said_leader, probing, probed, quitting;
     job job;
 };
@@ -476,6 +485,16 @@ typedef struct member_args {
     uint32_t election;
 } member_args;
 
+static void on_scrape(uv_timer_t *t)
+{
+    member *m = t->data;
+    mk_buf b;
+    mk_buf_init(&b);
+    mk_metrics_write_text(mk_node_metrics(m->node), &b);
+    m->scraped_bytes += b.len;
+    mk_buf_free(&b);
+}
+
 static int run_member(const member_args *a)
 {
     member *m = calloc(1, sizeof *m);
@@ -570,6 +589,12 @@ static int run_member(const member_args *a)
     m->poll.data = m;
     if (!a->replica)
         uv_timer_start(&m->poll, on_poll, 1, 1);
+    const char *scrape = getenv(SCRAPE_ENV);
+    uv_timer_init(&m->loop, &m->scrape);
+    m->scrape.data = m;
+    if (!a->raw && scrape && atoi(scrape) > 0)
+        uv_timer_start(&m->scrape, on_scrape, (uint64_t)atoi(scrape),
+                       (uint64_t)atoi(scrape));
     say("ready");
     uv_run(&m->loop, UV_RUN_DEFAULT);
     uv_loop_close(&m->loop);

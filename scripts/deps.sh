@@ -6,6 +6,9 @@
 #                               `make install` need (scdoc builds the man
 #                               pages; man-db and systemd let the install
 #                               test render them and verify the unit)
+#   sh scripts/deps.sh browser  that, plus chromium, with which
+#                               tests/integration/test_http.c renders the
+#                               dashboard headless (skipped without it)
 #   sh scripts/deps.sh bench    that, plus what only `make bench` uses: etcd
 #                               (server and etcdctl) for bench/committee.sh to
 #                               compare against, libnghttp2-dev for its etcd
@@ -14,12 +17,13 @@ set -eu
 
 need="meson ninja-build pkg-config gcc clang libclang-rt-14-dev \
 libuv1-dev libraft-dev libssl-dev libsodium-dev libjansson-dev libcmocka-dev \
-scdoc b3sum iproute2 procps man-db systemd"
+scdoc b3sum iproute2 procps man-db systemd prometheus"
 
 case ${1:-} in
 "") ;;
 bench) need="$need etcd-server etcd-client libnghttp2-dev jq" ;;
-*) echo "usage: sh scripts/deps.sh [bench]" >&2; exit 2 ;;
+browser) need="$need chromium" ;;
+*) echo "usage: sh scripts/deps.sh [bench|browser]" >&2; exit 2 ;;
 esac
 
 missing=""

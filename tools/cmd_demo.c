@@ -84,6 +84,7 @@ typedef struct child {
     size_t len;
     char peer_id[MK_ID_HEX_LEN + 1];
     char listen[64];
+    char http[64]; /* members: their --http address */
     bool started, ready, exited;
     int64_t status;
 } child;
@@ -170,9 +171,11 @@ static void on_child_line(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
     json_t *j = json_loads(c->line, 0, NULL);
     const char *pid = json_string_value(json_object_get(j, "peer_id"));
     const char *ls = json_string_value(json_object_get(j, "listen"));
+    const char *http = json_string_value(json_object_get(j, "http"));
     if (pid && ls) {
         snprintf(c->peer_id, sizeof c->peer_id, "%s", pid);
         snprintf(c->listen, sizeof c->listen, "%s", ls);
+        snprintf(c->http, sizeof c->http, "%s", http ? http : "");
         c->ready = true;
     }
     json_decref(j);
@@ -253,16 +256,19 @@ static int spawn_members(demo *d)
             return rc;
         snprintf(key, sizeof key, "%s/member%d.key", d->dir, i);
         snprintf(data, sizeof data, "%s/member%d", d->dir, i);
+        /* Every member serves its dashboard on loopback; any one shows
+         * the whole coalition, so one URL is printed. */
         char *args[16] = {"--listen", "127.0.0.1:0", "--key", key, "--data",
-                          data, "--coalition", cfg, "--quiet", NULL};
+                          data, "--coalition", cfg, "--quiet", "--http",
+                          "127.0.0.1:0", NULL};
         /* Members bootstrap off member0 once it prints its address; the
          * first starts alone. */
         if (i > 0) {
             snprintf(boot, sizeof boot, "%s@%s", d->kids[0].peer_id,
                      d->kids[0].listen);
-            args[9] = "--bootstrap";
-            args[10] = boot;
-            args[11] = NULL;
+            args[11] = "--bootstrap";
+            args[12] = boot;
+            args[13] = NULL;
         }
         if ((rc = spawn(d, c, "coalitiond", args)) < 0)
             return rc;
@@ -272,6 +278,10 @@ static int spawn_members(demo *d)
                 uv_run(&d->loop, UV_RUN_ONCE);
             if (!c->ready)
                 return MK_EIO;
+            if (c->http[0] && !d->json) {
+                printf("demo: dashboard at http://%s/\n", c->http);
+                fflush(stdout);
+            }
         }
     }
     return 0;
@@ -573,6 +583,11 @@ static void print_json(demo *d)
                             d->leaders[m][0] ? json_string(d->leaders[m])
                                              : json_null());
     json_object_set_new(o, "leaders", lead);
+    if (d->kids[0].http[0]) {
+        char url[96];
+        snprintf(url, sizeof url, "http://%s/", d->kids[0].http);
+        json_object_set_new(o, "dashboard", json_string(url));
+    }
     for (int i = 0; i < N_FEEDS; i++)
         json_object_set_new(feeds, FEEDS[i],
                             json_integer((json_int_t)d->feed_items[i]));

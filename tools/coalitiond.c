@@ -19,6 +19,7 @@
 #include "mosaik/error.h"
 #include "daemon_groups.h"
 #include "daemon_confluences.h"
+#include "daemon_http.h"
 #include "daemon_modules.h"
 #include "daemon_provider.h"
 #include "mosaik/node.h"
@@ -30,6 +31,7 @@
 typedef struct daemon_opts {
     const char *listen, *key, *data, *network, *config, *coalition;
     const char *provider;
+    const char *http; /* --http HOST:PORT, or NULL */
     const char *bootstrap[MAX_LIST];
     size_t n_bootstrap;
     const char *tags[MAX_LIST];
@@ -47,6 +49,7 @@ typedef struct daemon {
     daemon_modules *modules; /* the coalition's modules, or NULL */
     daemon_confluences *confluences; /* its confluences, or NULL */
     daemon_provider *provider; /* --provider: a Compute provider, or NULL */
+    daemon_http *http; /* --http, or NULL */
     uv_signal_t sigint, sigterm;
     uv_timer_t catalog_timer; /* debounces DATA/peers.json */
     const char *data;
@@ -59,7 +62,8 @@ static void usage(FILE *out)
             "usage: coalitiond --listen HOST:PORT --key FILE --data DIR\n"
             "                  [--bootstrap PEERID@HOST:PORT]... [--tag T]...\n"
             "                  [--network ID] [--config FILE]\n"
-            "                  [--coalition FILE [--provider FILE]] [--quiet]\n"
+            "                  [--coalition FILE [--provider FILE]]\n"
+            "                  [--http HOST:PORT] [--quiet]\n"
             "\n"
             "Runs one mosaik node: joins the network through the bootstrap\n"
             "peers and keeps its catalog. Prints {\"peer_id\":…,\"listen\":…}\n"
@@ -90,6 +94,11 @@ static void usage(FILE *out)
             "                        contract: a static binary or #! script,\n"
             "                        run under rlimits/cgroups, killed at\n"
             "                        valid_to, never run twice)\n"
+            "  --http HOST:PORT      serve /metrics (Prometheus text), /api/status\n"
+            "                        (JSON) and a dashboard at / over plain\n"
+            "                        HTTP (port 0: any free; off by default;\n"
+            "                        no authentication: bind it to loopback or\n"
+            "                        a trusted network). docs/observability.md\n"
             "\n"
             "discovery tuning (durations like 500ms, 10s, 5m):\n"
             "  --announce-interval D re-announce period (default 45s)\n"
@@ -100,7 +109,7 @@ static void usage(FILE *out)
 
 static int parse_args(int argc, char **argv, daemon_opts *o)
 {
-    enum { OPT_ANNOUNCE = 256, OPT_PURGE };
+    enum { OPT_ANNOUNCE = 256, OPT_PURGE, OPT_HTTP };
     static const struct option opts[] = {
         {"listen", required_argument, NULL, 'l'},
         {"key", required_argument, NULL, 'k'},
@@ -111,6 +120,7 @@ static int parse_args(int argc, char **argv, daemon_opts *o)
         {"config", required_argument, NULL, 'c'},
         {"coalition", required_argument, NULL, 'C'},
         {"provider", required_argument, NULL, 'P'},
+        {"http", required_argument, NULL, OPT_HTTP},
         {"announce-interval", required_argument, NULL, OPT_ANNOUNCE},
         {"purge-after", required_argument, NULL, OPT_PURGE},
         {"quiet", no_argument, NULL, 'q'},
@@ -130,6 +140,7 @@ static int parse_args(int argc, char **argv, daemon_opts *o)
         case 'c': o->config = optarg; break;
         case 'C': o->coalition = optarg; break;
         case 'P': o->provider = optarg; break;
+        case OPT_HTTP: o->http = optarg; break;
         case 'q': o->quiet = true; break;
         case 'b':
             if (o->n_bootstrap == MAX_LIST)
@@ -410,6 +421,9 @@ static void on_signal(uv_signal_t *s, int signum)
     d->stopping = true;
     util_log("INFO", "%s: departing", signum == SIGINT ? "SIGINT" : "SIGTERM");
     uv_timer_stop(&d->catalog_timer);
+    /* First: its pages read the groups and the node about to go. */
+    daemon_http_stop(d->http);
+    d->http = NULL;
     if (d->provider)
         daemon_provider_stop(d->provider, on_provider_stopped, d);
     else
@@ -554,8 +568,25 @@ int main(int argc, char **argv)
         return 1;
     }
 
-    printf("{\"peer_id\":\"%s\",\"listen\":\"%s\"}\n",
-           mk_id_hex(mk_node_id(d.node), hex), mk_node_addr(d.node));
+    /* Last, so it never shows a node half started; a port already taken
+     * is a failure to start like any other. */
+    if (o.http && daemon_http_start(o.http, d.node, d.groups, d.modules,
+                                    &d.http, err) != 0) {
+        fprintf(stderr, "coalitiond: --http %s\n", err);
+        raise(SIGTERM);
+        uv_run(&d.loop, UV_RUN_DEFAULT);
+        uv_loop_close(&d.loop);
+        daemon_groups_free(d.groups);
+        daemon_modules_free(d.modules);
+        return 1;
+    }
+    if (d.http)
+        printf("{\"peer_id\":\"%s\",\"listen\":\"%s\",\"http\":\"%s\"}\n",
+               mk_id_hex(mk_node_id(d.node), hex), mk_node_addr(d.node),
+               daemon_http_addr(d.http));
+    else
+        printf("{\"peer_id\":\"%s\",\"listen\":\"%s\"}\n",
+               mk_id_hex(mk_node_id(d.node), hex), mk_node_addr(d.node));
     fflush(stdout);
     util_log("INFO", "node %s listening on %s", hex, mk_node_addr(d.node));
 

@@ -366,6 +366,16 @@ size_t daemon_groups_count(const daemon_groups *dg)
     return dg->n;
 }
 
+mk_group *daemon_groups_at(const daemon_groups *dg, size_t i,
+                           const char **name, const char **kind)
+{
+    if (i >= dg->n)
+        return NULL;
+    *name = dg->groups[i].name;
+    *kind = dg->groups[i].kind;
+    return dg->groups[i].g;
+}
+
 bool daemon_groups_find(const daemon_groups *dg, const char *name, mk_id *id,
                         const char **kind)
 {
@@ -430,6 +440,7 @@ int daemon_groups_start(daemon_groups *dg, mk_node *node,
             .params = gr->params,
             .validators = gr->valp,
             .n_validators = gr->n_vals,
+            .name = gr->name,
         };
         int rc = mk_group_join(&cfg, &gr->g, why);
         if (rc == MK_EIO) {

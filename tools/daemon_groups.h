@@ -18,6 +18,12 @@ int daemon_groups_load(const char *path, daemon_groups **out, char *err,
 
 size_t daemon_groups_count(const daemon_groups *dg);
 
+/* Group i (of daemon_groups_count): its name and kind, and the running
+ * group, NULL when this node does not run it (not a voter, not started,
+ * stopped). */
+mk_group *daemon_groups_at(const daemon_groups *dg, size_t i,
+                           const char **name, const char **kind);
+
 /* The GroupId and kind of the group called `name`; false if none. */
 bool daemon_groups_find(const daemon_groups *dg, const char *name, mk_id *id,
                         const char **kind);

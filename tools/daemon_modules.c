@@ -166,3 +166,8 @@ const co_coalition_config *daemon_modules_coalition(const daemon_modules *dm)
 {
     return co_config_file_coalition(dm->file);
 }
+
+const co_host *daemon_modules_host(const daemon_modules *dm)
+{
+    return dm->host;
+}

@@ -7,6 +7,7 @@
 #include <stddef.h>
 
 #include "coalition/config.h"
+#include "coalition/host.h"
 #include "mosaik/node.h"
 
 typedef struct daemon_modules daemon_modules;
@@ -25,6 +26,9 @@ void daemon_modules_stop(daemon_modules *dm, void (*cb)(void *data),
                          void *data);
 
 void daemon_modules_free(daemon_modules *dm);
+
+/* The module host, NULL before start or once stopping. */
+const co_host *daemon_modules_host(const daemon_modules *dm);
 
 /* The loaded coalition, valid until daemon_modules_free (the confluence
  * host, daemon_confluences.h, serves the same file). */

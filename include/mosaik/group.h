@@ -116,6 +116,10 @@ typedef struct mk_group_config {
     /* Tickets every other member must hold (borrowed). */
     const struct mk_ticket_validator *const *validators;
     size_t n_validators;
+    /* What operators call the group (copied, may be NULL): the `name`
+     * label of its series in the node's metrics (mosaik/metrics.h), next
+     * to `group`, the GroupId in hex. Not part of the GroupId. */
+    const char *name;
 } mk_group_config;
 
 /* The GroupId a config names, computed without joining: readers and

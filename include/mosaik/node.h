@@ -100,6 +100,12 @@ int mk_node_set_extension(mk_node *node, const void *key, void *value,
 /* The value set for `key`, or NULL. */
 void *mk_node_extension(const mk_node *node, const void *key);
 const mk_peer_id *mk_node_id(const mk_node *node);
+/* The node's metrics registry (mosaik/metrics.h): links, discovery, and
+ * whatever runs on the node (groups, modules) while it runs. Owned by the
+ * node and freed with it; objects that register series remove them when
+ * they close, which they do before the node. docs/observability.md lists
+ * the families. */
+struct mk_metrics *mk_node_metrics(const mk_node *node);
 const mk_id *mk_node_network(const mk_node *node);
 const mk_keypair *mk_node_key(const mk_node *node);
 mk_transport *mk_node_transport(mk_node *node);
@@ -175,6 +181,8 @@ typedef struct mk_discovery_stats {
     uint64_t sync_cut;         /* snapshots cut at the per-exchange bound */
     uint64_t links_idle;       /* discovery links closed for silence */
     uint64_t nbrs_refused;     /* inbound neighbour links refused/evicted */
+    uint64_t entries;          /* entries stored: new peers, new versions */
+    uint64_t syncs;            /* catalog exchanges completed */
     size_t peers, catalog_bytes; /* held now */
 } mk_discovery_stats;
 

@@ -84,6 +84,16 @@ int mk_transport_connect(mk_transport *t, const mk_peer_id *expect,
                          const char *addr, const char *alpn, mk_connect_cb cb,
                          void *data);
 
+/* What the transport's links carried, summed over every link since the
+ * transport started (mk_link_stats per link), and the links open now. */
+typedef struct mk_transport_stats {
+    uint64_t frames_in, frames_out, bytes_in, bytes_out; /* payload */
+    uint64_t links_dialed, links_accepted; /* that completed the handshake */
+    size_t links_open;                     /* past the handshake, alive */
+} mk_transport_stats;
+
+void mk_transport_stats_get(const mk_transport *t, mk_transport_stats *out);
+
 /* Stops listening, cancels pending dials (their callbacks get
  * MK_ECANCELED), closes every live link with MK_CLOSE_GRACEFUL_SHUTDOWN
  * (their close callbacks fire), then frees everything and calls `cb`. */

@@ -409,6 +409,7 @@ int co_confluence_member_start(const co_confluence_member_config *cfg,
         /* Nothing a member proposes is longer (confluence.h): larger
          * commands are refused before they are logged. */
         .params = {.max_command_bytes = CO_CONFLUENCE_MAX_COMMAND},
+        .name = m->def.config ? m->def.config->name : NULL,
     };
     snprintf(dir, sizeof dir, "%s/groups/%s", cfg->data_dir,
              mk_id_hex(&m->info->group, hex));

@@ -12,6 +12,7 @@
 #include "mosaik/clock.h"
 #include "mosaik/error.h"
 #include "compute_internal.h"
+#include "host_metrics.h"
 #include "module_ops.h"
 #include "modules_internal.h"
 
@@ -49,6 +50,7 @@ struct hosted {
      * signature in flight for, so reconciling does not resubmit them. */
     mk_id pending[MAX_PENDING];
     size_t n_pending;
+    co__host_metrics metrics;
 };
 
 struct co_host {
@@ -585,6 +587,7 @@ static int host_one(co_host *h, co_module_kind kind, char *err)
     gc.data_dir = dir;
     gc.params = h->cfg.params;
     gc.params.max_command_bytes = co__module_ops_of(kind)->max_command;
+    gc.name = co_module_name(kind);
     char gerr[MK_ERRMSG_SIZE];
     rc = mk_group_join(&gc, &x->group, gerr);
     if (rc < 0) {
@@ -594,6 +597,7 @@ static int host_one(co_host *h, co_module_kind kind, char *err)
         co__module_ops_of(kind)->fsm_free(&x->fsm);
         return rc;
     }
+    co__host_metrics_add(&x->metrics, h->cfg.node, kind, &x->fsm);
     uv_timer_init(mk_node_loop(h->cfg.node), &x->timer);
     x->timer.data = x;
     uv_timer_start(&x->timer, on_timer, every, every);
@@ -642,6 +646,7 @@ void co_host_stop(co_host *h, void (*cb)(void *data), void *data)
     h->closing = (int)h->n + 1;
     for (size_t i = 0; i < h->n; i++) {
         uv_timer_stop(&h->mods[i].timer);
+        co__host_metrics_remove(&h->mods[i].metrics);
         mk_group_close(h->mods[i].group, on_group_closed, &h->mods[i]);
     }
     one_closed(h);

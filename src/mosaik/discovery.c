@@ -975,9 +975,10 @@ static void sync_finished(sync_op *op, bool ok)
             mk__discovery_wake(node);
         }
     }
-    if (ok)
+    if (ok) {
+        node->stats.syncs++;
         mark_synced(node, &op->peer, true);
-    else
+    } else
         mk__node_exchange_result(node, &op->peer, false);
     if (op->boot) {
         op->boot->trying = false;

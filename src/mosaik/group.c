@@ -111,6 +111,7 @@ enum { Q_IDLE, Q_WAIT, Q_BARRIER, Q_FORWARDED };
 typedef struct mk__waiter {
     struct mk__waiter *next;
     int64_t deadline; /* mono ms */
+    int64_t since_us; /* mono, when a command was taken: its latency */
     mk_group_result_cb cb; /* local caller, or NULL */
     void *data;
     mk__srv *srv; /* remote requester, or NULL */
@@ -444,6 +445,8 @@ static void waiter_finish(mk_group *g, mk__waiter *w, uint8_t op,
                           const uint8_t *session, uint64_t seq, int status,
                           uint64_t applied, const uint8_t *res, size_t len)
 {
+    if (op == MK__OP_EXEC && status == 0 && w->since_us)
+        mk__group_metrics_latency(g, mk_mono_us() - w->since_us);
     if (w->cb) {
         done_push(g, w->cb, w->data, status, applied, res, len);
     } else if (w->srv) {
@@ -1250,6 +1253,7 @@ static mk__waiter *waiter_remote(mk__srv *s, uint64_t req_id,
     if (timeout_ms > MAX_REMOTE_TIMEOUT_MS)
         timeout_ms = MAX_REMOTE_TIMEOUT_MS;
     w->deadline = mk_mono_ms() + timeout_ms;
+    w->since_us = mk_mono_us();
     w->srv = s;
     w->req_id = req_id;
     s->refs++;
@@ -2001,6 +2005,7 @@ int mk_group_execute(mk_group *g, const void *cmd, size_t len,
     w->cb = cb;
     w->data = data;
     w->deadline = mk_mono_ms() + (timeout_ms ? timeout_ms : DEFAULT_TIMEOUT_MS);
+    w->since_us = mk_mono_us();
     o->waiters = w;
     route_session(g, s);
     return 0;
@@ -2571,6 +2576,7 @@ static int join(const mk_group_config *cfg, mk_group **out, char *err)
     }
     mk_node_watch_add(g->node, on_peer_event, g, &g->node_watch);
     mk_node_add_group(g->node, &g->id);
+    mk__group_metrics_add(g, cfg->name);
     uv_check_start(&g->check, on_check);
     uv_timer_start(&g->tick, on_tick, TICK_MS, TICK_MS);
     *out = g;
@@ -2604,6 +2610,8 @@ void mk_group_close(mk_group *g, void (*cb)(void *data), void *data)
     g->closing = true;
     g->close_cb = cb;
     g->close_data = data;
+    /* Now, not when freed: the node may close before the group has. */
+    mk__group_metrics_remove(g);
     /* Answers already computed go out as they are; everything pending is
      * cancelled. */
     done_deliver(g);

@@ -318,6 +318,8 @@ typedef struct mk__done mk__done;
 typedef struct mk__gwatch mk__gwatch;
 typedef struct mk__fwd mk__fwd;
 
+#define MK__GROUP_METRICS 12
+
 struct mk_group {
     mk_node *node;
     uv_loop_t *loop;
@@ -406,6 +408,14 @@ struct mk_group {
     raft_term seen_term;
     raft_id last_leader;
 
+    /* Its series in the node's registry (group_metrics.c). */
+    struct mk__gmetric {
+        mk_group *g;
+        int field;
+        struct mk_metric *m;
+    } metrics[MK__GROUP_METRICS];
+    struct mk_metric *latency; /* commands taken here, until answered */
+
     uv_check_t check;     /* after I/O: state changes, completions */
     uv_prepare_t prepare; /* before polling: propose what was queued */
     uv_timer_t tick;      /* deadlines, retries, ticket expiry */
@@ -413,6 +423,14 @@ struct mk_group {
     void (*close_cb)(void *data);
     void *close_data;
 };
+
+/* group_metrics.c: adds the group's series to its node's registry,
+ * labelled with the GroupId and `name` (may be NULL), and removes them. */
+void mk__group_metrics_add(mk_group *g, const char *name);
+void mk__group_metrics_remove(mk_group *g);
+/* A command this member took (from its own handle or a requester)
+ * was answered `us` microseconds later. */
+void mk__group_metrics_latency(mk_group *g, int64_t us);
 
 /* For the bridge: is `peer` a listed voter? Its raft id in *id. */
 bool mk__group_voter(const mk_group *g, const mk_peer_id *peer, raft_id *id);

@@ -528,6 +528,8 @@ int mk_link_send(mk_link *l, const void *frame, size_t len)
     }
     l->stats.frames_out++;
     l->stats.bytes_out += len;
+    l->t->stats.frames_out++;
+    l->t->stats.bytes_out += len;
     if (len > 0)
         l->had_queued = true;
     mk__transport_defer(l);
@@ -720,6 +722,10 @@ static void handshake(mk_link *l)
         return;
     }
     l->state = MK__LINK_OPEN;
+    if (l->dialer)
+        l->t->stats.links_dialed++;
+    else
+        l->t->stats.links_accepted++;
     uv_timer_stop(&l->timer);
     l->last_io = uv_now(l->t->loop);
     mk__transport_ready(l);
@@ -748,6 +754,8 @@ static void deliver(mk_link *l, const mk__frame *f)
     }
     l->stats.frames_in++;
     l->stats.bytes_in += f->len;
+    l->t->stats.frames_in++;
+    l->t->stats.bytes_in += f->len;
     l->on_frame(l, f->data, f->len, l->cb_data);
 }
 

@@ -167,6 +167,8 @@ struct mk_transport {
     uint32_t frame_timeout_ms; /* 0: none */
     uint32_t max_links, max_links_per_peer;
     uint32_t n_accepted; /* accepted links alive, in any state */
+    /* Totals for mk_transport_stats; links_open is counted when asked. */
+    mk_transport_stats stats;
     mk__serve *serves;
     size_t nserves;
     mk__qnode links;

@@ -22,6 +22,7 @@
 
 #include "mosaik/clock.h"
 #include "mosaik/error.h"
+#include "mosaik/metrics.h"
 #include "node_internal.h"
 
 static void say(char *err, const char *what, const char *detail)
@@ -256,6 +257,8 @@ int mk_node_new(const mk_node_config *cfg, mk_node **out, char *err)
         }
     }
     if (rc == 0)
+        rc = mk__node_metrics_init(node);
+    if (rc == 0)
         rc = mk__discovery_serve(node);
     if (rc < 0)
         goto err_after_transport;
@@ -269,6 +272,7 @@ int mk_node_new(const mk_node_config *cfg, mk_node **out, char *err)
     return 0;
 
 err_after_transport:
+    mk_metrics_free(node->metrics);
     mk_entry_free(&node->self);
     /* The transport has no links yet; closing it only frees. */
     mk_transport_close(node->transport, NULL, NULL);
@@ -304,6 +308,11 @@ uv_loop_t *mk_node_loop(const mk_node *node)
 const mk_peer_id *mk_node_id(const mk_node *node)
 {
     return &node->key.pub;
+}
+
+struct mk_metrics *mk_node_metrics(const mk_node *node)
+{
+    return node->metrics;
 }
 
 const mk_id *mk_node_network(const mk_node *node)
@@ -876,6 +885,7 @@ mk__upsert mk__node_upsert(mk_node *node, mk_peer_entry *e,
     /* Stored: the caller's struct is now ours. */
     memset(e, 0, sizeof *e);
     mk_peer_id id = p->entry.peer;
+    node->stats.entries++;
     emit(node, res == MK__UPSERT_NEW ? MK_PEER_DISCOVERED : MK_PEER_UPDATED,
          &p->entry);
     /* A watcher may have fed more entries; look the peer up again. */
@@ -1020,6 +1030,7 @@ void mk__node_rtt_sample(mk_node *node, const mk_peer_id *id, int64_t us)
     if (!p || us < 0)
         return;
     p->rtt_at_mono = mk_mono_ms();
+    mk_metric_observe(node->rtt, (double)us / 1e6);
     if (p->srtt_us < 0) {
         p->srtt_us = us;
         p->rttvar_us = us / 2;
@@ -1178,6 +1189,7 @@ static void on_timer_closed(uv_handle_t *h)
         free(w);
     }
     mk_entry_free(&node->self);
+    mk_metrics_free(node->metrics);
     free(node);
     if (cb)
         cb(data);

@@ -185,6 +185,10 @@ struct mk_node {
         void (*release)(void *value);
     } *exts;
     size_t n_exts;
+    /* mk_node_metrics: freed last, after everything that registered in it
+     * has closed. `rtt` is the one series updated on the way, not read. */
+    struct mk_metrics *metrics;
+    struct mk_metric *rtt;
 };
 
 /* node.c */
@@ -269,6 +273,10 @@ bool mk__node_take_departure(mk_node *node, const mk_departure *d,
 void mk__node_drop_peer(mk_node *node, const mk_peer_id *id,
                         int64_t incarnation);
 void mk__node_rtt_sample(mk_node *node, const mk_peer_id *id, int64_t us);
+
+/* node_metrics.c: the node's own series (links, discovery) in a new
+ * registry. 0 or MK_ENOMEM. */
+int mk__node_metrics_init(mk_node *node);
 uint64_t mk__node_rand(mk_node *node);
 void mk__node_purge(mk_node *node);
 

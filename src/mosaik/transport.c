@@ -438,6 +438,19 @@ const char *mk_transport_listen_addr(const mk_transport *t)
     return t->listen_addr;
 }
 
+/* Open links are counted by walking them: a scrape every few seconds
+ * costs less than keeping a count right through every state change. */
+void mk_transport_stats_get(const mk_transport *t, mk_transport_stats *out)
+{
+    *out = t->stats;
+    out->links_open = 0;
+    for (const mk__qnode *q = t->links.next; q != &t->links; q = q->next) {
+        const mk_link *l = MK__CONTAINER(q, mk_link, node);
+        if (l->state == MK__LINK_OPEN || l->state == MK__LINK_CLOSING)
+            out->links_open++;
+    }
+}
+
 const mk_peer_id *mk_transport_id(const mk_transport *t)
 {
     return &t->id;

@@ -126,6 +126,13 @@ int daemon_start(daemon_proc *d, const char *const *args)
     }
     memcpy(d->listen, ls, (size_t)(end - ls));
     d->listen[end - ls] = '\0';
+    d->http[0] = '\0';
+    const char *hs = strstr(line, "\"http\":\"");
+    const char *hend = hs ? strchr(hs + 8, '"') : NULL;
+    if (hend && (size_t)(hend - hs - 8) < sizeof d->http) {
+        memcpy(d->http, hs + 8, (size_t)(hend - hs - 8));
+        d->http[hend - hs - 8] = '\0';
+    }
     return 0;
 }
 

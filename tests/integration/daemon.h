@@ -12,6 +12,7 @@ typedef struct daemon_proc {
     char name[32];
     char peer_id[65];
     char listen[64];   /* what it printed: "127.0.0.1:PORT" */
+    char http[64];     /* with --http: the address it serves on, else "" */
     char key[512];     /* key file path */
     char data[512];    /* data dir */
     char log[512];     /* stderr */
