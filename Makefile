@@ -37,7 +37,7 @@ CHAOS_ARGS ?=
 PREFIX     ?= /usr/local
 DESTDIR    ?=
 
-.PHONY: all deps test unit fuzz fuzz-long demo bench sim chaos install clean
+.PHONY: all deps test-deps test unit fuzz fuzz-long demo bench sim chaos install clean
 
 all: deps $(BUILD)/build.ninja
 	ninja -C $(BUILD)
@@ -56,7 +56,11 @@ $(FUZZBUILD)/build.ninja:
 	CC=clang $(MESON) setup $(FUZZBUILD) --buildtype=debug -Dfuzz=enabled \
 		-Db_lundef=false -Dtests=false
 
-test: deps $(TESTBUILD)/build.ninja $(FUZZBUILD)/build.ninja
+# The tests also drive a headless chromium (the dashboard test).
+test-deps:
+	@sh scripts/deps.sh browser
+
+test: test-deps $(TESTBUILD)/build.ninja $(FUZZBUILD)/build.ninja
 	ninja -C $(TESTBUILD)
 	$(MESON) test -C $(TESTBUILD) --print-errorlogs --num-processes 4
 	ninja -C $(FUZZBUILD)

@@ -8,7 +8,8 @@
 #                               test render them and verify the unit)
 #   sh scripts/deps.sh browser  that, plus chromium, with which
 #                               tests/integration/test_http.c renders the
-#                               dashboard headless (skipped without it)
+#                               dashboard headless; `make test` installs it
+#                               (the test says so and skips without it)
 #   sh scripts/deps.sh bench    that, plus what only `make bench` uses: etcd
 #                               (server and etcdctl) for bench/committee.sh to
 #                               compare against, libnghttp2-dev for its etcd
