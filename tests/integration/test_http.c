@@ -18,6 +18,7 @@
 #include <jansson.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -423,6 +424,118 @@ static void promtool_accepts_the_metrics(void **state)
     }
 }
 
+/* A free loopback port (bound, read, released: a race a test can bear). */
+static int free_port(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof sa;
+    if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof sa) != 0 ||
+        getsockname(fd, (struct sockaddr *)&sa, &len) != 0) {
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    close(fd);
+    return ntohs(sa.sin_port);
+}
+
+/* The one value of an instant query to the Prometheus API (-1 when there
+ * is none yet). The server keeps connections open unless told. */
+static double prom_query(const char *addr, const char *query)
+{
+    char req[512];
+    int n = snprintf(req, sizeof req,
+                     "GET /api/v1/query?query=%s HTTP/1.1\r\nHost: %s\r\n"
+                     "Connection: close\r\n\r\n",
+                     query, addr);
+    /* Not listening yet (it is still starting): no value yet. */
+    int probe = dial(addr, true);
+    if (probe < 0)
+        return -1;
+    close(probe);
+    int st;
+    char *r = exchange(addr, req, (size_t)n, &st);
+    double v = -1;
+    json_t *j = st == 200 ? json_loads(body_of(r), 0, NULL) : NULL;
+    json_t *res = json_object_get(json_object_get(j, "data"), "result");
+    json_t *val = json_object_get(json_array_get(res, 0), "value");
+    const char *s = json_string_value(json_array_get(val, 1));
+    if (s)
+        v = strtod(s, NULL);
+    json_decref(j);
+    free(r);
+    return v;
+}
+
+/* A real Prometheus server (Debian's) scrapes the three members, and its
+ * own API then shows every target up and the Almanac seq rising. */
+static void prometheus_scrapes_the_members(void **state)
+{
+    (void)state;
+    if (system("command -v prometheus >/dev/null 2>&1") != 0) {
+        fprintf(stderr, "prometheus not installed: skipped\n");
+        skip();
+    }
+    char cfg[600], data[600], listen[64], log[600];
+    snprintf(cfg, sizeof cfg, "%s/prometheus.yml", env.dir);
+    snprintf(data, sizeof data, "%s/prometheus-data", env.dir);
+    snprintf(log, sizeof log, "%s/prometheus.log", env.dir);
+    int port = free_port();
+    assert_true(port > 0);
+    snprintf(listen, sizeof listen, "127.0.0.1:%d", port);
+    FILE *f = fopen(cfg, "w");
+    assert_non_null(f);
+    fprintf(f, "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n"
+               "scrape_configs:\n  - job_name: coalition\n"
+               "    static_configs:\n      - targets: [");
+    for (int i = 0; i < MENV_MEMBERS; i++)
+        fprintf(f, "%s\"%s\"", i ? ", " : "", env.d[i].http);
+    fprintf(f, "]\n");
+    fclose(f);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        if (fd >= 0) {
+            dup2(fd, 1);
+            dup2(fd, 2);
+        }
+        char a1[700], a2[700], a3[100];
+        snprintf(a1, sizeof a1, "--config.file=%s", cfg);
+        snprintf(a2, sizeof a2, "--storage.tsdb.path=%s", data);
+        snprintf(a3, sizeof a3, "--web.listen-address=%s", listen);
+        execlp("prometheus", "prometheus", a1, a2, a3, (char *)NULL);
+        _exit(127);
+    }
+    double up = -1, seq1 = -1, seq2 = -1;
+    for (int i = 0; i < (int)(300 * time_factor()) && up < MENV_MEMBERS;
+         i++) {
+        sleep_ms(100);
+        up = prom_query(listen, "sum(up%7Bjob%3D%22coalition%22%7D)");
+    }
+    for (int i = 0; i < (int)(300 * time_factor()) && seq1 < 0; i++) {
+        seq1 = prom_query(listen, "max(coalition_almanac_seq)");
+        if (seq1 < 0)
+            sleep_ms(100);
+    }
+    for (int i = 0; i < (int)(300 * time_factor()) && seq2 <= seq1; i++) {
+        sleep_ms(200);
+        seq2 = prom_query(listen, "max(coalition_almanac_seq)");
+    }
+    kill(pid, SIGTERM);
+    waitpid(pid, NULL, 0);
+    if (up != MENV_MEMBERS || seq1 < 0 || seq2 <= seq1) {
+        char cmd[700];
+        snprintf(cmd, sizeof cmd, "tail -n 20 %s >&2", log);
+        if (system(cmd) != 0)
+            fprintf(stderr, "(no prometheus log)\n");
+        fail_msg("prometheus: up %g of %d, almanac seq %g then %g", up,
+                 MENV_MEMBERS, seq1, seq2);
+    }
+}
+
 /* The tick counter and the Almanac leader as the page shows them, from
  * the DOM a headless chromium renders after letting the page poll. */
 static bool render(const char *url, long *tick, char leader[16])
@@ -488,6 +601,7 @@ int main(void)
         cmocka_unit_test(bad_requests_are_refused),
         cmocka_unit_test(idle_connections_do_not_lock_out),
         cmocka_unit_test(promtool_accepts_the_metrics),
+        cmocka_unit_test(prometheus_scrapes_the_members),
         cmocka_unit_test(dashboard_renders_in_chromium),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
