@@ -83,6 +83,17 @@ typedef struct run {
     bool done;
 } run;
 
+/* The options every verb takes to name its group (parse_target reads
+ * them), and their short letters for getopt_long. */
+#define TARGET_OPTIONS                                                       \
+    {"bootstrap", required_argument, NULL, 'b'},                             \
+        {"network", required_argument, NULL, 'n'},                           \
+        {"group", required_argument, NULL, 'g'},                             \
+        {"config", required_argument, NULL, 'c'},                            \
+        {"name", required_argument, NULL, 'N'},                              \
+        {"timeout", required_argument, NULL, 't'}
+#define TARGET_SHORT "b:n:g:c:N:t:"
+
 static int parse_target(target *t, int ch, const char *arg)
 {
     switch (ch) {
@@ -583,12 +594,7 @@ static int exec_stdin(run *r, const target *t, uint64_t window)
 static int exec_or_query(int argc, char **argv, bool query)
 {
     static const struct option opts[] = {
-        {"bootstrap", required_argument, NULL, 'b'},
-        {"network", required_argument, NULL, 'n'},
-        {"group", required_argument, NULL, 'g'},
-        {"config", required_argument, NULL, 'c'},
-        {"name", required_argument, NULL, 'N'},
-        {"timeout", required_argument, NULL, 't'},
+        TARGET_OPTIONS,
         {"via", required_argument, NULL, 'v'},
         {"json", no_argument, NULL, 'j'},
         {"strong", no_argument, NULL, 's'},
@@ -607,7 +613,7 @@ static int exec_or_query(int argc, char **argv, bool query)
     /* Options are options wherever they stand, also after command words
      * (`exec TARGET add 5 --via P` sends "add 5" through P); words that
      * start with '-' go after "--". */
-    while ((ch = getopt_long(argc, argv, ":b:n:g:c:N:t:v:jsiw:h", opts,
+    while ((ch = getopt_long(argc, argv, ":" TARGET_SHORT "v:jsiw:h", opts,
                              NULL)) != -1) {
         if ((rc = parse_target(&t, ch, optarg)) > 0)
             return rc;
@@ -907,12 +913,7 @@ static int print_status(status_run *s, bool json)
 static int group_status(int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"bootstrap", required_argument, NULL, 'b'},
-        {"network", required_argument, NULL, 'n'},
-        {"group", required_argument, NULL, 'g'},
-        {"config", required_argument, NULL, 'c'},
-        {"name", required_argument, NULL, 'N'},
-        {"timeout", required_argument, NULL, 't'},
+        TARGET_OPTIONS,
         {"json", no_argument, NULL, 'j'},
         {"hash", no_argument, NULL, 'H'},
         {"help", no_argument, NULL, 'h'},
@@ -922,7 +923,7 @@ static int group_status(int argc, char **argv)
     bool json = false, hash = false;
     int ch, rc;
     optind = 1;
-    while ((ch = getopt_long(argc, argv, "b:n:g:c:N:t:jHh", opts, NULL)) !=
+    while ((ch = getopt_long(argc, argv, TARGET_SHORT "jHh", opts, NULL)) !=
            -1) {
         if ((rc = parse_target(&t, ch, optarg)) > 0)
             return rc;
@@ -960,12 +961,7 @@ static int group_status(int argc, char **argv)
 static int group_assign(int argc, char **argv, bool voter)
 {
     static const struct option opts[] = {
-        {"bootstrap", required_argument, NULL, 'b'},
-        {"network", required_argument, NULL, 'n'},
-        {"group", required_argument, NULL, 'g'},
-        {"config", required_argument, NULL, 'c'},
-        {"name", required_argument, NULL, 'N'},
-        {"timeout", required_argument, NULL, 't'},
+        TARGET_OPTIONS,
         {"key", required_argument, NULL, 'k'},
         {"json", no_argument, NULL, 'j'},
         {"help", no_argument, NULL, 'h'},
@@ -976,7 +972,7 @@ static int group_assign(int argc, char **argv, bool voter)
     bool json = false;
     int ch, rc;
     optind = 1;
-    while ((ch = getopt_long(argc, argv, "b:n:g:c:N:t:k:jh", opts, NULL)) !=
+    while ((ch = getopt_long(argc, argv, TARGET_SHORT "k:jh", opts, NULL)) !=
            -1) {
         if ((rc = parse_target(&t, ch, optarg)) > 0)
             return rc;
