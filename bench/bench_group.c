@@ -1,6 +1,6 @@
 /* Group benchmark: a 3-member committee on loopback, through our stack
- * (mk_group: envelopes, exactly-once table, batching, authenticated links
- * bridged into libraft) and through raw libraft over its plain TCP
+ * (mk_group: envelopes, exactly-once table, batching, Raft messages on
+ * authenticated links) and through raw libraft over its plain TCP
  * transport (raft_uv_tcp_init), in the same run, with the same state
  * machine and data dirs on the same disk.
  *
@@ -930,8 +930,8 @@ static void print_figures(const figures *r, const figures *m, uint64_t n,
         printf("%-34s %14s %7.0f/%-6.0f\n", "replica lag p50/p99 (us)", "-",
                m->lag_p50, m->lag_p99);
     printf("\nraw: stock TCP transport (no TLS, no TCP_NODELAY), 256 "
-           "single-entry proposals in flight;\nmk_group: TLS links bridged "
-           "into libraft, envelopes + exactly-once table, handle window "
+           "single-entry proposals in flight;\nmk_group: Raft messages on TLS "
+           "links, envelopes + exactly-once table, handle window "
            "1024,\n  group commit (the default window of 64 entries, each a batch "
            "of commands). Ratios: ours / raw.\n");
 }

@@ -97,6 +97,16 @@ void mk_link_set_callbacks(mk_link *link, mk_link_frame_cb on_frame,
  * Never blocks; mk_link_queued tells how much waits for the socket. */
 int mk_link_send(mk_link *link, const void *frame, size_t len);
 
+/* One piece of a frame for mk_link_sendv. */
+typedef struct mk_iov {
+    const void *base;
+    size_t len;
+} mk_iov;
+
+/* Queues one data frame made of `n` pieces, in order, as mk_link_send
+ * would queue their concatenation (without building it first). */
+int mk_link_sendv(mk_link *link, const mk_iov *parts, size_t n);
+
 /* Bytes accepted by mk_link_send that the socket has not yet taken. */
 size_t mk_link_queued(const mk_link *link);
 

@@ -2251,6 +2251,8 @@ static int raft_open(mk_group *g, char *err)
     mk__gio_init(&st->gio, &st->io, st->dir, on_storage_failed, g);
     st->gio.on_heard = on_heard;
     st->gio.on_append = on_entries_written;
+    mk__bridge_attach(&g->bridge, &st->gio,
+                      p->heartbeat_ms * 2 < 50 ? 50 : p->heartbeat_ms * 2);
     rv = raft_init(&g->raft, &st->gio.io, &g->gfsm.raft, me->id, me->addr);
     if (rv != 0) {
         snprintf(detail, sizeof detail, "%s", raft_errmsg(&g->raft));
@@ -2272,9 +2274,6 @@ static int raft_open(mk_group *g, char *err)
     /* Pre-vote: a member cut off for a while (SIGSTOP, a partition) does
      * not depose a healthy leader with its inflated term when it returns. */
     raft_set_pre_vote(&g->raft, true);
-    raft_uv_set_connect_retry_delay(&st->io, p->heartbeat_ms * 2 < 50
-                                                ? 50
-                                                : p->heartbeat_ms * 2);
 
     /* Every member bootstraps the same configuration: the first
      * max_voters members in ascending PeerId order vote, the others stand
@@ -2482,10 +2481,10 @@ static int join(const mk_group_config *cfg, mk_group **out, char *err)
         return MK_EIO;
     }
 
-    /* libuv writes to sockets with writev, and a socketpair whose other
-     * end closed raises SIGPIPE, which would kill the process (libraft
-     * writes to its end after the bridge closed ours). Node.js and every
-     * libuv server ignore it; so must a process running groups. */
+    /* libuv writes to sockets with writev, and a write to a connection
+     * the peer closed raises SIGPIPE, which would kill the process.
+     * Node.js and every libuv server ignore it; so must a process running
+     * groups. */
     struct sigaction sa;
     if (sigaction(SIGPIPE, NULL, &sa) == 0 && sa.sa_handler == SIG_DFL)
         signal(SIGPIPE, SIG_IGN);

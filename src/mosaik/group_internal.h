@@ -4,8 +4,9 @@
  *   group.c        mk_group: joining, libraft, commands, queries, forwarding
  *   group_hub.c    one per node: serves the group ALPNs and hands each
  *                  incoming link to the group it names, after checking it
- *   raft_bridge.c  a struct raft_uv_transport whose connections are
- *                  authenticated links (libraft never opens a socket)
+ *   raft_bridge.c  carries libraft's messages on authenticated links
+ *                  (libraft never opens a socket)
+ *   raft_wire.c    those messages as bytes
  *   group_rpc.c    request links to members (forwarding, clients)
  *   group_wire.c   the messages on those links
  *   group_feed.c   the commit feed a member serves to replicas
@@ -18,8 +19,11 @@
  * WELCOME or closes with a code (mosaik.md §8): DIFFERENT_NETWORK,
  * GROUP_NOT_FOUND, UNKNOWN_PEER (the dialer syncs its catalog and retries),
  * GROUP_NOT_ALLOWED (not a listed voter, wrong raft id, or validators
- * refuse). After WELCOME a RAFT link carries libraft's byte stream in
- * frames of any size; an RPC link carries REQ/RESP messages.
+ * refuse). After WELCOME a RAFT link carries Raft messages (raft_wire.c),
+ * one per frame or split over several (raft_bridge.c); an RPC link
+ * carries REQ/RESP messages. RAFT links are kind 3: kind 1 carried
+ * libraft's own byte stream through a socketpair and is refused, so a
+ * member of the old kind and one of the new never half-talk.
  *
  * An RPC WELCOME carries the member's proof of membership (below).
  *
@@ -64,7 +68,7 @@ enum {
     MK__G_REQ = 3,
     MK__G_RESP = 4,
 };
-enum { MK__LINK_RAFT = 1, MK__LINK_RPC = 2 };
+enum { MK__LINK_RPC = 2, MK__LINK_RAFT = 3 };
 enum { MK__OP_EXEC = 1, MK__OP_QUERY = 2, MK__OP_STATUS = 3, MK__OP_ASSIGN = 4 };
 /* ASSIGN's body: the member's PeerId, 1 (voter) or 0 (standby), the
  * signer's PeerId (a listed member), u64le unix ms, and the signer's
@@ -199,32 +203,62 @@ void mk__group_bond_remove(mk_group *g, mk__bond *b);
 void mk__group_accept_rpc(mk_group *g, mk_link *link);
 void mk__group_accept_feed(mk_group *g, mk_link *link, uint64_t from);
 
+/* ---- Raft messages on the wire (raft_wire.c) ---------------------------- */
+
+/* What an encoded message carries after its head: the entries' payloads
+ * (AppendEntries) or the snapshot data (InstallSnapshot), borrowed from
+ * the message. */
+typedef struct mk__rmsg_parts {
+    const struct raft_entry *entries;
+    unsigned n;
+    const void *data;
+    size_t data_len;
+    size_t payload; /* bytes after the head, in all */
+} mk__rmsg_parts;
+
+/* Appends the head of `m` to `head` and says in `parts` what follows it.
+ * 0, MK_EINVAL (unknown type) or MK_ENOMEM. */
+int mk__rmsg_encode(const struct raft_message *m, mk_buf *head,
+                    mk__rmsg_parts *parts);
+/* Decodes one whole message (head and payloads) into `m`, allocating with
+ * raft_malloc what libraft will own and free (entries and their batch, a
+ * configuration, snapshot data). server_id and server_address are left
+ * for the caller. 0, MK_EDECODE (and nothing allocated) or MK_ENOMEM. */
+int mk__rmsg_decode(const uint8_t *p, size_t len, struct raft_message *m);
+/* Frees what a decoded message owns, when libraft did not take it. */
+void mk__rmsg_free(struct raft_message *m);
+
 /* ---- the raft transport (raft_bridge.c) ---------------------------------- */
 
-typedef struct mk__pipe mk__pipe;
-typedef struct mk__dial mk__dial;
+typedef struct mk__rlink mk__rlink;
+typedef struct mk__rpeer mk__rpeer;
+typedef struct mk__rsend mk__rsend;
 
 typedef struct mk__bridge {
-    struct raft_uv_transport t; /* t.impl = this */
+    struct raft_uv_transport t; /* t.impl = this; raft_uv never sends on it */
     mk_group *g;
     uv_loop_t *loop;
-    raft_uv_accept_cb accept_cb;
-    mk__pipe *pipes;
-    mk__dial *dials;
-    uv_timer_t timer; /* closed last: makes close complete asynchronously */
-    int closing_handles;
-    bool listening, closing;
+    mk__gio *gio;      /* where received messages go; NULL when nowhere */
+    mk__rlink *links;  /* every link, dialled or accepted */
+    mk__rpeer *peers;  /* members we have sent to */
+    mk__rsend *done_head, *done_tail; /* answered, callback not yet made */
+    uv_timer_t timer;  /* makes the callbacks; closed last */
+    uint32_t retry_ms; /* between failed dials to one member */
+    mk_buf scratch;    /* a message's head, reused */
+    bool listening, closing, cancelled;
     raft_uv_transport_close_cb close_cb;
 } mk__bridge;
 
 void mk__bridge_init(mk__bridge *b, mk_group *g, uv_loop_t *loop);
+/* Carries `gio`'s messages from now on (sets its sender). */
+void mk__bridge_attach(mk__bridge *b, mk__gio *gio, uint32_t retry_ms);
 /* Closes a bridge libraft never closed (it calls mk__group_bridge_closed
  * when done, as a closed one does). */
 void mk__bridge_close_unused(mk__bridge *b);
 /* The bridge's last handle is closed. */
 void mk__group_bridge_closed(mk_group *g);
-/* A validated RAFT link from voter `id`: WELCOME it and hand libraft a
- * stream. Closes the link when libraft is not listening. */
+/* A validated RAFT link from voter `id`: WELCOME it and read its
+ * messages. Closes the link when libraft is not listening. */
 void mk__bridge_accept(mk__bridge *b, mk_link *link, raft_id id);
 
 /* ---- request links (group_rpc.c) ----------------------------------------- */

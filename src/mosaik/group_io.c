@@ -492,10 +492,22 @@ static int gio_recover(struct raft_io *io,
     return rv;
 }
 
+bool mk__gio_deliver(mk__gio *g, struct raft_message *m)
+{
+    if (g->closing || !g->recv)
+        return false;
+    if (g->on_heard)
+        g->on_heard(g, m->server_id);
+    g->recv(&g->io, m);
+    return true;
+}
+
 static int gio_send(struct raft_io *io, struct raft_io_send *req,
                     const struct raft_message *m, raft_io_send_cb cb)
 {
     mk__gio *g = of(io);
+    if (g->sender.send)
+        return g->sender.send(g->sender.data, req, m, cb);
     int rv = g->inner->send(g->inner, req, m, cb);
     if (rv != 0)
         copy_errmsg(g);
@@ -559,6 +571,8 @@ static void gio_close(struct raft_io *io, raft_io_close_cb cb)
     mk__gio *g = of(io);
     g->closing = true;
     g->close_cb = cb;
+    if (g->sender.cancel)
+        g->sender.cancel(g->sender.data);
     deliver_held(g);
     g->inner->close(g->inner, inner_closed);
 }

@@ -78,7 +78,24 @@ struct mk__gio {
     void (*on_append)(mk__gio *io, const struct raft_entry *entries,
                       unsigned n);
     raft_io_close_cb close_cb;
+    /* May be set by the owner before raft_start: who carries messages.
+     * With `send` set, libraft's sends go to it instead of the inner io,
+     * and messages come back through mk__gio_deliver; `cancel` is called
+     * once, when libraft closes the io, and must answer every send it
+     * still holds (RAFT_CANCELED) before it returns. */
+    struct {
+        int (*send)(void *data, struct raft_io_send *req,
+                    const struct raft_message *m, raft_io_send_cb cb);
+        void (*cancel)(void *data);
+        void *data;
+    } sender;
 };
+
+/* A message for libraft from the owner's sender. Returns true when
+ * libraft took it (and with it the entries, configuration and snapshot
+ * data the message owns); false when it cannot take it now (not started,
+ * closing), and the caller frees the message. */
+bool mk__gio_deliver(mk__gio *g, struct raft_message *m);
 
 /* Wraps `inner` (initialised, not yet given to raft_init). `dir` (may be
  * NULL) keeps the watermark; it must outlive the wrapper. Cannot fail. */

@@ -502,12 +502,16 @@ static void on_write(uv_write_t *req, int status)
     after_progress(l);
 }
 
-int mk_link_send(mk_link *l, const void *frame, size_t len)
+int mk_link_sendv(mk_link *l, const mk_iov *parts, size_t n)
 {
     if (l->state != MK__LINK_OPEN)
         return MK_ECLOSED;
-    if (len > l->t->max_frame)
-        return MK_EMSGSIZE;
+    size_t len = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (parts[i].len > l->t->max_frame - len)
+            return MK_EMSGSIZE;
+        len += parts[i].len;
+    }
     if (mk_buf_reserve(&l->stage, RECORD - l->stage.len) != 0) {
         l->stage.err = 0; /* nothing was queued; the buffer stays usable */
         return MK_ENOMEM;
@@ -516,8 +520,8 @@ int mk_link_send(mk_link *l, const void *frame, size_t len)
     mk__frame_header(hdr, len);
     l->payload_in += len;
     int rc = put(l, hdr, sizeof hdr, false);
-    if (rc == 0)
-        rc = put(l, frame, len, true);
+    for (size_t i = 0; i < n && rc == 0; i++)
+        rc = put(l, parts[i].base, parts[i].len, true);
     if (rc == 0 && l->pend.len - l->pend_off >= EAGER_WRITE)
         rc = kick(l);
     if (rc != 0) {
@@ -534,6 +538,12 @@ int mk_link_send(mk_link *l, const void *frame, size_t len)
         l->had_queued = true;
     mk__transport_defer(l);
     return 0;
+}
+
+int mk_link_send(mk_link *l, const void *frame, size_t len)
+{
+    mk_iov one = {frame, len};
+    return mk_link_sendv(l, &one, 1);
 }
 
 size_t mk_link_queued(const mk_link *l)

@@ -557,6 +557,14 @@ static void watch(void **state)
     if (st == -1) {
         kill(pid, SIGKILL);
         waitpid(pid, NULL, 0);
+        for (int i = 0; i < ND; i++)
+            daemon_dump_log(&E.d[i]);
+        FILE *ef = fopen(err, "r");
+        char el[512];
+        while (ef && fgets(el, sizeof el, ef))
+            fprintf(stderr, "watch: %s", el);
+        if (ef)
+            fclose(ef);
         fail_msg("watch --count 1 did not end");
     }
     assert_true(ready);
