@@ -194,6 +194,7 @@ while :; do
         fail "the example provider never registered: $(cat "$tmp/providers.json")"
     sleep 1
 done
+# shellcheck disable=SC2016 # the workload expands them, not us
 printf '#!/bin/sh\necho "hello from $COMPUTE_REQUEST_ID attempt $COMPUTE_ATTEMPT"\nexit 7\n' \
     >"$tmp/job.sh"
 "$coalition" compute submit --coalition "$src/examples/demo.json" \
