@@ -1,18 +1,18 @@
 /* A Compute provider in coalitiond (daemon_provider.h says what it does
  * and the contract an image gets).
  *
- * Each grant is a `prun` going FETCH → RUN → DRAIN → FINISH: the image
- * arrives as a verified blob, is copied (and hashed again) into a private
- * working directory, runs as a child in its own process group under the
- * grant's limits, its output is committed as it comes, and its usage
- * record goes last. The child is forked by hand rather than with
- * uv_spawn because its limits must be set between fork and exec and its
- * usage (rusage) is only reported by wait4; a SIGCHLD watcher (and a slow
- * timer, in case signals coalesce) reaps it.
+ * The library's runner (coalition/compute_runner.h) decides what runs
+ * and keeps each grant to one run: records, the bearer check, the
+ * verified fetch, the copy hashed into a working directory, valid_to,
+ * revocations, the signed log. This file is its executor: each started
+ * job is a child in its own process group under the grant's limits,
+ * whose output is handed on as it comes. The child is forked by hand
+ * rather than with uv_spawn because its limits must be set between fork
+ * and exec and its usage (rusage) is only reported by wait4; a SIGCHLD
+ * watcher (and a slow timer, in case signals coalesce) reaps it.
  */
 #include "daemon_provider.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -28,22 +28,18 @@
 #include <sys/syscall.h>
 #include <sys/time.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 #include <uv.h>
 
 #include "coalition/compute.h"
-#include "mosaik/blake3.h"
-#include "mosaik/blob.h"
+#include "coalition/compute_runner.h"
 #include "mosaik/clock.h"
-#include "mosaik/error.h"
 #include "util.h"
 
 #define REAP_MS 1000
 #define DRAIN_GRACE_MS 1000
-#define RECORD_KEEP_S (8 * 24 * 3600) /* longer than any grant lives */
 
-typedef struct prun prun;
+typedef struct xrun xrun;
 
 struct daemon_provider {
     co_compute_resources cap;
@@ -54,49 +50,43 @@ struct daemon_provider {
     char cgroup_mode[4096]; /* "auto", "off" or a directory */
 
     mk_node *node;
-    char runs_dir[4096], work_dir[4096];
-    mk_blobs *blobs;
-    co_compute_provider *prov;
+    co_compute_executor ex;
+    co_compute_runner *runner;
     uv_signal_t sigchld;
     uv_timer_t reaper;
     bool handles_up;
     char cgroup[4096]; /* the parent of per-run cgroups, "" when off */
-    prun *runs;
-    bool stopping;
+    xrun *runs;        /* started children, until their handles closed */
+    bool stopping, runner_stopped;
     int closing;
     void (*stop_cb)(void *);
     void *stop_data;
     char readbuf[65536]; /* every pipe read lands here, consumed at once */
 };
 
-enum { R_FETCH, R_RUN, R_DRAIN, R_FINISH };
-
-struct prun {
-    prun *next;
+/* One started job: its child, pipes and drain timer. */
+struct xrun {
+    xrun *next;
     daemon_provider *dp;
-    co_compute_grant g;
+    co_compute_job *job;        /* NULL once released */
+    const co_compute_grant *g;  /* the job's, valid until released */
+    uint32_t attempt;
     char hex[MK_ID_HEX_LEN + 1];
-    char record[4300], work[4300], cgroup[4300];
-    int state;
-    mk_blob_fetch *fetch;
+    char cgroup[4300];
     pid_t pid;
-    int64_t started_mono;
     uv_pipe_t pipe[2];
     bool pipe_open[2];
-    uv_timer_t timer;
+    uv_timer_t drain;
     int handles; /* libuv handles still to close */
-    int kill_why; /* 0, CO_COMPUTE_DEADLINE or CO_COMPUTE_REVOKED */
-    bool exited, ended;
+    bool exited, reported;
     int wstatus;
     struct rusage ru;
-    uint64_t out_bytes;
-    co_compute_log log;
 };
 
-static void say(const prun *r, const char *level, const char *fmt, ...)
+static void say(const xrun *r, const char *level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-static void say(const prun *r, const char *level, const char *fmt, ...)
+static void say(const xrun *r, const char *level, const char *fmt, ...)
 {
     char line[700];
     va_list ap;
@@ -104,7 +94,7 @@ static void say(const prun *r, const char *level, const char *fmt, ...)
     vsnprintf(line, sizeof line, fmt, ap);
     va_end(ap);
     util_log(level, "compute: %.16s attempt %" PRIu32 ": %s", r->hex,
-             r->g.attempt, line);
+             r->attempt, line);
 }
 
 /* ---- the provider file -------------------------------------------------------- */
@@ -227,65 +217,8 @@ int daemon_provider_load(const char *path, daemon_provider **out, char *err,
     return 0;
 }
 
+
 /* ---- files ------------------------------------------------------------------ */
-
-static int make_dir(const char *path)
-{
-    char buf[4096];
-    snprintf(buf, sizeof buf, "%s", path);
-    for (char *p = buf + 1; *p; p++) {
-        if (*p != '/')
-            continue;
-        *p = '\0';
-        if (mkdir(buf, 0700) != 0 && errno != EEXIST)
-            return -errno;
-        *p = '/';
-    }
-    return mkdir(buf, 0700) != 0 && errno != EEXIST ? -errno : 0;
-}
-
-static int rm_tree(const char *path)
-{
-    DIR *d = opendir(path);
-    if (!d)
-        return unlink(path);
-    struct dirent *e;
-    while ((e = readdir(d))) {
-        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-            continue;
-        char sub[4400];
-        snprintf(sub, sizeof sub, "%s/%s", path, e->d_name);
-        struct stat st;
-        if (lstat(sub, &st) == 0 && S_ISDIR(st.st_mode))
-            rm_tree(sub);
-        else
-            unlink(sub);
-    }
-    closedir(d);
-    return rmdir(path);
-}
-
-/* One line appended to a run's record, on disk before we go on: the
- * record is what keeps a grant from running twice. */
-static int record_line(const prun *r, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
-static int record_line(const prun *r, const char *fmt, ...)
-{
-    char line[600];
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(line, sizeof line, fmt, ap);
-    va_end(ap);
-    if (n < 0 || (size_t)n >= sizeof line)
-        n = (int)strlen(line);
-    int fd = open(r->record, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-    if (fd < 0)
-        return -errno;
-    int rc = write(fd, line, (size_t)n) == n && fsync(fd) == 0 ? 0 : -errno;
-    close(fd);
-    return rc;
-}
 
 static int write_file(const char *path, const char *text)
 {
@@ -406,7 +339,7 @@ static void cgroup_detect(daemon_provider *dp)
     util_log("INFO", "compute: runs get cgroups under %s", dp->cgroup);
 }
 
-static void cgroup_setup(prun *r)
+static void cgroup_setup(xrun *r)
 {
     daemon_provider *dp = r->dp;
     r->cgroup[0] = '\0';
@@ -414,12 +347,12 @@ static void cgroup_setup(prun *r)
         return;
     char path[4300], file[4400], val[64];
     snprintf(path, sizeof path, "%s/%.16s-%" PRIu32, dp->cgroup, r->hex,
-             r->g.attempt);
+             r->g->attempt);
     if (mkdir(path, 0755) != 0 && errno != EEXIST) {
         say(r, "WARN", "cgroup %s: %s; rlimits only", path, strerror(errno));
         return;
     }
-    const co_compute_resources *x = &r->g.reserved;
+    const co_compute_resources *x = &r->g->reserved;
     snprintf(file, sizeof file, "%s/memory.max", path);
     snprintf(val, sizeof val, "%" PRIu64, x->ram_mib << 20);
     int rc = write_file(file, val);
@@ -437,7 +370,7 @@ static void cgroup_setup(prun *r)
     snprintf(r->cgroup, sizeof r->cgroup, "%s", path);
 }
 
-static void cgroup_kill(prun *r)
+static void cgroup_kill(xrun *r)
 {
     if (!r->cgroup[0])
         return;
@@ -446,24 +379,18 @@ static void cgroup_kill(prun *r)
     write_file(file, "1"); /* kernels before 5.14 lack it: the pgid does */
 }
 
-/* ---- runs ------------------------------------------------------------------------ */
 
-static void finish(prun *r);
-
-static prun *find_run(daemon_provider *dp, const mk_id *id, uint32_t attempt)
-{
-    for (prun *r = dp->runs; r; r = r->next)
-        if (r->g.attempt == attempt && mk_id_eq(&r->g.request_id, id))
-            return r;
-    return NULL;
-}
+/* ---- the executor ------------------------------------------------------------------ */
 
 static void check_stopped(daemon_provider *dp);
 
-static void run_free(prun *r)
+static void on_handle_closed(uv_handle_t *h)
 {
+    xrun *r = h->data;
+    if (--r->handles > 0)
+        return;
     daemon_provider *dp = r->dp;
-    for (prun **pp = &dp->runs; *pp; pp = &(*pp)->next)
+    for (xrun **pp = &dp->runs; *pp; pp = &(*pp)->next)
         if (*pp == r) {
             *pp = r->next;
             break;
@@ -472,14 +399,7 @@ static void run_free(prun *r)
     check_stopped(dp);
 }
 
-static void on_handle_closed(uv_handle_t *h)
-{
-    prun *r = h->data;
-    if (--r->handles == 0)
-        run_free(r);
-}
-
-static void close_pipe(prun *r, int i)
+static void close_pipe(xrun *r, int i)
 {
     if (!r->pipe_open[i])
         return;
@@ -487,153 +407,43 @@ static void close_pipe(prun *r, int i)
     uv_close((uv_handle_t *)&r->pipe[i], on_handle_closed);
 }
 
-/* Releases what a run holds; it is freed once its handles closed. */
-static void run_end(prun *r)
+/* Reports the end once the child is reaped and its pipes are drained. */
+static void maybe_done(xrun *r)
 {
-    if (r->ended)
+    if (!r->exited || r->reported || !r->job || r->pipe_open[0] ||
+        r->pipe_open[1])
         return;
-    r->ended = true;
-    if (r->work[0])
-        rm_tree(r->work);
-    if (r->cgroup[0])
-        rmdir(r->cgroup);
-    close_pipe(r, 0);
-    close_pipe(r, 1);
-    uv_close((uv_handle_t *)&r->timer, on_handle_closed);
-}
-
-static void set_log(prun *r, int exit, int code, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static void set_log(prun *r, int exit, int code, const char *fmt, ...)
-{
-    co_compute_log *l = &r->log;
-    l->request_id = r->g.request_id;
-    l->attempt = r->g.attempt;
-    l->exit = (uint8_t)exit;
-    l->code = code;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(l->reason, sizeof l->reason, fmt, ap);
-    va_end(ap);
-}
-
-/* A grant that never runs, with why. */
-static void no_run(prun *r, int exit, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void no_run(prun *r, int exit, const char *fmt, ...)
-{
-    char why[CO_COMPUTE_REASON_LEN + 1];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(why, sizeof why, fmt, ap);
-    va_end(ap);
-    set_log(r, exit, 0, "%s", why);
-    say(r, exit == CO_COMPUTE_REFUSED ? "WARN" : "INFO", "%s: %s",
-        co_compute_exit_name(exit), why);
-    finish(r);
-}
-
-static void on_logged(int status, void *data)
-{
-    prun *r = data;
-    if (status == 0) {
-        record_line(r, "logged\n");
-        say(r, "INFO", "logged: %s (%s)", co_compute_exit_name(r->log.exit),
-            r->log.reason);
-    } else if (status == CO_ECONFIG) {
-        say(r, "WARN", "the committee refused its log (the grant moved on)");
-    }
-    run_end(r);
-}
-
-static void finish(prun *r)
-{
-    daemon_provider *dp = r->dp;
-    r->state = R_FINISH;
-    const co_compute_log *l = &r->log;
-    /* Saved first: a restart resubmits this log rather than call it lost. */
-    record_line(r,
-                "log %u %d %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64
-                " %d %s\n",
-                l->exit, (int)l->code, l->usage.cpu_ms, l->usage.peak_rss_kib,
-                l->usage.wall_ms, l->usage.output_bytes,
-                l->usage.output_truncated, l->reason);
-    if (dp->stopping ||
-        co_compute_provider_finish(dp->prov, l, on_logged, r) < 0)
-        run_end(r);
-}
-
-static void usage_log(prun *r)
-{
-    co_compute_usage *u = &r->log.usage;
-    u->cpu_ms = (uint64_t)(r->ru.ru_utime.tv_sec + r->ru.ru_stime.tv_sec) *
-                    1000 +
-                (uint64_t)(r->ru.ru_utime.tv_usec + r->ru.ru_stime.tv_usec) /
-                    1000;
-    u->peak_rss_kib = (uint64_t)r->ru.ru_maxrss;
-    u->wall_ms = (uint64_t)(mk_mono_ms() - r->started_mono);
-    u->output_bytes = r->out_bytes;
+    r->reported = true;
+    uv_timer_stop(&r->drain);
     int st = r->wstatus;
-    if (r->kill_why == CO_COMPUTE_DEADLINE)
-        set_log(r, CO_COMPUTE_DEADLINE, WIFSIGNALED(st) ? WTERMSIG(st) : 0,
-                "killed at valid_to");
-    else if (r->kill_why == CO_COMPUTE_REVOKED)
-        set_log(r, CO_COMPUTE_REVOKED, WIFSIGNALED(st) ? WTERMSIG(st) : 0,
-                "killed: the grant left this provider");
-    else if (WIFEXITED(st))
-        set_log(r, CO_COMPUTE_EXITED, WEXITSTATUS(st), "exited with status %d",
-                WEXITSTATUS(st));
-    else
-        set_log(r, CO_COMPUTE_SIGNALED, WTERMSIG(st), "killed by signal %d%s",
-                WTERMSIG(st),
-                WTERMSIG(st) == SIGXCPU ? " (CPU time limit)" : "");
-}
-
-static void maybe_done(prun *r)
-{
-    if (r->state != R_DRAIN || r->pipe_open[0] || r->pipe_open[1])
-        return;
-    uv_timer_stop(&r->timer);
-    usage_log(r);
-    say(r, "INFO", "%s after %" PRIu64 " ms, %" PRIu64 " ms CPU, %" PRIu64
-                   " KiB peak RSS",
-        r->log.reason, r->log.usage.wall_ms, r->log.usage.cpu_ms,
-        r->log.usage.peak_rss_kib);
-    finish(r);
+    co_compute_outcome o = {
+        .exit = WIFEXITED(st) ? CO_COMPUTE_EXITED : CO_COMPUTE_SIGNALED,
+        .code = WIFEXITED(st) ? WEXITSTATUS(st) : WTERMSIG(st),
+        .cpu_ms = (uint64_t)(r->ru.ru_utime.tv_sec + r->ru.ru_stime.tv_sec) *
+                      1000 +
+                  (uint64_t)(r->ru.ru_utime.tv_usec + r->ru.ru_stime.tv_usec) /
+                      1000,
+        .peak_rss_kib = (uint64_t)r->ru.ru_maxrss,
+        .note = WIFSIGNALED(st) && WTERMSIG(st) == SIGXCPU ? "CPU time limit"
+                                                           : NULL,
+    };
+    co_compute_job_exited(r->job, &o); /* may release r before returning */
 }
 
 static void on_drain_timeout(uv_timer_t *t)
 {
     /* Something the child left behind still holds its pipes. */
-    prun *r = t->data;
+    xrun *r = t->data;
     close_pipe(r, 0);
     close_pipe(r, 1);
     maybe_done(r);
 }
 
-static void kill_run(prun *r, int why)
-{
-    if (!r->kill_why)
-        r->kill_why = why;
-    if (r->pid > 0 && !r->exited) {
-        kill(-r->pid, SIGKILL);
-        cgroup_kill(r);
-    }
-}
-
-static void on_deadline(uv_timer_t *t)
-{
-    prun *r = t->data;
-    say(r, "INFO", "valid_to reached: killing it");
-    kill_run(r, CO_COMPUTE_DEADLINE);
-}
-
 static void reap(daemon_provider *dp)
 {
-    for (prun *r = dp->runs; r; r = r->next) {
-        if (r->state != R_RUN || r->exited)
+    for (xrun *r = dp->runs, *next; r; r = next) {
+        next = r->next;
+        if (r->exited || !r->job)
             continue;
         /* Looked at without reaping first: while the child is a zombie
          * its pid (and so its process group id) cannot be reused, so
@@ -652,9 +462,7 @@ static void reap(daemon_provider *dp)
         r->exited = true;
         r->wstatus = st;
         r->ru = ru;
-        r->state = R_DRAIN;
-        uv_timer_stop(&r->timer);
-        uv_timer_start(&r->timer, on_drain_timeout, DRAIN_GRACE_MS, 0);
+        uv_timer_start(&r->drain, on_drain_timeout, DRAIN_GRACE_MS, 0);
         maybe_done(r);
     }
 }
@@ -671,20 +479,18 @@ static void on_reaper(uv_timer_t *t)
 
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
-    prun *r = h->data;
+    xrun *r = h->data;
     buf->base = r->dp->readbuf;
     buf->len = sizeof r->dp->readbuf;
 }
 
 static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 {
-    prun *r = s->data;
+    xrun *r = s->data;
     int i = (uv_pipe_t *)s == &r->pipe[0] ? 0 : 1;
     if (n > 0) {
-        r->out_bytes += (uint64_t)n;
-        co_compute_provider_output(r->dp->prov, &r->g.request_id,
-                                   r->g.attempt, i + 1, buf->base,
-                                   (size_t)n);
+        if (r->job)
+            co_compute_job_output(r->job, i + 1, buf->base, (size_t)n);
         return;
     }
     if (n < 0) {
@@ -693,50 +499,10 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
     }
 }
 
-/* Copies the stored blob to the working directory as `image`, hashing
- * what it writes: what runs is what was hashed. 0 or a negated errno. */
-static int copy_hashed(const char *from, const char *to, mk_id *hash)
-{
-    int in = open(from, O_RDONLY | O_CLOEXEC);
-    if (in < 0)
-        return -errno;
-    int out = open(to, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0700);
-    if (out < 0) {
-        int rc = -errno;
-        close(in);
-        return rc;
-    }
-    mk_blake3_hasher h;
-    mk_blake3_init(&h);
-    char buf[65536];
-    int rc = 0;
-    for (;;) {
-        ssize_t n = read(in, buf, sizeof buf);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0) {
-            rc = -errno;
-            break;
-        }
-        if (n == 0)
-            break;
-        mk_blake3_update(&h, buf, (size_t)n);
-        if (write(out, buf, (size_t)n) != n) {
-            rc = -errno;
-            break;
-        }
-    }
-    mk_blake3_final(&h, hash->b, MK_ID_LEN);
-    close(in);
-    if (close(out) != 0 && rc == 0)
-        rc = -errno;
-    return rc;
-}
-
 /* Between fork and exec: only async-signal-safe calls, nothing that
  * allocates. */
-static void child(const prun *r, int out_w, int err_w, char *const argv[],
-                  char *const envp[], const char *procs)
+static void child(const xrun *r, const char *work, int out_w, int err_w,
+                  char *const argv[], char *const envp[], const char *procs)
 {
     prctl(PR_SET_PDEATHSIG, SIGKILL);
     setpgid(0, 0);
@@ -756,10 +522,10 @@ static void child(const prun *r, int out_w, int err_w, char *const argv[],
     if (syscall(SYS_close_range, 3, ~0u, 0) != 0)
         for (int fd = 3; fd < 1024; fd++)
             close(fd);
-    if (chdir(r->work) != 0)
+    if (chdir(work) != 0)
         _exit(126);
-    const co_compute_resources *x = &r->g.reserved;
-    int64_t left = r->g.valid_to_ms - mk_now_ms();
+    const co_compute_resources *x = &r->g->reserved;
+    int64_t left = r->g->valid_to_ms - mk_now_ms();
     if (left < 1000)
         left = 1000;
     /* CPU seconds: the grant's share of cores over its lifetime. */
@@ -787,49 +553,35 @@ static void child(const prun *r, int out_w, int err_w, char *const argv[],
     _exit(127);
 }
 
-static void spawn(prun *r, const char *blob)
+static int ex_start(co_compute_job *job, char *err, void *data)
 {
-    daemon_provider *dp = r->dp;
-    char image[4400];
-    snprintf(r->work, sizeof r->work, "%s/%s.%" PRIu32, dp->work_dir, r->hex,
-             r->g.attempt);
-    rm_tree(r->work);
-    if (make_dir(r->work) < 0) {
-        r->work[0] = '\0';
-        no_run(r, CO_COMPUTE_FAILED, "cannot create a working directory");
-        return;
+    daemon_provider *dp = data;
+    const co_compute_grant *g = job->grant;
+    if (dp->stopping) {
+        snprintf(err, CO_COMPUTE_REASON_LEN + 1, "the provider is stopping");
+        return -1;
     }
-    snprintf(image, sizeof image, "%s/image", r->work);
-    mk_id got;
-    int rc = copy_hashed(blob, image, &got);
-    if (rc < 0) {
-        no_run(r, CO_COMPUTE_FAILED, "cannot copy the image: %s",
-               strerror(-rc));
-        return;
+    xrun *r = calloc(1, sizeof *r);
+    if (!r) {
+        snprintf(err, CO_COMPUTE_REASON_LEN + 1, "out of memory");
+        return -1;
     }
-    if (!mk_id_eq(&got, &r->g.image_hash)) {
-        char hex[MK_ID_HEX_LEN + 1];
-        no_run(r, CO_COMPUTE_REFUSED,
-               "the image's bytes hash to %.16s..., not the grant's image "
-               "hash: refused to run it",
-               mk_id_hex(&got, hex));
-        return;
-    }
-    if (mk_now_ms() >= r->g.valid_to_ms) {
-        no_run(r, CO_COMPUTE_DEADLINE, "valid_to passed before it started");
-        return;
-    }
+    r->dp = dp;
+    r->job = job;
+    r->g = g;
+    r->attempt = g->attempt;
+    mk_id_hex(&g->request_id, r->hex);
     cgroup_setup(r);
 
     /* Everything the child needs, prepared before fork. */
     char env[8][160];
-    const co_compute_resources *x = &r->g.reserved;
-    snprintf(env[0], sizeof env[0], "HOME=%s", r->work);
-    snprintf(env[1], sizeof env[1], "TMPDIR=%s", r->work);
+    const co_compute_resources *x = &g->reserved;
+    snprintf(env[0], sizeof env[0], "HOME=%s", job->work_dir);
+    snprintf(env[1], sizeof env[1], "TMPDIR=%s", job->work_dir);
     snprintf(env[2], sizeof env[2], "COMPUTE_REQUEST_ID=%s", r->hex);
-    snprintf(env[3], sizeof env[3], "COMPUTE_ATTEMPT=%" PRIu32, r->g.attempt);
+    snprintf(env[3], sizeof env[3], "COMPUTE_ATTEMPT=%" PRIu32, g->attempt);
     snprintf(env[4], sizeof env[4], "COMPUTE_VALID_TO_MS=%" PRId64,
-             r->g.valid_to_ms);
+             g->valid_to_ms);
     snprintf(env[5], sizeof env[5], "COMPUTE_CPU_MILLIS=%" PRIu64,
              x->cpu_millis);
     snprintf(env[6], sizeof env[6], "COMPUTE_RAM_MIB=%" PRIu64, x->ram_mib);
@@ -841,39 +593,48 @@ static void spawn(prun *r, const char *blob)
     char procs[4400];
     snprintf(procs, sizeof procs, "%s/cgroup.procs", r->cgroup);
 
-    int out[2], err[2];
+    int out[2], errp[2];
     if (pipe(out) != 0) {
-        no_run(r, CO_COMPUTE_FAILED, "pipe: %s", strerror(errno));
-        return;
+        snprintf(err, CO_COMPUTE_REASON_LEN + 1, "pipe: %s", strerror(errno));
+        goto fail;
     }
-    if (pipe(err) != 0) {
+    if (pipe(errp) != 0) {
+        snprintf(err, CO_COMPUTE_REASON_LEN + 1, "pipe: %s", strerror(errno));
         close(out[0]);
         close(out[1]);
-        no_run(r, CO_COMPUTE_FAILED, "pipe: %s", strerror(errno));
-        return;
+        goto fail;
     }
     fcntl(out[0], F_SETFD, FD_CLOEXEC);
-    fcntl(err[0], F_SETFD, FD_CLOEXEC);
+    fcntl(errp[0], F_SETFD, FD_CLOEXEC);
     pid_t pid = fork();
     if (pid == 0)
-        child(r, out[1], err[1], argv, envp, r->cgroup[0] ? procs : NULL);
+        child(r, job->work_dir, out[1], errp[1], argv, envp,
+              r->cgroup[0] ? procs : NULL);
     close(out[1]);
-    close(err[1]);
+    close(errp[1]);
     if (pid < 0) {
+        snprintf(err, CO_COMPUTE_REASON_LEN + 1, "fork: %s", strerror(errno));
         close(out[0]);
-        close(err[0]);
-        no_run(r, CO_COMPUTE_FAILED, "fork: %s", strerror(errno));
-        return;
+        close(errp[0]);
+        goto fail;
     }
     /* The child also does it; whoever is first wins the race for kill. */
     setpgid(pid, pid);
     r->pid = pid;
-    r->started_mono = mk_mono_ms();
-    r->state = R_RUN;
-    record_line(r, "started %d %llu\n", (int)pid, proc_start(pid));
-    int fds[2] = {out[0], err[0]};
+    /* Pid and start time name this process for ever: a restart ends it
+     * through ex_orphan. */
+    snprintf(job->handle, sizeof job->handle, "%d %llu", (int)pid,
+             proc_start(pid));
+    job->data = r;
+    uv_loop_t *loop = mk_node_loop(dp->node);
+    uv_timer_init(loop, &r->drain);
+    r->drain.data = r;
+    r->handles = 1;
+    r->next = dp->runs;
+    dp->runs = r;
+    int fds[2] = {out[0], errp[0]};
     for (int i = 0; i < 2; i++) {
-        uv_pipe_init(mk_node_loop(dp->node), &r->pipe[i], 0);
+        uv_pipe_init(loop, &r->pipe[i], 0);
         r->pipe[i].data = r;
         r->handles++;
         r->pipe_open[i] = true;
@@ -881,202 +642,87 @@ static void spawn(prun *r, const char *blob)
             uv_read_start((uv_stream_t *)&r->pipe[i], on_alloc, on_read) != 0)
             close_pipe(r, i);
     }
-    int64_t left = r->g.valid_to_ms - mk_now_ms();
-    uv_timer_start(&r->timer, on_deadline, left > 0 ? (uint64_t)left : 0, 0);
-    say(r, "INFO", "running as pid %d until %" PRId64 " (%" PRId64 " ms)",
-        (int)pid, r->g.valid_to_ms, left);
-    reap(dp); /* it may be gone already */
+    say(r, "INFO", "running as pid %d", (int)pid);
+    return 0;
+
+fail:
+    if (r->cgroup[0])
+        rmdir(r->cgroup);
+    free(r);
+    return -1;
 }
 
-static void on_fetched(mk_blob_fetch *f, int status,
-                       const mk_blob_fetch_result *res, void *data)
+static void ex_kill(co_compute_job *job, void *data)
 {
-    prun *r = data;
-    r->fetch = NULL;
-    if (r->dp->stopping) {
-        run_end(r);
-        return;
+    xrun *r = job->data;
+    if (r->pid > 0 && !r->exited) {
+        kill(-r->pid, SIGKILL);
+        cgroup_kill(r);
     }
-    if (r->kill_why) {
-        no_run(r, r->kill_why, "%s before it started",
-               r->kill_why == CO_COMPUTE_DEADLINE
-                   ? "valid_to passed"
-                   : "the grant left this provider");
-        return;
-    }
-    if (status == MK_EHASH_MISMATCH) {
-        /* The bytes offered are not the image the grant names. */
-        no_run(r, CO_COMPUTE_REFUSED,
-               "image bytes do not match the grant's image hash; refused "
-               "(%s)",
-               res->reason);
-        return;
-    }
-    if (status < 0) {
-        no_run(r, CO_COMPUTE_FAILED, "cannot fetch the image: %s (%s)",
-               mk_strerror(status), res->reason);
-        return;
-    }
-    spawn(r, res->path);
 }
 
-/* Reads what an earlier process wrote for this grant. */
-static void resume_from_record(prun *r)
+static void ex_release(co_compute_job *job, void *data)
 {
-    FILE *f = fopen(r->record, "r");
-    char line[700];
-    bool logged = false, have_log = false;
-    pid_t pid = 0;
+    xrun *r = job->data;
+    /* Not reaped yet: the runner killed it first; collect it now. */
+    if (r->pid > 0 && !r->exited) {
+        waitpid(r->pid, NULL, 0);
+        r->exited = true;
+    }
+    r->job = NULL;
+    r->g = NULL;
+    if (r->cgroup[0])
+        rmdir(r->cgroup);
+    close_pipe(r, 0);
+    close_pipe(r, 1);
+    uv_close((uv_handle_t *)&r->drain, on_handle_closed);
+}
+
+/* A workload of an earlier process outliving it (PDEATHSIG covers the
+ * image itself, not what it forked): kill its group, if the pid still
+ * names the process that process started. */
+static void ex_orphan(const char *handle, void *data)
+{
+    int pid = 0;
     unsigned long long start = 0;
-    while (f && fgets(line, sizeof line, f)) {
-        int p;
-        unsigned long long s;
-        unsigned ex, tr;
-        int code, off = 0;
-        co_compute_usage u = {0};
-        if (sscanf(line, "started %d %llu", &p, &s) == 2) {
-            pid = p;
-            start = s;
-        } else if (strncmp(line, "logged", 6) == 0) {
-            logged = true;
-        } else if (sscanf(line,
-                          "log %u %d %" SCNu64 " %" SCNu64 " %" SCNu64
-                          " %" SCNu64 " %u %n",
-                          &ex, &code, &u.cpu_ms, &u.peak_rss_kib, &u.wall_ms,
-                          &u.output_bytes, &tr, &off) == 7 &&
-                   off > 0) {
-            u.output_truncated = tr != 0;
-            line[strcspn(line, "\n")] = '\0';
-            set_log(r, (int)ex, code, "%s", line + off);
-            r->log.usage = u;
-            have_log = true;
-        }
-    }
-    if (f)
-        fclose(f);
-    /* A workload of the previous process outliving it (PDEATHSIG covers
-     * the image itself, not what it forked): kill its group. */
-    if (pid > 0 && start && proc_start(pid) == start) {
-        say(r, "WARN", "killing the orphaned process group %d", (int)pid);
+    if (sscanf(handle, "%d %llu", &pid, &start) != 2 || pid <= 0 || !start)
+        return;
+    if (proc_start(pid) == start) {
+        util_log("WARN", "compute: killing the orphaned process group %d",
+                 pid);
         kill(-pid, SIGKILL);
     }
-    if (have_log) {
-        say(r, "INFO", "%s: resubmitting its saved log",
-            logged ? "logged before" : "finished before a restart");
-        finish(r);
-        return;
-    }
-    no_run(r, CO_COMPUTE_LOST,
-           "the provider restarted while it ran; it is never run twice");
 }
 
-static void on_grant(co_compute_provider *p, const co_compute_grant *g,
-                     void *data)
-{
-    daemon_provider *dp = data;
-    if (dp->stopping || find_run(dp, &g->request_id, g->attempt))
-        return;
-    prun *r = calloc(1, sizeof *r);
-    if (!r) {
-        util_log("ERROR", "compute: out of memory for a grant");
-        return;
-    }
-    r->dp = dp;
-    r->g = *g;
-    mk_id_hex(&g->request_id, r->hex);
-    snprintf(r->record, sizeof r->record, "%s/%s.%" PRIu32, dp->runs_dir,
-             r->hex, g->attempt);
-    uv_timer_init(mk_node_loop(dp->node), &r->timer);
-    r->timer.data = r;
-    r->handles = 1;
-    r->next = dp->runs;
-    dp->runs = r;
-    char image[MK_ID_HEX_LEN + 1], peer[MK_ID_HEX_LEN + 1];
-    say(r, "INFO", "granted: image %.16s... from %.16s..., %" PRIu64
-                   "m cpu, %" PRIu64 " MiB",
-        mk_id_hex(&g->image_hash, image), mk_id_hex(&g->bearer.peer, peer),
-        g->reserved.cpu_millis, g->reserved.ram_mib);
-    if (access(r->record, F_OK) == 0) {
-        resume_from_record(r);
-        return;
-    }
-    if (record_line(r, "accepted %" PRId64 "\n", mk_now_ms()) != 0) {
-        r->record[0] = '\0';
-        no_run(r, CO_COMPUTE_FAILED, "cannot write its record");
-        return;
-    }
-    if (!mk_id_eq(&g->bearer.hash, &g->image_hash)) {
-        no_run(r, CO_COMPUTE_REFUSED, "the bearer pointer names another "
-                                      "image than the grant: refused");
-        return;
-    }
-    r->state = R_FETCH;
-    mk_blob_fetch_config fc = {.hash = g->bearer.hash,
-                               .from = &g->bearer.peer,
-                               .n_from = 1};
-    if (mk_blob_fetch_start(dp->blobs, &fc, on_fetched, r, &r->fetch) < 0)
-        no_run(r, CO_COMPUTE_FAILED, "cannot start fetching the image");
-}
-
-static void on_revoke(co_compute_provider *p, const mk_id *id,
-                      uint32_t attempt, int why, void *data)
-{
-    prun *r = find_run(data, id, attempt);
-    if (!r || r->state == R_FINISH)
-        return;
-    why = why ? why : CO_COMPUTE_REVOKED;
-    say(r, "INFO", "%s: stopping it",
-        why == CO_COMPUTE_DEADLINE ? "the committee expired the grant"
-                                   : "the grant left this provider");
-    if (r->state == R_FETCH && r->fetch) {
-        r->kill_why = why;
-        mk_blob_fetch_cancel(r->fetch); /* on_fetched reports it */
-        return;
-    }
-    kill_run(r, why);
-}
-
-static void provider_log(const char *level, const char *line, void *data)
+static void runner_log(const char *level, const char *line, void *data)
 {
     util_log(level, "%s", line);
-}
-
-/* Drops records older than any grant can live: they can no longer
- * match a grant, so they no longer guard anything. */
-static void prune_records(const char *dir)
-{
-    DIR *d = opendir(dir);
-    if (!d)
-        return;
-    time_t now = time(NULL);
-    struct dirent *e;
-    while ((e = readdir(d))) {
-        char p[4400];
-        struct stat st;
-        snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
-        if (e->d_name[0] != '.' && stat(p, &st) == 0 &&
-            S_ISREG(st.st_mode) && now - st.st_mtime > RECORD_KEEP_S)
-            unlink(p);
-    }
-    closedir(d);
 }
 
 int daemon_provider_start(daemon_provider *dp, mk_node *node,
                           const co_coalition_config *coalition,
                           const char *data_dir, char *err, size_t errlen)
 {
-    char blobs[4300], merr[CO_ERRMSG_SIZE];
+    char merr[CO_ERRMSG_SIZE];
     dp->node = node;
-    snprintf(blobs, sizeof blobs, "%s/blobs", data_dir);
-    snprintf(dp->runs_dir, sizeof dp->runs_dir, "%s/compute/runs", data_dir);
-    snprintf(dp->work_dir, sizeof dp->work_dir, "%s/compute/work", data_dir);
-    if (make_dir(dp->runs_dir) < 0 || make_dir(dp->work_dir) < 0) {
-        snprintf(err, errlen, "compute: cannot create %s: %s", dp->runs_dir,
-                 strerror(errno));
-        return -1;
-    }
-    prune_records(dp->runs_dir);
-    if (mk_blobs_new(node, blobs, &dp->blobs, merr) < 0) {
+    dp->ex = (co_compute_executor){.start = ex_start,
+                                   .kill = ex_kill,
+                                   .release = ex_release,
+                                   .orphan = ex_orphan,
+                                   .data = dp};
+    co_compute_runner_config rc = {
+        .node = node,
+        .coalition = coalition,
+        .data_dir = data_dir,
+        .capacity = dp->cap,
+        .regions = dp->region_ptrs,
+        .n_regions = dp->n_regions,
+        .tdx_capable = dp->tdx,
+        .executor = &dp->ex,
+        .log = runner_log,
+        .data = dp,
+    };
+    if (co_compute_runner_start(&rc, &dp->runner, merr) < 0) {
         snprintf(err, errlen, "compute: %s", merr);
         return -1;
     }
@@ -1087,22 +733,6 @@ int daemon_provider_start(daemon_provider *dp, mk_node *node,
     dp->handles_up = true;
     uv_signal_start(&dp->sigchld, on_sigchld, SIGCHLD);
     uv_timer_start(&dp->reaper, on_reaper, REAP_MS, REAP_MS);
-    co_compute_provider_config pc = {
-        .node = node,
-        .coalition = coalition,
-        .capacity = dp->cap,
-        .regions = dp->region_ptrs,
-        .n_regions = dp->n_regions,
-        .tdx_capable = dp->tdx,
-        .on_grant = on_grant,
-        .on_revoke = on_revoke,
-        .log = provider_log,
-        .data = dp,
-    };
-    if (co_compute_provider_start(&pc, &dp->prov, merr) < 0) {
-        snprintf(err, errlen, "compute: %s", merr);
-        return -1;
-    }
     util_log("INFO", "compute: providing %" PRIu64 "m cpu, %" PRIu64
                      " MiB ram, %" PRIu64 " MiB storage%s",
              dp->cap.cpu_millis, dp->cap.ram_mib, dp->cap.storage_mib,
@@ -1121,7 +751,7 @@ static void on_stop_handle_closed(uv_handle_t *h)
 
 static void check_stopped(daemon_provider *dp)
 {
-    if (!dp->stopping || dp->runs || dp->prov || dp->closing)
+    if (!dp->stopping || !dp->runner_stopped || dp->runs || dp->closing)
         return;
     if (!dp->handles_up) {
         if (dp->stop_cb)
@@ -1134,21 +764,10 @@ static void check_stopped(daemon_provider *dp)
     uv_close((uv_handle_t *)&dp->reaper, on_stop_handle_closed);
 }
 
-static void on_prov_stopped(void *data)
+static void on_runner_stopped(void *data)
 {
     daemon_provider *dp = data;
-    dp->prov = NULL;
-    /* What still runs was killed: collect it (no log: after the
-     * departure the committee re-matches it elsewhere). */
-    for (prun *r = dp->runs, *next; r; r = next) {
-        next = r->next;
-        if (r->pid > 0 && !r->exited)
-            waitpid(r->pid, NULL, 0);
-        if (r->state == R_FETCH && r->fetch)
-            mk_blob_fetch_cancel(r->fetch); /* on_fetched ends it */
-        else if (r->state != R_FINISH)
-            run_end(r);
-    }
+    dp->runner_stopped = true;
     check_stopped(dp);
 }
 
@@ -1158,21 +777,16 @@ void daemon_provider_stop(daemon_provider *dp, void (*cb)(void *data),
     dp->stopping = true;
     dp->stop_cb = cb;
     dp->stop_data = data;
-    for (prun *r = dp->runs; r; r = r->next)
-        if (r->state == R_RUN || r->state == R_DRAIN)
-            kill_run(r, CO_COMPUTE_REVOKED);
-    if (dp->prov) {
-        util_log("INFO", "compute: departing (running work is re-matched)");
-        co_compute_provider_stop(dp->prov, true, 2000, on_prov_stopped, dp);
-    } else {
-        on_prov_stopped(dp);
-    }
+    if (dp->runner)
+        co_compute_runner_stop(dp->runner, on_runner_stopped, dp);
+    else
+        on_runner_stopped(dp);
 }
 
 void daemon_provider_free(daemon_provider *dp)
 {
     if (!dp)
         return;
-    mk_blobs_free(dp->blobs);
+    co_compute_runner_free(dp->runner);
     free(dp);
 }

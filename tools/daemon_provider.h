@@ -32,7 +32,8 @@
  * process group) at valid_to, when the grant moves to another provider,
  * and when the provider dies (PR_SET_PDEATHSIG).
  *
- * Never twice: before fetching, the provider writes
+ * Never twice (the library's runner, coalition/compute_runner.h, keeps
+ * this rule; this provider is its executor): before fetching, it writes
  * DATA/compute/runs/<request>.<attempt>; a grant with a record is never
  * started again. After a restart, a grant still assigned here whose record
  * shows no final log is reported "lost" (its orphaned process group, if

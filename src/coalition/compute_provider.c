@@ -172,6 +172,9 @@ static void end_run(co_compute_provider *p, run *r, int status)
 {
     void (*done)(int, void *) = r->done;
     void *data = r->done_data;
+    /* Called once: a closed run is ended again by a stop that comes
+     * before the replica shows its log, and its caller is gone by then. */
+    r->done = NULL;
     if (p->stopping)
         free_run(p, r);
     else

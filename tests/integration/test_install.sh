@@ -11,6 +11,11 @@
 #   3. it reads a live coalition, three staged coalitiond members hosting
 #      the demo coalition (examples/demo.json), and reports every module
 #      answered, no gap and a verified chronicle;
+#   3b. examples/provider.c, built the same way, registers with that
+#      coalition's Compute as its only provider, runs one real grant (a
+#      script submitted by the staged `coalition compute submit`, whose
+#      output and exit status come back through the committee) and exits
+#      once its signed log is committed;
 #   4. the staged programs report the version pkg-config does;
 #   5. both man pages render (man -l) with their NAME section, the unit
 #      passes systemd-analyze verify (skipped, with a message, when
@@ -96,16 +101,19 @@ fi
 
 # ---- 2. an integrator built against the staged tree alone -----------------
 mkdir "$tmp/app"
-cp "$src/examples/integrator.c" "$src/examples/demo_coalition.h" "$tmp/app/"
+cp "$src/examples/integrator.c" "$src/examples/provider.c" \
+    "$src/examples/demo_coalition.h" "$tmp/app/"
 flags=$(pkg-config --cflags --libs coalition) ||
     fail "pkg-config --cflags --libs coalition failed"
-# shellcheck disable=SC2086 # the flags are words
-"$cc" $extra -o "$tmp/app/integrator" "$tmp/app/integrator.c" $flags \
-    >"$tmp/cc.log" 2>&1 || fail "integrator.c does not compile: $(cat "$tmp/cc.log")"
 LD_LIBRARY_PATH=$libdir
 export LD_LIBRARY_PATH
-ldd "$tmp/app/integrator" | grep -q "=> $libdir/libcoalition.so" ||
-    fail "the integrator does not load the staged libcoalition: $(ldd "$tmp/app/integrator")"
+for app in integrator provider; do
+    # shellcheck disable=SC2086 # the flags are words
+    "$cc" $extra -o "$tmp/app/$app" "$tmp/app/$app.c" $flags \
+        >"$tmp/cc.log" 2>&1 || fail "$app.c does not compile: $(cat "$tmp/cc.log")"
+    ldd "$tmp/app/$app" | grep -q "=> $libdir/libcoalition.so" ||
+        fail "the $app does not load the staged libcoalition: $(ldd "$tmp/app/$app")"
+done
 
 # ---- 4. versions -----------------------------------------------------------
 version=$(pkg-config --modversion coalition)
@@ -169,6 +177,40 @@ for want in "\"coalition_id\":\"$id\"" \
     esac
 done
 
+# ---- 3b. one real grant, run by the staged example provider ---------------
+# The demo coalition has no other provider here, so the grant is its.
+"$tmp/app/provider" --bootstrap "$boot" --data "$tmp/prov" --grants 1 \
+    --timeout "$(scaled 120)" >"$tmp/provider.out" 2>"$tmp/provider.log" &
+prov_pid=$!
+pids="$pids $prov_pid"
+# A request no registered provider could hold is rejected at once: submit
+# only once the card is committed.
+deadline=$(($(date +%s) + $(scaled 60)))
+while :; do
+    "$coalition" compute providers --coalition "$src/examples/demo.json" \
+        --bootstrap "$boot" --json >"$tmp/providers.json" 2>/dev/null &&
+        grep -q '"alive": *true' "$tmp/providers.json" && break
+    [ "$(date +%s)" -lt "$deadline" ] ||
+        fail "the example provider never registered: $(cat "$tmp/providers.json")"
+    sleep 1
+done
+# shellcheck disable=SC2016 # the workload expands them, not us
+printf '#!/bin/sh\necho "hello from $COMPUTE_REQUEST_ID attempt $COMPUTE_ATTEMPT"\nexit 7\n' \
+    >"$tmp/job.sh"
+"$coalition" compute submit --coalition "$src/examples/demo.json" \
+    --bootstrap "$boot" --image "$tmp/job.sh" --for 60s \
+    --timeout "$(scaled 120)s" >"$tmp/submit.out" 2>"$tmp/submit.log"
+status=$?
+[ "$status" -eq 7 ] ||
+    fail "submit exit $status, expected the workload's 7: $(cat "$tmp/submit.out" "$tmp/submit.log")"
+grep -q '^hello from [0-9a-f]\{64\} attempt 1$' "$tmp/submit.out" ||
+    fail "the workload's output did not come back: $(cat "$tmp/submit.out")"
+wait "$prov_pid"
+status=$?
+[ "$status" -eq 0 ] || fail "the example provider exited $status"
+grep -q '"committed":true,"exit":"exited","code":7' "$tmp/provider.out" ||
+    fail "the example provider logged no run: $(cat "$tmp/provider.out")"
+
 # ---- 5. man pages, unit, completion ---------------------------------------
 pages="man1/coalition.1 man8/coalitiond.8"
 if [ "$man" = noman ]; then
@@ -216,4 +258,4 @@ if command -v bash >/dev/null 2>&1; then
 --json" ] || fail "bash completion offered: $out"
 fi
 
-echo "ok: installed under $prefix, integrator built and ran ($report)"
+echo "ok: installed under $prefix, integrator built and ran ($report), provider ran one grant ($(cat "$tmp/provider.out"))"
