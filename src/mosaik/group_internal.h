@@ -428,6 +428,10 @@ struct mk_group {
  * labelled with the GroupId and `name` (may be NULL), and removes them. */
 void mk__group_metrics_add(mk_group *g, const char *name);
 void mk__group_metrics_remove(mk_group *g);
+/* When a command was taken, for its latency: mk_mono_us(), or 0 (not
+ * timed) when the group has no latency series, as on a node with metrics
+ * off, so that node reads no clock for it. */
+int64_t mk__group_metrics_clock(const mk_group *g);
 /* A command this member took (from its own handle or a requester)
  * was answered `us` microseconds later. */
 void mk__group_metrics_latency(mk_group *g, int64_t us);
