@@ -447,7 +447,7 @@ static void waiter_finish(mk_group *g, mk__waiter *w, uint8_t op,
                           uint64_t applied, const uint8_t *res, size_t len)
 {
     if (op == MK__OP_EXEC && status == 0 && w->since_us)
-        mk__group_metrics_latency(g, mk_mono_us() - w->since_us);
+        mk__group_metrics_latency(g, mk__group_metrics_clock(g) - w->since_us);
     if (w->cb) {
         done_push(g, w->cb, w->data, status, applied, res, len);
     } else if (w->srv) {
@@ -1629,6 +1629,7 @@ static bool status_changed(const mk_group_status *a, const mk_group_status *b)
 static void on_check(uv_check_t *h)
 {
     mk_group *g = h->data;
+    mk__group_metrics_tick(g);
     if (g->closing)
         return;
     mk_group_status st;
