@@ -17,13 +17,26 @@
  * datum per millisecond for two seconds (all threads share
  * CLOCK_MONOTONIC), p50 and p99 over every consumer's samples.
  *
+ * Metrics cost: last, the first size and consumer count again, with every
+ * node keeping its metrics registry (the default, as in the runs above)
+ * and with every node made with metrics_off, in pairs whose order
+ * alternates (on-off, off-on, ...) so a machine that slows down or speeds
+ * up during the run weighs on both sides. The figure is the median of the
+ * pairs' on/off ratios: 1.00 is free, 0.97 a 3% cost; a second line
+ * gives the same per CPU second of the process (every thread, user and
+ * system), which other processes taking the cores for a while do not
+ * move as they move wall-clock throughput.
+ *
  * Prints figures; asserts nothing about time.
  *
- *   bench_stream [-q]       (-q: a tenth of the data, for a smoke run)
+ *   bench_stream [-q] [-s SIZE] [-k CONSUMERS] [-r RUNS] [-m PAIRS]
+ *     -q  a tenth of the data (and 2 metrics pairs), for a smoke run
+ *     -m  metrics on/off pairs (default 5; 0 skips them)
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <uv.h>
 
 #include "mosaik/clock.h"
@@ -37,6 +50,7 @@
 #define HIGH_WATER (512u * 1024u)
 #define MAXC 8
 #define LAT_N 2000
+#define MAX_PAIRS 15
 
 enum { KIND_TPUT = 'T', KIND_LAT = 'L' };
 
@@ -51,8 +65,10 @@ typedef struct bench {
     uint64_t n;     /* throughput datums */
     int k;          /* consumers */
     bool latency;   /* run the latency phase after the throughput one */
+    bool metrics_off; /* every node made with mk_node_config.metrics_off */
     mk_id net, stream;
     int64_t t_start_us; /* first throughput datum sent */
+    int64_t cpu_start_us; /* the process's CPU time then */
     char boot[256];     /* the producer's (or raw receiver's) address */
     mk_keypair boot_key;
 } bench;
@@ -127,6 +143,16 @@ static uint64_t get64(const uint8_t *p)
     uint64_t v;
     memcpy(&v, p, 8);
     return v;
+}
+
+/* CPU time of the whole process (every thread), user and system: what a
+ * cost measured in work, not in wall time, is read from. */
+static int64_t cpu_us(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (int64_t)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000000 +
+           ru.ru_utime.tv_usec + ru.ru_stime.tv_usec;
 }
 
 /* ---- raw link: one sender, one receiver ---------------------------------- */
@@ -243,6 +269,7 @@ static void prod_on_online(bool met, void *data)
     if (!met || a->sent)
         return;
     a->b->t_start_us = mk_mono_us();
+    a->b->cpu_start_us = cpu_us();
     prod_pump(a);
     uv_timer_start(&a->wait_timer, on_wait_tick, 10, 10);
 }
@@ -313,6 +340,7 @@ static void start_node(actor *a)
         .bootstrap = boots,
         .n_bootstrap = a->mode == PRODUCER ? 0 : 1,
         .discovery = {.announce_interval_ms = 1000},
+        .metrics_off = b->metrics_off,
     };
     int rc = mk_node_new(&cfg, &a->node, err);
     if (rc < 0) {
@@ -457,11 +485,14 @@ typedef struct result {
     double per_consumer; /* mean over consumers of each one's MB/s */
     double slowest;      /* the slowest consumer's MB/s */
     double total;        /* every consumer's bytes over the last finish */
+    double per_cpu;      /* the same bytes per CPU second of the process,
+                            MB/s: the work they took, whatever else runs */
     int64_t p50, p99;    /* latency, when measured */
     size_t samples;
 } result;
 
-static result stream_run(size_t size, uint64_t n, int k, bool latency)
+static result stream_run(size_t size, uint64_t n, int k, bool latency,
+                         bool metrics_off)
 {
     result res = {0};
     bench *b = calloc(1, sizeof *b);
@@ -471,6 +502,7 @@ static result stream_run(size_t size, uint64_t n, int k, bool latency)
     b->n = n;
     b->k = k;
     b->latency = latency;
+    b->metrics_off = metrics_off;
     mk_keypair nk;
     mk_keypair_generate(&nk);
     mk_id_hash(&b->net, nk.pub.b, 32); /* a network of its own */
@@ -483,6 +515,7 @@ static result stream_run(size_t size, uint64_t n, int k, bool latency)
     for (int i = 0; i < k; i++)
         start_actor(&cons[i], b, CONSUMER);
     wait_counter(b, &b->tput_done, k);
+    int64_t cpu = cpu_us() - b->cpu_start_us;
     int64_t last = 0;
     res.slowest = 1e18;
     for (int i = 0; i < k; i++) {
@@ -494,6 +527,7 @@ static result stream_run(size_t size, uint64_t n, int k, bool latency)
             res.slowest = r;
     }
     res.total = mbps(n * size * (uint64_t)k, last - b->t_start_us);
+    res.per_cpu = mbps(n * size * (uint64_t)k, cpu);
 
     if (latency) {
         wait_counter(b, &b->lat_done, k);
@@ -525,10 +559,70 @@ static double median(double *v, int n)
     return v[n / 2];
 }
 
+static void ratio_stats(const double *v, int n, double *med, double *lo,
+                        double *hi);
+
+/* Our stack with metrics on and off, `pairs` times each, the order
+ * alternating; prints the medians and the median of the pairs' ratios,
+ * of wall-clock throughput and of throughput per CPU second (the second
+ * hardly moves when other processes take the cores for a while, which
+ * is what makes the first noisy on a shared machine). */
+static void metrics_cost(size_t size, int k, uint64_t target, int pairs)
+{
+    double on[MAX_PAIRS], off[MAX_PAIRS], ratio[MAX_PAIRS];
+    double con[MAX_PAIRS], coff[MAX_PAIRS], cratio[MAX_PAIRS];
+    for (int r = 0; r < pairs; r++) {
+        uint64_t n = target / size / (uint64_t)k;
+        bool off_first = r % 2;
+        result first = stream_run(size, n, k, false, off_first);
+        result second = stream_run(size, n, k, false, !off_first);
+        const result *a = off_first ? &second : &first;
+        const result *b = off_first ? &first : &second;
+        on[r] = a->total;
+        off[r] = b->total;
+        ratio[r] = b->total > 0 ? a->total / b->total : 0;
+        con[r] = a->per_cpu;
+        coff[r] = b->per_cpu;
+        cratio[r] = b->per_cpu > 0 ? a->per_cpu / b->per_cpu : 0;
+    }
+    double mr, lo, hi, cmr, clo, chi;
+    ratio_stats(ratio, pairs, &mr, &lo, &hi);
+    ratio_stats(cratio, pairs, &cmr, &clo, &chi);
+    /* Best against best too: other processes only slow a run down. */
+    double bon = 0, boff = 0;
+    for (int r = 0; r < pairs; r++) {
+        bon = on[r] > bon ? on[r] : bon;
+        boff = off[r] > boff ? off[r] : boff;
+    }
+    printf("metrics on/off: %5zu B  %d consumer%s  %d pairs, order "
+           "alternating | on %7.1f MB/s  off %7.1f MB/s | on/off %.3f "
+           "(median of pairs %.3f..%.3f; cost %+.1f%%) | best %.3f\n",
+           size, k, k == 1 ? " " : "s", pairs, median(on, pairs),
+           median(off, pairs), mr, lo, hi, (1 - mr) * 100,
+           boff > 0 ? bon / boff : 0);
+    printf("metrics on/off per CPU second: on %7.1f MB/cpu-s  off %7.1f "
+           "MB/cpu-s | on/off %.3f (median of pairs %.3f..%.3f; cost "
+           "%+.1f%%)\n",
+           median(con, pairs), median(coff, pairs), cmr, clo, chi,
+           (1 - cmr) * 100);
+    fflush(stdout);
+}
+
+/* The median and range of `n` ratios (sorts them). */
+static void ratio_stats(const double *v, int n, double *med, double *lo,
+                        double *hi)
+{
+    double c[MAX_PAIRS];
+    memcpy(c, v, sizeof *c * (size_t)n);
+    *med = median(c, n);
+    *lo = c[0];
+    *hi = c[n - 1];
+}
+
 static void usage(void)
 {
     fprintf(stderr, "usage: bench_stream [-q] [-s SIZE] [-k CONSUMERS] "
-                    "[-r RUNS]\n");
+                    "[-r RUNS] [-m PAIRS]\n");
     exit(2);
 }
 
@@ -537,7 +631,7 @@ int main(int argc, char **argv)
     bool quick = false;
     size_t sizes[2] = {64, 4096}, n_sizes = 2;
     int ks[3] = {1, 4, 8}, n_ks = 3;
-    int reps = 0;
+    int reps = 0, pairs = -1;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "-q") == 0)
             quick = true;
@@ -547,10 +641,13 @@ int main(int argc, char **argv)
             ks[0] = atoi(argv[++i]), n_ks = 1;
         else if (strcmp(argv[i], "-r") == 0 && i + 1 < argc)
             reps = atoi(argv[++i]);
+        else if (strcmp(argv[i], "-m") == 0 && i + 1 < argc)
+            pairs = atoi(argv[++i]);
         else
             usage();
     }
-    if (sizes[0] < 16 || ks[0] < 1 || ks[0] > MAXC || reps < 0 || reps > 5)
+    if (sizes[0] < 16 || ks[0] < 1 || ks[0] > MAXC || reps < 0 || reps > 5 ||
+        pairs < -1 || pairs > MAX_PAIRS)
         usage();
     /* Bytes delivered per measurement (all consumers together), and
      * measurements per figure (the median is printed: the machine is
@@ -570,7 +667,7 @@ int main(int argc, char **argv)
             for (int r = 0; r < reps; r++) {
                 raw[r] = raw_run(size, target / size);
                 last = stream_run(size, target / size / (uint64_t)k, k,
-                                  r == reps - 1);
+                                  r == reps - 1, false);
                 per[r] = last.per_consumer;
                 slow[r] = last.slowest;
                 total[r] = last.total;
@@ -588,5 +685,9 @@ int main(int argc, char **argv)
             fflush(stdout);
         }
     }
+    if (pairs < 0)
+        pairs = quick ? 2 : 5;
+    if (pairs > 0)
+        metrics_cost(sizes[0], ks[0], target, pairs);
     return 0;
 }

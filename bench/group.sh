@@ -1,9 +1,10 @@
 #!/bin/sh
 # Groups: commit throughput and latency through mk_group against raw
 # libraft over plain TCP, leader failover and replica lag, in one run on
-# a 3-member committee on loopback (bench/bench_group.c).
+# a 3-member committee on loopback, then our stack with metrics on against
+# metrics off (bench/bench_group.c).
 # Usage: sh bench/group.sh [BUILD] [bench_group options: --n N --lat N
-#        --election MS --dir DIR]
+#        --election MS --rounds R]
 # The data dirs go under BUILD (the project's disk, not a tmpfs), so both
 # stacks pay the same fsync.
 set -eu

@@ -38,6 +38,7 @@ typedef struct daemon_opts {
     size_t n_tags;
     mk_discovery_config disc;
     bool quiet;
+    bool no_metrics; /* --no-metrics, or "metrics": false in --config */
 } daemon_opts;
 
 typedef struct daemon {
@@ -63,7 +64,7 @@ static void usage(FILE *out)
             "                  [--bootstrap PEERID@HOST:PORT]... [--tag T]...\n"
             "                  [--network ID] [--config FILE]\n"
             "                  [--coalition FILE [--provider FILE]]\n"
-            "                  [--http HOST:PORT] [--quiet]\n"
+            "                  [--http HOST:PORT] [--no-metrics] [--quiet]\n"
             "\n"
             "Runs one mosaik node: joins the network through the bootstrap\n"
             "peers and keeps its catalog. Prints {\"peer_id\":…,\"listen\":…}\n"
@@ -99,6 +100,9 @@ static void usage(FILE *out)
             "                        HTTP (port 0: any free; off by default;\n"
             "                        no authentication: bind it to loopback or\n"
             "                        a trusted network). docs/observability.md\n"
+            "  --no-metrics          keep no metrics registry (as \"metrics\":\n"
+            "                        false in --config): /metrics answers 404;\n"
+            "                        docs/observability.md has what it saves\n"
             "\n"
             "discovery tuning (durations like 500ms, 10s, 5m):\n"
             "  --announce-interval D re-announce period (default 45s)\n"
@@ -109,7 +113,7 @@ static void usage(FILE *out)
 
 static int parse_args(int argc, char **argv, daemon_opts *o)
 {
-    enum { OPT_ANNOUNCE = 256, OPT_PURGE, OPT_HTTP };
+    enum { OPT_ANNOUNCE = 256, OPT_PURGE, OPT_HTTP, OPT_NO_METRICS };
     static const struct option opts[] = {
         {"listen", required_argument, NULL, 'l'},
         {"key", required_argument, NULL, 'k'},
@@ -121,6 +125,7 @@ static int parse_args(int argc, char **argv, daemon_opts *o)
         {"coalition", required_argument, NULL, 'C'},
         {"provider", required_argument, NULL, 'P'},
         {"http", required_argument, NULL, OPT_HTTP},
+        {"no-metrics", no_argument, NULL, OPT_NO_METRICS},
         {"announce-interval", required_argument, NULL, OPT_ANNOUNCE},
         {"purge-after", required_argument, NULL, OPT_PURGE},
         {"quiet", no_argument, NULL, 'q'},
@@ -141,6 +146,7 @@ static int parse_args(int argc, char **argv, daemon_opts *o)
         case 'C': o->coalition = optarg; break;
         case 'P': o->provider = optarg; break;
         case OPT_HTTP: o->http = optarg; break;
+        case OPT_NO_METRICS: o->no_metrics = true; break;
         case 'q': o->quiet = true; break;
         case 'b':
             if (o->n_bootstrap == MAX_LIST)
@@ -197,6 +203,31 @@ static int parse_args(int argc, char **argv, daemon_opts *o)
         return -1;
     }
     return 0;
+}
+
+/* The node config's "metrics" (true by default): false runs the node
+ * without a registry, as --no-metrics does. daemon_groups_load has
+ * already refused unknown keys. 0, or -1 with `err`. */
+static int config_metrics(const char *path, bool *off, char *err,
+                          size_t errlen)
+{
+    json_error_t je;
+    json_t *root = json_load_file(path, JSON_REJECT_DUPLICATES, &je);
+    if (!root) {
+        snprintf(err, errlen, "%s:%d: %s", path, je.line, je.text);
+        return -1;
+    }
+    json_t *v = json_object_get(root, "metrics");
+    int rc = 0;
+    if (v && !json_is_boolean(v)) {
+        snprintf(err, errlen, "%s: \"metrics\" must be true or false",
+                 path);
+        rc = -1;
+    } else if (json_is_false(v)) {
+        *off = true;
+    }
+    json_decref(root);
+    return rc;
 }
 
 /* mkdir -p with mode 0700 for what it creates. */
@@ -455,9 +486,12 @@ int main(int argc, char **argv)
         return 2;
     }
     remember_peers(&o);
-    if (o.config && daemon_groups_load(o.config, &d.groups, err,
-                                       sizeof err) != 0) {
+    if (o.config && (daemon_groups_load(o.config, &d.groups, err,
+                                        sizeof err) != 0 ||
+                     config_metrics(o.config, &o.no_metrics, err,
+                                    sizeof err) != 0)) {
         fprintf(stderr, "coalitiond: --config: %s\n", err);
+        daemon_groups_free(d.groups);
         return 2;
     }
     if (daemon_modules_load(o.config, o.coalition, &d.modules, err,
@@ -492,6 +526,7 @@ int main(int argc, char **argv)
         .tags = o.tags,
         .n_tags = o.n_tags,
         .discovery = o.disc,
+        .metrics_off = o.no_metrics,
     };
     if ((rc = mk_node_new(&nc, &d.node, err)) < 0) {
         fprintf(stderr, "coalitiond: %s\n", err);
@@ -588,7 +623,8 @@ int main(int argc, char **argv)
         printf("{\"peer_id\":\"%s\",\"listen\":\"%s\"}\n",
                mk_id_hex(mk_node_id(d.node), hex), mk_node_addr(d.node));
     fflush(stdout);
-    util_log("INFO", "node %s listening on %s", hex, mk_node_addr(d.node));
+    util_log("INFO", "node %s listening on %s%s", hex, mk_node_addr(d.node),
+             o.no_metrics ? " (metrics off)" : "");
 
     uv_run(&d.loop, UV_RUN_DEFAULT);
     rc = uv_loop_close(&d.loop);

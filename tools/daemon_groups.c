@@ -326,9 +326,10 @@ int daemon_groups_load(const char *path, daemon_groups **out, char *err,
     daemon_groups *dg = calloc(1, sizeof *dg);
     json_t *gs = json_object_get(root, "groups");
     /* Every key a node config may hold, whoever reads it (groups here,
-     * "coalition" daemon_modules.c, "ticket_issuer" daemon_issuer.c). */
+     * "coalition" daemon_modules.c, "ticket_issuer" daemon_issuer.c,
+     * "metrics" coalitiond.c). */
     static const char *const NODE_KEYS[] = {"groups", "coalition",
-                                            "ticket_issuer", NULL};
+                                            "ticket_issuer", "metrics", NULL};
     int rc = 0;
     if (!json_is_object(root)) {
         rc = fail(err, errlen, "%s: a node config is a JSON object", path);

@@ -147,6 +147,9 @@ static json_t *status_json(daemon_http *h)
     json_object_set_new(node, "unix_ms", json_integer(mk_now_ms()));
     json_object_set_new(node, "uptime_ms",
                         json_integer(mk_mono_ms() - h->started_ms));
+    /* false: no registry, so no module state or totals below. */
+    json_object_set_new(node, "metrics",
+                        json_boolean(mk_node_metrics(h->node) != NULL));
     json_object_set_new(root, "node", node);
     mk_node_peers_foreach(h->node, peer_json, peers);
     json_object_set_new(root, "peers", peers);
@@ -184,7 +187,18 @@ static void route(const char *path, http_reply *r, void *data)
 {
     daemon_http *h = data;
     if (strcmp(path, "/metrics") == 0) {
-        mk_metrics_write_text(mk_node_metrics(h->node), &r->body);
+        if (mk_metrics_write_text(mk_node_metrics(h->node), &r->body) ==
+            MK_EMETRICS_OFF) {
+            /* Not an empty page: a scraper would record a healthy target
+             * with no series. 404 with the reason marks the target down
+             * and says why. */
+            static const char off[] =
+                "404 Not Found: metrics are off on this node (coalitiond "
+                "--no-metrics, or \"metrics\": false in its --config)\n";
+            mk_put_raw(&r->body, off, sizeof off - 1);
+            r->status = 404;
+            return;
+        }
         r->status = 200;
         r->content_type = "text/plain; version=0.0.4; charset=utf-8";
     } else if (strcmp(path, "/api/status") == 0) {

@@ -360,8 +360,8 @@ static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
     c->s->handler(path, &r, c->s->data);
     if (r.body.err)
         answer_error(c, 500);
-    else if (r.status == 200)
-        answer(c, 200, r.content_type, &r.body);
+    else if (r.status == 200 || r.body.len)
+        answer(c, r.status, r.content_type, &r.body);
     else
         answer_error(c, r.status);
     mk_buf_free(&r.body);

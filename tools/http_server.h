@@ -35,7 +35,9 @@ typedef struct http_reply {
 
 /* Answers a GET of `path` (the request target without its query, at
  * most 1 KiB, starting with '/'). Runs on the loop; r->body starts empty
- * and r->status at 404. */
+ * and r->status at 404. Another status than 200 with an empty body is
+ * answered with a one-line reason ("404 Not Found"); with a body, with
+ * that body, which says why. */
 typedef void (*http_handler)(const char *path, http_reply *r, void *data);
 
 typedef struct http_server http_server;

@@ -50,7 +50,8 @@
     XX(KEY_PERMS, -3013, "key file is readable by group or others")           \
     XX(HASH_MISMATCH, -3014, "content does not match its hash")               \
     XX(EXPIRED, -3015, "expired")                                             \
-    XX(UNSUPPORTED, -3016, "not supported")
+    XX(UNSUPPORTED, -3016, "not supported")                                   \
+    XX(METRICS_OFF, -3017, "metrics are off on this node")
 
 enum {
 #define MK_ERROR_ENUM(name, value, msg) MK_E##name = (value),

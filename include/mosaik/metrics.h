@@ -15,6 +15,10 @@
  * An embedder reads the registry with mk_metrics_foreach and exports it
  * its own way, or writes it in the Prometheus text exposition format
  * 0.0.4 with mk_metrics_write_text.
+ *
+ * A node made with metrics_off (mosaik/node.h) has no registry: its
+ * mk_node_metrics is NULL, and the calls below take that NULL as "off",
+ * so code that registers series needs no second path.
  */
 #ifndef MK_METRICS_H
 #define MK_METRICS_H
@@ -74,7 +78,9 @@ void mk_metrics_free(mk_metrics *r);
  * (MK_EINVAL otherwise, or for a malformed name, label or bucket list);
  * MK_EEXIST when that family already has a series with the same labels
  * (in the same order). Returns 0 and `*out` (owned by the registry until
- * mk_metric_remove), or MK_ENOMEM. */
+ * mk_metric_remove), or MK_ENOMEM. A NULL registry (a node running with
+ * metrics off, mk_node_metrics) gives MK_EMETRICS_OFF and *out = NULL,
+ * which every call below takes as a series that ignores its updates. */
 int mk_metrics_add(mk_metrics *r, const mk_metric_desc *d, mk_metric **out);
 
 /* Removes and frees one series (its family goes with its last series).
@@ -82,7 +88,8 @@ int mk_metrics_add(mk_metrics *r, const mk_metric_desc *d, mk_metric **out);
 void mk_metric_remove(mk_metric *m);
 
 /* Counters: adds `n`. Gauges: adds `n` (may be negative through
- * mk_metric_set). Ignored for a series with a read callback. */
+ * mk_metric_set). Ignored for a series with a read callback. These three
+ * do nothing for NULL: with metrics off, an update is one test. */
 void mk_metric_add(mk_metric *m, double n);
 /* Gauges: sets the value. */
 void mk_metric_set(mk_metric *m, double v);
@@ -107,7 +114,10 @@ typedef struct mk_metric_view {
 
 /* Calls `fn` for every series, families in name order and series in the
  * order they were added; stop early by returning false. Read callbacks
- * run as their series is reached. Series count is returned. */
+ * run as their series is reached. Series count is returned; a NULL
+ * registry (metrics off) has none and returns 0 without calling `fn`:
+ * mk_metrics_write_text or the NULL itself tells that apart from a
+ * registry that is merely empty. */
 size_t mk_metrics_foreach(const mk_metrics *r,
                           bool (*fn)(const mk_metric_view *v, void *data),
                           void *data);
@@ -115,7 +125,9 @@ size_t mk_metrics_foreach(const mk_metrics *r,
 /* Appends the registry in the Prometheus text exposition format 0.0.4
  * (served as "text/plain; version=0.0.4"): per family "# HELP" and
  * "# TYPE", then one line per series, histograms as cumulative
- * _bucket{le=…} lines, _sum and _count. 0 or MK_ENOMEM (out->err). */
+ * _bucket{le=…} lines, _sum and _count. 0 or MK_ENOMEM (out->err);
+ * MK_EMETRICS_OFF, appending nothing, for a NULL registry, so an
+ * exporter does not serve an empty page as if all were well. */
 int mk_metrics_write_text(const mk_metrics *r, mk_buf *out);
 
 #endif /* MK_METRICS_H */

@@ -70,6 +70,12 @@ typedef struct mk_node_config {
     size_t n_tags;
     mk_discovery_config discovery;
     size_t max_frame;        /* 0: MK_LINK_MAX_FRAME_DEFAULT */
+    /* true: the node keeps no metrics registry (mk_node_metrics returns
+     * NULL, and the registry calls given it say MK_EMETRICS_OFF). What
+     * runs on the node then updates nothing and skips the clock reads
+     * taken only for histograms (a group's command latency). Metrics are
+     * on by default; docs/observability.md says what they cost. */
+    bool metrics_off;
 } mk_node_config;
 
 typedef struct mk_node mk_node;
@@ -104,7 +110,8 @@ const mk_peer_id *mk_node_id(const mk_node *node);
  * whatever runs on the node (groups, modules) while it runs. Owned by the
  * node and freed with it; objects that register series remove them when
  * they close, which they do before the node. docs/observability.md lists
- * the families. */
+ * the families. NULL when the node was made with metrics_off: the
+ * registry calls then answer MK_EMETRICS_OFF rather than empty output. */
 struct mk_metrics *mk_node_metrics(const mk_node *node);
 const mk_id *mk_node_network(const mk_node *node);
 const mk_keypair *mk_node_key(const mk_node *node);

@@ -80,6 +80,8 @@ void co__host_metrics_add(co__host_metrics *hm, mk_node *node,
     mk_metrics *r = mk_node_metrics(node);
     size_t n = 0;
     *hm = (co__host_metrics){.kind = kind, .fsm = fsm};
+    if (!r)
+        return; /* metrics off: the module runs unobserved */
     const mk_metric_label l = {"module", co_module_name(kind)};
     int rc = mk_metrics_add(r, &(mk_metric_desc){
         .name = "coalition_module_retired",

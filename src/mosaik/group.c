@@ -111,7 +111,8 @@ enum { Q_IDLE, Q_WAIT, Q_BARRIER, Q_FORWARDED };
 typedef struct mk__waiter {
     struct mk__waiter *next;
     int64_t deadline; /* mono ms */
-    int64_t since_us; /* mono, when a command was taken: its latency */
+    int64_t since_us; /* mono, when a command was taken: its latency;
+                         0 when not timed (metrics off) */
     mk_group_result_cb cb; /* local caller, or NULL */
     void *data;
     mk__srv *srv; /* remote requester, or NULL */
@@ -446,7 +447,7 @@ static void waiter_finish(mk_group *g, mk__waiter *w, uint8_t op,
                           uint64_t applied, const uint8_t *res, size_t len)
 {
     if (op == MK__OP_EXEC && status == 0 && w->since_us)
-        mk__group_metrics_latency(g, mk_mono_us() - w->since_us);
+        mk__group_metrics_latency(g, mk__group_metrics_clock(g) - w->since_us);
     if (w->cb) {
         done_push(g, w->cb, w->data, status, applied, res, len);
     } else if (w->srv) {
@@ -1253,7 +1254,7 @@ static mk__waiter *waiter_remote(mk__srv *s, uint64_t req_id,
     if (timeout_ms > MAX_REMOTE_TIMEOUT_MS)
         timeout_ms = MAX_REMOTE_TIMEOUT_MS;
     w->deadline = mk_mono_ms() + timeout_ms;
-    w->since_us = mk_mono_us();
+    w->since_us = mk__group_metrics_clock(s->g);
     w->srv = s;
     w->req_id = req_id;
     s->refs++;
@@ -1628,6 +1629,7 @@ static bool status_changed(const mk_group_status *a, const mk_group_status *b)
 static void on_check(uv_check_t *h)
 {
     mk_group *g = h->data;
+    mk__group_metrics_tick(g);
     if (g->closing)
         return;
     mk_group_status st;
@@ -2005,7 +2007,7 @@ int mk_group_execute(mk_group *g, const void *cmd, size_t len,
     w->cb = cb;
     w->data = data;
     w->deadline = mk_mono_ms() + (timeout_ms ? timeout_ms : DEFAULT_TIMEOUT_MS);
-    w->since_us = mk_mono_us();
+    w->since_us = mk__group_metrics_clock(g);
     o->waiters = w;
     route_session(g, s);
     return 0;

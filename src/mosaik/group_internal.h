@@ -449,6 +449,9 @@ struct mk_group {
         struct mk_metric *m;
     } metrics[MK__GROUP_METRICS];
     struct mk_metric *latency; /* commands taken here, until answered */
+    /* mk__group_metrics_clock's reading in this loop iteration, 0 before
+     * the first; forgotten after I/O (mk__group_metrics_tick). */
+    int64_t metrics_now_us;
 
     uv_check_t check;     /* after I/O: state changes, completions */
     uv_prepare_t prepare; /* before polling: propose what was queued */
@@ -462,6 +465,12 @@ struct mk_group {
  * labelled with the GroupId and `name` (may be NULL), and removes them. */
 void mk__group_metrics_add(mk_group *g, const char *name);
 void mk__group_metrics_remove(mk_group *g);
+/* Now, for a command's latency: mk_mono_us() as first read in this loop
+ * iteration, or 0 (not timed) when the group has no latency series, as
+ * on a node with metrics off, so that node reads no clock for it. */
+int64_t mk__group_metrics_clock(mk_group *g);
+/* Once per loop iteration, after I/O: the next reading is fresh. */
+void mk__group_metrics_tick(mk_group *g);
 /* A command this member took (from its own handle or a requester)
  * was answered `us` microseconds later. */
 void mk__group_metrics_latency(mk_group *g, int64_t us);

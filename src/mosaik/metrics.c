@@ -209,6 +209,10 @@ static family *family_new(mk_metrics *r, const mk_metric_desc *d)
 
 int mk_metrics_add(mk_metrics *r, const mk_metric_desc *d, mk_metric **out)
 {
+    if (!r) {
+        *out = NULL;
+        return MK_EMETRICS_OFF;
+    }
     int rc = desc_check(d);
     if (rc < 0)
         return rc;
@@ -340,7 +344,7 @@ size_t mk_metrics_foreach(const mk_metrics *r,
                           void *data)
 {
     size_t seen = 0;
-    for (size_t i = 0; i < r->n; i++) {
+    for (size_t i = 0; r && i < r->n; i++) {
         const family *f = r->fams[i];
         for (size_t j = 0; j < f->n; j++) {
             mk_metric_view v;
@@ -485,6 +489,8 @@ static bool write_one(const mk_metric_view *v, void *data)
 
 int mk_metrics_write_text(const mk_metrics *r, mk_buf *out)
 {
+    if (!r)
+        return MK_EMETRICS_OFF;
     text_ctx c = {.out = out};
     mk_metrics_foreach(r, write_one, &c);
     return out->err;

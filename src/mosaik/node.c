@@ -256,7 +256,7 @@ int mk_node_new(const mk_node_config *cfg, mk_node **out, char *err)
             say(err, "too many addresses and tags for one node", detail);
         }
     }
-    if (rc == 0)
+    if (rc == 0 && !cfg->metrics_off)
         rc = mk__node_metrics_init(node);
     if (rc == 0)
         rc = mk__discovery_serve(node);

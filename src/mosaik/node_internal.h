@@ -186,7 +186,8 @@ struct mk_node {
     } *exts;
     size_t n_exts;
     /* mk_node_metrics: freed last, after everything that registered in it
-     * has closed. `rtt` is the one series updated on the way, not read. */
+     * has closed. `rtt` is the one series updated on the way, not read.
+     * Both NULL when the node runs with metrics off. */
     struct mk_metrics *metrics;
     struct mk_metric *rtt;
 };

@@ -5,7 +5,8 @@
  * (oversized heads, other methods, paths outside its routes, a flood of
  * idle connections) while still answering a scraper. When Debian's
  * promtool is installed it checks the exposition too, and with chromium
- * the dashboard is rendered headless and read back from its DOM. */
+ * the dashboard is rendered headless and read back from its DOM. A
+ * daemon with metrics off answers /metrics with a 404 that says why. */
 #include <arpa/inet.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -593,6 +594,79 @@ static void dashboard_renders_in_chromium(void **state)
     assert_true(second > first);
 }
 
+/* A daemon with metrics off (--no-metrics, or "metrics": false in its
+ * node config) keeps no registry: /metrics says so with a 404 a scraper
+ * marks down, not an empty page; /api/status says "metrics": false. A
+ * "metrics" that is not a boolean is refused at start. */
+static void metrics_off_answers_404(void **state)
+{
+    (void)state;
+    char dir[256], cfg[300], bad[300];
+    assert_non_null(daemon_tmpdir(dir, sizeof dir));
+    snprintf(cfg, sizeof cfg, "%s/node.json", dir);
+    snprintf(bad, sizeof bad, "%s/bad.json", dir);
+    FILE *f = fopen(cfg, "w");
+    assert_non_null(f);
+    fputs("{\"metrics\": false}\n", f);
+    fclose(f);
+    assert_non_null(f = fopen(bad, "w"));
+    fputs("{\"metrics\": \"no\"}\n", f);
+    fclose(f);
+
+    daemon_proc d[2];
+    const char *flag[] = {"--no-metrics", "--http", "127.0.0.1:0", NULL};
+    const char *file[] = {"--config", cfg, "--http", "127.0.0.1:0", NULL};
+    const char *const *args[2] = {flag, file};
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(daemon_prepare(&d[i], dir, i ? "file" : "flag"), 0);
+        if (daemon_start(&d[i], args[i]) != 0) {
+            daemon_dump_log(&d[i]);
+            fail_msg("coalitiond with metrics off did not start");
+        }
+        int st;
+        char *r = get(d[i].http, "/metrics", &st);
+        assert_int_equal(st, 404);
+        if (!strstr(body_of(r), "metrics are off on this node"))
+            fail_msg("no reason in %s", r);
+        assert_null(strstr(body_of(r), "# TYPE"));
+        free(r);
+        r = get(d[i].http, "/api/status", &st);
+        assert_int_equal(st, 200);
+        json_t *j = json_loads(body_of(r), 0, NULL);
+        assert_non_null(j);
+        assert_true(json_is_false(
+            json_object_get(json_object_get(j, "node"), "metrics")));
+        json_decref(j);
+        free(r);
+        assert_int_equal(daemon_signal_wait(&d[i], SIGTERM, 10000), 0);
+    }
+
+    /* The control: the coalition's members keep the default. */
+    int st;
+    char *r = get(env.d[0].http, "/api/status", &st);
+    json_t *j = json_loads(body_of(r), 0, NULL);
+    assert_non_null(j);
+    assert_true(json_is_true(
+        json_object_get(json_object_get(j, "node"), "metrics")));
+    json_decref(j);
+    free(r);
+
+    daemon_proc b;
+    const char *bad_args[] = {"--config", bad, NULL};
+    assert_int_equal(daemon_prepare(&b, dir, "bad"), 0);
+    assert_int_not_equal(daemon_start(&b, bad_args), 0);
+    daemon_kill(&b);
+    FILE *lf = fopen(b.log, "r");
+    assert_non_null(lf);
+    char logtext[4096] = "";
+    size_t got = fread(logtext, 1, sizeof logtext - 1, lf);
+    logtext[got] = '\0';
+    fclose(lf);
+    if (!strstr(logtext, "\"metrics\" must be true or false"))
+        fail_msg("coalitiond took \"metrics\": \"no\": %s", logtext);
+    daemon_rmtree(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -603,6 +677,7 @@ int main(void)
         cmocka_unit_test(promtool_accepts_the_metrics),
         cmocka_unit_test(prometheus_scrapes_the_members),
         cmocka_unit_test(dashboard_renders_in_chromium),
+        cmocka_unit_test(metrics_off_answers_404),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
