@@ -1018,7 +1018,7 @@ static int run_seed(uint64_t seed, const sim_opts *o)
         r->fsm = s->m->fsm_new(s->mctx, i);
         if (!r->fsm)
             exit(2);
-        mk__gfsm_hooks h = {rep_applied, rep_restored, r};
+        mk__gfsm_hooks h = {rep_applied, rep_restored, r, NULL};
         mk__gfsm_init(&r->ad, r->fsm, &h);
         if (raft_fixture_grow(&s->f, &r->ad.raft) != 0)
             exit(2);
