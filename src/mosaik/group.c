@@ -1883,8 +1883,14 @@ static void on_change_done(struct raft_change *req, int status)
                    status == 0 ? 0 : raft_code(status), 0, NULL, 0);
         g->assign_srv = NULL;
     }
-    if (status == 0 && !g->closing)
+    if (status == 0 && !g->closing) {
+        /* Committed, and nothing else could start meanwhile: the latest
+         * committed configuration is this change's entry (a promotion's
+         * is appended only once libraft caught the standby up, so its
+         * index is not known when the change starts). */
+        g->note.index = g->raft.configuration_index;
         note_propose(g);
+    }
     if (status != 0 && !g->closing) {
         char hex[MK_ID_HEX_LEN + 1];
         fprintf(stderr, "mosaik: group %s: a membership change failed: %s\n",
@@ -1910,7 +1916,6 @@ static void change_role(mk_group *g, const mk__voter *v, int role,
     g->change_busy = true;
     mk_group_member_event *n = &g->note;
     memset(n, 0, sizeof *n);
-    n->index = g->raft.configuration_uncommitted_index;
     n->member = v->peer;
     n->change = role < 0               ? MK_MEMBER_REMOVED
                 : role == RAFT_VOTER   ? MK_MEMBER_PROMOTED
@@ -1930,6 +1935,17 @@ static void change_role(mk_group *g, const mk__voter *v, int role,
             : role == RAFT_VOTER    ? "promoting standby"
                                     : "demoting voter",
             mk_id_hex(&v->peer, peer));
+}
+
+/* The listed members as the membership logic sees them. */
+static size_t member_views(const mk_group *g, mk__mview v[MK__MAX_VOTERS])
+{
+    size_t n = g->n_voters < MK__MAX_VOTERS ? g->n_voters : MK__MAX_VOTERS;
+    for (size_t i = 0; i < n; i++)
+        v[i] = (mk__mview){.role = role_of(g, g->voters[i].id),
+                           .heard_ms = g->voters[i].heard_ms,
+                           .self = i == g->self};
+    return n;
 }
 
 /* Whether an ASSIGN body is signed by a member, recently. A listed member
@@ -1980,25 +1996,21 @@ static void serve_assign(mk_group *g, mk__srv *s, const mk__req *q)
     }
     uint8_t want = q->body[MK_ID_LEN];
     int role = want == 2 ? -1 : want ? RAFT_VOTER : RAFT_STANDBY;
-    int now = role_of(g, id);
-    if (now == role) {
-        srv_answer(s, q, 0, 0, NULL, 0);
-        return;
-    }
-    size_t voters = count_voters(g);
-    if (now < 0 || (role < 0 && now != RAFT_STANDBY) ||
-        (role == RAFT_VOTER && voters >= g->params.max_voters) ||
-        (role == RAFT_STANDBY &&
-         (voters <= 1 || id == g->voters[g->self].id))) {
-        srv_answer(s, q, MK_EINVAL, 0, NULL, 0);
+    mk__mview v[MK__MAX_VOTERS];
+    size_t n = member_views(g, v);
+    size_t i = 0;
+    while (i < n && g->voters[i].id != id)
+        i++;
+    int rc = mk__members_assign_check(v, n, i, role, g->params.max_voters);
+    if (rc != 0) {
+        srv_answer(s, q, rc > 0 ? 0 : rc, 0, NULL, 0);
         return;
     }
     if (g->change_busy) {
         srv_answer(s, q, MK_EBUSY, 0, NULL, 0);
         return;
     }
-    const mk__voter *v = mk__group_voter_by_id(g, id);
-    change_role(g, v, role, q->body);
+    change_role(g, &g->voters[i], role, q->body);
     if (!g->change_busy) {
         srv_answer(s, q, MK_EBUSY, 0, NULL, 0);
         return;
@@ -2021,11 +2033,7 @@ static void membership_check(mk_group *g, int64_t now)
         !mk__members_may_change(&g->raft))
         return;
     mk__mview v[MK__MAX_VOTERS];
-    size_t n = g->n_voters < MK__MAX_VOTERS ? g->n_voters : MK__MAX_VOTERS;
-    for (size_t i = 0; i < n; i++)
-        v[i] = (mk__mview){.role = role_of(g, g->voters[i].id),
-                           .heard_ms = g->voters[i].heard_ms,
-                           .self = i == g->self};
+    size_t n = member_views(g, v);
     /* Alive: heard within two election timeouts (a standby that answers
      * the leader's heartbeats). */
     mk__mparams p = {.max_voters = g->params.max_voters,

@@ -84,6 +84,25 @@ void mk__members_planned(mk__mstate *st, const mk__mplan *plan, bool started)
         st->refill = false;
 }
 
+int mk__members_assign_check(const mk__mview *v, size_t n, size_t i,
+                             int role, unsigned max_voters)
+{
+    if (i >= n)
+        return MK_EINVAL;
+    if (v[i].role == role)
+        return 1;
+    size_t voters = 0;
+    for (size_t k = 0; k < n; k++)
+        voters += v[k].role == RAFT_VOTER;
+    if (v[i].role < 0 || v[i].self)
+        return MK_EINVAL;
+    if (role < 0)
+        return v[i].role == RAFT_STANDBY ? 0 : MK_EINVAL;
+    if (role == RAFT_VOTER)
+        return voters < max_voters ? 0 : MK_EINVAL;
+    return voters > 1 ? 0 : MK_EINVAL;
+}
+
 /* ---- the note ------------------------------------------------------------ */
 
 static void put_le64(uint8_t *p, uint64_t v)

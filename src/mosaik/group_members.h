@@ -80,6 +80,14 @@ mk__mplan mk__members_plan(mk__mstate *st, const mk__mview *v, size_t n,
 void mk__members_planned(mk__mstate *st, const mk__mplan *plan,
                          bool started);
 
+/* Whether an operator may move member `i` to `role` (-1: out of the
+ * configuration): 1 when it has that role already, 0 when it may,
+ * MK_EINVAL when it would break a limit: more than max_voters voters,
+ * none, the leader demoted or removed (move leadership first), a voter
+ * removed (demote it first), or a member already out. */
+int mk__members_assign_check(const mk__mview *v, size_t n, size_t i,
+                             int role, unsigned max_voters);
+
 /* ---- the note ------------------------------------------------------------ */
 
 /* Body of a note: u8 version (1) ‖ u8 change (mk_member_change) ‖
