@@ -42,8 +42,9 @@ mk__mplan mk__members_plan(mk__mstate *st, const mk__mview *v, size_t n,
     if (now - st->leading_since < p->replace_after_ms)
         return none;
     int silent = -1, standby = -1;
-    size_t voters = 0;
+    size_t voters = 0, members = 0;
     for (size_t i = 0; i < n; i++) {
+        members += v[i].role == RAFT_VOTER || v[i].role == RAFT_STANDBY;
         if (v[i].role == RAFT_VOTER) {
             voters++;
             if (!v[i].self && silent < 0 &&
@@ -57,8 +58,11 @@ mk__mplan mk__members_plan(mk__mstate *st, const mk__mview *v, size_t n,
     }
     /* Short of voters for another reason (an operator's demote, the first
      * of a two-step rotation): the operator gets replace_after_ms to
-     * finish before the leader fills the place itself. */
-    if (voters >= p->max_voters)
+     * finish before the leader fills the place itself. Short of what the
+     * members can fill: a committee of three under max_voters 5 is not
+     * short while all three vote, so a demote starts the clock. */
+    size_t want = members < p->max_voters ? members : p->max_voters;
+    if (voters >= want)
         st->short_since = 0;
     else if (!st->short_since)
         st->short_since = now;
