@@ -7,6 +7,7 @@
 #include "coalition/chronicle_record.h"
 #include "coalition/config_file.h"
 #include "coalition/error.h"
+#include "coalition/identity.h"
 
 static bool is(const co_chronicle_entry *e, const char *kind)
 {
@@ -37,6 +38,29 @@ static bool all_zero(const mk_id *id)
     return true;
 }
 
+static const char *change_word(mk_member_change c)
+{
+    switch (c) {
+    case MK_MEMBER_PROMOTED:
+        return "promoted";
+    case MK_MEMBER_DEMOTED:
+        return "demoted";
+    case MK_MEMBER_ADDED:
+        return "added";
+    default:
+        return "removed";
+    }
+}
+
+static const char *module_word(uint8_t module, char buf[16])
+{
+    const char *name = co_module_name((co_module_kind)module);
+    if (name)
+        return name;
+    snprintf(buf, 16, "module %u", module);
+    return buf;
+}
+
 void chronicle_summary(const co_chronicle_entry *e, char *out, size_t len)
 {
     char a[MK_ID_HEX_LEN + 1], b[MK_ID_HEX_LEN + 1];
@@ -61,6 +85,17 @@ void chronicle_summary(const co_chronicle_entry *e, char *out, size_t len)
                  r.has_old ? "…" : "",
                  r.has_new ? short_hex(&r.new_hash, b) : "none",
                  r.has_new ? "…" : "");
+        return;
+    }
+    co_record_committee m;
+    if (is(e, CO_RECORD_COMMITTEE) &&
+        co_record_committee_decode(e->body, e->body_len, &m) == 0) {
+        char mod[16];
+        snprintf(out, len, "%s: %s… %s, by %s %s… (index %llu)",
+                 module_word(m.module, mod), short_hex(&m.ev.member, a),
+                 change_word(m.ev.change),
+                 m.ev.by_operator ? "operator" : "leader",
+                 short_hex(&m.ev.by, b), (unsigned long long)m.ev.index);
         return;
     }
     if (is(e, CO_RECORD_CONFIG)) {
@@ -102,6 +137,7 @@ json_t *chronicle_record_json(const co_chronicle_entry *e)
 {
     co_record_card c;
     co_record_rotation r;
+    co_record_committee m;
     json_t *o = NULL;
     if (is(e, CO_RECORD_ATLAS_CARD) &&
         co_record_card_decode(e->body, e->body_len, &c) == 0) {
@@ -117,6 +153,28 @@ json_t *chronicle_record_json(const co_chronicle_entry *e)
         o = json_object();
         json_object_set_new(o, "old", hex_or_null(r.has_old, &r.old_hash));
         json_object_set_new(o, "new", hex_or_null(r.has_new, &r.new_hash));
+    } else if (is(e, CO_RECORD_COMMITTEE) &&
+               co_record_committee_decode(e->body, e->body_len, &m) == 0) {
+        char mod[16], sig[2 * MK_SIG_LEN + 1];
+        o = json_object();
+        json_object_set_new(o, "module",
+                            json_string(module_word(m.module, mod)));
+        json_object_set_new(o, "change",
+                            json_string(change_word(m.ev.change)));
+        json_object_set_new(o, "member", hex_or_null(true, &m.ev.member));
+        json_object_set_new(o, "by", hex_or_null(true, &m.ev.by));
+        json_object_set_new(o, "by_operator",
+                            json_boolean(m.ev.by_operator));
+        json_object_set_new(o, "index", json_integer((json_int_t)m.ev.index));
+        for (size_t i = 0; i < MK_SIG_LEN; i++)
+            snprintf(sig + 2 * i, 3, "%02x", m.ev.sig[i]);
+        json_object_set_new(o, "at_unix_ms",
+                            m.ev.by_operator
+                                ? json_integer((json_int_t)m.ev.at_unix_ms)
+                                : json_null());
+        json_object_set_new(o, "signature", m.ev.by_operator
+                                                ? json_string(sig)
+                                                : json_null());
     } else if (is(e, CO_RECORD_CONFIG)) {
         o = json_loadb((const char *)e->body, e->body_len, 0, NULL);
     } else if (is(e, CO_RECORD_RETIRED)) {

@@ -22,6 +22,18 @@
  * (zeros where absent): a citizen's content hash differs between the
  * latest recorded config and the config a member starts with.
  *
+ * kind "committee.change" (subject: the GroupId of the committee),
+ * 149 bytes:
+ *   u8 version (1) ‖ u8 module (co_module_kind) ‖ u8 change (1 promoted,
+ *   2 demoted, 3 added, 4 removed) ‖ u8 by (0: the leader replaced a
+ *   silent voter, 1: an operator asked) ‖ u8 0 ‖ u64le index ‖
+ *   member[32] ‖ by key[32] ‖ u64le operator's unix ms ‖
+ *   operator's signature[64]
+ * (time and signature zeros when the leader acted). `index` is the Raft
+ * index of the configuration change, the same on every member; the
+ * signature is the operator's signed request, which anyone holding the
+ * GroupId can check again (mk_group_assign_verify).
+ *
  * kind "config" (subject: coalition_id): the coalition config as
  * canonical JSON (co_config_to_json). kind "retired" (subject: the
  * successor, zeros for none): the retirement's reason, as text.
@@ -33,16 +45,19 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "mosaik/group.h"
 #include "mosaik/id.h"
 
 #define CO_RECORD_CONFIG "config"
 #define CO_RECORD_RETIRED "retired"
 #define CO_RECORD_ATLAS_CARD "atlas.card"
 #define CO_RECORD_ROTATION "citizen.rotation"
+#define CO_RECORD_COMMITTEE "committee.change"
 
 #define CO_RECORD_VERSION 1
 #define CO_RECORD_CARD_LEN 106
 #define CO_RECORD_ROTATION_LEN 66
+#define CO_RECORD_COMMITTEE_LEN 149
 
 typedef struct co_record_card {
     uint64_t publication;
@@ -57,6 +72,13 @@ typedef struct co_record_rotation {
     mk_id old_hash, new_hash;
 } co_record_rotation;
 
+/* A committee change: which module's committee, and the change as the
+ * group noted it (mosaik/group.h, mk_group_watch_members). */
+typedef struct co_record_committee {
+    uint8_t module; /* co_module_kind */
+    mk_group_member_event ev;
+} co_record_committee;
+
 void co_record_card_encode(const co_record_card *r,
                            uint8_t out[CO_RECORD_CARD_LEN]);
 /* 0, or MK_EDECODE for anything co_record_card_encode would not write. */
@@ -67,5 +89,10 @@ void co_record_rotation_encode(const co_record_rotation *r,
                                uint8_t out[CO_RECORD_ROTATION_LEN]);
 int co_record_rotation_decode(const uint8_t *body, size_t len,
                               co_record_rotation *out);
+
+void co_record_committee_encode(const co_record_committee *r,
+                                uint8_t out[CO_RECORD_COMMITTEE_LEN]);
+int co_record_committee_decode(const uint8_t *body, size_t len,
+                               co_record_committee *out);
 
 #endif /* CO_CHRONICLE_RECORD_H */

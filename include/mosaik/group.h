@@ -172,6 +172,50 @@ void mk_group_status_get(const mk_group *g, mk_group_status *out);
 typedef void (*mk_group_change_cb)(mk_group *g, void *data);
 int mk_group_watch(mk_group *g, mk_group_change_cb cb, void *data);
 
+/* ---- membership changes ------------------------------------------------------
+ *
+ * After a change of a member's role commits, the leader that made it
+ * writes a note into the log saying what changed and on whose word, so
+ * every member learns the same facts at the same place in the log (a
+ * member replaying its log after a restart learns them again). A leader
+ * that loses office between the change and its note leaves that change
+ * unnoted; the change itself stands. */
+
+typedef enum mk_member_change {
+    MK_MEMBER_PROMOTED = 1, /* standby to voter */
+    MK_MEMBER_DEMOTED = 2,  /* voter to standby */
+    MK_MEMBER_ADDED = 3,    /* into the configuration (not made yet) */
+    MK_MEMBER_REMOVED = 4,  /* out of it: an operator's remove */
+} mk_member_change;
+
+typedef struct mk_group_member_event {
+    uint64_t index; /* the Raft index of the configuration change */
+    mk_peer_id member;
+    mk_member_change change;
+    /* true: an operator's signed request (mk_group_client_assign,
+     * mk_group_client_remove), `by` its signer, with the time and
+     * signature it sent (mk_group_assign_verify checks them); false:
+     * the leader `by` replaced a silent voter by itself, and `at_unix_ms`
+     * and `sig` are zeros. */
+    bool by_operator;
+    mk_peer_id by;
+    uint64_t at_unix_ms;
+    uint8_t sig[MK_SIG_LEN];
+} mk_group_member_event;
+
+/* Called on the loop for each note this member applies (`ev` borrowed
+ * for the call). One watcher per group: a second call replaces it; `cb`
+ * NULL removes it. Returns 0. */
+typedef void (*mk_group_member_cb)(mk_group *g, const mk_group_member_event *ev,
+                                   void *data);
+int mk_group_watch_members(mk_group *g, mk_group_member_cb cb, void *data);
+
+/* Whether an operator's change carries a good signature of its signer
+ * for group `group` (the ASSIGN digest, docs/groups.md): 0, MK_EINVAL
+ * for a change no operator asks for, or MK_EBAD_SIGNATURE. The time is
+ * not checked: the leader did that when it took the request. */
+int mk_group_assign_verify(const mk_id *group, const mk_group_member_event *ev);
+
 /* A command's outcome: status 0 with the command's sequence number in
  * the group (`applied`, 1-based) and the state machine's result (valid
  * during the call), or a negative status: MK_ECONNECT_TIMEOUT when no

@@ -104,6 +104,18 @@ int mk_group_client_assign(mk_group_client *c, const mk_peer_id *member,
                            uint32_t timeout_ms, mk_group_result_cb cb,
                            void *data);
 
+/* Asks the leader to take standby `member` out of the configuration for
+ * good: the last step of rotating a key (promote the new key's standby,
+ * demote the old key, remove it). Signed and answered as an assign;
+ * MK_EINVAL when `member` is a voter (demote it first) or already out.
+ * A removed member no longer votes, receives the log, or signs requests
+ * (its assigns are refused with MK_ENOT_ALLOWED); the member list is
+ * fixed by the GroupId, so nothing brings it back. Members that predate
+ * removal refuse the request as malformed. */
+int mk_group_client_remove(mk_group_client *c, const mk_peer_id *member,
+                           const mk_keypair *signer, uint32_t timeout_ms,
+                           mk_group_result_cb cb, void *data);
+
 /* Members in the catalog (entries listing the group), up to `max`;
  * returns how many were written to `out`. */
 size_t mk_group_client_members(mk_group_client *c, mk_peer_id *out,

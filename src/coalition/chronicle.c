@@ -11,6 +11,7 @@
  * through the chain, and for nothing after it.
  */
 #include "coalition/chronicle.h"
+#include "coalition/chronicle_record.h"
 
 #include <jansson.h>
 #include <stdarg.h>
@@ -108,6 +109,34 @@ static long count_signers(const co_chronicle_entry *e,
     return good;
 }
 
+/* A recorded committee change must decode, and an operator's must carry
+ * that operator's signature of the request for that group (the subject):
+ * members record only what the group's leader noted, so anything else is
+ * a record no member should have signed. */
+static bool committee_change_holds(const co_chronicle_entry *e,
+                                   co_chronicle_check *out)
+{
+    if (strcmp(e->kind, CO_RECORD_COMMITTEE) != 0)
+        return true;
+    co_record_committee r;
+    if (co_record_committee_decode(e->body, e->body_len, &r) != 0) {
+        refuse(out, CO_ECHAIN, e->seq,
+               "a committee.change record that does not decode (%zu bytes)",
+               e->body_len);
+        return false;
+    }
+    if (r.ev.by_operator &&
+        mk_group_assign_verify(&e->subject, &r.ev) != 0) {
+        char who[MK_ID_HEX_LEN + 1];
+        refuse(out, CO_ECHAIN, e->seq,
+               "committee change: the operator's signature (by %.16s…) "
+               "does not verify for that committee",
+               mk_id_hex(&r.ev.by, who));
+        return false;
+    }
+    return true;
+}
+
 void co_chronicle_verify_entries(const co_chronicle_entry *v, size_t n,
                                  const mk_peer_id *committee,
                                  size_t n_committee, co_chronicle_check *out)
@@ -172,6 +201,8 @@ void co_chronicle_verify_entries(const co_chronicle_entry *v, size_t n,
                    "hash does not match the entry's contents");
             return;
         }
+        if (!committee_change_holds(e, out))
+            return;
         long k = count_signers(e, committee, n_committee, out);
         if (k < 0)
             return;

@@ -77,3 +77,65 @@ int co_record_rotation_decode(const uint8_t *body, size_t len,
                ? 0
                : MK_EDECODE;
 }
+
+static void put_le64(uint8_t *at, uint64_t v)
+{
+    for (int i = 0; i < 8; i++)
+        at[i] = (uint8_t)(v >> (8 * i));
+}
+
+static uint64_t get_le64(const uint8_t *at)
+{
+    uint64_t v = 0;
+    for (int i = 7; i >= 0; i--)
+        v = v << 8 | at[i];
+    return v;
+}
+
+void co_record_committee_encode(const co_record_committee *r,
+                                uint8_t out[CO_RECORD_COMMITTEE_LEN])
+{
+    const mk_group_member_event *e = &r->ev;
+    out[0] = CO_RECORD_VERSION;
+    out[1] = r->module;
+    out[2] = (uint8_t)e->change;
+    out[3] = e->by_operator ? 1 : 0;
+    out[4] = 0;
+    put_le64(out + 5, e->index);
+    memcpy(out + 13, e->member.b, MK_ID_LEN);
+    memcpy(out + 45, e->by.b, MK_ID_LEN);
+    put_le64(out + 77, e->by_operator ? e->at_unix_ms : 0);
+    if (e->by_operator)
+        memcpy(out + 85, e->sig, MK_SIG_LEN);
+    else
+        memset(out + 85, 0, MK_SIG_LEN);
+}
+
+int co_record_committee_decode(const uint8_t *body, size_t len,
+                               co_record_committee *out)
+{
+    memset(out, 0, sizeof *out);
+    mk_group_member_event *e = &out->ev;
+    if (len != CO_RECORD_COMMITTEE_LEN || body[0] != CO_RECORD_VERSION ||
+        body[2] < MK_MEMBER_PROMOTED || body[2] > MK_MEMBER_REMOVED ||
+        body[3] > 1 || body[4] != 0)
+        return MK_EDECODE;
+    out->module = body[1];
+    e->change = (mk_member_change)body[2];
+    e->by_operator = body[3] == 1;
+    e->index = get_le64(body + 5);
+    memcpy(e->member.b, body + 13, MK_ID_LEN);
+    memcpy(e->by.b, body + 45, MK_ID_LEN);
+    e->at_unix_ms = get_le64(body + 77);
+    memcpy(e->sig, body + 85, MK_SIG_LEN);
+    if (e->by_operator)
+        return 0;
+    /* What the leader does carries no time and no signature: zeros, so
+     * one fact has one encoding. */
+    if (e->at_unix_ms)
+        return MK_EDECODE;
+    for (size_t i = 0; i < MK_SIG_LEN; i++)
+        if (e->sig[i])
+            return MK_EDECODE;
+    return 0;
+}

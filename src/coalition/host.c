@@ -521,6 +521,26 @@ static void on_card_published(const co__atlas_item *it, const mk_id *replaced,
     uv_timer_start(&c->timer, on_timer, 0, RECONCILE_MS);
 }
 
+/* Runs inside the apply() of a membership note, on every member of the
+ * changed committee (mk_group_watch_members), for each change its leader
+ * noted; a restart replays them and `never said` drops the repeats. The
+ * body holds only what the note says, so every recording member writes
+ * the same bytes. Only a member of the Chronicle committee too records. */
+static void on_member_change(mk_group *g, const mk_group_member_event *ev,
+                             void *data)
+{
+    hosted *x = data;
+    hosted *c = chronicle_of(x->host);
+    if (!c)
+        return;
+    co_record_committee r = {.module = (uint8_t)x->kind, .ev = *ev};
+    uint8_t body[CO_RECORD_COMMITTEE_LEN];
+    co_record_committee_encode(&r, body);
+    record_push(c, CO_RECORD_COMMITTEE, mk_group_id(g), body, sizeof body,
+                CO__APPEND_NEVER_SAID);
+    uv_timer_start(&c->timer, on_timer, 0, RECONCILE_MS);
+}
+
 static void on_entry_appended(const co__chronicle_entry *e, void *data)
 {
     hosted *x = data;
@@ -597,6 +617,7 @@ static int host_one(co_host *h, co_module_kind kind, char *err)
         co__module_ops_of(kind)->fsm_free(&x->fsm);
         return rc;
     }
+    mk_group_watch_members(x->group, on_member_change, x);
     co__host_metrics_add(&x->metrics, h->cfg.node, kind, &x->fsm);
     uv_timer_init(mk_node_loop(h->cfg.node), &x->timer);
     x->timer.data = x;

@@ -1816,6 +1816,66 @@ static int raft_code(int rv);
 static void srv_answer(mk__srv *s, const mk__req *q, int status,
                        uint64_t applied, const uint8_t *res, size_t len);
 
+/* ---- membership notes (group_members.h) ---------------------------------- */
+
+typedef struct note_req {
+    struct raft_apply req;
+    mk_group *g;
+} note_req;
+
+static void on_note_done(struct raft_apply *req, int status, void *result)
+{
+    note_req *n = req->data;
+    (void)result;
+    if (status != 0 && !n->g->closing) {
+        char hex[MK_ID_HEX_LEN + 1];
+        fprintf(stderr, "mosaik: group %s: a membership note was lost: %s\n",
+                mk_id_hex(&n->g->id, hex), raft_strerror(status));
+    }
+    free(n);
+}
+
+/* The leader's word on the change that just committed, into the log. */
+static void note_propose(mk_group *g)
+{
+    uint8_t body[MK__NOTE_LEN];
+    mk__note_encode(&g->note, body);
+    note_req *n = calloc(1, sizeof *n);
+    struct raft_buffer buf = {.len = mk__note_entry_size(sizeof body)};
+    buf.base = n ? raft_malloc(buf.len) : NULL;
+    if (!buf.base) {
+        free(n);
+        return;
+    }
+    mk__note_entry_write(buf.base, body, sizeof body);
+    n->g = g;
+    n->req.data = n;
+    int rv = raft_apply(&g->raft, &n->req, &buf, 1, on_note_done);
+    if (rv != 0) {
+        /* libraft 0.15 keeps the buffer only when it appended it
+         * (sim.c, propose). */
+        if (rv == RAFT_NOTLEADER)
+            raft_free(buf.base);
+        free(n);
+    }
+}
+
+static void on_note(void *data, const uint8_t *body, size_t len)
+{
+    mk_group *g = data;
+    mk_group_member_event ev;
+    if (mk__note_decode(body, len, &ev) != 0 || !g->member_cb)
+        return;
+    g->member_cb(g, &ev, g->member_data);
+}
+
+int mk_group_watch_members(mk_group *g, mk_group_member_cb cb, void *data)
+{
+    g->member_cb = cb;
+    g->member_data = cb ? data : NULL;
+    return 0;
+}
+
 static void on_change_done(struct raft_change *req, int status)
 {
     mk_group *g = req->data;
@@ -1825,6 +1885,14 @@ static void on_change_done(struct raft_change *req, int status)
                    status == 0 ? 0 : raft_code(status), 0, NULL, 0);
         g->assign_srv = NULL;
     }
+    if (status == 0 && !g->closing) {
+        /* Committed, and nothing else could start meanwhile: the latest
+         * committed configuration is this change's entry (a promotion's
+         * is appended only once libraft caught the standby up, so its
+         * index is not known when the change starts). */
+        g->note.index = g->raft.configuration_index;
+        note_propose(g);
+    }
     if (status != 0 && !g->closing) {
         char hex[MK_ID_HEX_LEN + 1];
         fprintf(stderr, "mosaik: group %s: a membership change failed: %s\n",
@@ -1832,25 +1900,64 @@ static void on_change_done(struct raft_change *req, int status)
     }
 }
 
-static void change_role(mk_group *g, const mk__voter *v, int role)
+/* Starts moving `v` to `role` (-1: out of the configuration), on the word
+ * of the operator whose ASSIGN body is `assign`, or NULL: the leader's. */
+static void change_role(mk_group *g, const mk__voter *v, int role,
+                        const uint8_t *assign)
 {
     char hex[MK_ID_HEX_LEN + 1], peer[MK_ID_HEX_LEN + 1];
+    if (!mk__members_may_change(&g->raft))
+        return; /* a change still pending, or no entry of this term yet */
     g->change.data = g;
-    int rv = raft_assign(&g->raft, &g->change, v->id, role, on_change_done);
+    int rv = role < 0 ? raft_remove(&g->raft, &g->change, v->id,
+                                    on_change_done)
+                      : raft_assign(&g->raft, &g->change, v->id, role,
+                                    on_change_done);
     if (rv != 0)
         return; /* a change libraft is still finishing: next time */
     g->change_busy = true;
+    mk_group_member_event *n = &g->note;
+    memset(n, 0, sizeof *n);
+    n->member = v->peer;
+    n->change = role < 0               ? MK_MEMBER_REMOVED
+                : role == RAFT_VOTER   ? MK_MEMBER_PROMOTED
+                                       : MK_MEMBER_DEMOTED;
+    n->by_operator = assign != NULL;
+    if (assign) {
+        memcpy(n->by.b, assign + MK_ID_LEN + 1, MK_ID_LEN);
+        for (int i = 0; i < 8; i++)
+            n->at_unix_ms |= (uint64_t)assign[2 * MK_ID_LEN + 1 + i]
+                             << (8 * i);
+        memcpy(n->sig, assign + MK__ASSIGN_LEN - MK_SIG_LEN, MK_SIG_LEN);
+    } else {
+        n->by = g->voters[g->self].peer;
+    }
     fprintf(stderr, "mosaik: group %s: %s %s\n", mk_id_hex(&g->id, hex),
-            role == RAFT_VOTER ? "promoting standby" : "demoting voter",
+            role < 0                ? "removing standby"
+            : role == RAFT_VOTER    ? "promoting standby"
+                                    : "demoting voter",
             mk_id_hex(&v->peer, peer));
 }
 
-/* Whether an ASSIGN body is signed by a listed member, recently. */
+/* The listed members as the membership logic sees them. */
+static size_t member_views(const mk_group *g, mk__mview v[MK__MAX_VOTERS])
+{
+    size_t n = g->n_voters < MK__MAX_VOTERS ? g->n_voters : MK__MAX_VOTERS;
+    for (size_t i = 0; i < n; i++)
+        v[i] = (mk__mview){.role = role_of(g, g->voters[i].id),
+                           .heard_ms = g->voters[i].heard_ms,
+                           .self = i == g->self};
+    return n;
+}
+
+/* Whether an ASSIGN body is signed by a member, recently. A listed member
+ * an operator removed from the configuration is no longer one. */
 static bool assign_signed(const mk_group *g, const uint8_t *body)
 {
     mk_peer_id signer;
+    raft_id sid;
     memcpy(signer.b, body + MK_ID_LEN + 1, MK_ID_LEN);
-    if (!mk__group_voter(g, &signer, NULL))
+    if (!mk__group_voter(g, &signer, &sid) || role_of(g, sid) < 0)
         return false;
     uint64_t at = 0;
     for (int i = 0; i < 8; i++)
@@ -1864,12 +1971,14 @@ static bool assign_signed(const mk_group *g, const uint8_t *body)
                      body + MK__ASSIGN_LEN - MK_SIG_LEN) == 0;
 }
 
-/* An operator's ASSIGN {member, voter?}: answered when the change is
- * committed, or at once when it is refused. Only a listed member may ask
- * (it signs the request: the time in it bounds a replay to a minute),
- * only the leader does it, and the limits hold as for automatic changes:
- * at most max_voters voters, at least one, and the leader stays a voter
- * (move leadership first). */
+/* An operator's ASSIGN {member, voter / standby / removed}: answered when
+ * the change is committed, or at once when it is refused. Only a member
+ * may ask (it signs the request: the time in it bounds a replay to a
+ * minute), only the leader does it, and the limits hold as for automatic
+ * changes: at most max_voters voters, at least one, and the leader stays
+ * a voter (move leadership first). Only a standby is removed (demote
+ * first), and a removed member stays out: the member list is fixed by
+ * the GroupId, so nothing adds it back. */
 static void serve_assign(mk_group *g, mk__srv *s, const mk__req *q)
 {
     if (!assign_signed(g, q->body)) {
@@ -1887,24 +1996,23 @@ static void serve_assign(mk_group *g, mk__srv *s, const mk__req *q)
         srv_answer(s, q, MK_EINVAL, 0, NULL, 0);
         return;
     }
-    int role = q->body[MK_ID_LEN] ? RAFT_VOTER : RAFT_STANDBY;
-    if (role_of(g, id) == role) {
-        srv_answer(s, q, 0, 0, NULL, 0);
-        return;
-    }
-    size_t voters = count_voters(g);
-    if ((role == RAFT_VOTER && voters >= g->params.max_voters) ||
-        (role == RAFT_STANDBY &&
-         (voters <= 1 || id == g->voters[g->self].id))) {
-        srv_answer(s, q, MK_EINVAL, 0, NULL, 0);
+    uint8_t want = q->body[MK_ID_LEN];
+    int role = want == 2 ? -1 : want ? RAFT_VOTER : RAFT_STANDBY;
+    mk__mview v[MK__MAX_VOTERS];
+    size_t n = member_views(g, v);
+    size_t i = 0;
+    while (i < n && g->voters[i].id != id)
+        i++;
+    int rc = mk__members_assign_check(v, n, i, role, g->params.max_voters);
+    if (rc != 0) {
+        srv_answer(s, q, rc > 0 ? 0 : rc, 0, NULL, 0);
         return;
     }
     if (g->change_busy) {
         srv_answer(s, q, MK_EBUSY, 0, NULL, 0);
         return;
     }
-    const mk__voter *v = mk__group_voter_by_id(g, id);
-    change_role(g, v, role);
+    change_role(g, &g->voters[i], role, q->body);
     if (!g->change_busy) {
         srv_answer(s, q, MK_EBUSY, 0, NULL, 0);
         return;
@@ -1918,52 +2026,26 @@ static void serve_assign(mk_group *g, mk__srv *s, const mk__req *q)
 static void membership_check(mk_group *g, int64_t now)
 {
     if (!leader_now(g)) {
-        g->leading_since = g->short_since = 0;
-        g->refill = false;
+        memset(&g->mstate, 0, sizeof g->mstate);
         return;
     }
-    if (!g->leading_since)
-        g->leading_since = now;
+    if (!g->mstate.leading_since)
+        g->mstate.leading_since = now;
     if (g->change_busy || g->disk != DISK_OK ||
-        now - g->leading_since < (int64_t)g->params.replace_after_ms)
+        !mk__members_may_change(&g->raft))
         return;
+    mk__mview v[MK__MAX_VOTERS];
+    size_t n = member_views(g, v);
     /* Alive: heard within two election timeouts (a standby that answers
      * the leader's heartbeats). */
-    int64_t alive = 2 * (int64_t)g->params.election_timeout_ms;
-    const mk__voter *silent = NULL, *standby = NULL;
-    size_t voters = 0;
-    for (size_t i = 0; i < g->n_voters; i++) {
-        const mk__voter *v = &g->voters[i];
-        int role = role_of(g, v->id);
-        if (role == RAFT_VOTER) {
-            voters++;
-            if (i != g->self && !silent &&
-                now - v->heard_ms >= (int64_t)g->params.replace_after_ms)
-                silent = v;
-        } else if (role == RAFT_STANDBY && now - v->heard_ms < alive &&
-                   (!standby || v->heard_ms > standby->heard_ms)) {
-            standby = v;
-        }
-    }
-    /* Short of voters for another reason (an operator's demote, the first
-     * of a two-step rotation): the operator gets replace_after_ms to
-     * finish before the leader fills the place itself. */
-    if (voters >= g->params.max_voters)
-        g->short_since = 0;
-    else if (!g->short_since)
-        g->short_since = now;
-    if (!standby)
+    mk__mparams p = {.max_voters = g->params.max_voters,
+                     .replace_after_ms = g->params.replace_after_ms,
+                     .alive_ms = 2 * (int64_t)g->params.election_timeout_ms};
+    mk__mplan plan = mk__members_plan(&g->mstate, v, n, &p, now);
+    if (plan.member < 0)
         return;
-    if (silent) {
-        change_role(g, silent, RAFT_STANDBY);
-        g->refill = g->change_busy;
-    } else if (voters < g->params.max_voters &&
-               (g->refill || now - g->short_since >=
-                                 (int64_t)g->params.replace_after_ms)) {
-        change_role(g, standby, RAFT_VOTER);
-        if (g->change_busy)
-            g->refill = false;
-    }
+    change_role(g, &g->voters[plan.member], plan.role, NULL);
+    mk__members_planned(&g->mstate, &plan, g->change_busy);
 }
 
 static void on_tick(uv_timer_t *h)
@@ -2539,7 +2621,7 @@ static int join(const mk_group_config *cfg, mk_group **out, char *err)
     local->local = true;
     g->sessions = local;
 
-    mk__gfsm_hooks hooks = {on_applied, on_restored, g};
+    mk__gfsm_hooks hooks = {on_applied, on_restored, g, on_note};
     mk__gfsm_init(&g->gfsm, cfg->fsm, &hooks);
     mk__feed_init(&g->feed, g);
     uv_check_init(g->loop, &g->check);

@@ -715,10 +715,10 @@ int mk_group_client_status(mk_group_client *c, const mk_peer_id *member,
     return add_q(c, q, NULL, 0, timeout_ms);
 }
 
-int mk_group_client_assign(mk_group_client *c, const mk_peer_id *member,
-                           bool voter, const mk_keypair *signer,
-                           uint32_t timeout_ms, mk_group_result_cb cb,
-                           void *data)
+/* ASSIGN with role byte 1 (voter), 0 (standby) or 2 (out). */
+static int assign(mk_group_client *c, const mk_peer_id *member, uint8_t role,
+                  const mk_keypair *signer, uint32_t timeout_ms,
+                  mk_group_result_cb cb, void *data)
 {
     cq *q = calloc(1, sizeof *q);
     if (!q)
@@ -726,7 +726,7 @@ int mk_group_client_assign(mk_group_client *c, const mk_peer_id *member,
     uint8_t body[MK__ASSIGN_LEN], *p = body;
     memcpy(p, member->b, MK_ID_LEN);
     p += MK_ID_LEN;
-    *p++ = voter;
+    *p++ = role;
     memcpy(p, signer->pub.b, MK_ID_LEN);
     p += MK_ID_LEN;
     uint64_t now = (uint64_t)mk_now_ms();
@@ -739,6 +739,21 @@ int mk_group_client_assign(mk_group_client *c, const mk_peer_id *member,
     q->cb = cb;
     q->data = data;
     return add_q(c, q, body, sizeof body, timeout_ms);
+}
+
+int mk_group_client_assign(mk_group_client *c, const mk_peer_id *member,
+                           bool voter, const mk_keypair *signer,
+                           uint32_t timeout_ms, mk_group_result_cb cb,
+                           void *data)
+{
+    return assign(c, member, voter ? 1 : 0, signer, timeout_ms, cb, data);
+}
+
+int mk_group_client_remove(mk_group_client *c, const mk_peer_id *member,
+                           const mk_keypair *signer, uint32_t timeout_ms,
+                           mk_group_result_cb cb, void *data)
+{
+    return assign(c, member, 2, signer, timeout_ms, cb, data);
 }
 
 static void on_tick_closed(uv_handle_t *h)

@@ -97,6 +97,32 @@ void mk__batch_header_write(uint8_t *out, uint32_t n)
     put_le32(out + 4, n);
 }
 
+void mk__note_entry_write(uint8_t *out, const uint8_t *body, size_t len)
+{
+    size_t total = mk__note_entry_size(len);
+    memset(out, 0, total);
+    out[0] = MK__ENV_VERSION;
+    out[1] = MK__ENV_NOTE;
+    put_le32(out + 4, (uint32_t)len);
+    memcpy(out + MK__NOTE_HDR, body, len);
+}
+
+/* The body of a note entry, or NULL when it is not one. */
+static const uint8_t *note_body(const uint8_t *p, size_t len, size_t *blen)
+{
+    if (len < MK__NOTE_HDR || len % 8 != 0 || p[0] != MK__ENV_VERSION ||
+        p[1] != MK__ENV_NOTE || p[2] != 0 || p[3] != 0)
+        return NULL;
+    size_t n = get_le32(p + 4);
+    if (n > len - MK__NOTE_HDR || mk__note_entry_size(n) != len)
+        return NULL;
+    for (size_t i = MK__NOTE_HDR + n; i < len; i++)
+        if (p[i] != 0)
+            return NULL;
+    *blen = n;
+    return p + MK__NOTE_HDR;
+}
+
 /* The length of the envelope at `p` (at most `avail` bytes), or 0 when no
  * valid envelope starts there. */
 static size_t env_span(const uint8_t *p, size_t avail)
@@ -385,6 +411,15 @@ int mk__gfsm_apply(mk__gfsm *a, const void *entry, size_t len)
     mk__envelope e;
     if (a->fatal)
         return a->fatal;
+    if (len >= 2 && p[1] == MK__ENV_NOTE) {
+        size_t blen;
+        const uint8_t *body = note_body(p, len, &blen);
+        if (!body)
+            goto bad;
+        if (a->hooks.note)
+            a->hooks.note(a->hooks.data, body, blen);
+        return 0;
+    }
     if (len >= 2 && p[1] == MK__ENV_BATCH) {
         long n = batch_check(p, len);
         if (n < 0)

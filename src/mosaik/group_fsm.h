@@ -53,6 +53,12 @@
 #define MK__ENV_COMMAND 1
 #define MK__ENV_BATCH 2
 #define MK__BATCH_HDR 8
+/* A note from the group layer itself (group_members.h), never a command:
+ * an 8-byte header (version, kind 3, u16 0, u32 body length), the body,
+ * zero padding to a multiple of 8. Builds that predate notes skip them
+ * as malformed, which changes nothing else. */
+#define MK__ENV_NOTE 3
+#define MK__NOTE_HDR 8
 /* Commands one batch entry may carry. */
 #define MK__BATCH_MAX 65536
 /* The largest command an envelope carries (its length is a u32, and a
@@ -90,6 +96,14 @@ int mk__env_parse(const void *buf, size_t len, mk__envelope *e);
  * 8 bytes) starts with this header: 8 bytes at `out`. */
 void mk__batch_header_write(uint8_t *out, uint32_t n);
 
+/* Bytes a note entry with a `len`-byte body takes, and its writing
+ * into `out` (that many bytes). */
+static inline size_t mk__note_entry_size(size_t len)
+{
+    return (MK__NOTE_HDR + len + 7) & ~(size_t)7;
+}
+void mk__note_entry_write(uint8_t *out, const uint8_t *body, size_t len);
+
 /* Calls `fn` for each command of a log entry (a plain envelope, or each
  * of a batch's), in order. Returns how many, or -1 (and no call) when
  * the entry is malformed. Touches no state: any thread may call it. */
@@ -126,6 +140,9 @@ typedef struct mk__gfsm_hooks {
     /* After the state was replaced by a snapshot (install or restart). */
     void (*restored)(void *data);
     void *data;
+    /* After every note entry (the body, valid during the call only); may
+     * be NULL. Notes change no state and are not counted as applied. */
+    void (*note)(void *data, const uint8_t *body, size_t len);
 } mk__gfsm_hooks;
 
 typedef struct mk__gsession mk__gsession;

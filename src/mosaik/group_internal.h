@@ -59,6 +59,7 @@
 #include "mosaik/group_client.h"
 #include "mosaik/group_fsm.h"
 #include "mosaik/group_io.h"
+#include "mosaik/group_members.h"
 
 /* ---- wire (group_wire.c) -------------------------------------------------- */
 
@@ -421,11 +422,13 @@ struct mk_group {
      * flight, and when this member last became leader. */
     struct raft_change change;
     bool change_busy;
-    int64_t leading_since;
-    /* Since when fewer than max_voters vote (0: not), and whether the
-     * leader itself demoted a silent voter and owes a promotion. */
-    int64_t short_since;
-    bool refill;
+    /* What the leader keeps between passes (group_members.h). */
+    mk__mstate mstate;
+    /* The change in flight, as its note will tell it (group_members.h),
+     * and who watches the notes applied here. */
+    mk_group_member_event note;
+    mk_group_member_cb member_cb;
+    void *member_data;
     /* The requester of the change in flight, when an operator asked for
      * it (ASSIGN), to answer when libraft is done; NULL otherwise. */
     mk__srv *assign_srv;

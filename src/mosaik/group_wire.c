@@ -95,7 +95,7 @@ int mk__req_decode(const uint8_t *p, size_t n, mk__req *r)
         break;
     case MK__OP_ASSIGN:
         r->body = mk_get_bytes(&rd, &r->len, MK__ASSIGN_LEN);
-        if (!r->body || r->len != MK__ASSIGN_LEN || r->body[MK_ID_LEN] > 1)
+        if (!r->body || r->len != MK__ASSIGN_LEN || r->body[MK_ID_LEN] > 2)
             return MK_EDECODE;
         break;
     default:

@@ -922,6 +922,189 @@ static bool replaced(env *e, void *arg)
            t.st.is_voter;
 }
 
+/* ---- key rotation without downtime ----------------------------------- */
+
+enum { DEMOTE, PROMOTE, REMOVE };
+
+#define ROT_WINDOW 4
+#define ROT_MAX_WRITES 4096
+
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* An operator's request, while a client keeps ROT_WINDOW writes in
+ * flight without pause: every write must be acknowledged (no downtime),
+ * and the acknowledged sequence numbers must be exactly the next ones
+ * (none lost, none repeated). The request's status. */
+static int change_while_writing(env *e, int g, int what,
+                                const mk_peer_id *member,
+                                const mk_keypair *signer, uint64_t *writes)
+{
+    mk_group_client *cli = e->g[g].cli;
+    mk_group_client_via(cli, NULL);
+    static res w[ROT_WINDOW];
+    static uint64_t got[ROT_MAX_WRITES];
+    bool busy[ROT_WINDOW] = {false};
+    size_t n = 0;
+    int after = 0;
+    for (int k = 0; k < ROT_WINDOW; k++) {
+        memset(&w[k], 0, sizeof w[k]);
+        assert_int_equal(mk_group_client_execute(cli, "1", 1,
+                                                 (uint32_t)ms(5000), on_res,
+                                                 &w[k]),
+                         0);
+        busy[k] = true;
+    }
+    res a = {0};
+    int rc = what == REMOVE
+                 ? mk_group_client_remove(cli, member, signer,
+                                          (uint32_t)ms(10000), on_res, &a)
+                 : mk_group_client_assign(cli, member, what == PROMOTE,
+                                          signer, (uint32_t)ms(10000),
+                                          on_res, &a);
+    assert_int_equal(rc, 0);
+    int64_t t0 = mk_mono_ms();
+    for (;;) {
+        bool any = false;
+        for (int k = 0; k < ROT_WINDOW; k++) {
+            if (busy[k] && w[k].done) {
+                if (w[k].status != 0)
+                    fail_msg("a write failed during the change: %s",
+                             mk_strerror(w[k].status));
+                assert_true(n < ROT_MAX_WRITES);
+                got[n++] = w[k].applied;
+                res_free(&w[k]);
+                busy[k] = false;
+                after += a.done;
+            }
+            /* At least a few writes after the answer: the new
+             * configuration must take them. */
+            if (!busy[k] && after < 3) {
+                memset(&w[k], 0, sizeof w[k]);
+                assert_int_equal(mk_group_client_execute(cli, "1", 1,
+                                                         (uint32_t)ms(5000),
+                                                         on_res, &w[k]),
+                                 0);
+                busy[k] = true;
+            }
+            any |= busy[k];
+        }
+        if (a.done && after >= 3 && !any)
+            break;
+        if (mk_mono_ms() - t0 > ms(30000))
+            fail_msg("the change or the writes did not finish");
+        spin(e, 2);
+    }
+    qsort(got, n, sizeof got[0], cmp_u64);
+    for (size_t i = 0; i < n; i++)
+        if (got[i] != *writes + 1 + i)
+            fail_msg("write %zu of %zu acknowledged at %llu, wanted %llu", i,
+                     n, (unsigned long long)got[i],
+                     (unsigned long long)(*writes + 1 + i));
+    *writes += n;
+    print_message("%s: %zu writes acknowledged, %d of them in flight "
+                  "when it was asked, %d after its answer\n",
+                  what == DEMOTE ? "demote" : what == PROMOTE ? "promote"
+                                                              : "remove",
+                  n, ROT_WINDOW, after);
+    int status = a.status;
+    res_free(&a);
+    return status;
+}
+
+/* A member's key is rotated: its new key runs as a standby, the old voter
+ * is demoted, the new key promoted, the old node stopped and its key
+ * removed, while a client writes throughout. Every acknowledged write is
+ * on every remaining member, and the removed key is refused afterwards:
+ * its signature no longer counts and it cannot be promoted back. */
+static void key_rotation_without_downtime(void **state)
+{
+    static env e; /* outlives a failed assertion: see teardown_env */
+    gspec specs[1] = {spec("keyrot", "counter", 0)};
+    int four[] = {0, 1, 2, 3, -1};
+    memcpy(specs[0].voters, four, sizeof four);
+    specs[0].max_voters = 3;
+    /* The leader must not fill the place itself mid-rotation. */
+    specs[0].replace_after_ms = (uint32_t)ms(60000);
+    env_init(&e, 4, specs, 1);
+    for (int i = 0; i < 4; i++)
+        start(&e, i);
+    open_node(&e);
+    const int all4[] = {0, 1, 2, 3};
+    int fresh = by_rank(&e, all4, 4, 3); /* the new key, a standby */
+    int voters[3], nv = 0;
+    for (int i = 0; i < 4; i++)
+        if (i != fresh)
+            voters[nv++] = i;
+    int leader = wait_leader(&e, 0, voters, 3, ms(15000));
+    if (leader < 0) {
+        env_close(&e, true);
+        fail_msg("no leader");
+    }
+    int old = voters[0] == leader ? voters[1] : voters[0];
+    int third = 0;
+    for (int i = 0; i < 4; i++)
+        if (i != leader && i != old && i != fresh)
+            third = i;
+    mk_keypair op, old_key;
+    char kerr[MK_ERRMSG_SIZE];
+    assert_int_equal(mk_keypair_load(&op, e.d[leader].key, kerr), 0);
+    assert_int_equal(mk_keypair_load(&old_key, e.d[old].key, kerr), 0);
+    mk_peer_id old_p = peer_of(&e, old), fresh_p = peer_of(&e, fresh);
+    uint64_t writes = 0;
+    res r = {0};
+    assert_int_equal(exec_sync(&e, 0, -1, "1", ms(5000), &r), 0);
+    writes = r.applied;
+
+    /* A voter cannot be removed: it must be demoted first. */
+    mk_group_client_via(e.g[0].cli, NULL);
+    res rv = {0};
+    assert_int_equal(mk_group_client_remove(e.g[0].cli, &old_p, &op,
+                                            (uint32_t)ms(10000), on_res, &rv),
+                     0);
+    wait_until(&e, res_done, &rv, ms(12000));
+    assert_int_equal(rv.status, MK_EINVAL);
+    res_free(&rv);
+
+    /* The rotation: demote the old key, promote the new, stop the old
+     * node, remove its key. */
+    assert_int_equal(change_while_writing(&e, 0, DEMOTE, &old_p, &op,
+                                          &writes), 0);
+    assert_int_equal(change_while_writing(&e, 0, PROMOTE, &fresh_p, &op,
+                                          &writes), 0);
+    mk_member_status s;
+    assert_int_equal(member_status(&e, 0, fresh, false, &s, ms(2000)), 0);
+    assert_true(s.st.is_voter);
+    assert_true(stop_member(&e, old, ms(10000)) >= 0);
+    assert_int_equal(change_while_writing(&e, 0, REMOVE, &old_p, &op,
+                                          &writes), 0);
+
+    /* The removed key is refused: its signature no longer counts, and
+     * nothing brings it back. */
+    mk_peer_id third_p = peer_of(&e, third);
+    assert_int_equal(assign_sync(&e, 0, &third_p, false, &old_key, &r),
+                     MK_ENOT_ALLOWED);
+    assert_int_equal(assign_sync(&e, 0, &old_p, true, &op, &r), MK_EINVAL);
+    assert_int_equal(assign_sync(&e, 0, &old_p, false, &op, &r), MK_EINVAL);
+
+    /* Nothing acknowledged was lost: the three members left hold every
+     * write, and only those. */
+    assert_int_equal(member_status(&e, 0, leader, false, &s, ms(2000)), 0);
+    assert_int_equal(s.st.n_members, 4);
+    assert_int_equal(s.st.n_voters, 3);
+    const int left[] = {leader, third, fresh};
+    same_q sq = {.g = 0, .members = left, .n = 3};
+    assert_true(wait_until(&e, same_state, &sq, ms(20000)));
+    assert_int_equal(sq.applied, writes);
+    assert_int_equal(exec_sync(&e, 0, -1, "1", ms(5000), &r), 0);
+    assert_int_equal(r.applied, writes + 1);
+    res_free(&r);
+    env_close(&e, false);
+}
+
 static void standby_replaces_silent_voter(void **state)
 {
     static env e; /* outlives a failed assertion: see teardown_env */
@@ -1839,6 +2022,8 @@ int main(void)
         cmocka_unit_test_teardown(pipelined_window, teardown_env),
         cmocka_unit_test_teardown(isolated_minority, teardown_env),
         cmocka_unit_test_teardown(standby_replaces_silent_voter, teardown_env),
+        cmocka_unit_test_teardown(key_rotation_without_downtime,
+                                  teardown_env),
         cmocka_unit_test_teardown(no_acknowledged_write_lost, teardown_env),
         cmocka_unit_test_teardown(replicas, teardown_env),
         cmocka_unit_test_teardown(full_disk, teardown_env),

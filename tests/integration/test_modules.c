@@ -1402,6 +1402,83 @@ static void chronicle_records_what_members_see(void **state)
     proc_result_free(&r);
 }
 
+/* An operator demotes an Almanac voter and promotes it back, each by
+ * `coalition group demote|promote` signed with a member's key: every
+ * member on both committees records both changes, once each, with the
+ * operator's signature, and the log still verifies. */
+static void chronicle_records_committee_changes(void **state)
+{
+    char err[CO_ERRMSG_SIZE], gid_hex[MK_ID_HEX_LEN + 1];
+    co_module_info m;
+    assert_int_equal(co_module_info_get(CFG, CO_MODULE_ALMANAC, &m, err), 0);
+    struct mk_fsm fsm;
+    assert_int_equal(co__almanac_fsm_init(&fsm, &m), 0);
+    mk_id gid;
+    co_module_group_id(&m, &fsm, &gid);
+    co__almanac_fsm_free(&fsm);
+    mk_id_hex(&gid, gid_hex);
+
+    /* The leader may not be demoted: the first member that is not the
+     * leader is. */
+    int who = -1;
+    for (int i = 0; i < MENV_MEMBERS && who < 0; i++) {
+        proc_result r;
+        assert_int_equal(menv_cli(&r, "group", "demote", "--group", gid_hex,
+                                  "--bootstrap", boot(-1), "--key",
+                                  E.d[0].key, "--timeout", "10s",
+                                  E.d[i].peer_id, NULL),
+                         0);
+        if (r.status == 0)
+            who = i;
+        proc_result_free(&r);
+    }
+    assert_true(who >= 0);
+    proc_result r = cli_expect(0, "group promote", "group", "promote",
+                               "--group", gid_hex, "--bootstrap", boot(-1),
+                               "--key", E.d[0].key, "--timeout", "10s",
+                               E.d[who].peer_id, NULL);
+    proc_result_free(&r);
+
+    log_goal g = {"committee.change", gid_hex, 2};
+    if (!wait_until(log_has, &g, ms(30000)))
+        fail_msg("the Chronicle did not record both committee changes");
+    spin(ms(2000)); /* any member's late record would land by now */
+    bool verified;
+    json_t *log = chronicle_json(&verified);
+    assert_true(verified);
+    if (count_kind(log, "committee.change", NULL) != 2)
+        fail_msg("wanted 2 committee.change entries: %s", dump(log));
+    const char *changes[2] = {"demoted", "promoted"};
+    long long last = 0;
+    int k = 0;
+    size_t i;
+    json_t *e;
+    json_array_foreach(log, i, e)
+    {
+        if (strcmp(jstr(e, "kind", NULL), "committee.change") != 0)
+            continue;
+        json_t *rec = json_object_get(e, "record");
+        assert_non_null(rec);
+        assert_string_equal(jstr(rec, "module", NULL), "almanac");
+        assert_string_equal(jstr(rec, "change", NULL), changes[k++]);
+        assert_string_equal(jstr(rec, "member", NULL), E.d[who].peer_id);
+        assert_string_equal(jstr(rec, "by", NULL), E.d[0].peer_id);
+        assert_true(json_is_true(json_object_get(rec, "by_operator")));
+        assert_true(json_is_string(json_object_get(rec, "signature")));
+        assert_true(jint(rec, "index", NULL) > last);
+        last = jint(rec, "index", NULL);
+    }
+    json_decref(log);
+    r = cli_expect(0, "chronicle log", "chronicle", "log", "--coalition",
+                   E.coalition, "--bootstrap", boot(-1), "--verify", NULL);
+    char want[128];
+    snprintf(want, sizeof want, "almanac: %.16s… demoted, by operator %.16s…",
+             E.d[who].peer_id, E.d[0].peer_id);
+    if (!strstr(r.out, want) || !strstr(r.out, "promoted, by operator"))
+        fail_msg("wanted \"%s\" in:\n%s", want, r.out);
+    proc_result_free(&r);
+}
+
 /* ---- 7. retirement --------------------------------------------------------- */
 
 static void retired_atlas_names_successor(void **state)
@@ -1498,6 +1575,7 @@ int main(void)
         cmocka_unit_test(killing_a_member_loses_nothing),
         cmocka_unit_test(minority_card_is_unverified),
         cmocka_unit_test(chronicle_records_what_members_see),
+        cmocka_unit_test(chronicle_records_committee_changes),
         cmocka_unit_test(retired_atlas_names_successor),
         cmocka_unit_test(members_exit_cleanly),
     };

@@ -43,6 +43,7 @@
 
 #include "mosaik/error.h"
 #include "mosaik/group_fsm.h"
+#include "mosaik/group_members.h"
 #include "sim.h"
 
 #define MAX_SERVERS 5
@@ -199,6 +200,8 @@ typedef struct sim_opts {
     bool verbose;
     bool no_io_faults;
     unsigned fault_mask; /* bit k enables fault kind k (fault_step) */
+    bool members;        /* membership changes (see "membership") */
+    bool no_remove;      /* ... without the operator's removals */
 } sim_opts;
 
 struct sim {
@@ -230,6 +233,7 @@ struct sim {
     /* counters for the report */
     unsigned faults, acked, rejected, gave_up, restores, leaders;
     raft_id last_leader;
+    struct members *mb; /* --members: the membership state, else NULL */
 };
 
 static void trace(sim *s, const char *fmt, ...)
@@ -724,12 +728,15 @@ static void heal_links(sim *s)
         }
 }
 
+static void members_fault(sim *s);
+static bool out_of_config(sim *s, unsigned i);
+
 static void fault_step(sim *s)
 {
     sim_rng *g = &s->rng;
     unsigned i = (unsigned)sim_below(g, s->n);
     unsigned j = (unsigned)sim_below(g, s->n);
-    unsigned kind = (unsigned)sim_below(g, 11);
+    unsigned kind = (unsigned)sim_below(g, s->mb ? 12 : 11);
     if (!(s->o->fault_mask >> kind & 1))
         return;
     s->faults++;
@@ -766,7 +773,7 @@ static void fault_step(sim *s)
     case 4:
         for (unsigned k = 0; k < s->n; k++) {
             unsigned x = (i + k) % s->n;
-            if (s->down[x]) {
+            if (s->down[x] && !out_of_config(s, x)) {
                 bool keep[MAX_SERVERS][2];
                 lift_cuts(s, x, keep);
                 raft_fixture_revive(&s->f, x);
@@ -831,6 +838,9 @@ static void fault_step(sim *s)
                                                              s->election[k]);
         }
         break;
+    case 11: /* --members: an operator's request, or the leader's death */
+        members_fault(s);
+        break;
     }
 }
 
@@ -838,7 +848,7 @@ static void heal_all(sim *s)
 {
     heal_links(s);
     for (unsigned i = 0; i < s->n; i++) {
-        if (s->down[i]) {
+        if (s->down[i] && !out_of_config(s, i)) {
             raft_fixture_revive(&s->f, i);
             s->down[i] = false;
         }
@@ -929,10 +939,433 @@ static void check_end(sim *s)
                       i);
     }
     for (unsigned i = 0; i < s->n && !s->failed; i++)
-        if (s->rep[i].count != s->hist_len && !unavailable(s, i))
+        if (s->rep[i].count != s->hist_len && !unavailable(s, i) &&
+            !out_of_config(s, i))
             violation(s, "after healing, server %u holds %" PRIu64
                          " of %zu commands", i, s->rep[i].count,
                       s->hist_len);
+}
+
+/* ---- membership ------------------------------------------------------------------
+ *
+ * With --members the cluster has five servers of which three vote (the
+ * first three; two standbys), and the leader runs the group's own
+ * membership logic (src/mosaik/group_members.h) every event: it replaces
+ * a voter it has not heard from for MB_REPLACE_MS with a standby it
+ * hears from, demoting first, and only when mk__members_may_change says
+ * a change may start. An operator fault asks the leader for a random
+ * promotion, demotion or (once) a standby's removal, refused as the
+ * group refuses it (mk__members_assign_check); another kills the leader.
+ * After each change commits, its leader proposes the note a group writes
+ * (MK__ENV_NOTE), and every replica checks the note against the
+ * configuration committed at its index.
+ *
+ * What must hold, after every event:
+ *   - at most one configuration change is pending: no server's log holds
+ *     two change entries above the highest commit index any server has;
+ *   - committed entries stay committed: every server, at every index up
+ *     to its commit index that its log still holds, has the term the
+ *     first server to commit that index had there;
+ *   - one configuration per committed configuration index, on every
+ *     server; at most max_voters voters and at least one in any;
+ *   - at most one leader per term. */
+
+#define MB_VOTERS 3
+#define MB_REPLACE_MS 3000
+
+typedef struct mchange {
+    struct raft_change req;
+    sim *s;
+    unsigned server;
+    bool busy;
+    mk_group_member_event note;
+} mchange;
+
+typedef struct cconf {
+    raft_index index;
+    int roles[MAX_SERVERS];
+} cconf;
+
+struct members {
+    mk__mstate st[MAX_SERVERS];
+    raft_time heard[MAX_SERVERS][MAX_SERVERS]; /* [leader][member] */
+    mchange chg[MAX_SERVERS];
+    bool removed[MAX_SERVERS];
+    unsigned removals;
+    raft_term *cterm; /* the committed term at each index, 0: unseen */
+    size_t cterm_cap;
+    cconf *confs;
+    size_t n_confs, cap_confs;
+    raft_id *leader_of; /* by term */
+    size_t leader_cap;
+    unsigned started, committed, by_operator, notes, leader_kills;
+};
+
+static void *grow(void *p, size_t *cap, size_t need, size_t size)
+{
+    if (need < *cap)
+        return p;
+    size_t c = *cap ? *cap : 256;
+    while (c <= need)
+        c *= 2;
+    uint8_t *q = realloc(p, c * size);
+    if (!q) {
+        fprintf(stderr, "sim: out of memory\n");
+        exit(2);
+    }
+    memset(q + *cap * size, 0, (c - *cap) * size);
+    *cap = c;
+    return q;
+}
+
+static mk_peer_id fake_peer(unsigned i)
+{
+    mk_peer_id p = {{0}};
+    p.b[0] = (uint8_t)(i + 1);
+    return p;
+}
+
+static int role_in(const struct raft_configuration *c, unsigned i)
+{
+    for (unsigned k = 0; k < c->n; k++)
+        if (c->servers[k].id == i + 1)
+            return c->servers[k].role;
+    return -1;
+}
+
+static const struct raft_entry *entry_at(const struct raft *r,
+                                         raft_index index)
+{
+    const struct raft_log *l = &r->log;
+    size_t n = l->back >= l->front ? l->back - l->front
+                                   : l->size - l->front + l->back;
+    if (index <= l->offset || index > l->offset + n)
+        return NULL;
+    return &l->entries[(l->front + (size_t)(index - l->offset - 1)) %
+                       l->size];
+}
+
+static bool out_of_config(sim *s, unsigned i)
+{
+    return s->mb && s->mb->removed[i];
+}
+
+static void on_note_proposed(struct raft_apply *req, int status, void *res)
+{
+    (void)status;
+    (void)res;
+    free(req);
+}
+
+/* What group.c does when a change commits: its note into the log. */
+static void note_propose(sim *s, mchange *c)
+{
+    uint8_t body[MK__NOTE_LEN];
+    mk__note_encode(&c->note, body);
+    struct raft_apply *req = calloc(1, sizeof *req);
+    struct raft_buffer buf = {.len = mk__note_entry_size(sizeof body)};
+    buf.base = req ? raft_malloc(buf.len) : NULL;
+    if (!buf.base) {
+        fprintf(stderr, "sim: out of memory\n");
+        exit(2);
+    }
+    mk__note_entry_write(buf.base, body, sizeof body);
+    int rv = raft_apply(raft_fixture_get(&s->f, c->server), req, &buf, 1,
+                        on_note_proposed);
+    if (rv != 0) {
+        if (rv == RAFT_NOTLEADER)
+            raft_free(buf.base);
+        free(req);
+    }
+}
+
+static void on_change(struct raft_change *req, int status)
+{
+    mchange *c = req->data;
+    sim *s = c->s;
+    c->busy = false;
+    if (s->closing || s->failed || status != 0) {
+        if (!s->closing)
+            trace(s, "server %u: change failed: %s", c->server,
+                  raft_strerror(status));
+        return;
+    }
+    s->mb->committed++;
+    c->note.index = raft_fixture_get(&s->f, c->server)->configuration_index;
+    trace(s, "server %u: change committed at %llu", c->server,
+          (unsigned long long)c->note.index);
+    note_propose(s, c);
+}
+
+/* Leader `l` moves member `i` to `role` (-1: out); false when libraft
+ * did not take it. */
+static bool change_start(sim *s, unsigned l, unsigned i, int role,
+                         bool operator)
+{
+    struct members *mb = s->mb;
+    struct raft *r = raft_fixture_get(&s->f, l);
+    mchange *c = &mb->chg[l];
+    if (c->busy || !mk__members_may_change(r))
+        return false;
+    /* Nothing else may be pending anywhere a change could still commit
+     * from: checked by members_check after the event. */
+    c->req.data = c;
+    c->s = s;
+    c->server = l;
+    int rv = role < 0 ? raft_remove(r, &c->req, i + 1, on_change)
+                      : raft_assign(r, &c->req, i + 1, role, on_change);
+    if (rv != 0)
+        return false;
+    c->busy = true;
+    memset(&c->note, 0, sizeof c->note);
+    c->note.member = fake_peer(i);
+    c->note.change = role < 0               ? MK_MEMBER_REMOVED
+                     : role == RAFT_VOTER   ? MK_MEMBER_PROMOTED
+                                            : MK_MEMBER_DEMOTED;
+    c->note.by_operator = operator;
+    c->note.by = fake_peer(l);
+    if (operator) {
+        /* Not a real signature: the simulator checks placement, not
+         * cryptography (tests/unit does). */
+        c->note.at_unix_ms = (uint64_t)s->env.clock_ms;
+        memset(c->note.sig, 0xa5, sizeof c->note.sig);
+    }
+    mb->started++;
+    mb->by_operator += operator;
+    if (role < 0) {
+        mb->removed[i] = true;
+        mb->removals++;
+    }
+    trace(s, "server %u: %s %u%s", l,
+          role < 0 ? "remove" : role == RAFT_VOTER ? "promote" : "demote", i,
+          operator ? " (operator)" : "");
+    return true;
+}
+
+static size_t views_of(sim *s, unsigned l, mk__mview *v)
+{
+    const struct raft *r = raft_fixture_get(&s->f, l);
+    for (unsigned i = 0; i < s->n; i++)
+        v[i] = (mk__mview){.role = role_in(&r->configuration, i),
+                           .heard_ms = (int64_t)s->mb->heard[l][i],
+                           .self = i == l};
+    return s->n;
+}
+
+/* Every event: who hears whom, and each leader's pass. */
+static void members_step(sim *s)
+{
+    struct members *mb = s->mb;
+    raft_time now = s->f.time;
+    for (unsigned l = 0; l < s->n; l++) {
+        if (s->down[l])
+            continue;
+        for (unsigned i = 0; i < s->n; i++)
+            if (i == l || (!s->down[i] && !s->cut[i][l] && !s->cut[l][i] &&
+                           !s->sat[i][l]))
+                mb->heard[l][i] = now;
+    }
+    for (unsigned l = 0; l < s->n; l++) {
+        struct raft *r = raft_fixture_get(&s->f, l);
+        if (s->down[l] || raft_state(r) != RAFT_LEADER) {
+            memset(&mb->st[l], 0, sizeof mb->st[l]);
+            continue;
+        }
+        if (!mb->st[l].leading_since)
+            mb->st[l].leading_since = (int64_t)now;
+        if (mb->chg[l].busy || !mk__members_may_change(r))
+            continue;
+        mk__mview v[MAX_SERVERS];
+        size_t n = views_of(s, l, v);
+        mk__mparams p = {.max_voters = MB_VOTERS,
+                         .replace_after_ms = MB_REPLACE_MS,
+                         .alive_ms = 2000};
+        mk__mplan plan = mk__members_plan(&mb->st[l], v, n, &p, (int64_t)now);
+        if (plan.member < 0)
+            continue;
+        bool ok = change_start(s, l, (unsigned)plan.member, plan.role, false);
+        mk__members_planned(&mb->st[l], &plan, ok);
+    }
+}
+
+/* The operator's fault: a random request to the leader, or its death. */
+static void members_fault(sim *s)
+{
+    sim_rng *g = &s->rng;
+    struct members *mb = s->mb;
+    unsigned l = raft_fixture_leader_index(&s->f);
+    if (l >= s->n || s->down[l])
+        return;
+    if (sim_chance(g, 1, 3)) {
+        if (n_down(s) >= s->n - 1)
+            return;
+        bool keep[MAX_SERVERS][2];
+        lift_cuts(s, l, keep);
+        raft_fixture_kill(&s->f, l);
+        restore_cuts(s, l, keep);
+        s->down[l] = true;
+        mb->leader_kills++;
+        trace(s, "kill leader %u", l);
+        return;
+    }
+    unsigned i = (unsigned)sim_below(g, s->n);
+    int role = sim_chance(g, 1, 2) ? RAFT_VOTER : RAFT_STANDBY;
+    if (!s->o->no_remove && mb->removals == 0 && sim_chance(g, 1, 6))
+        role = -1;
+    mk__mview v[MAX_SERVERS];
+    size_t n = views_of(s, l, v);
+    if (mk__members_assign_check(v, n, i, role, MB_VOTERS) != 0)
+        return;
+    /* An operator stops the old key's node before removing it, and it
+     * stays stopped (revive and heal_all leave it alone). */
+    if (role < 0 && !s->down[i]) {
+        bool keep[MAX_SERVERS][2];
+        lift_cuts(s, i, keep);
+        raft_fixture_kill(&s->f, i);
+        restore_cuts(s, i, keep);
+        s->down[i] = true;
+    }
+    change_start(s, l, i, role, true);
+}
+
+static void rep_note(void *data, const uint8_t *body, size_t len)
+{
+    replica *r = data;
+    sim *s = r->s;
+    if (s->failed || !s->mb)
+        return;
+    mk_group_member_event ev;
+    if (mk__note_decode(body, len, &ev) != 0) {
+        violation(s, "server %u applied a note that does not decode",
+                  r->index);
+        return;
+    }
+    s->mb->notes++;
+    const struct raft *rf = raft_fixture_get(&s->f, r->index);
+    const struct raft_entry *e = entry_at(rf, ev.index);
+    if (ev.index == 0 || (e && e->type != RAFT_CHANGE)) {
+        violation(s, "server %u: a note names index %llu, not a change",
+                  r->index, (unsigned long long)ev.index);
+        return;
+    }
+    unsigned m = (unsigned)ev.member.b[0] - 1;
+    int want = ev.change == MK_MEMBER_PROMOTED  ? RAFT_VOTER
+               : ev.change == MK_MEMBER_DEMOTED ? RAFT_STANDBY
+                                                : -1;
+    for (size_t k = 0; k < s->mb->n_confs; k++)
+        if (s->mb->confs[k].index == ev.index &&
+            s->mb->confs[k].roles[m] != want)
+            violation(s, "server %u: the note at %llu says member %u is "
+                         "now %d, the configuration says %d",
+                      r->index, (unsigned long long)ev.index, m, want,
+                      s->mb->confs[k].roles[m]);
+}
+
+static void members_check(sim *s)
+{
+    struct members *mb = s->mb;
+    raft_index top = 0;
+    for (unsigned i = 0; i < s->n; i++) {
+        raft_index c = raft_fixture_get(&s->f, i)->commit_index;
+        if (c > top)
+            top = c;
+    }
+    for (unsigned i = 0; i < s->n && !s->failed; i++) {
+        const struct raft *r = raft_fixture_get(&s->f, i);
+        const struct raft_log *l = &r->log;
+        raft_index last = raft_last_index((struct raft *)r);
+        /* At most one change pending. */
+        unsigned pending = 0;
+        for (raft_index k = top + 1; k <= last; k++) {
+            const struct raft_entry *e = entry_at(r, k);
+            pending += e && e->type == RAFT_CHANGE;
+        }
+        if (pending > 1)
+            violation(s, "server %u holds %u configuration changes above "
+                         "the commit index %llu", i, pending,
+                      (unsigned long long)top);
+        /* Committed entries stay committed. */
+        mb->cterm = grow(mb->cterm, &mb->cterm_cap, r->commit_index + 1,
+                         sizeof *mb->cterm);
+        for (raft_index k = l->offset; k <= r->commit_index && !s->failed;
+             k++) {
+            /* offset itself only when the snapshot ends there */
+            raft_term t = k ? mk__members_term_at(r, k) : 0;
+            if (!t)
+                continue;
+            if (!mb->cterm[k])
+                mb->cterm[k] = t;
+            else if (mb->cterm[k] != t)
+                violation(s, "server %u: entry %llu was committed in term "
+                             "%llu, it now holds term %llu there",
+                          i, (unsigned long long)k,
+                          (unsigned long long)mb->cterm[k],
+                          (unsigned long long)t);
+        }
+        /* One configuration per committed configuration index. */
+        const struct raft_configuration *c = &r->configuration;
+        unsigned voters = 0;
+        for (unsigned k = 0; k < c->n; k++)
+            voters += c->servers[k].role == RAFT_VOTER;
+        if (c->n && (voters == 0 || voters > MB_VOTERS))
+            violation(s, "server %u: %u voters in its configuration", i,
+                      voters);
+        /* libraft 0.15 leaves configuration_index uninitialised after
+         * some snapshot installs (ASan's 0xbe fill showed it): an index
+         * past the commit index is not one it knows. */
+        if (c->n && r->configuration_index &&
+            r->configuration_index <= r->commit_index &&
+            !r->configuration_uncommitted_index) {
+            cconf now = {.index = r->configuration_index};
+            for (unsigned k = 0; k < s->n; k++)
+                now.roles[k] = role_in(c, k);
+            size_t k = 0;
+            while (k < mb->n_confs && mb->confs[k].index != now.index)
+                k++;
+            if (k == mb->n_confs) {
+                mb->confs = grow(mb->confs, &mb->cap_confs, mb->n_confs,
+                                 sizeof *mb->confs);
+                mb->confs[mb->n_confs++] = now;
+            } else if (memcmp(mb->confs[k].roles, now.roles,
+                              sizeof now.roles) != 0) {
+                violation(s, "server %u: another configuration committed "
+                             "at %llu: roles %d%d%d%d%d, first seen "
+                             "%d%d%d%d%d (uncommitted %llu, commit %llu, "
+                             "last %llu)", i, (unsigned long long)now.index,
+                          now.roles[0], now.roles[1], now.roles[2],
+                          now.roles[3], now.roles[4], mb->confs[k].roles[0],
+                          mb->confs[k].roles[1], mb->confs[k].roles[2],
+                          mb->confs[k].roles[3], mb->confs[k].roles[4],
+                          (unsigned long long)
+                              r->configuration_uncommitted_index,
+                          (unsigned long long)r->commit_index,
+                          (unsigned long long)last);
+            }
+        }
+        /* One leader per term. */
+        if (raft_state((struct raft *)r) == RAFT_LEADER) {
+            mb->leader_of = grow(mb->leader_of, &mb->leader_cap,
+                                 r->current_term, sizeof *mb->leader_of);
+            raft_id *who = &mb->leader_of[r->current_term];
+            if (*who && *who != r->id)
+                violation(s, "two leaders in term %llu: %llu and %llu",
+                          (unsigned long long)r->current_term,
+                          (unsigned long long)*who,
+                          (unsigned long long)r->id);
+            *who = r->id;
+        }
+    }
+}
+
+static void members_free(sim *s)
+{
+    if (!s->mb)
+        return;
+    free(s->mb->cterm);
+    free(s->mb->confs);
+    free(s->mb->leader_of);
+    free(s->mb);
+    s->mb = NULL;
 }
 
 /* ---- one run -------------------------------------------------------------------------- */
@@ -958,7 +1391,8 @@ static bool all_answered(sim *s)
         if (s->sess[si].ack < s->sess[si].n)
             return false;
     for (unsigned i = 0; i < s->n; i++)
-        if (s->rep[i].count != s->hist_len && !unavailable(s, i))
+        if (s->rep[i].count != s->hist_len && !unavailable(s, i) &&
+            !out_of_config(s, i))
             return false;
     return true;
 }
@@ -971,7 +1405,11 @@ static void one_step(sim *s, bool heal)
     s->step++;
     raft_fixture_step(&s->f);
     s->env.clock_ms += 1;
+    if (s->mb)
+        members_step(s);
     check_step(s);
+    if (s->mb && !s->failed)
+        members_check(s);
 }
 
 /* A failure the run itself reported (anything else from a child is a
@@ -991,6 +1429,12 @@ static int run_seed(uint64_t seed, const sim_opts *o)
     s->m = o->machine ? machine_named(o->machine)
                       : machines[sim_below(g, N_MACHINES)];
     s->n = o->servers ? o->servers : (sim_chance(g, 1, 2) ? 3 : 5);
+    if (o->members) {
+        s->n = 5;
+        s->mb = calloc(1, sizeof *s->mb);
+        if (!s->mb)
+            exit(2);
+    }
     s->env.n_servers = s->n;
     s->env.n_sessions = 2 + (unsigned)sim_below(g, MAX_SESSIONS - 1);
     s->env.clock_ms = 1700000000000 + (int64_t)sim_below(g, 1000000);
@@ -1018,14 +1462,17 @@ static int run_seed(uint64_t seed, const sim_opts *o)
         r->fsm = s->m->fsm_new(s->mctx, i);
         if (!r->fsm)
             exit(2);
-        mk__gfsm_hooks h = {rep_applied, rep_restored, r};
+        mk__gfsm_hooks h = {rep_applied, rep_restored, r, rep_note};
         mk__gfsm_init(&r->ad, r->fsm, &h);
         if (raft_fixture_grow(&s->f, &r->ad.raft) != 0)
             exit(2);
     }
     struct raft_configuration conf;
-    if (raft_fixture_configuration(&s->f, s->n, &conf) != 0 ||
-        raft_fixture_bootstrap(&s->f, &conf) != 0)
+    if (raft_fixture_configuration(&s->f, s->n, &conf) != 0)
+        exit(2);
+    for (unsigned i = MB_VOTERS; s->mb && i < conf.n; i++)
+        conf.servers[i].role = RAFT_STANDBY;
+    if (raft_fixture_bootstrap(&s->f, &conf) != 0)
         exit(2);
     raft_configuration_close(&conf);
     static const unsigned thresholds[] = {4, 8, 16, 64, 1024};
@@ -1077,6 +1524,8 @@ static int run_seed(uint64_t seed, const sim_opts *o)
     for (unsigned i = 0; i < s->n; i++)
         s->rep[i].dirty = true;
     check_step(s);
+    if (s->mb && !s->failed)
+        members_check(s);
     if (!s->failed)
         check_end(s);
 
@@ -1087,6 +1536,8 @@ static int run_seed(uint64_t seed, const sim_opts *o)
         s->m->fsm_free(s->mctx, s->rep[i].fsm);
     }
     s->m->teardown(s->mctx);
+    struct members mb = s->mb ? *s->mb : (struct members){0};
+    members_free(s);
     for (unsigned si = 0; si < s->env.n_sessions; si++) {
         for (size_t q = 0; q < s->sess[si].n; q++)
             mk_buf_free(&s->sess[si].cmds[q].bytes);
@@ -1106,6 +1557,11 @@ static int run_seed(uint64_t seed, const sim_opts *o)
                "given up, %u faults, %u leaders, %u snapshot installs\n",
                seed, s->m->name, s->n, s->step, s->hist_len, s->acked,
                s->rejected, s->gave_up, s->faults, s->leaders, s->restores);
+    if ((o->verbose || o->machine) && o->members)
+        printf("  membership: %u changes started (%u by the operator), %u "
+               "committed, %u notes applied, %u leaders killed\n",
+               mb.started, mb.by_operator, mb.committed, mb.notes,
+               mb.leader_kills);
     return 0;
 }
 
@@ -1115,7 +1571,8 @@ static void usage(void)
 {
     fprintf(stderr,
             "usage: sim [--seed N | --seeds A..B] [--machine NAME] "
-            "[--steps N] [--servers 3|5] [--faults MASK] [--no-io-faults] [-v]\n"
+            "[--steps N] [--servers 3|5] [--faults MASK] [--no-io-faults] "
+            "[--members [--no-remove]] [-v]\n"
             "machines:");
     for (size_t i = 0; i < N_MACHINES; i++)
         fprintf(stderr, " %s", machines[i]->name);
@@ -1158,6 +1615,10 @@ int main(int argc, char **argv)
         } else if (strcmp(a, "--faults") == 0 && v) {
             o.fault_mask = (unsigned)strtoul(v, NULL, 0);
             i++;
+        } else if (strcmp(a, "--members") == 0) {
+            o.members = true;
+        } else if (strcmp(a, "--no-remove") == 0) {
+            o.no_remove = true;
         } else if (strcmp(a, "--no-io-faults") == 0) {
             o.no_io_faults = true;
         } else if (strcmp(a, "-v") == 0) {

@@ -16,6 +16,7 @@
 #include "coalition/chronicle.h"
 #include "coalition/chronicle_record.h"
 #include "coalition/error.h"
+#include "mosaik/blake3.h"
 #include "testutil.h"
 
 #define MAX_ENTRIES 8
@@ -368,6 +369,141 @@ static void every_record_kind_verifies(void **state)
     assert_non_null(strstr(k.why, "hash does not match"));
 }
 
+/* An operator's signed request, built from the formula in
+ * docs/groups.md rather than the library's own code: blake3 of
+ * "mosaik/group/assign/1" ‖ GroupId ‖ member ‖ role ‖ signer ‖ u64le ms. */
+static void operator_signs(const mk_id *gid, mk_group_member_event *ev,
+                           const mk_keypair *kp, uint8_t role)
+{
+    uint8_t at[8];
+    for (int i = 0; i < 8; i++)
+        at[i] = (uint8_t)(ev->at_unix_ms >> (8 * i));
+    ev->by_operator = true;
+    ev->by = kp->pub;
+    mk_blake3_hasher h;
+    mk_blake3_init(&h);
+    mk_blake3_update(&h, "mosaik/group/assign/1", 21);
+    mk_blake3_update(&h, gid->b, MK_ID_LEN);
+    mk_blake3_update(&h, ev->member.b, MK_ID_LEN);
+    mk_blake3_update(&h, &role, 1);
+    mk_blake3_update(&h, kp->pub.b, MK_ID_LEN);
+    mk_blake3_update(&h, at, sizeof at);
+    uint8_t digest[32];
+    mk_blake3_final(&h, digest, sizeof digest);
+    mk_sign(kp, digest, sizeof digest, ev->sig);
+}
+
+/* Entries 1..n hashed and chained, the last signed by the committee. */
+static void chain_and_sign(co_chronicle_entry *v, size_t n,
+                           co_member_sig sigs[3])
+{
+    for (size_t i = 0; i < n; i++) {
+        v[i].seq = i + 1;
+        v[i].prev = i ? v[i - 1].hash : (mk_id){{0}};
+        co__chronicle_entry_hash(v[i].seq, v[i].kind, &v[i].subject,
+                                 v[i].body, v[i].body_len, &v[i].prev,
+                                 &v[i].hash);
+        v[i].n_sigs = 0;
+    }
+    for (int m = 0; m < 3; m++) {
+        sigs[m].member = members[m].pub;
+        co__chronicle_sign_hash(&members[m], &v[n - 1].hash, sigs[m].sig);
+    }
+    v[n - 1].sigs = sigs;
+    v[n - 1].n_sigs = 3;
+}
+
+/* committee.change records: one encoding per fact, and a record of an
+ * operator's change must carry that operator's signature for that
+ * group, even under a head the whole committee signed. */
+static void committee_changes_verify(void **state)
+{
+    mk_id gid, other;
+    mk_id_from_str(&gid, "the almanac's group");
+    mk_id_from_str(&other, "another group");
+    co_record_committee op = {.module = 1}, auto_ = {.module = 1};
+    op.ev.index = 41;
+    op.ev.change = MK_MEMBER_PROMOTED;
+    op.ev.at_unix_ms = 1700000000123;
+    mk_id_from_str(&op.ev.member, "the new key");
+    operator_signs(&gid, &op.ev, &members[0], 1);
+    auto_.ev.index = 57;
+    auto_.ev.change = MK_MEMBER_DEMOTED;
+    auto_.ev.member = op.ev.member;
+    auto_.ev.by = members[1].pub;
+    assert_int_equal(mk_group_assign_verify(&gid, &op.ev), 0);
+    assert_int_equal(mk_group_assign_verify(&other, &op.ev),
+                     MK_EBAD_SIGNATURE);
+    assert_int_equal(mk_group_assign_verify(&gid, &auto_.ev), MK_EINVAL);
+
+    uint8_t b1[CO_RECORD_COMMITTEE_LEN], b2[CO_RECORD_COMMITTEE_LEN];
+    co_record_committee_encode(&op, b1);
+    co_record_committee_encode(&auto_, b2);
+    co_record_committee d;
+    assert_int_equal(co_record_committee_decode(b1, sizeof b1, &d), 0);
+    assert_true(d.ev.by_operator && d.ev.index == 41 && d.module == 1);
+    assert_int_equal(d.ev.change, MK_MEMBER_PROMOTED);
+    assert_true(mk_id_eq(&d.ev.by, &members[0].pub));
+    assert_int_equal(d.ev.at_unix_ms, 1700000000123);
+    assert_memory_equal(d.ev.sig, op.ev.sig, MK_SIG_LEN);
+    assert_int_equal(co_record_committee_decode(b2, sizeof b2, &d), 0);
+    assert_false(d.ev.by_operator);
+    /* The leader's change carries no time and no signature. */
+    b2[100] = 1;
+    assert_int_equal(co_record_committee_decode(b2, sizeof b2, &d),
+                     MK_EDECODE);
+    b2[100] = 0;
+    b2[2] = 5; /* no such change */
+    assert_int_equal(co_record_committee_decode(b2, sizeof b2, &d),
+                     MK_EDECODE);
+    b2[2] = MK_MEMBER_DEMOTED;
+    assert_int_equal(co_record_committee_decode(b2, sizeof b2 - 1, &d),
+                     MK_EDECODE);
+
+    const char *cfg = "{\"name\": \"x\"}";
+    co_chronicle_entry v[3];
+    co_member_sig sigs[3];
+    memset(v, 0, sizeof v);
+    v[0].kind = CO_RECORD_CONFIG;
+    v[0].body = (const uint8_t *)cfg;
+    v[0].body_len = strlen(cfg);
+    v[1].kind = v[2].kind = CO_RECORD_COMMITTEE;
+    v[1].subject = v[2].subject = gid;
+    v[1].body = b1;
+    v[2].body = b2;
+    v[1].body_len = v[2].body_len = CO_RECORD_COMMITTEE_LEN;
+    chain_and_sign(v, 3, sigs);
+    co_chronicle_check k;
+    co_chronicle_verify_entries(v, 3, committee, 3, &k);
+    assert_true(k.ok && k.complete);
+
+    /* The committee signs a record whose operator never asked: refused
+     * at that entry, whatever signed the head. */
+    uint8_t forged[CO_RECORD_COMMITTEE_LEN];
+    memcpy(forged, b1, sizeof forged);
+    forged[2] = MK_MEMBER_DEMOTED; /* the operator promoted */
+    v[1].body = forged;
+    chain_and_sign(v, 3, sigs);
+    co_chronicle_verify_entries(v, 3, committee, 3, &k);
+    assert_false(k.ok);
+    assert_int_equal(k.status, CO_ECHAIN);
+    assert_int_equal(k.first_bad, 2);
+    if (!strstr(k.why, "operator's signature"))
+        fail_msg("wanted the operator's signature named in: %s", k.why);
+    /* Another group's change, or one that does not decode. */
+    v[1].body = b1;
+    v[1].subject = other;
+    chain_and_sign(v, 3, sigs);
+    co_chronicle_verify_entries(v, 3, committee, 3, &k);
+    assert_int_equal(k.first_bad, 2);
+    v[1].subject = gid;
+    v[1].body_len = CO_RECORD_COMMITTEE_LEN - 1;
+    chain_and_sign(v, 3, sigs);
+    co_chronicle_verify_entries(v, 3, committee, 3, &k);
+    assert_int_equal(k.first_bad, 2);
+    assert_non_null(strstr(k.why, "does not decode"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -379,6 +515,7 @@ int main(void)
         cmocka_unit_test(head_covers_only_what_precedes_it),
         cmocka_unit_test(chain_defects_are_named),
         cmocka_unit_test(every_record_kind_verifies),
+        cmocka_unit_test(committee_changes_verify),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }

@@ -93,7 +93,7 @@ static void server_init(server *s, int kind)
         assert_int_equal(mk_pq_new(&cfg, (mk_pq **)&s->obj), 0);
         s->user = mk_pq_fsm(s->obj);
     }
-    mk__gfsm_hooks hooks = {on_applied, on_restored, s};
+    mk__gfsm_hooks hooks = {on_applied, on_restored, s, NULL};
     mk__gfsm_init(&s->gfsm, s->user, &hooks);
 }
 

@@ -122,7 +122,7 @@ static void dedup_and_order(void **state)
 {
     struct mk_fsm *c = mk_fsm_test_new("counter");
     recorder rec = {0};
-    mk__gfsm_hooks hooks = {rec_applied, rec_restored, &rec};
+    mk__gfsm_hooks hooks = {rec_applied, rec_restored, &rec, NULL};
     mk__gfsm a;
     mk__gfsm_init(&a, c, &hooks);
     uint8_t s1[16], s2[16];
@@ -268,7 +268,7 @@ static void batches(void **state)
 {
     struct mk_fsm *c = mk_fsm_test_new("counter");
     recorder rec = {0};
-    mk__gfsm_hooks hooks = {rec_applied, rec_restored, &rec};
+    mk__gfsm_hooks hooks = {rec_applied, rec_restored, &rec, NULL};
     mk__gfsm a;
     mk__gfsm_init(&a, c, &hooks);
     uint8_t s1[16], s2[16];
@@ -387,7 +387,7 @@ static void malformed_is_rejected(void **state)
     struct mk_fsm p2 = p;
     p2.data = c2;
     recorder rec = {0};
-    mk__gfsm_hooks hooks = {rec_applied, NULL, &rec};
+    mk__gfsm_hooks hooks = {rec_applied, NULL, &rec, NULL};
     mk__gfsm a, b;
     mk__gfsm_init(&a, &p, &hooks);
     mk__gfsm_init(&b, &p2, NULL);
@@ -412,7 +412,7 @@ static void malformed_is_rejected(void **state)
     assert_int_equal(mk__gfsm_restore(&b, sa.data, sa.len), 0);
     mk_buf_free(&sa);
     recorder r2 = {0};
-    b.hooks = (mk__gfsm_hooks){rec_applied, NULL, &r2};
+    b.hooks = (mk__gfsm_hooks){rec_applied, NULL, &r2, NULL};
     apply_env(&b, s, 2, 0, "Xgarbage");
     assert_int_equal(r2.kinds[0], MK__APPLY_DUP);
     assert_int_equal(b.applied, 2);
@@ -426,8 +426,8 @@ static void snapshot_restore_equal(void **state)
 {
     struct mk_fsm *c1 = mk_fsm_test_new("log"), *c2 = mk_fsm_test_new("log");
     recorder r1 = {0}, r2 = {0};
-    mk__gfsm_hooks h1 = {rec_applied, rec_restored, &r1};
-    mk__gfsm_hooks h2 = {rec_applied, rec_restored, &r2};
+    mk__gfsm_hooks h1 = {rec_applied, rec_restored, &r1, NULL};
+    mk__gfsm_hooks h2 = {rec_applied, rec_restored, &r2, NULL};
     mk__gfsm a, b;
     mk__gfsm_init(&a, c1, &h1);
     mk__gfsm_init(&b, c2, &h2);
@@ -482,7 +482,7 @@ static void bounded_tables(void **state)
     struct mk_fsm *c1 = mk_fsm_test_new("counter"),
                   *c2 = mk_fsm_test_new("counter");
     recorder rec = {0};
-    mk__gfsm_hooks hooks = {rec_applied, NULL, &rec};
+    mk__gfsm_hooks hooks = {rec_applied, NULL, &rec, NULL};
     mk__gfsm a, b;
     mk__gfsm_init(&a, c1, &hooks);
     mk__gfsm_init(&b, c2, NULL);
@@ -753,7 +753,7 @@ static void cluster_add(cluster *c)
 {
     unsigned i = c->n++;
     c->user[i] = mk_fsm_test_new("log");
-    mk__gfsm_hooks h = {rec_applied, rec_restored, &c->rec[i]};
+    mk__gfsm_hooks h = {rec_applied, rec_restored, &c->rec[i], NULL};
     mk__gfsm_init(&c->ad[i], c->user[i], &h);
     assert_int_equal(raft_fixture_grow(&c->f, &c->ad[i].raft), 0);
 }
