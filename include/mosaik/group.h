@@ -115,13 +115,16 @@ typedef struct mk_group_params {
  * they bootstrap the log, and they too need a valid ticket to be members.
  * The GroupId folds the policy below (keys, issuer, audience, lifetime),
  * max_voters and the seeds, never who holds a ticket, so members rotate
- * without changing any id. Borrowed: copied by mk_group_join. */
+ * without changing any id. */
 #define MK_GROUP_TICKET_KEYS 16
+#define MK_GROUP_TICKET_STR 255
+/* A plain value (no pointers), so a struct holding one can be copied. */
 typedef struct mk_group_tickets {
-    const mk_peer_id *keys; /* 1..MK_GROUP_TICKET_KEYS issuer keys */
-    size_t n_keys;
-    const char *issuer;   /* the iss every ticket must carry; NULL: any */
-    const char *audience; /* the aud every ticket must carry; NULL: any */
+    mk_peer_id keys[MK_GROUP_TICKET_KEYS]; /* the first n_keys are used */
+    size_t n_keys;                         /* 1..MK_GROUP_TICKET_KEYS */
+    /* The iss and aud every ticket must carry ("": any); no ','. */
+    char issuer[MK_GROUP_TICKET_STR + 1];
+    char audience[MK_GROUP_TICKET_STR + 1];
     uint32_t max_lifetime_s; /* refuse tickets living longer; 0: no limit */
 } mk_group_tickets;
 

@@ -274,27 +274,18 @@ static void base_id(const mk_group_config *cfg, mk_id *out)
 static int tickets_proof(const mk_group_config *cfg, const mk_id *base,
                          mk__proof *p)
 {
-    const mk_group_tickets *t = cfg->tickets;
     mk_group_params prm = cfg->params;
     params_defaults(&prm);
     memset(p, 0, sizeof *p);
     p->base = *base;
-    if (cfg->n_voters == 0 || cfg->n_voters > MK__MAX_VOTERS ||
-        t->n_keys == 0 || t->n_keys > MK_GROUP_TICKET_KEYS ||
-        (t->issuer && strlen(t->issuer) > MK__TICKET_STR_MAX) ||
-        (t->audience && strlen(t->audience) > MK__TICKET_STR_MAX))
+    if (cfg->n_voters == 0 || cfg->n_voters > MK__MAX_VOTERS)
         return MK_EINVAL;
     p->n = cfg->n_voters;
     memcpy(p->voters, cfg->voters, cfg->n_voters * sizeof *cfg->voters);
     qsort(p->voters, p->n, sizeof *p->voters, peer_cmp);
     p->tickets = true;
     p->max_voters = prm.max_voters;
-    p->n_keys = t->n_keys;
-    memcpy(p->keys, t->keys, t->n_keys * sizeof *t->keys);
-    snprintf(p->issuer, sizeof p->issuer, "%s", t->issuer ? t->issuer : "");
-    snprintf(p->audience, sizeof p->audience, "%s",
-             t->audience ? t->audience : "");
-    p->max_lifetime_s = t->max_lifetime_s;
+    p->policy = *cfg->tickets;
     return 0;
 }
 
@@ -2569,7 +2560,7 @@ static int join(const mk_group_config *cfg, mk_group **out, char *err)
         if ((rc = tickets_id(cfg, &base, &tproof, &gid)) != 0) {
             say(err, "ticket policy: %s (1 to %d keys, strings up to %d "
                      "bytes without ',', seeds without repeats)",
-                mk_strerror(rc), MK_GROUP_TICKET_KEYS, MK__TICKET_STR_MAX);
+                mk_strerror(rc), MK_GROUP_TICKET_KEYS, MK_GROUP_TICKET_STR);
             return MK_EINVAL;
         }
     } else if (mk__group_fold_voters(&base, cfg->voters, cfg->n_voters,

@@ -98,9 +98,6 @@ int mk__hello_decode(const uint8_t *p, size_t n, mk__hello *h);
 /* The most voters a group may have (a proof lists them all). */
 #define MK__MAX_VOTERS 64
 
-/* The longest iss or aud a ticket-gated group may name. */
-#define MK__TICKET_STR_MAX 255
-
 typedef struct mk__proof {
     mk_id base;  /* the GroupId before the voter set is folded in */
     size_t n;
@@ -110,11 +107,7 @@ typedef struct mk__proof {
      * (checked against its entry in the dialer's catalog). */
     bool tickets;
     uint32_t max_voters;
-    size_t n_keys;
-    mk_peer_id keys[MK_GROUP_TICKET_KEYS]; /* in the order configured */
-    char issuer[MK__TICKET_STR_MAX + 1];   /* "" when any */
-    char audience[MK__TICKET_STR_MAX + 1]; /* "" when any */
-    uint32_t max_lifetime_s;
+    mk_group_tickets policy;
 } mk__proof;
 
 /* The fold that ends every GroupId (the order of `voters` does not

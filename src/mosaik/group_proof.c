@@ -63,27 +63,32 @@ void mk__proof_encode(mk_buf *b, const mk__proof *p)
         return;
     mk_put_u8(b, 1);
     mk_put_varint(b, p->max_voters);
-    mk_put_varint(b, p->n_keys);
-    for (size_t i = 0; i < p->n_keys; i++)
-        mk_put_id(b, &p->keys[i]);
-    mk_put_str(b, p->issuer);
-    mk_put_str(b, p->audience);
-    mk_put_varint(b, p->max_lifetime_s);
+    mk_put_varint(b, p->policy.n_keys);
+    for (size_t i = 0; i < p->policy.n_keys; i++)
+        mk_put_id(b, &p->policy.keys[i]);
+    mk_put_str(b, p->policy.issuer);
+    mk_put_str(b, p->policy.audience);
+    mk_put_varint(b, p->policy.max_lifetime_s);
 }
 
 int mk__proof_validator(const mk__proof *p, struct mk_ticket_validator *v)
 {
-    const char *iss[1] = {p->issuer}, *aud[1] = {p->audience};
+    const mk_group_tickets *t = &p->policy;
+    const char *iss[1] = {t->issuer}, *aud[1] = {t->audience};
+    if (t->n_keys == 0 || t->n_keys > MK_GROUP_TICKET_KEYS ||
+        !memchr(t->issuer, 0, sizeof t->issuer) ||
+        !memchr(t->audience, 0, sizeof t->audience))
+        return MK_EINVAL;
     mk_jwt_config jc = {
-        .keys = p->keys,
-        .n_keys = p->n_keys,
+        .keys = t->keys,
+        .n_keys = t->n_keys,
         .issuers = iss,
-        .n_issuers = p->issuer[0] ? 1 : 0,
+        .n_issuers = t->issuer[0] ? 1 : 0,
         .audiences = aud,
-        .n_audiences = p->audience[0] ? 1 : 0,
+        .n_audiences = t->audience[0] ? 1 : 0,
         /* A membership that never ends could never be taken back. */
         .allow_non_expiring = false,
-        .max_lifetime_s = p->max_lifetime_s,
+        .max_lifetime_s = t->max_lifetime_s,
     };
     return mk_jwt_validator_init(v, &jc, NULL);
 }
@@ -164,13 +169,13 @@ int mk__proof_decode(mk_reader *r, mk__proof *p)
     if (r->err || mv == 0 || mv > 63 || nk == 0 || nk > MK_GROUP_TICKET_KEYS)
         return MK_EDECODE;
     p->max_voters = (uint32_t)mv;
-    p->n_keys = (size_t)nk;
-    for (size_t i = 0; i < p->n_keys; i++)
-        mk_get_id(r, &p->keys[i]);
-    char *strs[2] = {p->issuer, p->audience};
+    p->policy.n_keys = (size_t)nk;
+    for (size_t i = 0; i < p->policy.n_keys; i++)
+        mk_get_id(r, &p->policy.keys[i]);
+    char *strs[2] = {p->policy.issuer, p->policy.audience};
     for (int i = 0; i < 2; i++) {
         size_t len;
-        const uint8_t *s = mk_get_bytes(r, &len, MK__TICKET_STR_MAX);
+        const uint8_t *s = mk_get_bytes(r, &len, MK_GROUP_TICKET_STR);
         if (!s || memchr(s, 0, len))
             return MK_EDECODE;
         memcpy(strs[i], s, len);
@@ -179,7 +184,7 @@ int mk__proof_decode(mk_reader *r, mk__proof *p)
     uint64_t life = mk_get_varint(r);
     if (r->err || life > UINT32_MAX)
         return MK_EDECODE;
-    p->max_lifetime_s = (uint32_t)life;
+    p->policy.max_lifetime_s = (uint32_t)life;
     return 0;
 }
 

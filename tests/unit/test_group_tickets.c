@@ -91,8 +91,8 @@ static world *world_new(void)
     uv_timer_start(&w->pulse, on_pulse, 5, 5);
     assert_int_equal(mk_keypair_generate(&w->issuer), 0);
     assert_int_equal(mk_keypair_generate(&w->other), 0);
-    w->tickets = (mk_group_tickets){
-        .keys = &w->issuer.pub, .n_keys = 1, .issuer = ISS};
+    w->tickets = (mk_group_tickets){.keys = {w->issuer.pub}, .n_keys = 1,
+                                    .issuer = ISS};
     return w;
 }
 
