@@ -260,7 +260,7 @@ bool mk__members_check(mk_group *g, int64_t now)
         if (change_started(g, raft_assign(&g->raft, &g->change,
                                           c->servers[i].id, RAFT_STANDBY,
                                           mk__group_change_done))) {
-            say(g, "standby", &row->peer, NULL);
+            say(g, "made a standby:", &row->peer, NULL);
             return true;
         }
         return false;
