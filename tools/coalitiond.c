@@ -17,6 +17,7 @@
 
 #include "coalition/version.h"
 #include "mosaik/error.h"
+#include "mosaik/jwt.h"
 #include "daemon_groups.h"
 #include "daemon_confluences.h"
 #include "daemon_http.h"
@@ -32,6 +33,7 @@ typedef struct daemon_opts {
     const char *listen, *key, *data, *network, *config, *coalition;
     const char *provider;
     const char *http; /* --http HOST:PORT, or NULL */
+    const char *ticket; /* --ticket FILE: a JWT for this node's entry */
     const char *bootstrap[MAX_LIST];
     size_t n_bootstrap;
     const char *tags[MAX_LIST];
@@ -51,7 +53,8 @@ typedef struct daemon {
     daemon_confluences *confluences; /* its confluences, or NULL */
     daemon_provider *provider; /* --provider: a Compute provider, or NULL */
     daemon_http *http; /* --http, or NULL */
-    uv_signal_t sigint, sigterm;
+    uv_signal_t sigint, sigterm, sighup;
+    const char *ticket; /* --ticket FILE, re-read on SIGHUP */
     uv_timer_t catalog_timer; /* debounces DATA/peers.json */
     const char *data;
     bool stopping;
@@ -95,6 +98,11 @@ static void usage(FILE *out)
             "                        contract: a static binary or #! script,\n"
             "                        run under rlimits/cgroups, killed at\n"
             "                        valid_to, never run twice)\n"
+            "  --ticket FILE         carry the JWT in FILE (e.g. from 'coalition\n"
+            "                        ticket issue|request') in this node's\n"
+            "                        entry: what ticket-gated committees and\n"
+            "                        validators judge it by. Re-read on SIGHUP\n"
+            "                        (renewal without a restart)\n"
             "  --http HOST:PORT      serve /metrics (Prometheus text), /api/status\n"
             "                        (JSON) and a dashboard at / over plain\n"
             "                        HTTP (port 0: any free; off by default;\n"
@@ -111,9 +119,53 @@ static void usage(FILE *out)
             "  --version             print the versions and exit\n");
 }
 
+/* Reads --ticket FILE: one compact JWT (surrounding whitespace ignored)
+ * into a ticket of MK_JWT_CLASS. Its signature and claims are for the
+ * components that judge it; here only its shape is checked, so a wrong
+ * file is named now rather than found out as a refusal later. */
+static int load_ticket(const char *path, mk_ticket *t, char *err, size_t len)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return snprintf(err, len, "--ticket %s: %s", path, strerror(errno)),
+               -1;
+    static char buf[MK_JWT_MAX_LEN + 2];
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    bool more = !feof(f);
+    fclose(f);
+    buf[n] = '\0';
+    char *p = buf;
+    while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')
+        p++;
+    size_t m = strlen(p);
+    while (m && (p[m - 1] == ' ' || p[m - 1] == '\t' || p[m - 1] == '\n' ||
+                 p[m - 1] == '\r'))
+        p[--m] = '\0';
+    size_t dots = 0, bad = 0;
+    for (size_t i = 0; i < m; i++) {
+        dots += p[i] == '.';
+        bad += !(p[i] == '.' || p[i] == '-' || p[i] == '_' ||
+                 (p[i] >= '0' && p[i] <= '9') || (p[i] >= 'a' && p[i] <= 'z') ||
+                 (p[i] >= 'A' && p[i] <= 'Z'));
+    }
+    if (more || m > MK_JWT_MAX_LEN)
+        return snprintf(err, len, "--ticket %s: longer than %d bytes", path,
+                        MK_JWT_MAX_LEN),
+               -1;
+    if (m == 0 || dots != 2 || bad)
+        return snprintf(err, len,
+                        "--ticket %s: not a compact JWT (three base64url "
+                        "parts joined by '.')",
+                        path),
+               -1;
+    if (mk_ticket_init(t, &MK_JWT_CLASS, p, m) != 0)
+        return snprintf(err, len, "--ticket: out of memory"), -1;
+    return 0;
+}
+
 static int parse_args(int argc, char **argv, daemon_opts *o)
 {
-    enum { OPT_ANNOUNCE = 256, OPT_PURGE, OPT_HTTP, OPT_NO_METRICS };
+    enum { OPT_ANNOUNCE = 256, OPT_PURGE, OPT_HTTP, OPT_NO_METRICS, OPT_TICKET };
     static const struct option opts[] = {
         {"listen", required_argument, NULL, 'l'},
         {"key", required_argument, NULL, 'k'},
@@ -126,6 +178,7 @@ static int parse_args(int argc, char **argv, daemon_opts *o)
         {"provider", required_argument, NULL, 'P'},
         {"http", required_argument, NULL, OPT_HTTP},
         {"no-metrics", no_argument, NULL, OPT_NO_METRICS},
+        {"ticket", required_argument, NULL, OPT_TICKET},
         {"announce-interval", required_argument, NULL, OPT_ANNOUNCE},
         {"purge-after", required_argument, NULL, OPT_PURGE},
         {"quiet", no_argument, NULL, 'q'},
@@ -147,6 +200,7 @@ static int parse_args(int argc, char **argv, daemon_opts *o)
         case 'P': o->provider = optarg; break;
         case OPT_HTTP: o->http = optarg; break;
         case OPT_NO_METRICS: o->no_metrics = true; break;
+        case OPT_TICKET: o->ticket = optarg; break;
         case 'q': o->quiet = true; break;
         case 'b':
             if (o->n_bootstrap == MAX_LIST)
@@ -403,6 +457,7 @@ static void on_node_closed(void *data)
     signal(SIGTERM, SIG_IGN);
     uv_close((uv_handle_t *)&d->sigint, NULL);
     uv_close((uv_handle_t *)&d->sigterm, NULL);
+    uv_close((uv_handle_t *)&d->sighup, NULL);
     uv_close((uv_handle_t *)&d->catalog_timer, NULL);
 }
 
@@ -442,6 +497,27 @@ static void on_provider_stopped(void *data)
         daemon_confluences_stop(d->confluences, on_confluences_stopped, d);
     else
         on_confluences_stopped(d);
+}
+
+/* SIGHUP: the --ticket file again, e.g. after a renewal. A bad file
+ * keeps the ticket the node carries. */
+static void on_sighup(uv_signal_t *s, int signum)
+{
+    daemon *d = s->data;
+    char err[256];
+    mk_ticket t;
+    if (d->stopping || !d->ticket)
+        return;
+    if (load_ticket(d->ticket, &t, err, sizeof err) != 0) {
+        util_log("ERROR", "SIGHUP: %s (keeping the ticket carried)", err);
+        return;
+    }
+    int rc = mk_node_set_ticket(d->node, &t);
+    mk_ticket_free(&t);
+    if (rc < 0)
+        util_log("ERROR", "SIGHUP: --ticket: %s", mk_strerror(rc));
+    else
+        util_log("INFO", "SIGHUP: ticket re-read from %s", d->ticket);
 }
 
 static void on_signal(uv_signal_t *s, int signum)
@@ -515,6 +591,14 @@ int main(int argc, char **argv)
     if (o.network)
         mk_id_from_str(&d.network, o.network);
 
+    mk_ticket ticket = {0};
+    if (o.ticket && load_ticket(o.ticket, &ticket, err, sizeof err) != 0) {
+        fprintf(stderr, "coalitiond: %s\n", err);
+        daemon_groups_free(d.groups);
+        daemon_modules_free(d.modules);
+        daemon_provider_free(d.provider);
+        return 2;
+    }
     uv_loop_init(&d.loop);
     mk_node_config nc = {
         .loop = &d.loop,
@@ -530,6 +614,7 @@ int main(int argc, char **argv)
     };
     if ((rc = mk_node_new(&nc, &d.node, err)) < 0) {
         fprintf(stderr, "coalitiond: %s\n", err);
+        mk_ticket_free(&ticket);
         daemon_groups_free(d.groups);
         daemon_modules_free(d.modules);
         daemon_provider_free(d.provider);
@@ -542,9 +627,18 @@ int main(int argc, char **argv)
     mk_node_watch_add(d.node, on_peer_event, &d, NULL);
     uv_signal_init(&d.loop, &d.sigint);
     uv_signal_init(&d.loop, &d.sigterm);
-    d.sigint.data = d.sigterm.data = &d;
+    uv_signal_init(&d.loop, &d.sighup);
+    d.sigint.data = d.sigterm.data = d.sighup.data = &d;
     uv_signal_start(&d.sigint, on_signal, SIGINT);
     uv_signal_start(&d.sigterm, on_signal, SIGTERM);
+    uv_signal_start(&d.sighup, on_sighup, SIGHUP);
+    /* Before anything is hosted: ticket-gated committees judge this
+     * node by the entry it starts with. */
+    d.ticket = o.ticket;
+    if (o.ticket && (rc = mk_node_set_ticket(d.node, &ticket)) < 0)
+        util_log("ERROR", "--ticket: %s (starting without it)",
+                 mk_strerror(rc));
+    mk_ticket_free(&ticket);
     mk_node_start(d.node);
     if (d.groups &&
         daemon_groups_start(d.groups, d.node, o.data, err, sizeof err) != 0) {

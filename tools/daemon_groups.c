@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "mosaik/clock.h"
 #include "mosaik/collections.h"
 #include "mosaik/error.h"
 #include "mosaik/testing/fsm_test.h"
@@ -33,6 +34,8 @@ typedef struct dg_group {
     struct mk_ticket_validator vals[MAX_VALIDATORS];
     const struct mk_ticket_validator *valp[MAX_VALIDATORS];
     size_t n_vals;
+    bool ticketed; /* "tickets": voters are the seeds */
+    mk_group_tickets tickets;
     struct mk_fsm *fsm;
     void *obj; /* what owns fsm */
     const struct kind_def *def;
@@ -205,6 +208,53 @@ static int parse_jwt(dg_group *gr, json_t *v, char *err, size_t len,
     return 0;
 }
 
+/* "tickets": {"keys": [hex...], "issuer": ISS, "audience": AUD,
+ * "max_lifetime_s": N}: ticket-gated membership (mk_group_tickets). */
+static int parse_tickets(dg_group *gr, json_t *t, char *err, size_t len,
+                         const char *where)
+{
+    static const char *const KEYS[] = {"keys", "issuer", "audience",
+                                       "max_lifetime_s", NULL};
+    char sub[128];
+    snprintf(sub, sizeof sub, "%s: tickets", where);
+    if (!json_is_object(t))
+        return fail(err, len, "%s: \"tickets\" must be an object", where);
+    if (only_keys(t, KEYS, err, len, sub) != 0)
+        return -1;
+    mk_group_tickets *g = &gr->tickets;
+    json_t *keys = json_object_get(t, "keys");
+    if (!json_is_array(keys) || json_array_size(keys) == 0 ||
+        json_array_size(keys) > MK_GROUP_TICKET_KEYS)
+        return fail(err, len, "%s: \"keys\" must list 1 to %d issuer keys "
+                              "(64 hex)",
+                    sub, MK_GROUP_TICKET_KEYS);
+    for (size_t i = 0; i < json_array_size(keys); i++) {
+        const char *s = json_string_value(json_array_get(keys, i));
+        if (!s || mk_id_from_hex(&g->keys[i], s, strlen(s)) != 0)
+            return fail(err, len, "%s: keys[%zu] is not 64 hex", sub, i);
+    }
+    g->n_keys = json_array_size(keys);
+    const char *names[2] = {"issuer", "audience"};
+    char *dst[2] = {g->issuer, g->audience};
+    for (int i = 0; i < 2; i++) {
+        json_t *v = json_object_get(t, names[i]);
+        const char *s = json_string_value(v);
+        if (!v)
+            continue;
+        if (!s || !*s || strlen(s) > MK_GROUP_TICKET_STR || strchr(s, ','))
+            return fail(err, len, "%s: \"%s\" must be a string of 1 to %d "
+                                  "bytes without ','",
+                        sub, names[i], MK_GROUP_TICKET_STR);
+        snprintf(dst[i], MK_GROUP_TICKET_STR + 1, "%s", s);
+    }
+    json_t *life = json_object_get(t, "max_lifetime_s");
+    if (life && get_u32(t, "max_lifetime_s", &g->max_lifetime_s, err, len,
+                        sub) != 0)
+        return -1;
+    gr->ticketed = true;
+    return 0;
+}
+
 static int parse_group(dg_group *gr, json_t *o, size_t idx, char *err,
                        size_t len)
 {
@@ -221,7 +271,7 @@ static int parse_group(dg_group *gr, json_t *o, size_t idx, char *err,
     snprintf(gr->name, sizeof gr->name, "%s", name);
     static const char *const GROUP_KEYS[] = {
         "name", "root", "kind", "voters", "params", "validators",
-        "capacity", "type", NULL};
+        "capacity", "type", "tickets", NULL};
     if (only_keys(o, GROUP_KEYS, err, len, where) != 0)
         return -1;
     if (!root)
@@ -284,6 +334,9 @@ static int parse_group(dg_group *gr, json_t *o, size_t idx, char *err,
         if (parse_jwt(gr, jwt, err, len, where) != 0)
             return -1;
     }
+    json_t *tk = json_object_get(o, "tickets");
+    if (tk && parse_tickets(gr, tk, err, len, where) != 0)
+        return -1;
     gr->def = kind_of(kind);
     if (!gr->def)
         return fail(err, len,
@@ -310,6 +363,7 @@ static int parse_group(dg_group *gr, json_t *o, size_t idx, char *err,
         .params = gr->params,
         .validators = gr->valp,
         .n_validators = gr->n_vals,
+        .tickets = gr->ticketed ? &gr->tickets : NULL,
     };
     mk_group_id_of(&cfg, &gr->id);
     return 0;
@@ -414,6 +468,32 @@ static void on_change(mk_group *g, void *data)
     gr->last = st;
 }
 
+/* Whether this node carries a ticket the group's policy accepts: then
+ * it joins, and the leader adds it as a standby. (The group judges it
+ * again, and for as long as it is a member; this only avoids joining,
+ * and listing the GroupId, for nothing.) */
+static bool holds_ticket(const dg_group *gr, mk_node *node)
+{
+    const mk_group_tickets *t = &gr->tickets;
+    const char *iss[1] = {t->issuer}, *aud[1] = {t->audience};
+    mk_jwt_config jc = {.keys = t->keys, .n_keys = t->n_keys,
+                        .issuers = iss, .n_issuers = t->issuer[0] ? 1 : 0,
+                        .audiences = aud,
+                        .n_audiences = t->audience[0] ? 1 : 0,
+                        .max_lifetime_s = t->max_lifetime_s};
+    struct mk_ticket_validator v;
+    char why[MK_ERRMSG_SIZE];
+    if (mk_jwt_validator_init(&v, &jc, why) != 0)
+        return false;
+    const mk_peer_entry *e = mk_node_entry(node);
+    int rc = mk_ticket_validate(&v, e->tickets, e->n_tickets, mk_node_id(node),
+                                mk_now_ms(), NULL, why);
+    mk_ticket_validator_free(&v);
+    if (rc != 0)
+        util_log("INFO", "group %s: ticket: %s", gr->name, why);
+    return rc == 0;
+}
+
 int daemon_groups_start(daemon_groups *dg, mk_node *node,
                         const char *data_dir, char *err, size_t errlen)
 {
@@ -425,9 +505,10 @@ int daemon_groups_start(daemon_groups *dg, mk_node *node,
         bool voter = false;
         for (size_t v = 0; v < gr->n_voters; v++)
             voter |= mk_id_eq(&gr->voters[v], self);
-        if (!voter) {
-            util_log("INFO", "group %s (%s): not a voter, not joining",
-                     gr->name, hex);
+        if (!voter && !(gr->ticketed && holds_ticket(gr, node))) {
+            util_log("INFO", "group %s (%s): not a %s, not joining",
+                     gr->name, hex,
+                     gr->ticketed ? "seed and no ticket it accepts" : "voter");
             continue;
         }
         snprintf(dir, sizeof dir, "%s/groups/%s", data_dir, hex);
@@ -441,6 +522,7 @@ int daemon_groups_start(daemon_groups *dg, mk_node *node,
             .params = gr->params,
             .validators = gr->valp,
             .n_validators = gr->n_vals,
+            .tickets = gr->ticketed ? &gr->tickets : NULL,
             .name = gr->name,
         };
         int rc = mk_group_join(&cfg, &gr->g, why);
@@ -454,8 +536,8 @@ int daemon_groups_start(daemon_groups *dg, mk_node *node,
         if (rc != 0)
             return fail(err, errlen, "group %s: %s", gr->name, why);
         mk_group_watch(gr->g, on_change, gr);
-        util_log("INFO", "group %s: joined %s (%s, %zu voters)", gr->name,
-                 hex, gr->kind, gr->n_voters);
+        util_log("INFO", "group %s: joined %s (%s, %zu %s)", gr->name, hex,
+                 gr->kind, gr->n_voters, gr->ticketed ? "seeds" : "voters");
     }
     return 0;
 }

@@ -77,13 +77,37 @@ typedef struct co_citizen_ref {
     const char *content_hash;
 } co_citizen_ref;
 
-/* Who may be admitted: ticket issuer roots or signer keys (id() strings) and
- * TDX measurements (96 hex characters each). */
+/* The issuer a ticket-gated ACL names for the coalition's own ticket
+ * issuer (its TICKETS_ROOT and acl keys). Another issuer whose root is
+ * id("coalition") is written as that root's 64 hex. */
+#define CO_ACL_TICKETS_COALITION "coalition"
+#define CO_ACL_TICKET_KEYS 16
+
+/* Ticket-gated admission: besides the keys listed in acl.issuers, any
+ * node holding a valid ticket from the named issuer is admitted (for a
+ * committee: it may join as a standby, docs/modules.md). */
+typedef struct co_acl_tickets {
+    /* CO_ACL_TICKETS_COALITION, or another issuer's root as an id()
+     * string: its tickets' iss is the root's 64 lowercase hex. */
+    const char *issuer;
+    /* Another issuer's Ed25519 signing keys (64 hex each, 1 to
+     * CO_ACL_TICKET_KEYS); none with the coalition's, whose keys are
+     * ticket_issuer.acl.issuers. */
+    const char *const *keys;
+    size_t n_keys;
+    const char *audience;    /* optional: the aud tickets must carry */
+    uint32_t max_lifetime_s; /* refuse longer-lived tickets; 0: no limit */
+} co_acl_tickets;
+
+/* Who may be admitted: ticket issuer roots or signer keys (id() strings),
+ * TDX measurements (96 hex characters each), and optionally by ticket.
+ * An ACL without `tickets` has the fingerprint it always had. */
 typedef struct co_acl {
     const char *const *issuers;
     size_t n_issuers;
     const char *const *mrtds;
     size_t n_mrtds;
+    const co_acl_tickets *tickets; /* NULL: admission by the lists only */
 } co_acl;
 
 /* An organism whose identity folds two or more citizen references. Its

@@ -37,11 +37,18 @@ typedef struct co_module_info {
     mk_id committee_root; /* derive(root, "committee") */
     mk_peer_id committee[CO_MODULE_MAX_COMMITTEE];
     size_t n_committee;
+    /* A ticket-gated ACL (acl.tickets): `committee` are then the seeds,
+     * and any node holding a ticket `tickets` accepts may join the
+     * committee's group as a standby (mk_group_tickets). Signatures the
+     * state machines count are still the listed committee's. */
+    bool ticketed;
+    mk_group_tickets tickets;
 } co_module_info;
 
 /* Fills `out` for the coalition's module of `kind`. CO_ENOTSHIPPED when
  * the coalition has none; CO_ECONFIG (reason in err) when its acl.issuers
- * are not 1..15 distinct 64-hex PeerIds. */
+ * are not 1..15 distinct 64-hex PeerIds, or its acl.tickets name the
+ * coalition's issuer and the coalition has none (or a bad one). */
 int co_module_info_get(const co_coalition_config *c, co_module_kind kind,
                        co_module_info *out, char *err);
 
@@ -53,8 +60,9 @@ int co_module_param_u64(const co_module_info *m, const char *key,
 /* True when `peer` is on the committee. */
 bool co_module_is_member(const co_module_info *m, const mk_peer_id *peer);
 
-/* The group config a member or reader uses: root, voters, fsm. The
- * caller fills node, data_dir and params. */
+/* The group config a member or reader uses: root, voters, fsm, and the
+ * ticket policy when ticket-gated (pointing into `m`, which must outlive
+ * the config's use). The caller fills node, data_dir and params. */
 void co_module_group_config(const co_module_info *m, struct mk_fsm *fsm,
                             mk_group_config *out);
 

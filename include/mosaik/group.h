@@ -102,6 +102,32 @@ typedef struct mk_group_params {
 /* The largest command any group takes (it must fit a link frame). */
 #define MK_GROUP_COMMAND_MAX (8u << 20)
 
+/* Ticket-gated membership: besides the listed members, any node holding a
+ * valid EdDSA JWT ticket (mosaik/jwt.h) signed by one of `keys` may join
+ * the committee. It joins as a standby (the leader adds it to Raft's
+ * configuration once it lists the GroupId in its entry and its ticket
+ * checks) and is promoted like any standby: by the leader when a voter's
+ * place is free, or by an operator's ASSIGN. When its ticket expires or
+ * stops validating (a new entry without it), the leader demotes and
+ * removes it, and its Raft links are refused from then on.
+ *
+ * In this form the listed members (mk_group_config.voters) are the seeds:
+ * they bootstrap the log, and they too need a valid ticket to be members.
+ * The GroupId folds the policy below (keys, issuer, audience, lifetime),
+ * max_voters and the seeds, never who holds a ticket, so members rotate
+ * without changing any id. */
+#define MK_GROUP_TICKET_KEYS 16
+#define MK_GROUP_TICKET_STR 255
+/* A plain value (no pointers), so a struct holding one can be copied. */
+typedef struct mk_group_tickets {
+    mk_peer_id keys[MK_GROUP_TICKET_KEYS]; /* the first n_keys are used */
+    size_t n_keys;                         /* 1..MK_GROUP_TICKET_KEYS */
+    /* The iss and aud every ticket must carry ("": any); no ','. */
+    char issuer[MK_GROUP_TICKET_STR + 1];
+    char audience[MK_GROUP_TICKET_STR + 1];
+    uint32_t max_lifetime_s; /* refuse tickets living longer; 0: no limit */
+} mk_group_tickets;
+
 typedef struct mk_group_config {
     mk_node *node;              /* borrowed */
     mk_id root;                 /* the committee root (e.g. a module root) */
@@ -116,6 +142,10 @@ typedef struct mk_group_config {
     /* Tickets every other member must hold (borrowed). */
     const struct mk_ticket_validator *const *validators;
     size_t n_validators;
+    /* NULL: the members are `voters`, fixed by the GroupId. Else members
+     * are admitted by ticket, and `voters` are the seeds that start the
+     * log; this node need not be one of them. */
+    const mk_group_tickets *tickets;
     /* What operators call the group (copied, may be NULL): the `name`
      * label of its series in the node's metrics (mosaik/metrics.h), next
      * to `group`, the GroupId in hex. Not part of the GroupId. */
@@ -124,7 +154,8 @@ typedef struct mk_group_config {
 
 /* The GroupId a config names, computed without joining: readers and
  * tools use it to find a group. Only the fields that shape the id are
- * read (root, fsm signature, election/heartbeat params, validators). */
+ * read (root, fsm signature, election/heartbeat params, validators, the
+ * members or the seeds and ticket policy, max_voters). */
 void mk_group_id_of(const mk_group_config *cfg, mk_id *out);
 
 typedef struct mk_group mk_group;
@@ -157,7 +188,8 @@ typedef struct mk_group_status {
     uint64_t applied_index; /* Raft's */
     uint64_t applied;       /* commands applied to the state machine */
     size_t n_voters;        /* voters in the current configuration */
-    size_t n_members;       /* members listed: voters and standbys */
+    size_t n_members;       /* members: voters and standbys (ticket-gated:
+                               those in the current configuration) */
     bool is_voter;          /* this member votes (else it is a standby) */
     /* This member's storage failed (a full disk, an I/O error) or lost
      * entries: it is out of consensus (no votes, no acknowledgements)

@@ -219,9 +219,47 @@ static int load_string_list(loader *ld, json_t *arr, const char *path,
     return 0;
 }
 
+/* "tickets": {"issuer": "coalition" | ROOT, "keys": [...], "audience":
+ * "...", "max_lifetime_s": N}, the ticket-gated form (co_acl_tickets). */
+static int load_tickets(loader *ld, json_t *acl_v, const char *path,
+                        co_acl *acl)
+{
+    static const char *const keys[] = {"issuer", "keys", "audience",
+                                       "max_lifetime_s", NULL};
+    char sub[160], lp[160];
+    json_t *v = get_typed(ld, acl_v, path, "tickets", JSON_OBJECT, false);
+    if (!v)
+        return ld->failed;
+    join(sub, sizeof sub, path, "tickets");
+    co_acl_tickets *t = arena_alloc(ld->f, sizeof *t);
+    if (!t)
+        return oom(ld);
+    if (only_keys(ld, v, sub, keys) ||
+        get_string(ld, v, sub, "issuer", true, &t->issuer) < 0 ||
+        get_string(ld, v, sub, "audience", false, &t->audience) < 0)
+        return ld->failed;
+    json_t *k = get_typed(ld, v, sub, "keys", JSON_ARRAY, false);
+    if (ld->failed)
+        return ld->failed;
+    join(lp, sizeof lp, sub, "keys");
+    if (k && load_string_list(ld, k, lp, &t->keys, &t->n_keys))
+        return ld->failed;
+    json_t *life = json_object_get(v, "max_lifetime_s");
+    if (life) {
+        join(lp, sizeof lp, sub, "max_lifetime_s");
+        if (!json_is_integer(life) || json_integer_value(life) < 0 ||
+            json_integer_value(life) > UINT32_MAX)
+            return problem(ld, lp, "expected seconds: an integer from 0 to "
+                                   "4294967295");
+        t->max_lifetime_s = (uint32_t)json_integer_value(life);
+    }
+    acl->tickets = t;
+    return 0;
+}
+
 static int load_acl(loader *ld, json_t *obj, const char *path, co_acl *acl)
 {
-    static const char *const keys[] = {"issuers", "mrtds", NULL};
+    static const char *const keys[] = {"issuers", "mrtds", "tickets", NULL};
     char sub[160];
     json_t *acl_v = get_typed(ld, obj, path, "acl", JSON_OBJECT, true);
     if (!acl_v)
@@ -240,7 +278,9 @@ static int load_acl(loader *ld, json_t *obj, const char *path, co_acl *acl)
     if (!mrtds)
         return ld->failed;
     join(lp, sizeof lp, sub, "mrtds");
-    return load_string_list(ld, mrtds, lp, &acl->mrtds, &acl->n_mrtds);
+    if (load_string_list(ld, mrtds, lp, &acl->mrtds, &acl->n_mrtds))
+        return ld->failed;
+    return load_tickets(ld, acl_v, sub, acl);
 }
 
 static int load_lattice(loader *ld, json_t *v, const char *path,

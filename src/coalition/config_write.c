@@ -29,6 +29,23 @@ static json_t *acl_json(const co_acl *acl)
         json_array_append_new(mr, json_string(acl->mrtds[i]));
     json_object_set_new(o, "issuers", iss);
     json_object_set_new(o, "mrtds", mr);
+    const co_acl_tickets *t = acl->tickets;
+    if (t) {
+        json_t *to = json_object();
+        json_object_set_new(to, "issuer", json_string(t->issuer));
+        if (t->n_keys) {
+            json_t *keys = json_array();
+            for (size_t i = 0; i < t->n_keys; i++)
+                json_array_append_new(keys, json_string(t->keys[i]));
+            json_object_set_new(to, "keys", keys);
+        }
+        if (t->audience)
+            json_object_set_new(to, "audience", json_string(t->audience));
+        if (t->max_lifetime_s)
+            json_object_set_new(to, "max_lifetime_s",
+                                json_integer(t->max_lifetime_s));
+        json_object_set_new(o, "tickets", to);
+    }
     return o;
 }
 

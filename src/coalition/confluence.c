@@ -147,8 +147,15 @@ int co_confluence_info_get(const co_confluence_def *def,
     }
     out->n_sources = n;
 
-    /* The committee, as for modules: acl.issuers are its PeerIds. */
+    /* The committee, as for modules: acl.issuers are its PeerIds. A
+     * ticket-gated committee (acl.tickets) is modules-only so far: a
+     * confluence's group would silently keep the fixed list. */
     const co_acl *acl = &c->acl;
+    if (acl->tickets)
+        return fail(err,
+                    "confluence %s: acl.tickets (a ticket-gated committee) "
+                    "is supported for modules only",
+                    c->name);
     if (acl->n_issuers == 0 || acl->n_issuers > CO_MODULE_MAX_COMMITTEE)
         return fail(err,
                     "confluence %s: acl.issuers must list its 1 to %d "

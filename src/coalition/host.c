@@ -11,6 +11,7 @@
 #include "coalition/config_file.h"
 #include "mosaik/clock.h"
 #include "mosaik/error.h"
+#include "mosaik/jwt.h"
 #include "compute_internal.h"
 #include "host_metrics.h"
 #include "module_ops.h"
@@ -38,6 +39,10 @@ typedef struct record {
 struct hosted {
     co_host *host;
     co_module_kind kind;
+    /* Listed in acl.issuers: does the duties. A ticket holder of a
+     * ticket-gated module only replicates (the machines count listed
+     * members' signatures alone). */
+    bool listed;
     co_module_info m;
     struct mk_fsm fsm;
     mk_group *group;
@@ -466,7 +471,7 @@ static void on_timer(uv_timer_t *t)
     hosted *x = t->data;
     mk_group_status st;
     mk_group_status_get(x->group, &st);
-    if (!st.online)
+    if (!st.online || !x->listed)
         return;
     switch (x->kind) {
     case CO_MODULE_ATLAS:
@@ -550,6 +555,30 @@ static void on_entry_appended(const co__chronicle_entry *e, void *data)
 
 /* ---- lifecycle ------------------------------------------------------------ */
 
+/* Whether this node's entry carries a ticket the module's ticket-gated
+ * ACL accepts now: then it joins the committee's group, and the leader
+ * adds it as a standby (mk_group_tickets). */
+static bool holds_ticket(const co_module_info *m, mk_node *node)
+{
+    if (!m->ticketed)
+        return false;
+    const mk_group_tickets *t = &m->tickets;
+    const char *iss[1] = {t->issuer}, *aud[1] = {t->audience};
+    mk_jwt_config jc = {.keys = t->keys, .n_keys = t->n_keys,
+                        .issuers = iss, .n_issuers = t->issuer[0] ? 1 : 0,
+                        .audiences = aud,
+                        .n_audiences = t->audience[0] ? 1 : 0,
+                        .max_lifetime_s = t->max_lifetime_s};
+    struct mk_ticket_validator v;
+    if (mk_jwt_validator_init(&v, &jc, NULL) != 0)
+        return false;
+    const mk_peer_entry *e = mk_node_entry(node);
+    int rc = mk_ticket_validate(&v, e->tickets, e->n_tickets,
+                                mk_node_id(node), mk_now_ms(), NULL, NULL);
+    mk_ticket_validator_free(&v);
+    return rc == 0;
+}
+
 static int host_one(co_host *h, co_module_kind kind, char *err)
 {
     hosted *x = &h->mods[h->n];
@@ -559,7 +588,8 @@ static int host_one(co_host *h, co_module_kind kind, char *err)
     int rc = co_module_info_get(h->cfg.coalition, kind, &x->m, err);
     if (rc < 0)
         return rc;
-    if (!co_module_is_member(&x->m, mk_node_id(h->cfg.node)))
+    x->listed = co_module_is_member(&x->m, mk_node_id(h->cfg.node));
+    if (!x->listed && !holds_ticket(&x->m, h->cfg.node))
         return 0;
     uint64_t every = RECONCILE_MS;
     switch (kind) {
@@ -622,8 +652,13 @@ static int host_one(co_host *h, co_module_kind kind, char *err)
     uv_timer_init(mk_node_loop(h->cfg.node), &x->timer);
     x->timer.data = x;
     uv_timer_start(&x->timer, on_timer, every, every);
-    say(h, "INFO", "%s: member of committee %s (%zu members)",
-        co_module_name(kind), hex, x->m.n_committee);
+    if (x->listed)
+        say(h, "INFO", "%s: member of committee %s (%zu members)",
+            co_module_name(kind), hex, x->m.n_committee);
+    else
+        say(h, "INFO", "%s: joining ticket-gated committee %s by ticket "
+                       "(replicating; duties are the %zu listed members')",
+            co_module_name(kind), hex, x->m.n_committee);
     h->n++;
     return 0;
 }

@@ -235,9 +235,59 @@ int co_citizen_ref_fold(const co_citizen_ref *r, mk_id *out, char *err)
 
 /* ---- ACL, issuer, confluence ------------------------------------------- */
 
+/* The ticket-gated form appends, after the lists (whose counts fix where
+ * the plain form ends, so no plain preimage is a prefix of another):
+ *   "tickets|" ‖ u8 source ‖ [source 1: root ‖ u32le(k) ‖ keys…] ‖
+ *   u32le(max_lifetime_s) ‖ u32le(len(audience)) ‖ audience
+ * source 0 is the coalition's own issuer (its root and keys are folded
+ * into COALITION_ROOT by issuer_fp), 1 another issuer. */
+static int hash_acl_tickets(mk_blake3_hasher *h, const co_acl_tickets *t,
+                            char *err)
+{
+    uint8_t n[4];
+    bool own = t->issuer && strcmp(t->issuer, CO_ACL_TICKETS_COALITION) == 0;
+    uint8_t source = own ? 0 : 1;
+    if (empty(t->issuer))
+        return fail(err, "acl tickets name no issuer");
+    if (own && t->n_keys)
+        return fail(err, "acl tickets from the coalition's issuer take its "
+                         "keys; list none");
+    if (!own && (t->n_keys == 0 || t->n_keys > CO_ACL_TICKET_KEYS))
+        return fail(err, "acl tickets from issuer \"%s\" need 1 to %d keys, "
+                         "found %zu",
+                    t->issuer, CO_ACL_TICKET_KEYS, t->n_keys);
+    hash_str(h, "tickets|");
+    mk_blake3_update(h, &source, 1);
+    if (!own) {
+        mk_id root;
+        mk_id_from_str(&root, t->issuer);
+        hash_id(h, &root);
+        put_u32le(n, (uint32_t)t->n_keys);
+        mk_blake3_update(h, n, 4);
+        for (size_t i = 0; i < t->n_keys; i++) {
+            mk_id k;
+            const char *hex = t->keys ? t->keys[i] : NULL;
+            if (!hex || mk_id_from_hex(&k, hex, strlen(hex)) != 0)
+                return fail(err, "acl tickets key %zu is not an Ed25519 "
+                                 "public key (64 hex)",
+                            i);
+            hash_id(h, &k);
+        }
+    }
+    put_u32le(n, t->max_lifetime_s);
+    mk_blake3_update(h, n, 4);
+    const char *aud = t->audience ? t->audience : "";
+    put_u32le(n, (uint32_t)strlen(aud));
+    mk_blake3_update(h, n, 4);
+    hash_str(h, aud);
+    return 0;
+}
+
 int co_acl_fingerprint(const co_acl *acl, mk_id *out, char *err)
 {
-    /* blake3("acl|" ‖ V ‖ u32le(n) ‖ issuers… ‖ u32le(m) ‖ mrtds…) */
+    /* blake3("acl|" ‖ V ‖ u32le(n) ‖ issuers… ‖ u32le(m) ‖ mrtds…
+     *        [‖ the ticket-gated form, hash_acl_tickets]) */
+    int rc;
     uint8_t n[4];
     mk_blake3_hasher h;
     mk_blake3_init(&h);
@@ -262,6 +312,8 @@ int co_acl_fingerprint(const co_acl *acl, mk_id *out, char *err)
                         2 * CO_MRTD_LEN);
         mk_blake3_update(&h, mrtd, sizeof mrtd);
     }
+    if (acl->tickets && (rc = hash_acl_tickets(&h, acl->tickets, err)) < 0)
+        return rc;
     hash_end(&h, out);
     return 0;
 }

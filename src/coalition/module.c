@@ -1,10 +1,61 @@
 /* Module identity and committees (include/coalition/module.h). */
 #include "coalition/module.h"
+#include "coalition/issuer.h"
 
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+static int bad_tickets(char *err, co_module_kind kind, const char *what)
+{
+    if (err)
+        snprintf(err, CO_ERRMSG_SIZE, "module %s: acl.tickets: %s",
+                 co_module_name(kind), what);
+    return CO_ECONFIG;
+}
+
+/* The group policy an ACL's ticket-gated form names: the issuer's keys
+ * and, as iss, its root in hex (TICKETS_ROOT for the coalition's own). */
+static int ticket_policy(const co_coalition_config *c, co_module_kind kind,
+                         const co_acl_tickets *t, co_module_info *out,
+                         char *err)
+{
+    mk_group_tickets *g = &out->tickets;
+    mk_id root;
+    char why[CO_ERRMSG_SIZE];
+    if (!t->issuer || !t->issuer[0])
+        return bad_tickets(err, kind, "no issuer");
+    if (strcmp(t->issuer, CO_ACL_TICKETS_COALITION) == 0) {
+        if (t->n_keys)
+            return bad_tickets(err, kind, "the coalition's issuer takes no "
+                                          "keys here");
+        if (co_issuer_keys(c, &root, g->keys, &g->n_keys, why) < 0)
+            return bad_tickets(err, kind, why);
+    } else {
+        if (t->n_keys == 0 || t->n_keys > MK_GROUP_TICKET_KEYS)
+            return bad_tickets(err, kind, "another issuer needs 1 to 16 "
+                                          "keys");
+        for (size_t i = 0; i < t->n_keys; i++) {
+            const char *s = t->keys[i];
+            if (mk_id_from_hex(&g->keys[i], s, strlen(s)) != 0)
+                return bad_tickets(err, kind, "a key is not 64 hex");
+        }
+        g->n_keys = t->n_keys;
+        mk_id_from_str(&root, t->issuer);
+    }
+    mk_id_hex(&root, g->issuer);
+    if (t->audience) {
+        if (strlen(t->audience) > MK_GROUP_TICKET_STR ||
+            strchr(t->audience, ','))
+            return bad_tickets(err, kind, "an audience is at most 255 bytes "
+                                          "without ','");
+        snprintf(g->audience, sizeof g->audience, "%s", t->audience);
+    }
+    g->max_lifetime_s = t->max_lifetime_s;
+    out->ticketed = true;
+    return 0;
+}
 
 int co_module_info_get(const co_coalition_config *c, co_module_kind kind,
                        co_module_info *out, char *err)
@@ -47,7 +98,7 @@ int co_module_info_get(const co_coalition_config *c, co_module_kind kind,
             }
         out->committee[out->n_committee++] = p;
     }
-    return 0;
+    return acl->tickets ? ticket_policy(c, kind, acl->tickets, out, err) : 0;
 }
 
 int co_module_param_u64(const co_module_info *m, const char *key,

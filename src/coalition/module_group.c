@@ -13,6 +13,7 @@ void co_module_group_config(const co_module_info *m, struct mk_fsm *fsm,
     out->fsm = fsm;
     out->voters = m->committee;
     out->n_voters = m->n_committee;
+    out->tickets = m->ticketed ? &m->tickets : NULL;
 }
 
 void co_module_group_id(const co_module_info *m, struct mk_fsm *fsm,

@@ -32,6 +32,45 @@ static bool empty(const char *s)
     return s == NULL || s[0] == '\0';
 }
 
+/* The ticket-gated form (co_acl_tickets): what identity.c folds, and
+ * what a JWT validator can be built from (an audience with ',' cannot). */
+static int check_tickets(const co_acl_tickets *t, co__diag *d,
+                         const char *prefix)
+{
+    char what[CO_ERRMSG_SIZE];
+    bool own = t->issuer && strcmp(t->issuer, CO_ACL_TICKETS_COALITION) == 0;
+    if (empty(t->issuer))
+        return bad(d, "missing field: ticket-gated admission names an "
+                      "issuer (\"" CO_ACL_TICKETS_COALITION "\" or a root)",
+                   "%s.tickets.issuer", prefix);
+    if (own && t->n_keys)
+        return bad(d, "the coalition's issuer signs with its own "
+                      "ticket_issuer.acl.issuers: give no keys",
+                   "%s.tickets.keys", prefix);
+    if (!own && (t->n_keys == 0 || t->n_keys > CO_ACL_TICKET_KEYS)) {
+        snprintf(what, sizeof what,
+                 "another issuer needs its 1 to %d signing keys, found %zu",
+                 CO_ACL_TICKET_KEYS, t->n_keys);
+        return bad(d, what, "%s.tickets.keys", prefix);
+    }
+    for (size_t i = 0; i < t->n_keys; i++) {
+        mk_id k;
+        const char *hex = t->keys ? t->keys[i] : NULL;
+        if (!hex || mk_id_from_hex(&k, hex, strlen(hex)) != 0)
+            return bad(d, "not an Ed25519 public key (64 hex)",
+                       "%s.tickets.keys[%zu]", prefix, i);
+        for (size_t j = 0; j < i; j++)
+            if (strcmp(t->keys[j], hex) == 0)
+                return bad(d, "repeats a key", "%s.tickets.keys[%zu]",
+                           prefix, i);
+    }
+    if (t->audience && (!t->audience[0] || strchr(t->audience, ',') ||
+                        strlen(t->audience) > 255))
+        return bad(d, "an audience is 1 to 255 bytes without ','",
+                   "%s.tickets.audience", prefix);
+    return 0;
+}
+
 static int check_acl(const co_acl *acl, co__diag *d, const char *prefix)
 {
     char what[CO_ERRMSG_SIZE];
@@ -53,7 +92,7 @@ static int check_acl(const co_acl *acl, co__diag *d, const char *prefix)
             return bad(d, what, "%s.mrtds[%zu]", prefix, i);
         }
     }
-    return 0;
+    return acl->tickets ? check_tickets(acl->tickets, d, prefix) : 0;
 }
 
 static int check_ref(const co_citizen_ref *r, co__diag *d, size_t ci,
@@ -199,6 +238,13 @@ int co__coalition_check(const co_coalition_config *c, co__diag *d)
         }
         if ((rc = check_confluence(cf, d, i)) < 0)
             break;
+        if (cf->acl.tickets && !c->ticket_issuer &&
+            strcmp(cf->acl.tickets->issuer, CO_ACL_TICKETS_COALITION) == 0) {
+            rc = bad(d, "tickets from the coalition's issuer, but the "
+                        "coalition has no ticket_issuer",
+                     "confluences[%zu].acl.tickets.issuer", i);
+            break;
+        }
         co_confluence_fingerprint(cf, &conf[i].id, NULL);
         conf[i].name = cf->name;
         int kind = co_module_kind_of(cf->name);
@@ -236,6 +282,9 @@ int co__coalition_check(const co_coalition_config *c, co__diag *d)
             rc = bad(d, "missing field: the ticket issuer needs a non-empty "
                         "name",
                      "ticket_issuer.name");
+        else if (t->acl.tickets)
+            rc = bad(d, "a ticket issuer's signers are keys, not tickets",
+                     "ticket_issuer.acl.tickets");
         else
             rc = check_acl(&t->acl, d, "ticket_issuer.acl");
     }

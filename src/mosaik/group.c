@@ -61,6 +61,7 @@
 #include "mosaik/clock.h"
 #include "mosaik/error.h"
 #include "mosaik/group_internal.h"
+#include "mosaik/jwt.h"
 #include "group_prepare.h"
 
 #define DEFAULT_TIMEOUT_MS 10000
@@ -204,6 +205,7 @@ typedef struct batch {
 static void route_idle(mk_group *g);
 static void route_q(mk_group *g, mk__qop *q);
 static void schedule_flush(mk_group *g);
+static int peer_cmp(const void *a, const void *b);
 
 /* ---- identity ------------------------------------------------------------ */
 
@@ -255,8 +257,9 @@ static void base_id(const mk_group_config *cfg, mk_id *out)
     for (size_t i = 0; i < cfg->n_validators; i++)
         mk_id_derive(&g, &g, cfg->validators[i]->signature.b, MK_ID_LEN);
     /* Which members start as voters depends on max_voters only when there
-     * are more members than that: only then must they agree on it. */
-    if (cfg->n_voters > p.max_voters) {
+     * are more members than that: only then must they agree on it. A
+     * ticket-gated group folds it with its policy (mk_group_id_of). */
+    if (!cfg->tickets && cfg->n_voters > p.max_voters) {
         uint8_t mv[10 + 4];
         memcpy(mv, "max_voters", 10);
         for (int i = 0; i < 4; i++)
@@ -266,12 +269,54 @@ static void base_id(const mk_group_config *cfg, mk_id *out)
     *out = g;
 }
 
+/* The proof a ticket-gated member shows (and the fields its GroupId
+ * folds): the seeds and the policy. MK_EINVAL for a policy that cannot
+ * be one (no key, too many, a string too long or with a ','). */
+static int tickets_proof(const mk_group_config *cfg, const mk_id *base,
+                         mk__proof *p)
+{
+    mk_group_params prm = cfg->params;
+    params_defaults(&prm);
+    memset(p, 0, sizeof *p);
+    p->base = *base;
+    if (cfg->n_voters == 0 || cfg->n_voters > MK__MAX_VOTERS)
+        return MK_EINVAL;
+    p->n = cfg->n_voters;
+    memcpy(p->voters, cfg->voters, cfg->n_voters * sizeof *cfg->voters);
+    qsort(p->voters, p->n, sizeof *p->voters, peer_cmp);
+    p->tickets = true;
+    p->max_voters = prm.max_voters;
+    p->policy = *cfg->tickets;
+    return 0;
+}
+
+/* The ticket-gated GroupId (docs/groups.md, "Ticket-gated members"). */
+static int tickets_id(const mk_group_config *cfg, const mk_id *base,
+                      mk__proof *p, mk_id *out)
+{
+    struct mk_ticket_validator v;
+    int rc = tickets_proof(cfg, base, p);
+    if (rc == 0)
+        rc = mk__proof_validator(p, &v);
+    if (rc != 0)
+        return rc;
+    rc = mk__group_fold_tickets(p, &v.signature, out);
+    mk_ticket_validator_free(&v);
+    return rc;
+}
+
 void mk_group_id_of(const mk_group_config *cfg, mk_id *out)
 {
     mk_id base;
     base_id(cfg, &base);
     /* A list that cannot be folded (none, repeats, too many) leaves the
      * base: no member can prove that id, so it names no group. */
+    if (cfg->tickets) {
+        mk__proof p;
+        if (tickets_id(cfg, &base, &p, out) != 0)
+            *out = base;
+        return;
+    }
     if (mk__group_fold_voters(&base, cfg->voters, cfg->n_voters, out) != 0)
         *out = base;
 }
@@ -320,7 +365,13 @@ uint32_t mk__group_admit(mk_group *g, const mk_peer_id *peer, bool voter,
         snprintf(why, MK_ERRMSG_SIZE, "peer not in the catalog");
         return MK_CLOSE_UNKNOWN_PEER;
     }
-    if (voter && !mk__group_voter(g, peer, NULL)) {
+    int64_t member_exp = MK_TICKET_NEVER;
+    if (voter && g->tickets) {
+        /* Ticket-gated: a Raft link is a member's while its ticket
+         * passes, whatever the table says (group_tickets.c). */
+        if (mk__member_ticket(g, peer, &member_exp, why) != 0)
+            return MK_CLOSE_GROUP_NOT_ALLOWED;
+    } else if (voter && !mk__group_voter(g, peer, NULL)) {
         snprintf(why, MK_ERRMSG_SIZE, "not a voter of this group");
         return MK_CLOSE_GROUP_NOT_ALLOWED;
     }
@@ -329,6 +380,13 @@ uint32_t mk__group_admit(mk_group *g, const mk_peer_id *peer, bool voter,
                                     peer, mk_now_ms(), expires_ms, why);
     if (rc != 0)
         return MK_CLOSE_GROUP_NOT_ALLOWED;
+    if (member_exp < *expires_ms)
+        *expires_ms = member_exp;
+    if (voter && g->tickets && !mk__member_note(g, peer)) {
+        snprintf(why, MK_ERRMSG_SIZE,
+                 "no room for the member, or its raft id is another's");
+        return MK_CLOSE_GROUP_NOT_ALLOWED;
+    }
     return 0;
 }
 
@@ -654,6 +712,11 @@ static void serve_assign(mk_group *g, mk__srv *s, const mk__req *q);
 static bool leader_now(mk_group *g)
 {
     return g->raft_started && raft_state(&g->raft) == RAFT_LEADER;
+}
+
+bool mk__group_leading(mk_group *g)
+{
+    return leader_now(g);
 }
 
 /* The current leader when it is another voter, else NULL. */
@@ -1577,18 +1640,20 @@ void mk_group_status_get(const mk_group *cg, mk_group_status *out)
 {
     mk_group *g = (mk_group *)cg; /* libraft's getters take non-const */
     memset(out, 0, sizeof *out);
-    out->n_members = g->n_voters;
+    out->n_members = g->n_seeds;
     out->applied = g->gfsm.applied;
     out->storage_failed = g->disk != DISK_OK;
     if (!g->raft_started || g->raft_closed) {
         /* Not running Raft: the roles it would start with. */
-        for (size_t i = 0; i < g->n_voters; i++)
+        for (size_t i = 0; i < g->n_seeds; i++)
             out->n_voters += starts_as_voter(g, i);
         out->is_voter = starts_as_voter(g, g->self);
         return;
     }
     out->n_voters = count_voters(g);
     out->is_voter = role_of(g, g->voters[g->self].id) == RAFT_VOTER;
+    if (g->tickets)
+        out->n_members = mk__members_in_config(g);
     int state = raft_state(&g->raft);
     raft_id id;
     const char *addr;
@@ -1765,7 +1830,9 @@ static void size_log(mk_group *g, int64_t now)
 static bool starts_as_voter(const mk_group *g, size_t i)
 {
     size_t below = 0;
-    for (size_t j = 0; j < g->n_voters; j++)
+    if (i >= g->n_seeds)
+        return false; /* ticket-gated: a holder joins as a standby */
+    for (size_t j = 0; j < g->n_seeds; j++)
         below += memcmp(g->voters[j].peer.b, g->voters[i].peer.b,
                         MK_ID_LEN) < 0;
     return below < g->params.max_voters;
@@ -1876,7 +1943,7 @@ int mk_group_watch_members(mk_group *g, mk_group_member_cb cb, void *data)
     return 0;
 }
 
-static void on_change_done(struct raft_change *req, int status)
+void mk__group_change_done(struct raft_change *req, int status)
 {
     mk_group *g = req->data;
     g->change_busy = false;
@@ -1885,7 +1952,7 @@ static void on_change_done(struct raft_change *req, int status)
                    status == 0 ? 0 : raft_code(status), 0, NULL, 0);
         g->assign_srv = NULL;
     }
-    if (status == 0 && !g->closing) {
+    if (status == 0 && !g->closing && g->note.change != 0) {
         /* Committed, and nothing else could start meanwhile: the latest
          * committed configuration is this change's entry (a promotion's
          * is appended only once libraft caught the standby up, so its
@@ -1900,6 +1967,17 @@ static void on_change_done(struct raft_change *req, int status)
     }
 }
 
+void mk__group_note_leader_change(mk_group *g, const mk_peer_id *member,
+                                  int change)
+{
+    memset(&g->note, 0, sizeof g->note);
+    if (!change)
+        return;
+    g->note.member = *member;
+    g->note.change = (mk_member_change)change;
+    g->note.by = g->voters[g->self].peer;
+}
+
 /* Starts moving `v` to `role` (-1: out of the configuration), on the word
  * of the operator whose ASSIGN body is `assign`, or NULL: the leader's. */
 static void change_role(mk_group *g, const mk__voter *v, int role,
@@ -1910,9 +1988,9 @@ static void change_role(mk_group *g, const mk__voter *v, int role,
         return; /* a change still pending, or no entry of this term yet */
     g->change.data = g;
     int rv = role < 0 ? raft_remove(&g->raft, &g->change, v->id,
-                                    on_change_done)
+                                    mk__group_change_done)
                       : raft_assign(&g->raft, &g->change, v->id, role,
-                                    on_change_done);
+                                    mk__group_change_done);
     if (rv != 0)
         return; /* a change libraft is still finishing: next time */
     g->change_busy = true;
@@ -1959,6 +2037,9 @@ static bool assign_signed(const mk_group *g, const uint8_t *body)
     memcpy(signer.b, body + MK_ID_LEN + 1, MK_ID_LEN);
     if (!mk__group_voter(g, &signer, &sid) || role_of(g, sid) < 0)
         return false;
+    int64_t exp;
+    if (g->tickets && mk__member_ticket(g, &signer, &exp, NULL) != 0)
+        return false; /* ticket-gated: a member only while it holds one */
     uint64_t at = 0;
     for (int i = 0; i < 8; i++)
         at |= (uint64_t)body[2 * MK_ID_LEN + 1 + i] << (8 * i);
@@ -2031,8 +2112,12 @@ static void membership_check(mk_group *g, int64_t now)
     }
     if (!g->mstate.leading_since)
         g->mstate.leading_since = now;
-    if (g->change_busy || g->disk != DISK_OK ||
-        !mk__members_may_change(&g->raft))
+    if (g->change_busy || g->disk != DISK_OK)
+        return;
+    /* Ticket-gated members first: a ticket that ended matters most. */
+    if (mk__members_check(g, now))
+        return;
+    if (!mk__members_may_change(&g->raft))
         return;
     mk__mview v[MK__MAX_VOTERS];
     size_t n = member_views(g, v);
@@ -2060,6 +2145,7 @@ static void on_tick(uv_timer_t *h)
     sessions_sweep(g);
     size_log(g, now);
     route_idle(g);
+    mk__members_sync(g);
     membership_check(g, now);
     if (now >= g->next_bond_check) {
         g->next_bond_check = now + BOND_CHECK_MS;
@@ -2208,6 +2294,7 @@ static void maybe_finish(mk_group *g)
         g->watches = w->next;
         free(w);
     }
+    mk_ticket_validator_free(&g->member_v);
     free(g->voters);
     free(g->validators);
     free(g);
@@ -2367,12 +2454,19 @@ static int raft_open(mk_group *g, char *err)
     struct raft_configuration conf;
     raft_configuration_init(&conf);
     rv = 0;
-    for (size_t i = 0; i < g->n_voters && rv == 0; i++)
+    /* A ticket holder that is not a seed bootstraps nothing: it starts
+     * with an empty configuration (it never campaigns) until the leader
+     * adds it and its log arrives (group_tickets.c). */
+    if (g->self >= g->n_seeds)
+        rv = RAFT_CANTBOOTSTRAP;
+    for (size_t i = 0; i < g->n_seeds && rv == 0; i++)
         rv = raft_configuration_add(&conf, g->voters[i].id, g->voters[i].addr,
                                     starts_as_voter(g, i) ? RAFT_VOTER
                                                           : RAFT_STANDBY);
     if (rv == 0)
         rv = raft_bootstrap(&g->raft, &conf);
+    else
+        rv = 0;
     raft_configuration_close(&conf);
     if (rv != 0 && rv != RAFT_CANTBOOTSTRAP) {
         say(err, "raft bootstrap: %s", raft_errmsg(&g->raft));
@@ -2541,13 +2635,31 @@ static int join(const mk_group_config *cfg, mk_group **out, char *err)
         if (mk_id_eq(&cfg->voters[i], self))
             self_at = i;
     }
-    if (self_at == cfg->n_voters) {
+    if (self_at == cfg->n_voters && !cfg->tickets) {
         say(err, "this node is not a voter of the group");
         return MK_EINVAL;
     }
     mk_id base, gid;
+    mk__proof tproof;
     base_id(cfg, &base);
-    if (mk__group_fold_voters(&base, cfg->voters, cfg->n_voters, &gid) != 0) {
+    if (cfg->tickets) {
+        if (mk__raft_id_of(self) == 0) {
+            say(err, "this node's raft id is 0");
+            return MK_EINVAL;
+        }
+        for (size_t i = 0; i < cfg->n_voters && self_at == cfg->n_voters; i++)
+            if (mk__raft_id_of(&cfg->voters[i]) == mk__raft_id_of(self)) {
+                say(err, "this node shares a raft id with seed %zu", i);
+                return MK_EINVAL;
+            }
+        if ((rc = tickets_id(cfg, &base, &tproof, &gid)) != 0) {
+            say(err, "ticket policy: %s (1 to %d keys, strings up to %d "
+                     "bytes without ',', seeds without repeats)",
+                mk_strerror(rc), MK_GROUP_TICKET_KEYS, MK_GROUP_TICKET_STR);
+            return MK_EINVAL;
+        }
+    } else if (mk__group_fold_voters(&base, cfg->voters, cfg->n_voters,
+                                     &gid) != 0) {
         say(err, "the voter list repeats a voter");
         return MK_EINVAL;
     }
@@ -2580,20 +2692,30 @@ static int join(const mk_group_config *cfg, mk_group **out, char *err)
     g->loop = mk_node_loop(cfg->node);
     g->hub = hub;
     g->id = gid;
-    g->proof.base = base;
-    g->proof.n = cfg->n_voters;
-    memcpy(g->proof.voters, cfg->voters, cfg->n_voters * sizeof *cfg->voters);
-    qsort(g->proof.voters, g->proof.n, sizeof *g->proof.voters, peer_cmp);
+    if (cfg->tickets) {
+        g->proof = tproof;
+        g->tickets = true;
+    } else {
+        g->proof.base = base;
+        g->proof.n = cfg->n_voters;
+        memcpy(g->proof.voters, cfg->voters,
+               cfg->n_voters * sizeof *cfg->voters);
+        qsort(g->proof.voters, g->proof.n, sizeof *g->proof.voters,
+              peer_cmp);
+    }
     g->params = p;
     g->fsm = cfg->fsm;
-    g->n_voters = cfg->n_voters;
+    g->n_voters = g->n_seeds = cfg->n_voters;
     g->self = self_at;
     g->bonds.next = g->bonds.prev = &g->bonds;
-    g->voters = calloc(cfg->n_voters, sizeof *g->voters);
+    /* A ticket-gated table grows in place (group_tickets.c). */
+    g->voters = calloc(g->tickets ? MK__TABLE_MAX : cfg->n_voters,
+                       sizeof *g->voters);
     g->validators = calloc(cfg->n_validators ? cfg->n_validators : 1,
                            sizeof *g->validators);
     mk__sess *local = calloc(1, sizeof *local);
-    if (!g->voters || !g->validators || !local) {
+    if (!g->voters || !g->validators || !local ||
+        (g->tickets && mk__proof_validator(&g->proof, &g->member_v) != 0)) {
         free(g->voters);
         free(g->validators);
         free(local);
@@ -2605,12 +2727,20 @@ static int join(const mk_group_config *cfg, mk_group **out, char *err)
         g->voters[i].id = mk__raft_id_of(&cfg->voters[i]);
         mk_id_hex(&cfg->voters[i], g->voters[i].addr);
     }
+    if (self_at == cfg->n_voters) {
+        /* A ticket holder, not a seed: its own row follows them. */
+        g->self = g->n_voters++;
+        g->voters[g->self].peer = *self;
+        g->voters[g->self].id = mk__raft_id_of(self);
+        mk_id_hex(self, g->voters[g->self].addr);
+    }
     for (size_t i = 0; i < cfg->n_validators; i++)
         g->validators[i] = cfg->validators[i];
     g->n_validators = cfg->n_validators;
     if (getrandom(g->session, sizeof g->session, 0) !=
         (ssize_t)sizeof g->session) {
         free(local);
+        mk_ticket_validator_free(&g->member_v);
         free(g->voters);
         free(g->validators);
         free(g);

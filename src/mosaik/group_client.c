@@ -453,8 +453,9 @@ static void on_welcome(void *data, mk__rpc *rpc, const mk__proof *p)
     mk_group_client *c = data;
     (void)rpc;
     /* Every proof of one GroupId lists the same voters (the id folds
-     * them), so the first one is the set. */
-    if (c->n_voters == 0) {
+     * them), so the first one is the set. A ticket-gated group's members
+     * change: its proofs narrow nothing. */
+    if (c->n_voters == 0 && !p->tickets) {
         memcpy(c->voters, p->voters, p->n * sizeof *p->voters);
         c->n_voters = p->n;
     }

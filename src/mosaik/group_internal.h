@@ -107,6 +107,12 @@ typedef struct mk__proof {
     mk_id base;  /* the GroupId before the voter set is folded in */
     size_t n;
     mk_peer_id voters[MK__MAX_VOTERS]; /* ascending byte order, distinct */
+    /* Ticket-gated (mk_group_tickets): `voters` are the seeds, and a
+     * member proves it is one by holding a ticket this policy accepts
+     * (checked against its entry in the dialer's catalog). */
+    bool tickets;
+    uint32_t max_voters;
+    mk_group_tickets policy;
 } mk__proof;
 
 /* The fold that ends every GroupId (the order of `voters` does not
@@ -116,9 +122,25 @@ int mk__group_fold_voters(const mk_id *base, const mk_peer_id *voters,
 void mk__proof_encode(mk_buf *b, const mk__proof *p);
 /* Reads a proof from `r` (strict: ascending, distinct, bounded). */
 int mk__proof_decode(mk_reader *r, mk__proof *p);
-/* 0 when `p` folds to `gid` and lists `member`, else MK_ENOT_ALLOWED. */
+/* 0 when `p` folds to `gid` and lists `member`, else MK_ENOT_ALLOWED.
+ * For a fixed member list only (p->tickets false). */
 int mk__proof_check(const mk__proof *p, const mk_id *gid,
                     const mk_peer_id *member);
+
+/* Ticket-gated groups. The membership validator a proof's policy names
+ * (a JWT validator; caller memory, release with
+ * mk_ticket_validator_free): 0, MK_EINVAL or MK_ENOMEM. */
+int mk__proof_validator(const mk__proof *p, struct mk_ticket_validator *v);
+/* The fold that ends a ticket-gated GroupId: derive(base, "tickets" ‖
+ * u32le max_voters ‖ the validator's signature ‖ u32le n ‖ seeds in
+ * ascending byte order). MK_EINVAL as mk__group_fold_voters. */
+int mk__group_fold_tickets(const mk__proof *p, const mk_id *policy,
+                           mk_id *out);
+/* Either form: 0 when `p` folds to `gid` and `member` is one (listed, or
+ * holding a ticket its policy accepts, by `node`'s catalog at `now_ms`),
+ * else MK_ENOT_ALLOWED (MK_ENOMEM: undecided). */
+int mk__proof_check_member(const mk__proof *p, const mk_id *gid,
+                           mk_node *node, const mk_peer_id *member);
 
 typedef struct mk__req {
     uint64_t id;
@@ -332,7 +354,16 @@ typedef struct mk__voter {
     raft_id id;
     char addr[MK_ID_HEX_LEN + 1];
     int64_t heard_ms; /* mono ms of the last Raft message from it */
+    /* Ticket-gated: when its ticket was last seen to expire (unix ms; 0
+     * not yet judged), to remove a member purged from the catalog. */
+    int64_t ticket_expires_ms;
 } mk__voter;
+
+/* The members' table of a ticket-gated group has room for this many:
+ * seeds, this node, everyone in Raft's configuration, and the ticket
+ * holders Raft links were admitted from. Allocated once, so the bridge's
+ * pointers into it stay valid during its calls. */
+#define MK__TABLE_MAX (2 * MK__MAX_VOTERS)
 
 /* libraft's storage for one run of Raft: raft_uv (`io`), wrapped by gio
  * (what libraft is given), and the data dir path gio keeps. Allocated
@@ -364,9 +395,17 @@ struct mk_group {
     mk_group_params params;
     struct mk_fsm *fsm;
     mk__voter *voters;
-    size_t n_voters, self;
+    /* The table: the listed members (the seeds, when ticket-gated) are
+     * its first n_seeds rows and never move; a ticket-gated group adds
+     * rows after them. */
+    size_t n_voters, self, n_seeds;
     const struct mk_ticket_validator **validators;
     size_t n_validators;
+    /* Ticket-gated membership (group_tickets.c), or members fixed by
+     * the GroupId when `tickets` is false: then `voters` is the list. */
+    bool tickets;
+    struct mk_ticket_validator member_v; /* the proof's policy */
+    int64_t next_member_check;           /* mono ms */
     char errmsg[MK_ERRMSG_SIZE];
 
     struct raft raft;
@@ -429,6 +468,9 @@ struct mk_group {
     mk_group_member_event note;
     mk_group_member_cb member_cb;
     void *member_data;
+    /* A leader whose own ticket ended hands leadership on. */
+    struct raft_transfer transfer;
+    bool transfer_busy;
     /* The requester of the change in flight, when an operator asked for
      * it (ASSIGN), to answer when libraft is done; NULL otherwise. */
     mk__srv *assign_srv;
@@ -477,6 +519,37 @@ void mk__group_metrics_tick(mk_group *g);
 /* A command this member took (from its own handle or a requester)
  * was answered `us` microseconds later. */
 void mk__group_metrics_latency(mk_group *g, int64_t us);
+
+/* ---- ticket-gated membership (group_tickets.c) --------------------------- */
+
+/* Whether `peer`'s tickets, in `node`'s catalog, pass the membership
+ * policy: 0 with *expires_ms, MK_ENOT_ALLOWED with `why`, or
+ * MK_ENOENT when the peer is not in the catalog. */
+int mk__member_ticket(const mk_group *g, const mk_peer_id *peer,
+                      int64_t *expires_ms, char *why);
+/* Puts `peer` in the members' table (it passed the policy); false when
+ * its raft id is 0 or another member's, or the table is full. */
+bool mk__member_note(mk_group *g, const mk_peer_id *peer);
+/* The leader's part, from the tick: adds ticket holders that list the
+ * GroupId as standbys, demotes and removes members whose tickets no
+ * longer pass, one configuration change at a time. Returns true when it
+ * started a change (the fixed-list rules then wait). */
+bool mk__members_check(mk_group *g, int64_t now);
+/* Every server in Raft's configuration gets a row in the table (each
+ * member follows the configuration as the log brings it). */
+void mk__members_sync(mk_group *g);
+/* The configuration's servers (0 before Raft started). */
+size_t mk__members_in_config(const mk_group *g);
+
+/* group.c, for group_tickets.c: whether this member leads now, and the
+ * callback of every configuration change (g->change). */
+bool mk__group_leading(mk_group *g);
+void mk__group_change_done(struct raft_change *req, int status);
+/* The note the membership change about to start leaves in the log once it
+ * commits (group_members.h), by the leader's own word: `change` is an
+ * mk_member_change, or 0 for a change worth no note. */
+void mk__group_note_leader_change(mk_group *g, const mk_peer_id *member,
+                                  int change);
 
 /* For the bridge: is `peer` a listed voter? Its raft id in *id. */
 bool mk__group_voter(const mk_group *g, const mk_peer_id *peer, raft_id *id);

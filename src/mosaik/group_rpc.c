@@ -79,7 +79,7 @@ static void on_frame(mk_link *link, const uint8_t *f, size_t len, void *data)
                           "expected WELCOME with a proof");
             return;
         }
-        if (mk__proof_check(&proof, &c->gid, &c->peer) != 0) {
+        if (mk__proof_check_member(&proof, &c->gid, c->node, &c->peer) != 0) {
             mk_link_close(link, MK_CLOSE_GROUP_INVALID_PROOF,
                           "not a voter of this group");
             return;

@@ -230,12 +230,14 @@ static void drop_candidate(mk_replica *r, bool failed)
 static int on_welcome(mk_replica *r, sub *s, const mk__proof *proof,
                       uint64_t n)
 {
-    if (mk__proof_check(proof, &r->gid, &s->peer) != 0) {
+    if (mk__proof_check_member(proof, &r->gid, r->node, &s->peer) != 0) {
         avoid(r, &s->peer);
         fail_sub(s, MK_CLOSE_GROUP_INVALID_PROOF, "not a voter of this group");
         return -1;
     }
-    if (r->n_voters == 0) {
+    /* A ticket-gated group's members change: only a fixed list narrows
+     * whom to dial (each WELCOME is checked either way). */
+    if (r->n_voters == 0 && !proof->tickets) {
         memcpy(r->voters, proof->voters, proof->n * sizeof *proof->voters);
         r->n_voters = proof->n;
     }
