@@ -21,7 +21,9 @@
  * coming from R: the sender is the link, never the bytes. The target
  * follows R for a moment, answers R (R's own acceptor sees the rejection)
  * and the honest pair re-elect. At no point is any member's leader an id
- * other than A, B or R.
+ * other than A, B or R. An AppendEntries or InstallSnapshot in the term
+ * the target itself leads (a second leader in one term, which libraft
+ * holds impossible and which crashed the leader) must close the link.
  *
  * R's own node serves the groups ALPN as a black hole: it welcomes the
  * Raft links A and B dial to it and reads what they send, so the honest
@@ -342,6 +344,24 @@ static uint64_t term_of(mk_group *g)
     return st.term;
 }
 
+/* Which honest member leads (0 A, 1 B), waiting for one. */
+static int leader_index(world *w)
+{
+    int64_t until = mk_mono_ms() + ms(w, 10000);
+    for (;;) {
+        mk_group_status st;
+        mk_group_status_get(w->ga, &st);
+        if (st.is_leader)
+            return 0;
+        mk_group_status_get(w->gb, &st);
+        if (st.is_leader)
+            return 1;
+        if (mk_mono_ms() > until)
+            fail_msg("no honest leader");
+        spin(w, 10);
+    }
+}
+
 /* Bytes the process holds on its heap now. */
 static size_t live_bytes(void)
 {
@@ -576,23 +596,11 @@ static void rogue_voter_is_contained(void **state)
      * R with a rejection (R's log does not match), and the honest pair
      * elect again. */
     {
-        mk_group_status st;
-        int64_t until = mk_mono_ms() + ms(w, 10000);
-        int target = -1;
-        while (target < 0 && mk_mono_ms() < until) {
-            mk_group_status_get(w->ga, &st);
-            if (st.is_leader)
-                target = 0;
-            mk_group_status_get(w->gb, &st);
-            if (target < 0 && st.is_leader)
-                target = 1;
-            if (target < 0)
-                spin(w, 10);
-        }
-        assert_true(target >= 0);
+        int target = leader_index(w);
         mk_group *tg = target ? w->gb : w->ga;
         uint64_t high = term_of(tg) + 10;
         int results = w->ae_results;
+        int64_t until;
         attack x;
         attack_open(w, &x, honest[target]);
         mk_buf_reset(&f);
@@ -617,6 +625,50 @@ static void rogue_voter_is_contained(void **state)
         mk_link_close(x.link, MK_CLOSE_GRACEFUL_SHUTDOWN, NULL);
         assert_true(spin_until(w, &x.closed, ms(w, 5000)));
         expect_progress(w, 4, "after R's higher term");
+    }
+
+    /* An AppendEntries, then an InstallSnapshot, in the very term the
+     * target leads: a second leader in one term, which libraft takes for
+     * impossible (it used to overwrite its leader state and crash). */
+    for (int i = 0; i < 2; i++) {
+        int target = leader_index(w);
+        mk_group *tg = target ? w->gb : w->ga;
+        uint64_t now = term_of(tg);
+        struct raft_message m = {.type = i ? RAFT_IO_INSTALL_SNAPSHOT
+                                           : RAFT_IO_APPEND_ENTRIES};
+        if (i) {
+            m.install_snapshot.term = now;
+            m.install_snapshot.last_index = 1u << 20;
+            m.install_snapshot.last_term = now;
+            m.install_snapshot.conf_index = 1;
+        } else {
+            m.append_entries.term = now;
+            m.append_entries.prev_log_index = 1u << 20;
+            m.append_entries.prev_log_term = now;
+        }
+        mk_buf_reset(&f);
+        put_message(&f, &m);
+        attack x;
+        attack_open(w, &x, honest[target]);
+        if (term_of(tg) != now || leader_index(w) != target) {
+            i--; /* an election in between: aim again */
+            mk_link_close(x.link, MK_CLOSE_GRACEFUL_SHUTDOWN, NULL);
+            assert_true(spin_until(w, &x.closed, ms(w, 5000)));
+            continue;
+        }
+        attack_send(&x, &f);
+        int64_t until = mk_mono_ms() + ms(w, 10000);
+        while (!x.closed && term_of(tg) == now && mk_mono_ms() < until)
+            spin(w, 5);
+        if (!x.closed && term_of(tg) != now) {
+            i--; /* the term moved before it arrived: aim again */
+            mk_link_close(x.link, MK_CLOSE_GRACEFUL_SHUTDOWN, NULL);
+            assert_true(spin_until(w, &x.closed, ms(w, 5000)));
+            continue;
+        }
+        expect_violation(w, &x, i ? "InstallSnapshot in the leader's term"
+                                  : "AppendEntries in the leader's term");
+        expect_progress(w, 4, "after a second leader's message");
     }
     mk_buf_free(&f);
 
