@@ -423,6 +423,21 @@ static void deliver(mk__rlink *r, const uint8_t *p, size_t len)
         rlink_end(r, MK_CLOSE_PROTOCOL_VIOLATION, "vote for another id");
         return;
     }
+    /* A second leader in the term we lead. libraft holds it impossible
+     * (one leader per term) and, built without asserts, takes the sender
+     * as its leader while still leading, writing follower fields over its
+     * leader state: one such message from a listed voter crashed the
+     * leader. Only a liar sends it. */
+    raft_term term = m.type == RAFT_IO_APPEND_ENTRIES ? m.append_entries.term
+                     : m.type == RAFT_IO_INSTALL_SNAPSHOT
+                         ? m.install_snapshot.term
+                         : 0;
+    if (term != 0 && term == b->g->raft.current_term &&
+        raft_state(&b->g->raft) == RAFT_LEADER) {
+        mk__rmsg_free(&m);
+        rlink_end(r, MK_CLOSE_PROTOCOL_VIOLATION, "leader in our term");
+        return;
+    }
     m.server_id = r->id;
     m.server_address = v->addr;
     if (!b->gio || !mk__gio_deliver(b->gio, &m))
