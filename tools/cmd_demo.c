@@ -52,6 +52,9 @@
 #define N_MEMBERS 4
 /* Without --for, when the rotation happens. */
 #define ROTATE_AFTER_MS 15000
+/* With --for, how long past it the run may wait for a late rotation to
+ * reach the Chronicle (a slow start on a loaded machine). */
+#define ROTATION_GRACE_MS 10000
 #define N_FEEDS 2
 #define N_CHILDREN (N_MEMBERS + N_FEEDS)
 
@@ -72,12 +75,14 @@ static void usage(FILE *out)
         "citizen and, as an integrator, reads the cards, follows the ticks,\n"
         "verifies the chronicle, watches the feeds and runs one small\n"
         "workload on a provider, printing a live summary. Midway (at half of\n"
-        "--for, else after 15 s) an operator rotates the Almanac's committee:\n"
-        "a voter is demoted, the standby promoted, the ticks go on and the\n"
-        "Chronicle records both changes. Ctrl-C stops everything and leaves\n"
-        "no process.\n"
+        "--for, else after 15 s; once the Almanac ticks) an operator rotates\n"
+        "the Almanac's committee: a voter is demoted, the standby promoted,\n"
+        "the ticks go on and the Chronicle records both changes. Ctrl-C\n"
+        "stops everything and leaves no process.\n"
         "\n"
-        "  --for S    stop after S seconds (default: run until Ctrl-C)\n"
+        "  --for S    stop after S seconds (default: run until Ctrl-C); a\n"
+        "             rotation not yet in the Chronicle then gets up to\n"
+        "             10 s more\n"
         "  --json     at the end print one JSON object: coalition_id,\n"
         "             cards, almanac {first_seq,last_seq,gaps}, chronicle\n"
         "             {entries,verified,committee_changes}, leaders,\n"
@@ -138,8 +143,10 @@ struct demo {
     int exit_code;
     demo_compute *compute; /* the Compute part (demo_compute.h) */
     bool compute_ok;       /* its workload ran and its log verified */
+    bool rotation_ok;      /* rotated, recorded, and ticks went on */
     demo_rotation *rotation; /* the Almanac's rotation (demo_rotation.h) */
-    bool rotated, rotation_shown;
+    bool rotated, rotation_shown, no_rotation;
+    int64_t stop_deadline_ms; /* --for's end plus ROTATION_GRACE_MS */
     int64_t rotated_ms;   /* since started */
     uint64_t rotated_seq; /* the latest tick seen when it committed */
     uint64_t ticks_after; /* ticks seen since */
@@ -339,6 +346,8 @@ static void on_atlas(co_atlas_reader *r, int status, void *data)
     ((demo *)data)->atlas_status = status;
 }
 
+static void start_rotation(demo *d);
+
 static void on_tick(co_almanac_reader *r, int status, const co_almanac_tick *t,
                     uint64_t missed, void *data)
 {
@@ -354,6 +363,9 @@ static void on_tick(co_almanac_reader *r, int status, const co_almanac_tick *t,
     d->ticks++;
     if (d->rotated)
         d->ticks_after++;
+    /* A rotation before the committee ticks would show nothing going on. */
+    if (d->ticks == 2 && !d->rotation && !d->stopping)
+        start_rotation(d);
 }
 
 static void on_chronicle(co_chronicle_reader *r, int status, void *data)
@@ -489,9 +501,11 @@ static void start_rotation(demo *d)
     if (demo_rotation_start(d->node, &DEMO_COALITION, CO_MODULE_ALMANAC,
                             &d->member_keys[0], &ask,
                             (uint64_t)(at > now ? at - now : 0), on_rotated,
-                            d, &d->rotation, err) < 0 &&
-        !d->json)
-        fprintf(stderr, "demo: no rotation: %s\n", err);
+                            d, &d->rotation, err) < 0) {
+        d->no_rotation = true;
+        if (!d->json)
+            fprintf(stderr, "demo: no rotation: %s\n", err);
+    }
 }
 
 static void start_integrator(demo *d)
@@ -543,7 +557,6 @@ static void start_integrator(demo *d)
             mk_group_client_open(d->node, &gid, &d->status_client[m]);
     }
     publish_cards(d);
-    start_rotation(d);
     /* Two Compute providers and one workload (demo_compute.h). */
     if (demo_compute_start(&d->loop, d->bin_dir, d->dir, &DEMO_COALITION,
                            boot, 60000, NULL, NULL, &d->compute) < 0 &&
@@ -783,6 +796,19 @@ static void on_feed_closed(void *data)
         mk_node_close(d->node, on_node_closed, d);
 }
 
+/* The rotation is in the Chronicle's verified head and the committee
+ * ticked twice since. */
+static bool rotation_settled(demo *d)
+{
+    demo_rotation_result r;
+    if (!d->rotation)
+        return d->no_rotation;
+    demo_rotation_check(d->rotation,
+                        d->chronicle_status == 0 ? d->chronicle : NULL);
+    demo_rotation_get(d->rotation, &r);
+    return r.recorded && d->ticks_after >= 2;
+}
+
 static void stop(demo *d)
 {
     if (d->stopping)
@@ -801,10 +827,7 @@ static void stop(demo *d)
                    cr.exit, cr.verified_log ? "verified" : "not verified",
                    cr.output[0] ? " — " : "", cr.output);
     }
-    if (d->rotation)
-        demo_rotation_check(d->rotation, d->chronicle_status == 0
-                                             ? d->chronicle
-                                             : NULL);
+    d->rotation_ok = d->rotation && rotation_settled(d);
     if (d->json)
         print_json(d);
     else if (d->integrator_started)
@@ -861,7 +884,14 @@ static void on_signal(uv_signal_t *s, int signum)
 
 static void on_stop_timer(uv_timer_t *t)
 {
-    stop(t->data);
+    demo *d = t->data;
+    /* --for ends the run unless the rotation is still under way, and
+     * then at most ROTATION_GRACE_MS later. */
+    if (!rotation_settled(d) && mk_mono_ms() < d->stop_deadline_ms) {
+        uv_timer_start(&d->stop_timer, on_stop_timer, 250, 0);
+        return;
+    }
+    stop(d);
 }
 
 static int rmtree_cb(const char *path, const struct stat *st, int flag,
@@ -988,9 +1018,12 @@ int cmd_demo(int argc, char **argv)
         stop(d);
     } else {
         uv_timer_start(&d->summary, on_summary, 1000, 1000);
-        if (d->run_ms > 0)
+        if (d->run_ms > 0) {
+            d->stop_deadline_ms =
+                mk_mono_ms() + d->run_ms + ROTATION_GRACE_MS;
             uv_timer_start(&d->stop_timer, on_stop_timer,
                            (uint64_t)d->run_ms, 0);
+        }
     }
     /* Runs until every child has exited and every handle is closed. */
     while (uv_run(&d->loop, UV_RUN_DEFAULT) != 0 || d->live_kids > 0)
@@ -1004,7 +1037,7 @@ int cmd_demo(int argc, char **argv)
     int code = d->exit_code;
     if (code == 0 && d->run_ms > 0 &&
         (d->final_cards < N_FEEDS || d->gaps || d->ticks == 0 ||
-         !d->compute_ok))
+         !d->compute_ok || !d->rotation_ok))
         code = CLI_FAIL;
     free(d);
     return code;
