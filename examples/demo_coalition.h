@@ -3,8 +3,10 @@
  * Two standalone price-feed organisms are its citizens; it ships the
  * Atlas, Almanac (a tick every 500 ms), Chronicle and Compute modules,
  * each run by the same three-member committee, a ticket issuer, and
- * references one confluence, fx-correlator, run by that committee too. The committee's
- * keys are derived from fixed seeds (`coalition keygen --seed
+ * references one confluence, fx-correlator, run by that committee too.
+ * The Almanac lists a fourth member but takes three voters (voters=3), so
+ * that member stands by: `coalition demo` rotates it in midway. The
+ * committee's keys are derived from fixed seeds (`coalition keygen --seed
  * coalition.demo/member/N`), so the fingerprint is the same on every
  * machine; examples/demo.json is the same coalition as the JSON file
  * operators publish. Never use seeded keys outside a demo.
@@ -20,6 +22,10 @@
     "1fb765a5e78895d7029ed37818391c68eb5a0a2bed6829cbb709cc632a76b577"
 #define DEMO_MEMBER_2                                                         \
     "1a49a50935af4190b93551b40cb409a1617dfbabd7d32317607bc410d8e28ff3"
+/* The Almanac's standby: its PeerId sorts after the three above, so they
+ * are the voters a fresh committee starts with. */
+#define DEMO_MEMBER_3                                                         \
+    "b59fe8d6c63084b4e5fb0d8a31f5ac5463de98293897797a050f24725ac71662"
 #define DEMO_TICKET_KEY                                                       \
     "1aa6c693b9ade9e2a20aed2b20016e4d193b008113a0a40fa306bce9a13355db"
 
@@ -41,10 +47,12 @@ static const co_confluence_config DEMO_ATLAS = {
     .content = "atlas/v1",
     .acl = {CO_LIST(issuers, DEMO_COMMITTEE)},
 };
+static const char *const DEMO_ALMANAC_COMMITTEE[] = {
+    DEMO_MEMBER_0, DEMO_MEMBER_1, DEMO_MEMBER_2, DEMO_MEMBER_3};
 static const co_confluence_config DEMO_ALMANAC = {
     .name = "almanac",
-    .content = "almanac/v1;cadence_ms=500",
-    .acl = {CO_LIST(issuers, DEMO_COMMITTEE)},
+    .content = "almanac/v1;cadence_ms=500;voters=3",
+    .acl = {CO_LIST(issuers, DEMO_ALMANAC_COMMITTEE)},
 };
 static const co_confluence_config DEMO_CHRONICLE = {
     .name = "chronicle",

@@ -2,11 +2,15 @@
  *
  * On loopback, as separate processes: a three-member committee running
  * the Atlas, Almanac and Chronicle of the demo coalition
- * (examples/demo_coalition.h, compiled in exactly as an integrator would)
- * and the two price-feed organisms that are its citizens. Then, as an
+ * (examples/demo_coalition.h, compiled in exactly as an integrator would),
+ * a fourth member that stands by in the Almanac's committee only, and
+ * the two price-feed organisms that are its citizens. Then, as an
  * integrator in this process: publish a card per citizen, read the Atlas,
  * follow the Almanac, verify the Chronicle and watch the feeds, printing
- * a live summary. Ctrl-C (or --for) stops every process cleanly.
+ * a live summary. Midway through, as an operator, it rotates the
+ * Almanac's committee (demo_rotation.h) and shows the ticks going on and
+ * the Chronicle recording the change. Ctrl-C (or --for) stops every
+ * process cleanly.
  *
  * The committee's keys come from fixed seeds, so the coalition_id is the
  * same on every run and every machine.
@@ -40,9 +44,17 @@
 #include "mosaik/stream.h"
 #include "demo_coalition.h" /* demo_coalition_dep, examples/meson.build */
 #include "demo_compute.h"
+#include "demo_rotation.h"
 #include "util.h"
 
-#define N_MEMBERS 3
+/* member0..2 are the committee of every module; member3 is listed in
+ * the Almanac's only, as its standby (voters=3). */
+#define N_MEMBERS 4
+/* Without --for, when the rotation happens. */
+#define ROTATE_AFTER_MS 15000
+/* With --for, how long past it the run may wait for a late rotation to
+ * reach the Chronicle (a slow start on a loaded machine). */
+#define ROTATION_GRACE_MS 10000
 #define N_FEEDS 2
 #define N_CHILDREN (N_MEMBERS + N_FEEDS)
 
@@ -57,18 +69,26 @@ static void usage(FILE *out)
         "usage: coalition demo [--for SECONDS] [--json] [--dir DIR]\n"
         "\n"
         "Runs the demo coalition \"demo.euro-fx\" on loopback: a three-member\n"
-        "committee (Atlas, Almanac every 500 ms, Chronicle, Compute), two\n"
-        "price-feed organisms and two Compute providers, each its own\n"
-        "process; then publishes a card per citizen and, as an integrator,\n"
-        "reads the cards, follows the ticks, verifies the chronicle, watches\n"
-        "the feeds and runs one small workload on a provider, printing a\n"
-        "live summary. Ctrl-C stops everything and leaves no process.\n"
+        "committee (Atlas, Almanac every 500 ms, Chronicle, Compute), a\n"
+        "standby member of the Almanac's, two price-feed organisms and two\n"
+        "Compute providers, each its own process; then publishes a card per\n"
+        "citizen and, as an integrator, reads the cards, follows the ticks,\n"
+        "verifies the chronicle, watches the feeds and runs one small\n"
+        "workload on a provider, printing a live summary. Midway (at half of\n"
+        "--for, else after 15 s; once the Almanac ticks) an operator rotates\n"
+        "the Almanac's committee: a voter is demoted, the standby promoted,\n"
+        "the ticks go on and the Chronicle records both changes. Ctrl-C\n"
+        "stops everything and leaves no process.\n"
         "\n"
-        "  --for S    stop after S seconds (default: run until Ctrl-C)\n"
+        "  --for S    stop after S seconds (default: run until Ctrl-C); a\n"
+        "             rotation not yet in the Chronicle then gets up to\n"
+        "             10 s more\n"
         "  --json     at the end print one JSON object: coalition_id,\n"
         "             cards, almanac {first_seq,last_seq,gaps}, chronicle\n"
-        "             {entries,verified}, leaders, feeds, compute\n"
-        "             {granted,exit,verified_log} (and no live lines)\n"
+        "             {entries,verified,committee_changes}, leaders,\n"
+        "             feeds, compute {granted,exit,verified_log}, rotation\n"
+        "             {module,done,out,in,at_ms,seq_at,ticks_after,\n"
+        "             chronicle_recorded} (and no live lines)\n"
         "  --dir DIR  keep keys, data and logs there (default: a temporary\n"
         "             directory, removed afterwards)\n");
 }
@@ -123,6 +143,13 @@ struct demo {
     int exit_code;
     demo_compute *compute; /* the Compute part (demo_compute.h) */
     bool compute_ok;       /* its workload ran and its log verified */
+    bool rotation_ok;      /* rotated, recorded, and ticks went on */
+    demo_rotation *rotation; /* the Almanac's rotation (demo_rotation.h) */
+    bool rotated, rotation_shown, no_rotation;
+    int64_t stop_deadline_ms; /* --for's end plus ROTATION_GRACE_MS */
+    int64_t rotated_ms;   /* since started */
+    uint64_t rotated_seq; /* the latest tick seen when it committed */
+    uint64_t ticks_after; /* ticks seen since */
 };
 
 static const char *MODULES[3] = {"atlas", "almanac", "chronicle"};
@@ -319,6 +346,8 @@ static void on_atlas(co_atlas_reader *r, int status, void *data)
     ((demo *)data)->atlas_status = status;
 }
 
+static void start_rotation(demo *d);
+
 static void on_tick(co_almanac_reader *r, int status, const co_almanac_tick *t,
                     uint64_t missed, void *data)
 {
@@ -332,6 +361,11 @@ static void on_tick(co_almanac_reader *r, int status, const co_almanac_tick *t,
         d->gaps++;
     d->last_seq = t->seq;
     d->ticks++;
+    if (d->rotated)
+        d->ticks_after++;
+    /* A rotation before the committee ticks would show nothing going on. */
+    if (d->ticks == 2 && !d->rotation && !d->stopping)
+        start_rotation(d);
 }
 
 static void on_chronicle(co_chronicle_reader *r, int status, void *data)
@@ -418,6 +452,59 @@ static void ask_leaders(demo *d)
         if (mk_group_client_status(d->status_client[m], &member, false, 2000,
                                    on_leader, a) < 0)
             free(a);
+    }
+}
+
+/* "member2 (1a49a509…)" for a member's PeerId. */
+static const char *member_name(demo *d, const mk_peer_id *p, char *buf,
+                               size_t len)
+{
+    char hex[MK_ID_HEX_LEN + 1];
+    mk_id_hex(p, hex);
+    for (int i = 0; i < N_MEMBERS; i++)
+        if (mk_id_eq(&d->member_keys[i].pub, p)) {
+            snprintf(buf, len, "member%d (%.8s…)", i, hex);
+            return buf;
+        }
+    snprintf(buf, len, "%.8s…", hex);
+    return buf;
+}
+
+static void on_rotated(void *data)
+{
+    demo *d = data;
+    d->rotated = true;
+    d->rotated_ms = mk_mono_ms() - d->started_ms;
+    d->rotated_seq = d->last_seq;
+    if (d->json)
+        return;
+    demo_rotation_result r;
+    char out[64], in[64];
+    demo_rotation_get(d->rotation, &r);
+    printf("[%5.1fs] rotation: the Almanac's voter %s is now a standby and "
+           "its standby %s a voter (operator requests signed by member0, "
+           "%d sent, %lld ms); ticks go on from seq %llu\n",
+           (double)d->rotated_ms / 1000.0,
+           member_name(d, &r.out, out, sizeof out),
+           member_name(d, &r.in, in, sizeof in), r.attempts,
+           (long long)r.took_ms, (unsigned long long)d->rotated_seq);
+    fflush(stdout);
+}
+
+static void start_rotation(demo *d)
+{
+    char err[CO_ERRMSG_SIZE];
+    int64_t at = d->run_ms > 0 ? d->run_ms / 2 : ROTATE_AFTER_MS;
+    int64_t now = mk_mono_ms() - d->started_ms;
+    mk_peer_id ask;
+    mk_id_from_hex(&ask, d->kids[0].peer_id, 64);
+    if (demo_rotation_start(d->node, &DEMO_COALITION, CO_MODULE_ALMANAC,
+                            &d->member_keys[0], &ask,
+                            (uint64_t)(at > now ? at - now : 0), on_rotated,
+                            d, &d->rotation, err) < 0) {
+        d->no_rotation = true;
+        if (!d->json)
+            fprintf(stderr, "demo: no rotation: %s\n", err);
     }
 }
 
@@ -523,6 +610,22 @@ static bool last_spread(demo *d, uint64_t *count, co_fx_spread *sp,
     return false;
 }
 
+/* Once, when the Chronicle's verified head holds both changes. */
+static void show_recorded(demo *d, double t)
+{
+    demo_rotation_result r;
+    if (!d->rotation || d->rotation_shown)
+        return;
+    demo_rotation_get(d->rotation, &r);
+    if (!r.recorded)
+        return;
+    d->rotation_shown = true;
+    printf("[%5.1fs] chronicle: the rotation is recorded, verified "
+           "(%zu committee.change entr%s for the Almanac; `coalition "
+           "chronicle log` prints them)\n",
+           t, r.changes, r.changes == 1 ? "y" : "ies");
+}
+
 static void print_summary(demo *d)
 {
     chron_state c = chronicle_state(d);
@@ -535,6 +638,7 @@ static void print_summary(demo *d)
     if (c.verified && c.signed_head < c.entries)
         printf(" 1..%llu", (unsigned long long)c.signed_head);
     printf("\n");
+    show_recorded(d, t);
     printf("         feeds %s (%llu) %s (%llu)",
            d->feed_last[0][0] ? d->feed_last[0] : "-",
            (unsigned long long)d->feed_items[0],
@@ -557,6 +661,10 @@ static void on_summary(uv_timer_t *t)
 {
     demo *d = t->data;
     ask_leaders(d);
+    if (d->rotation)
+        demo_rotation_check(d->rotation, d->chronicle_status == 0
+                                             ? d->chronicle
+                                             : NULL);
     if (!d->json && d->integrator_started)
         print_summary(d);
 }
@@ -577,7 +685,33 @@ static void print_json(demo *d)
     json_object_set_new(o, "almanac", alm);
     json_object_set_new(chr, "entries", json_integer((json_int_t)c.entries));
     json_object_set_new(chr, "verified", json_boolean(c.verified));
+    demo_rotation_result rr = {0};
+    if (d->rotation)
+        demo_rotation_get(d->rotation, &rr);
+    json_object_set_new(chr, "committee_changes",
+                        json_integer((json_int_t)rr.changes));
     json_object_set_new(o, "chronicle", chr);
+    json_t *rot = json_object();
+    json_object_set_new(rot, "module", json_string("almanac"));
+    json_object_set_new(rot, "done", json_boolean(rr.done));
+    json_object_set_new(rot, "out",
+                        rr.done ? json_string(mk_id_hex(&rr.out, hex))
+                                : json_null());
+    json_object_set_new(rot, "in",
+                        rr.done ? json_string(mk_id_hex(&rr.in, hex))
+                                : json_null());
+    json_object_set_new(rot, "at_ms",
+                        rr.done ? json_integer((json_int_t)d->rotated_ms)
+                                : json_null());
+    json_object_set_new(rot, "seq_at",
+                        json_integer((json_int_t)d->rotated_seq));
+    json_object_set_new(rot, "ticks_after",
+                        json_integer((json_int_t)d->ticks_after));
+    json_object_set_new(rot, "attempts", json_integer(rr.attempts));
+    json_object_set_new(rot, "chronicle_recorded", json_boolean(rr.recorded));
+    if (rr.reason[0] && !rr.done)
+        json_object_set_new(rot, "reason", json_string(rr.reason));
+    json_object_set_new(o, "rotation", rot);
     for (int m = 0; m < 3; m++)
         json_object_set_new(lead, MODULES[m],
                             d->leaders[m][0] ? json_string(d->leaders[m])
@@ -662,6 +796,19 @@ static void on_feed_closed(void *data)
         mk_node_close(d->node, on_node_closed, d);
 }
 
+/* The rotation is in the Chronicle's verified head and the committee
+ * ticked twice since. */
+static bool rotation_settled(demo *d)
+{
+    demo_rotation_result r;
+    if (!d->rotation)
+        return d->no_rotation;
+    demo_rotation_check(d->rotation,
+                        d->chronicle_status == 0 ? d->chronicle : NULL);
+    demo_rotation_get(d->rotation, &r);
+    return r.recorded && d->ticks_after >= 2;
+}
+
 static void stop(demo *d)
 {
     if (d->stopping)
@@ -680,6 +827,7 @@ static void stop(demo *d)
                    cr.exit, cr.verified_log ? "verified" : "not verified",
                    cr.output[0] ? " — " : "", cr.output);
     }
+    d->rotation_ok = d->rotation && rotation_settled(d);
     if (d->json)
         print_json(d);
     else if (d->integrator_started)
@@ -712,6 +860,9 @@ static void stop(demo *d)
     for (int m = 0; m < 3; m++)
         if (d->status_client[m])
             mk_group_client_close(d->status_client[m], NULL, NULL);
+    if (d->rotation)
+        demo_rotation_close(d->rotation);
+    d->rotation = NULL;
     d->feeds_closing = 1;
     for (int i = 0; i < N_FEEDS; i++)
         if (d->feeds[i]) {
@@ -733,7 +884,14 @@ static void on_signal(uv_signal_t *s, int signum)
 
 static void on_stop_timer(uv_timer_t *t)
 {
-    stop(t->data);
+    demo *d = t->data;
+    /* --for ends the run unless the rotation is still under way, and
+     * then at most ROTATION_GRACE_MS later. */
+    if (!rotation_settled(d) && mk_mono_ms() < d->stop_deadline_ms) {
+        uv_timer_start(&d->stop_timer, on_stop_timer, 250, 0);
+        return;
+    }
+    stop(d);
 }
 
 static int rmtree_cb(const char *path, const struct stat *st, int flag,
@@ -845,8 +1003,8 @@ int cmd_demo(int argc, char **argv)
     if (!d->json)
         printf("coalition demo.euro-fx  %s\n"
                "  committee: 3 members (Atlas, Almanac every 500 ms, "
-               "Chronicle, Compute); citizens: price-feed.eur, "
-               "price-feed.usd; 2 compute providers\n"
+               "Chronicle, Compute) and an Almanac standby; citizens: "
+               "price-feed.eur, price-feed.usd; 2 compute providers\n"
                "  working in %s (logs: <process>.log)\n\n",
                mk_id_hex(&id, hex), d->dir);
     fflush(stdout);
@@ -860,9 +1018,12 @@ int cmd_demo(int argc, char **argv)
         stop(d);
     } else {
         uv_timer_start(&d->summary, on_summary, 1000, 1000);
-        if (d->run_ms > 0)
+        if (d->run_ms > 0) {
+            d->stop_deadline_ms =
+                mk_mono_ms() + d->run_ms + ROTATION_GRACE_MS;
             uv_timer_start(&d->stop_timer, on_stop_timer,
                            (uint64_t)d->run_ms, 0);
+        }
     }
     /* Runs until every child has exited and every handle is closed. */
     while (uv_run(&d->loop, UV_RUN_DEFAULT) != 0 || d->live_kids > 0)
@@ -876,7 +1037,7 @@ int cmd_demo(int argc, char **argv)
     int code = d->exit_code;
     if (code == 0 && d->run_ms > 0 &&
         (d->final_cards < N_FEEDS || d->gaps || d->ticks == 0 ||
-         !d->compute_ok))
+         !d->compute_ok || !d->rotation_ok))
         code = CLI_FAIL;
     free(d);
     return code;

@@ -635,7 +635,11 @@ static int host_one(co_host *h, co_module_kind kind, char *err)
              mk_id_hex(&gid, hex));
     gc.node = h->cfg.node;
     gc.data_dir = dir;
+    /* The module's voter cap is part of its GroupId, not a local choice. */
+    uint32_t max_voters = gc.params.max_voters;
     gc.params = h->cfg.params;
+    if (max_voters)
+        gc.params.max_voters = max_voters;
     gc.params.max_command_bytes = co__module_ops_of(kind)->max_command;
     gc.name = co_module_name(kind);
     char gerr[MK_ERRMSG_SIZE];

@@ -98,6 +98,19 @@ int co_module_info_get(const co_coalition_config *c, co_module_kind kind,
             }
         out->committee[out->n_committee++] = p;
     }
+    /* voters=N must be what the group layer takes (odd), and no more than
+     * a committee can list. */
+    uint64_t v;
+    if (co_module_param_u64(out, "voters", UINT64_MAX, &v) < 0 ||
+        (v != UINT64_MAX && (v % 2 == 0 || v > CO_MODULE_MAX_COMMITTEE))) {
+        if (err)
+            snprintf(err, CO_ERRMSG_SIZE,
+                     "module %s: content \"%s\": voters must be an odd "
+                     "number from 1 to %d",
+                     co_module_name(kind), out->config->content,
+                     CO_MODULE_MAX_COMMITTEE);
+        return CO_ECONFIG;
+    }
     return acl->tickets ? ticket_policy(c, kind, acl->tickets, out, err) : 0;
 }
 

@@ -1,6 +1,8 @@
 /* `coalition demo`, the main job, end to end: with --for --json it runs a
- * whole local coalition and reports verified cards, a gapless Almanac and
- * a verified Chronicle; interrupted, it stops every process it started. */
+ * whole local coalition and reports verified cards, a gapless Almanac
+ * that went on ticking across a rotation of its committee, and a
+ * verified Chronicle that recorded the rotation; interrupted, it stops
+ * every process it started. */
 #include <dirent.h>
 #include <fcntl.h>
 #include <jansson.h>
@@ -50,18 +52,46 @@ static void json_report(void **state)
     json_t *chr = json_object_get(j, "chronicle");
     assert_true(json_integer_value(json_object_get(chr, "entries")) >= 1);
     assert_true(json_is_true(json_object_get(chr, "verified")));
-    /* Every module has a leader, and it is a committee member. */
-    const char *members[] = {DEMO_MEMBER_0, DEMO_MEMBER_1, DEMO_MEMBER_2};
+    /* Every module has a leader, and it is a committee member (the
+     * Almanac's standby, once promoted, may lead it). */
+    const char *members[] = {DEMO_MEMBER_0, DEMO_MEMBER_1, DEMO_MEMBER_2,
+                             DEMO_MEMBER_3};
     json_t *leaders = json_object_get(j, "leaders");
     const char *mods[] = {"atlas", "almanac", "chronicle"};
     for (int m = 0; m < 3; m++) {
         const char *l = json_string_value(json_object_get(leaders, mods[m]));
         assert_non_null(l);
         bool member = false;
-        for (int i = 0; i < 3; i++)
+        for (int i = 0; i < (m == 1 ? 4 : 3); i++)
             member = member || strcmp(l, members[i]) == 0;
         assert_true(member);
     }
+    /* Midway, an operator rotated the Almanac's committee: a voter out,
+     * the standby in. The ticks went on across it without a gap or a
+     * repeat (gaps 0 above: each reported seq is the last plus one), and
+     * the Chronicle's verified head holds both changes. */
+    json_t *rot = json_object_get(j, "rotation");
+    if (!json_is_true(json_object_get(rot, "done")))
+        fail_msg("no rotation: %s", r.out);
+    assert_string_equal(json_string_value(json_object_get(rot, "module")),
+                        "almanac");
+    assert_string_equal(json_string_value(json_object_get(rot, "in")),
+                        DEMO_MEMBER_3);
+    const char *out = json_string_value(json_object_get(rot, "out"));
+    assert_non_null(out);
+    assert_true(strcmp(out, DEMO_MEMBER_0) == 0 ||
+                strcmp(out, DEMO_MEMBER_1) == 0 ||
+                strcmp(out, DEMO_MEMBER_2) == 0);
+    assert_true(json_integer_value(json_object_get(rot, "seq_at")) >=
+                json_integer_value(json_object_get(alm, "first_seq")));
+    assert_true(json_integer_value(json_object_get(rot, "ticks_after")) >= 2);
+    assert_int_equal(json_integer_value(json_object_get(alm, "last_seq")),
+                     json_integer_value(json_object_get(rot, "seq_at")) +
+                         json_integer_value(json_object_get(rot, "ticks_after")));
+    if (!json_is_true(json_object_get(rot, "chronicle_recorded")))
+        fail_msg("rotation not in the chronicle: %s", r.out);
+    assert_true(json_integer_value(json_object_get(chr, "committee_changes")) >=
+                2);
     /* Compute: one workload granted, run to exit 0 by one of the two
      * providers, its signed log committed and verified. */
     json_t *cmp = json_object_get(j, "compute");

@@ -762,6 +762,62 @@ static void every_kind_retires(void **state)
                      MK_EINVAL);
 }
 
+/* A module's voters=N: an odd number from 1 to 15 or a clear CO_ECONFIG.
+ * It caps the voters of the committee's group, which then names another
+ * GroupId, but only when more members are listed than it lets vote. */
+static void voters_param(void **state)
+{
+    char hex[4][MK_ID_HEX_LEN + 1];
+    const char *issuers[4];
+    for (int i = 0; i < 4; i++)
+        issuers[i] = mk_id_hex(i < 3 ? &members[i].pub : &outsider.pub,
+                               hex[i]);
+    co_confluence_config alm = {.name = "almanac",
+                                .acl = {.issuers = issuers, .n_issuers = 4}};
+    const co_confluence_config *confs[] = {&alm};
+    co_coalition_config c = {.name = "t.voters", CO_LIST(confluences, confs)};
+    co_module_info m;
+    char err[CO_ERRMSG_SIZE];
+    const char *bad[] = {"almanac/v1;voters=2", "almanac/v1;voters=0",
+                         "almanac/v1;voters=17", "almanac/v1;voters=x",
+                         "almanac/v1;voters=3x"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        alm.content = bad[i];
+        err[0] = '\0';
+        assert_int_equal(co_module_info_get(&c, CO_MODULE_ALMANAC, &m, err),
+                         CO_ECONFIG);
+        assert_non_null(strstr(err, "voters must be an odd number"));
+    }
+
+    /* Any content change is a fingerprint change, so the cap is compared
+     * with the same module's group without it. */
+    struct mk_fsm shape = {.version = MK_FSM_VERSION};
+    mk_group_config gc;
+    mk_id with, without;
+    alm.content = "almanac/v1";
+    assert_int_equal(co_module_info_get(&c, CO_MODULE_ALMANAC, &m, err), 0);
+    co_module_group_config(&m, &shape, &gc);
+    assert_int_equal(gc.params.max_voters, 0); /* the group's default */
+    alm.content = "almanac/v1;cadence_ms=500;voters=3";
+    assert_int_equal(co_module_info_get(&c, CO_MODULE_ALMANAC, &m, err), 0);
+    co_module_group_config(&m, &shape, &gc);
+    assert_int_equal(gc.params.max_voters, 3);
+    mk_group_id_of(&gc, &with);
+    gc.params.max_voters = 0;
+    mk_group_id_of(&gc, &without);
+    assert_false(mk_id_eq(&with, &without));
+    co_module_group_id(&m, &shape, &without);
+    assert_true(mk_id_eq(&with, &without)); /* what readers name */
+    /* Five may vote: nobody stands by, and the cap shapes nothing. */
+    alm.content = "almanac/v1;voters=5";
+    assert_int_equal(co_module_info_get(&c, CO_MODULE_ALMANAC, &m, err), 0);
+    co_module_group_config(&m, &shape, &gc);
+    mk_group_id_of(&gc, &with);
+    gc.params.max_voters = 0;
+    mk_group_id_of(&gc, &without);
+    assert_true(mk_id_eq(&with, &without));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -775,6 +831,7 @@ int main(void)
         cmocka_unit_test(almanac_door),
         cmocka_unit_test(chronicle_door),
         cmocka_unit_test(every_kind_retires),
+        cmocka_unit_test(voters_param),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }
