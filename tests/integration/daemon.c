@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/wait.h>
 #include <time.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 
 #include "mosaik/key.h"
@@ -74,6 +75,10 @@ int daemon_start(daemon_proc *d, const char *const *args)
     if (pid < 0)
         return -1;
     if (pid == 0) {
+        /* A test that dies (a failed assertion under abort_on_error, a
+         * sanitizer report) must not leave its daemons running on the
+         * machine: they die with it. */
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
         int logfd = open(d->log, O_WRONLY | O_CREAT | O_APPEND, 0644);
         dup2(out[1], 1);
         if (logfd >= 0)
