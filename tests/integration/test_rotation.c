@@ -32,6 +32,7 @@
 #include "coalition/atlas.h"
 #include "coalition/chronicle.h"
 #include "coalition/chronicle_record.h"
+#include "coalition/config_file.h"
 #include "coalition/error.h"
 #include "coalition/identity.h"
 #include "coalition/module.h"
@@ -137,8 +138,9 @@ static const mk_id *write_subject(void)
 }
 
 /* One append and one card in flight at a time, a new one every 100 ms,
- * each signed by member 1 (on both committees, never restarted... or
- * restarted: a write it cannot take is simply not acknowledged). */
+ * each signed by member 1's key (on both the Chronicle's and the Atlas's
+ * committee). A write refused or timed out while a member restarts is
+ * not acknowledged, and only acknowledged ones are checked. */
 static void drive_writes(rig *g)
 {
     if (!g->writing || mk_mono_ms() < g->next_write_ms)
@@ -347,16 +349,45 @@ static bool ticked(rig *g, void *a)
 
 /* ---- the test ------------------------------------------------------------- */
 
-static void ids_now(mk_id *coalition, mk_id groups[3])
+/* The coalition_id and the three modules' GroupIds of the file the
+ * members run, which must be those of the compiled-in demo coalition. */
+static void ids_now(rig *g, mk_id *coalition, mk_id groups[3])
 {
-    co_coalition_id(&DEMO_COALITION, coalition, NULL);
+    char err[CO_ERRMSG_SIZE];
+    co_config_file *f = NULL;
+    if (co_config_file_load(g->coalition, &f, err) < 0)
+        fail_msg("%s", err);
+    const co_coalition_config *cfg = co_config_file_coalition(f);
+    mk_id compiled;
+    co_coalition_id(cfg, coalition, NULL);
+    co_coalition_id(&DEMO_COALITION, &compiled, NULL);
+    assert_true(mk_id_eq(coalition, &compiled));
     for (int m = 0; m < 3; m++) {
         co_module_info info;
-        assert_int_equal(co_module_committee_group(&DEMO_COALITION,
-                                                    (co_module_kind)m, &info,
-                                                    &groups[m], NULL),
+        assert_int_equal(co_module_committee_group(cfg, (co_module_kind)m,
+                                                   &info, &groups[m], NULL),
                          0);
     }
+    co_config_file_free(f);
+}
+
+/* Whether member i answers as a member of `group`. */
+static bool serves(rig *g, int i, const mk_id *group)
+{
+    mk_group_client *c;
+    if (mk_group_client_open(g->node, group, &c) < 0)
+        return false;
+    ask a = {0};
+    bool ok = false;
+    if (mk_group_client_status(c, &g->keys[i].pub, false, (uint32_t)ms(3000),
+                               on_status, &a) == 0) {
+        until(g, ask_done, &a, ms(5000));
+        ok = a.done && a.status == 0 && mk_id_eq(&a.st.self, &g->keys[i].pub);
+    }
+    mk_group_client_close(c, NULL, NULL);
+    if (!a.done) /* the callback would outlive `a` */
+        fail_msg("status from m%d never answered", i);
+    return ok;
 }
 
 static bool chronicle_has_all(rig *g, void *a)
@@ -394,7 +425,7 @@ static void rotate_three_under_load(void **state)
         assert_int_equal(start_member(g, i), 0);
 
     mk_id coalition0, groups0[3];
-    ids_now(&coalition0, groups0);
+    ids_now(g, &coalition0, groups0);
     assert_int_equal(uv_loop_init(&g->loop), 0);
     char err[CO_ERRMSG_SIZE], boot[160];
     const char *boots[1] = {daemon_bootstrap(&g->d[0], boot, sizeof boot)};
@@ -553,11 +584,17 @@ static void rotate_three_under_load(void **state)
     assert_int_equal(g->last_seq - g->first_seq + 1, g->ticks);
     /* The ids: the committee changed, the coalition did not. */
     mk_id coalition1, groups1[3];
-    ids_now(&coalition1, groups1);
+    ids_now(g, &coalition1, groups1);
     assert_true(mk_id_eq(&coalition0, &coalition1));
     for (int m = 0; m < 3; m++)
         assert_true(mk_id_eq(&groups0[m], &groups1[m]));
     assert_true(mk_id_eq(&groups0[CO_MODULE_ALMANAC], &g->alm_group));
+    /* and every member still answers for the GroupIds it started with
+     * (the Almanac's on all four, the others' on the first three). */
+    for (int m = 0; m < 3; m++)
+        for (int i = 0; i < (m == CO_MODULE_ALMANAC ? N : 3); i++)
+            if (!serves(g, i, &groups0[m]))
+                fail_msg("m%d does not answer for module %d's group", i, m);
     print_message("rotation: %llu ticks (%llu..%llu), %zu appends and %llu "
                   "cards acknowledged (%llu / %llu not), 6 changes, %d "
                   "leader restarts\n",
