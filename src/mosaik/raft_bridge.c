@@ -39,7 +39,11 @@
  * drops that follower back to probing and resends from its match index at
  * the next heartbeat, so a slow member bounds the leader's memory instead
  * of growing it. Small messages (votes, results, heartbeats) still go up
- * to LINK_HARD, so a busy link does not cost an election.
+ * to LINK_HARD, so a busy link does not cost an election. LINK_HIGH is
+ * set well above what a healthy follower lags by: probing resends once
+ * per heartbeat, and at 8 MiB, eight clients with 4,096 writes in flight
+ * each tipped a committee into it now and then, and its writes/s fell by
+ * four (bench/committee.sh).
  *
  * Callbacks. libraft expects a send's callback after send returns (it
  * reads its request after the call), so answered sends wait on `done` and
@@ -63,7 +67,7 @@
 #define FRAG_MAX (1u << 20)
 #define MSG_MAX ((size_t)1 << 30)
 #define ASM_FIRST (1u << 20) /* reassembly starts this big, grows by 2x */
-#define LINK_HIGH (8u << 20)
+#define LINK_HIGH (32u << 20)
 #define LINK_HARD (64u << 20)
 #define SMALL_MSG 4096
 #define PENDING_MAX 3

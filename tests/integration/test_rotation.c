@@ -415,9 +415,12 @@ static void rotate_three_under_load(void **state)
         assert_string_equal(mk_id_hex(&g->keys[i].pub, hex), hexes[i]);
         daemon_proc *d = &g->d[i];
         snprintf(d->name, sizeof d->name, "m%d", i);
-        snprintf(d->key, sizeof d->key, "%.400s/m%d.key", g->dir, i);
-        snprintf(d->data, sizeof d->data, "%.400s/m%d.data", g->dir, i);
-        snprintf(d->log, sizeof d->log, "%.400s/m%d.log", g->dir, i);
+        /* A copy: GCC cannot tell g->dir from the daemon's own buffers. */
+        char dir[sizeof g->dir];
+        memcpy(dir, g->dir, sizeof dir);
+        snprintf(d->key, sizeof d->key, "%.400s/m%d.key", dir, i);
+        snprintf(d->data, sizeof d->data, "%.400s/m%d.data", dir, i);
+        snprintf(d->log, sizeof d->log, "%.400s/m%d.log", dir, i);
         memcpy(d->peer_id, hex, sizeof d->peer_id);
         assert_int_equal(mk_keypair_save(&g->keys[i], d->key, NULL), 0);
     }
