@@ -40,6 +40,11 @@ void mk_put_bytes(mk_buf *b, const void *p, size_t n);   /* varint len */
 void mk_put_str(mk_buf *b, const char *s);               /* varint len */
 void mk_put_id(mk_buf *b, const mk_id *id);
 
+/* 64-bit little-endian fields at fixed offsets (log envelopes, notes,
+ * records, the durable watermark): no buffer, no error to carry. */
+void mk_store_le64(uint8_t p[8], uint64_t v);
+uint64_t mk_load_le64(const uint8_t p[8]);
+
 /* A bounded cursor over received bytes. `err` becomes MK_EDECODE on the
  * first malformed or out-of-bounds read; later gets return zeroes. */
 typedef struct mk_reader {

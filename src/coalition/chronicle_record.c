@@ -78,20 +78,6 @@ int co_record_rotation_decode(const uint8_t *body, size_t len,
                : MK_EDECODE;
 }
 
-static void put_le64(uint8_t *at, uint64_t v)
-{
-    for (int i = 0; i < 8; i++)
-        at[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint64_t get_le64(const uint8_t *at)
-{
-    uint64_t v = 0;
-    for (int i = 7; i >= 0; i--)
-        v = v << 8 | at[i];
-    return v;
-}
-
 void co_record_committee_encode(const co_record_committee *r,
                                 uint8_t out[CO_RECORD_COMMITTEE_LEN])
 {
@@ -101,10 +87,10 @@ void co_record_committee_encode(const co_record_committee *r,
     out[2] = (uint8_t)e->change;
     out[3] = e->by_operator ? 1 : 0;
     out[4] = 0;
-    put_le64(out + 5, e->index);
+    mk_store_le64(out + 5, e->index);
     memcpy(out + 13, e->member.b, MK_ID_LEN);
     memcpy(out + 45, e->by.b, MK_ID_LEN);
-    put_le64(out + 77, e->by_operator ? e->at_unix_ms : 0);
+    mk_store_le64(out + 77, e->by_operator ? e->at_unix_ms : 0);
     if (e->by_operator)
         memcpy(out + 85, e->sig, MK_SIG_LEN);
     else
@@ -123,10 +109,10 @@ int co_record_committee_decode(const uint8_t *body, size_t len,
     out->module = body[1];
     e->change = (mk_member_change)body[2];
     e->by_operator = body[3] == 1;
-    e->index = get_le64(body + 5);
+    e->index = mk_load_le64(body + 5);
     memcpy(e->member.b, body + 13, MK_ID_LEN);
     memcpy(e->by.b, body + 45, MK_ID_LEN);
-    e->at_unix_ms = get_le64(body + 77);
+    e->at_unix_ms = mk_load_le64(body + 77);
     memcpy(e->sig, body + 85, MK_SIG_LEN);
     if (e->by_operator)
         return 0;

@@ -14,6 +14,7 @@
 
 #include "identity_check.h"
 #include "mosaik/blake3.h"
+#include "mosaik/codec.h"
 
 static const char *const MODULE_NAMES[CO_MODULE_COUNT] = {
     "atlas", "almanac", "chronicle", "compute"};
@@ -37,12 +38,6 @@ static int fail(char *err, const char *fmt, ...)
 static void put_u32le(uint8_t b[4], uint32_t v)
 {
     for (int i = 0; i < 4; i++)
-        b[i] = (uint8_t)(v >> (8 * i));
-}
-
-static void put_u64le(uint8_t b[8], uint64_t v)
-{
-    for (int i = 0; i < 8; i++)
         b[i] = (uint8_t)(v >> (8 * i));
 }
 
@@ -97,7 +92,7 @@ int co_lattice_stable_id(const co_lattice_config *l, mk_id *out, char *err)
     /* blake3("builder|" ‖ name ‖ "|chain=" ‖ u64le(chain_id)) */
     uint8_t chain[8];
     mk_blake3_hasher h;
-    put_u64le(chain, l->chain_id);
+    mk_store_le64(chain, l->chain_id);
     mk_blake3_init(&h);
     hash_str(&h, "builder|");
     hash_str(&h, l->name);

@@ -246,3 +246,17 @@ int mk_reader_done(const mk_reader *r)
         return r->err;
     return r->at == r->len ? 0 : MK_EDECODE;
 }
+
+void mk_store_le64(uint8_t p[8], uint64_t v)
+{
+    for (int i = 0; i < 8; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+}
+
+uint64_t mk_load_le64(const uint8_t p[8])
+{
+    uint64_t v = 0;
+    for (int i = 7; i >= 0; i--)
+        v = v << 8 | p[i];
+    return v;
+}

@@ -24,24 +24,10 @@ static void put_le32(uint8_t *p, uint32_t v)
         p[i] = (uint8_t)(v >> (8 * i));
 }
 
-static void put_le64(uint8_t *p, uint64_t v)
-{
-    for (int i = 0; i < 8; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-}
-
 static uint32_t get_le32(const uint8_t *p)
 {
     uint32_t v = 0;
     for (int i = 3; i >= 0; i--)
-        v = v << 8 | p[i];
-    return v;
-}
-
-static uint64_t get_le64(const uint8_t *p)
-{
-    uint64_t v = 0;
-    for (int i = 7; i >= 0; i--)
         v = v << 8 | p[i];
     return v;
 }
@@ -59,8 +45,8 @@ void mk__env_write(uint8_t *out, const mk__envelope *e)
     out[1] = MK__ENV_COMMAND;
     put_le32(out + 4, (uint32_t)e->len);
     memcpy(out + 8, e->session, MK__SESSION_LEN);
-    put_le64(out + 24, e->seq);
-    put_le64(out + 32, e->ack);
+    mk_store_le64(out + 24, e->seq);
+    mk_store_le64(out + 32, e->ack);
     if (e->len)
         memcpy(out + MK__ENV_HDR, e->cmd, e->len);
     memset(out + MK__ENV_HDR + e->len, 0, total - MK__ENV_HDR - e->len);
@@ -80,8 +66,8 @@ int mk__env_parse(const void *buf, size_t len, mk__envelope *e)
         if (p[i] != 0)
             return MK_EDECODE;
     memcpy(e->session, p + 8, MK__SESSION_LEN);
-    e->seq = get_le64(p + 24);
-    e->ack = get_le64(p + 32);
+    e->seq = mk_load_le64(p + 24);
+    e->ack = mk_load_le64(p + 32);
     e->cmd = p + MK__ENV_HDR;
     e->len = n;
     return 0;
@@ -671,7 +657,7 @@ int mk__fsm_state_hash(struct mk_fsm *user, uint64_t applied, mk_id *out)
         rc = b.err;
     if (rc == 0) {
         uint8_t le[8];
-        put_le64(le, applied);
+        mk_store_le64(le, applied);
         mk_blake3_hasher h;
         mk_blake3_init(&h);
         mk_blake3_update(&h, le, sizeof le);

@@ -17,6 +17,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "mosaik/codec.h"
 #include "mosaik/error.h"
 #include "mosaik/group_io.h"
 
@@ -26,20 +27,6 @@ static int mark_path(const char *dir, char *out, size_t len)
 {
     int n = snprintf(out, len, "%s/%s", dir, MK__MARK_FILE);
     return n < 0 || (size_t)n >= len ? MK_EINVAL : 0;
-}
-
-static void put64(uint8_t *p, uint64_t v)
-{
-    for (int i = 0; i < 8; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint64_t get64(const uint8_t *p)
-{
-    uint64_t v = 0;
-    for (int i = 7; i >= 0; i--)
-        v = v << 8 | p[i];
-    return v;
 }
 
 int mk__mark_read(const char *dir, uint64_t *index)
@@ -57,9 +44,9 @@ int mk__mark_read(const char *dir, uint64_t *index)
     if (err)
         return err;
     if (n != MARK_LEN || memcmp(b, "MKDW", 4) != 0 || b[4] != 1 ||
-        get64(b + 8) != ~get64(b + 16))
+        mk_load_le64(b + 8) != ~mk_load_le64(b + 16))
         return MK_ENOENT; /* damaged: as if there were none */
-    *index = get64(b + 8);
+    *index = mk_load_le64(b + 8);
     return 0;
 }
 
@@ -69,8 +56,8 @@ int mk__mark_write(const char *dir, uint64_t index)
     uint8_t b[MARK_LEN] = {'M', 'K', 'D', 'W', 1, 0, 0, 0};
     if (mark_path(dir, path, sizeof path) != 0)
         return MK_EINVAL;
-    put64(b + 8, index);
-    put64(b + 16, ~index);
+    mk_store_le64(b + 8, index);
+    mk_store_le64(b + 16, ~index);
     int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
     if (fd < 0)
         return -errno;

@@ -109,20 +109,6 @@ int mk__members_assign_check(const mk__mview *v, size_t n, size_t i,
 
 /* ---- the note ------------------------------------------------------------ */
 
-static void put_le64(uint8_t *p, uint64_t v)
-{
-    for (int i = 0; i < 8; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint64_t get_le64(const uint8_t *p)
-{
-    uint64_t v = 0;
-    for (int i = 7; i >= 0; i--)
-        v = v << 8 | p[i];
-    return v;
-}
-
 void mk__note_encode(const mk_group_member_event *ev,
                      uint8_t out[MK__NOTE_LEN])
 {
@@ -130,11 +116,11 @@ void mk__note_encode(const mk_group_member_event *ev,
     out[1] = (uint8_t)ev->change;
     out[2] = ev->by_operator ? 1 : 0;
     out[3] = 0;
-    put_le64(out + 4, ev->index);
+    mk_store_le64(out + 4, ev->index);
     memcpy(out + 12, ev->member.b, MK_ID_LEN);
     memcpy(out + 44, ev->by.b, MK_ID_LEN);
     /* The leader signs nothing here: its word is the log itself. */
-    put_le64(out + 76, ev->by_operator ? ev->at_unix_ms : 0);
+    mk_store_le64(out + 76, ev->by_operator ? ev->at_unix_ms : 0);
     if (ev->by_operator)
         memcpy(out + 84, ev->sig, MK_SIG_LEN);
     else
@@ -151,10 +137,10 @@ int mk__note_decode(const uint8_t *body, size_t len,
         return MK_EDECODE;
     out->change = (mk_member_change)body[1];
     out->by_operator = body[2] == 1;
-    out->index = get_le64(body + 4);
+    out->index = mk_load_le64(body + 4);
     memcpy(out->member.b, body + 12, MK_ID_LEN);
     memcpy(out->by.b, body + 44, MK_ID_LEN);
-    out->at_unix_ms = get_le64(body + 76);
+    out->at_unix_ms = mk_load_le64(body + 76);
     memcpy(out->sig, body + 84, MK_SIG_LEN);
     if (!out->by_operator) {
         /* One encoding per fact: what the leader does carries no time
@@ -194,7 +180,7 @@ int mk_group_assign_verify(const mk_id *group, const mk_group_member_event *ev)
     memcpy(body, ev->member.b, MK_ID_LEN);
     body[MK_ID_LEN] = (uint8_t)role;
     memcpy(body + MK_ID_LEN + 1, ev->by.b, MK_ID_LEN);
-    put_le64(body + 2 * MK_ID_LEN + 1, ev->at_unix_ms);
+    mk_store_le64(body + 2 * MK_ID_LEN + 1, ev->at_unix_ms);
     memcpy(body + MK__ASSIGN_LEN - MK_SIG_LEN, ev->sig, MK_SIG_LEN);
     uint8_t digest[32];
     mk__assign_digest(group, body, digest);
