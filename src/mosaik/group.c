@@ -2062,12 +2062,15 @@ static bool assign_signed(const mk_group *g, const uint8_t *body)
  * the GroupId, so nothing adds it back. */
 static void serve_assign(mk_group *g, mk__srv *s, const mk__req *q)
 {
-    if (!assign_signed(g, q->body)) {
-        srv_answer(s, q, MK_ENOT_ALLOWED, 0, NULL, 0);
-        return;
-    }
+    /* Only the leader judges: a member still catching up (a ticket holder
+     * just added, whose configuration lacks the signer yet) would refuse
+     * a good request for good, where the client retries at the leader. */
     if (!leader_now(g)) {
         srv_answer(s, q, MK_ENOT_LEADER, 0, NULL, 0);
+        return;
+    }
+    if (!assign_signed(g, q->body)) {
+        srv_answer(s, q, MK_ENOT_ALLOWED, 0, NULL, 0);
         return;
     }
     mk_peer_id peer;
