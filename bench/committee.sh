@@ -16,6 +16,8 @@
 #   ent/cmd    entries per command the leaders proposed (the members'
 #              entries_proposed / commands_proposed): the group commit
 #   RSS        each member's peak RSS during the cell (VmHWM, reset first)
+#   failed     writes refused, timed out, or unanswered at the end
+#   unsent     writes not submitted within COMMITTEE_FOR seconds
 # When etcd (Debian's etcd-server) is absent its column is skipped.
 # Figures are printed, never asserted. Environment: COMMITTEE_N (writes per
 # cell), COMMITTEE_FOR (seconds a cell may submit for), COMMITTEE_CELLS
@@ -114,7 +116,9 @@ run_clients() {
     clients=""
 }
 
-# Aggregates the clients' JSON lines: "writes/s p50_ms p99_ms acked failed".
+# Aggregates the clients' JSON lines: "writes/s p50_ms p99_ms acked failed
+# unsent" (failed: refused, timed out or unanswered at the end; unsent: not
+# submitted within COMMITTEE_FOR seconds).
 aggregate() {
     cat "$dir"/cell/c*.json | jq -s -r '
         map(select(.start_us > 0)) as $ok
@@ -126,14 +130,15 @@ aggregate() {
             (if ($p50s | length) > 0 then $p50s[(($p50s | length) / 2 | floor)] / 1000 else 0 end),
             (($ok | map(.p99_us) | max // 0) / 1000),
             $acked,
-            (map(.failed + .not_sent) | add // 0) ]
+            (map(.failed) | add // 0),
+            (map(.not_sent) | add // 0) ]
         | @tsv'
 }
 
 header() {
-    printf '%-22s %9s %8s %8s %7s %7s %14s %7s\n' \
+    printf '%-22s %9s %8s %8s %7s %7s %14s %7s %7s\n' \
         "$1 clients/window/size" "writes/s" "p50 ms" "p99 ms" "ent/ack" \
-        "ent/cmd" "RSS MiB" "failed"
+        "ent/cmd" "RSS MiB" "failed" "unsent"
 }
 
 # ---- ours ------------------------------------------------------------------
@@ -151,7 +156,7 @@ start_committee() {
     cat > "$dir/node.json" <<EOF
 {"groups": [{"name": "bench", "root": "bench-committee", "kind": "map",
   "voters": ["$v0", "$v1", "$v2"],
-  "params": {"election_timeout_ms": 1000, "heartbeat_ms": 100}}]}
+  "params": {"election_timeout_ms": 1000, "heartbeat_ms": 100${COMMITTEE_PARAMS:-}}}]}
 EOF
     i=0
     while [ $i -lt 3 ]; do
@@ -211,12 +216,13 @@ EOF
         for p in $members; do rss="$rss${rss:+/}$(hwm "$p")"; done
         set -- $(counters) 0 0 0
         commit1=$1 ent1=$2 cmd1=$3
-        set -- $(aggregate) 0 0 0 0 0
-        tput=$1 p50=$2 p99=$3 acked=$4 failed=$5
+        set -- $(aggregate) 0 0 0 0 0 0
+        tput=$1 p50=$2 p99=$3 acked=$4 failed=$5 unsent=$6
         entack=$(awk -v d=$((commit1 - commit0)) -v a="$acked" 'BEGIN { if (a > 0) printf "%.3f", d / a; else print "-" }')
         entcmd=$(awk -v e=$((ent1 - ent0)) -v m=$((cmd1 - cmd0)) 'BEGIN { if (m > 0) printf "%.3f", e / m; else print "-" }')
-        printf '%-22s %9.0f %8.2f %8.2f %7s %7s %14s %7s\n' "ours $c/$w/$s" \
-            "$tput" "$p50" "$p99" "$entack" "$entcmd" "$rss" "$failed"
+        printf '%-22s %9.0f %8.2f %8.2f %7s %7s %14s %7s %7s\n' \
+            "ours $c/$w/$s" "$tput" "$p50" "$p99" "$entack" "$entcmd" "$rss" \
+            "$failed" "$unsent"
         echo "$cell $tput $p50 $p99 $rss" >> "$dir/ours.txt"
     done
     stop_all
@@ -286,11 +292,12 @@ EOF
         for p in $members; do rss="$rss${rss:+/}$(hwm "$p")"; done
         set -- $(etcd_status "$etcd_leader_port") 0 0 0
         idx1=$3
-        set -- $(aggregate) 0 0 0 0 0
-        tput=$1 p50=$2 p99=$3 acked=$4 failed=$5
+        set -- $(aggregate) 0 0 0 0 0 0
+        tput=$1 p50=$2 p99=$3 acked=$4 failed=$5 unsent=$6
         entack=$(awk -v d=$((idx1 - idx0)) -v a="$acked" 'BEGIN { if (a > 0) printf "%.3f", d / a; else print "-" }')
-        printf '%-22s %9.0f %8.2f %8.2f %7s %7s %14s %7s\n' "etcd $c/$w/$s" \
-            "$tput" "$p50" "$p99" "$entack" "-" "$rss" "$failed"
+        printf '%-22s %9.0f %8.2f %8.2f %7s %7s %14s %7s %7s\n' \
+            "etcd $c/$w/$s" "$tput" "$p50" "$p99" "$entack" "-" "$rss" \
+            "$failed" "$unsent"
         echo "$cell $tput $p50 $p99 $rss" >> "$dir/etcd.txt"
     done
     stop_all

@@ -604,6 +604,8 @@ static int fsm_snapshot(struct raft_fsm *fsm, struct raft_buffer *bufs[],
         return RAFT_NOMEM;
     }
     memcpy(copy, b.data, b.len);
+    a->snapshot_bytes = b.len;
+    a->snapshots++;
     arr[0].base = copy;
     arr[0].len = b.len;
     *bufs = arr;
@@ -618,6 +620,7 @@ static int fsm_restore(struct raft_fsm *fsm, struct raft_buffer *buf)
     int rc = mk__gfsm_restore(a, buf->base, buf->len);
     if (rc != 0)
         return rc == MK_ENOMEM ? RAFT_NOMEM : RAFT_MALFORMED;
+    a->snapshot_bytes = buf->len;
     /* On success the buffer is ours to release (libraft's contract). */
     raft_free(buf->base);
     return 0;

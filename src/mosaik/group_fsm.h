@@ -160,6 +160,10 @@ typedef struct mk__gfsm {
     /* Raft entries applied through libraft and their bytes: local
      * figures (not in snapshots) the group sizes its log by. */
     uint64_t raft_entries, raft_bytes;
+    /* Bytes of the last snapshot taken or restored: what the next one will
+     * cost, about, so the group can space snapshots by it. */
+    uint64_t snapshot_bytes;
+    uint64_t snapshots; /* taken here (not restored) */
     mk_buf result;        /* scratch for apply() results */
 } mk__gfsm;
 

@@ -384,7 +384,7 @@ typedef struct mk__done mk__done;
 typedef struct mk__gwatch mk__gwatch;
 typedef struct mk__fwd mk__fwd;
 
-#define MK__GROUP_METRICS 12
+#define MK__GROUP_METRICS 15
 
 struct mk_group {
     mk_node *node;
@@ -438,6 +438,8 @@ struct mk_group {
     /* size_log: when it looks next, what it saw, what it set. */
     int64_t next_size_log;
     uint64_t sized_entries, sized_bytes;
+    uint64_t sized_avg;       /* entry bytes seen at the last sizing */
+    uint64_t sized_snapshots; /* gfsm.snapshots at the last sizing */
     unsigned log_threshold;
     /* Counters: raft entries and commands this member proposed. */
     uint64_t entries_proposed, commands_proposed;

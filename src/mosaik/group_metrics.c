@@ -18,7 +18,8 @@
 
 enum {
     F_LEADER, F_ONLINE, F_VOTER, F_STORAGE, F_TERM, F_COMMIT, F_APPLIED_INDEX,
-    F_APPLIED, F_ENTRIES, F_COMMANDS, F_VOTERS, F_MEMBERS,
+    F_APPLIED, F_ENTRIES, F_COMMANDS, F_VOTERS, F_MEMBERS, F_SNAPSHOTS,
+    F_SNAPSHOT_BYTES, F_LOG_THRESHOLD,
 };
 
 static const struct {
@@ -50,6 +51,13 @@ static const struct {
                   "configuration.", MK_METRIC_GAUGE},
     [F_MEMBERS] = {"mosaik_groups_members", "Members listed: voters and "
                    "standbys.", MK_METRIC_GAUGE},
+    [F_SNAPSHOTS] = {"mosaik_groups_snapshots_total", "Snapshots of the "
+                     "state machine this member took.", MK_METRIC_COUNTER},
+    [F_SNAPSHOT_BYTES] = {"mosaik_groups_snapshot_bytes", "Size of the last "
+                          "snapshot taken or restored.", MK_METRIC_GAUGE},
+    [F_LOG_THRESHOLD] = {"mosaik_groups_snapshot_threshold_entries",
+                         "Entries applied between snapshots, as the group "
+                         "sized it last.", MK_METRIC_GAUGE},
 };
 
 static double read_field(void *data)
@@ -70,6 +78,9 @@ static double read_field(void *data)
     case F_ENTRIES: return (double)g->entries_proposed;
     case F_COMMANDS: return (double)g->commands_proposed;
     case F_VOTERS: return (double)st.n_voters;
+    case F_SNAPSHOTS: return (double)g->gfsm.snapshots;
+    case F_SNAPSHOT_BYTES: return (double)g->gfsm.snapshot_bytes;
+    case F_LOG_THRESHOLD: return (double)g->log_threshold;
     default: return (double)st.n_members;
     }
 }
