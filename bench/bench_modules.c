@@ -15,7 +15,9 @@
  *   Chronicle  appends/s with --window appends in flight (16, then 256,
  *              unless --window is given, once or more: 16 shows what the
  *              disk's write latency allows a small window, 256 what the
- *              committee's CPU allows); and offline,
+ *              committee's CPU allows), beside what one durable write
+ *              costs on that disk, the floor under a small window's
+ *              latency; and offline,
  *              co_chronicle_verify_entries over a synthetic chain (every
  *              entry signed by two of three members), in MB/s of bodies
  *              and entries/s, for small and for maximal bodies.
@@ -28,13 +30,16 @@
  *
  * coalitiond is taken from $BUILD_DIR (bench/modules.sh sets it).
  */
+#define _GNU_SOURCE /* O_DIRECT */
 #include <getopt.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 #include <uv.h>
 
 #include "coalition/almanac.h"
@@ -434,6 +439,41 @@ static void send_more(append_run *a)
     }
 }
 
+/* The disk's floor under a small window: what one durable 4 KiB write
+ * costs in the members' data dir (O_DIRECT | O_DSYNC, as libraft writes
+ * its log). An append is durable on the leader and one follower before it
+ * is answered, and a command arriving while a write is under way waits
+ * for it, so at window W appends/s stays near W / (1 to 2 such writes)
+ * however fast the rest is. */
+static void disk_floor(const char *dir)
+{
+    enum { N = 200, SZ = 4096 };
+    char path[600];
+    snprintf(path, sizeof path, "%s/disk-probe", dir);
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_DIRECT | O_DSYNC,
+                  0600);
+    void *buf = NULL;
+    if (fd < 0 || posix_memalign(&buf, SZ, SZ) != 0) {
+        printf("  (no disk probe: %s)\n", fd < 0 ? "open failed" : "no memory");
+        if (fd >= 0)
+            close(fd);
+        return;
+    }
+    memset(buf, 0xab, SZ);
+    double v[N];
+    size_t n = 0;
+    for (; n < N; n++) {
+        int64_t t0 = mk_mono_us();
+        if (pwrite(fd, buf, SZ, (off_t)(n % 16) * SZ) != SZ)
+            break;
+        v[n] = (double)(mk_mono_us() - t0) / 1000.0;
+    }
+    close(fd);
+    unlink(path);
+    free(buf);
+    report("durable 4 KiB write in the data dir", v, n, "ms");
+}
+
 static bool appends_done(void *arg)
 {
     append_run *a = arg;
@@ -448,10 +488,11 @@ static void bench_appends(env *e, const opts *o, size_t window)
     send_more(&a);
     spin_until(e, appends_done, &a, 120000);
     double secs = (double)(mk_mono_us() - t0) / 1e6;
+    double rate = secs > 0 ? (double)a.done / secs : 0.0;
     printf("  appends (256 B bodies, %4zu in flight)         %9.0f "
-           "appends/s (%zu done, %zu failed)\n",
-           window, secs > 0 ? (double)a.done / secs : 0.0, a.done,
-           a.failed);
+           "appends/s (%zu done, %zu failed; %.2f ms each)\n",
+           window, rate, a.done, a.failed,
+           rate > 0 ? (double)window * 1000.0 / rate : 0.0);
 }
 
 /* ---- Chronicle: verification ----------------------------------------------- */
@@ -581,6 +622,7 @@ int main(int argc, char **argv)
         bench_atlas(e, &o);
         bench_almanac(e, &o);
         printf("chronicle\n");
+        disk_floor(e->dir);
         for (size_t i = 0; i < o.n_windows; i++)
             bench_appends(e, &o, o.windows[i]);
         stop_members(e);
