@@ -782,6 +782,13 @@ static int forward(mk_group *g, mk__fwd *f, mk__req *req)
     return rc;
 }
 
+/* A waiter with this deadline was added (expire_waiters). */
+static void note_deadline(mk_group *g, int64_t deadline)
+{
+    if (g->expire_at && deadline < g->expire_at)
+        g->expire_at = deadline;
+}
+
 static uint32_t remaining_ms(int64_t deadline)
 {
     int64_t left = deadline - mk_mono_ms();
@@ -1324,6 +1331,7 @@ static mk__waiter *waiter_remote(mk__srv *s, uint64_t req_id,
     if (timeout_ms > MAX_REMOTE_TIMEOUT_MS)
         timeout_ms = MAX_REMOTE_TIMEOUT_MS;
     w->deadline = mk_mono_ms() + timeout_ms;
+    note_deadline(s->g, w->deadline);
     w->since_us = mk__group_metrics_clock(s->g);
     w->srv = s;
     w->req_id = req_id;
@@ -1762,6 +1770,9 @@ static void on_check(uv_check_t *h)
 
 static void expire_waiters(mk_group *g, int64_t now)
 {
+    if (g->expire_at && now < g->expire_at)
+        return;
+    int64_t next = INT64_MAX;
     for (mk__sess *s = g->sessions, *snext; s; s = snext) {
         snext = s->next;
         for (mk__op *o = s->ops, *onext; o; o = onext) {
@@ -1769,6 +1780,8 @@ static void expire_waiters(mk_group *g, int64_t now)
             for (mk__waiter **pp = &o->waiters; *pp;) {
                 mk__waiter *w = *pp;
                 if (w->deadline > now) {
+                    if (w->deadline < next)
+                        next = w->deadline;
                     pp = &w->next;
                     continue;
                 }
@@ -1784,11 +1797,14 @@ static void expire_waiters(mk_group *g, int64_t now)
             }
         }
     }
-    for (mk__qop *q = g->qops, *next; q; q = next) {
-        next = q->next;
+    for (mk__qop *q = g->qops, *qnext; q; q = qnext) {
+        qnext = q->next;
         if (q->w.deadline <= now)
             qop_complete(g, q, MK_ECONNECT_TIMEOUT, 0, NULL, 0);
+        else if (q->w.deadline < next)
+            next = q->w.deadline;
     }
+    g->expire_at = next;
 }
 
 /* The snapshot threshold in entries, which is all libraft takes: what
@@ -2211,6 +2227,7 @@ int mk_group_execute(mk_group *g, const void *cmd, size_t len,
     w->cb = cb;
     w->data = data;
     w->deadline = mk_mono_ms() + (timeout_ms ? timeout_ms : DEFAULT_TIMEOUT_MS);
+    note_deadline(g, w->deadline);
     w->since_us = mk__group_metrics_clock(g);
     o->waiters = w;
     route_session(g, s);
@@ -2245,6 +2262,7 @@ int mk_group_query(mk_group *g, const void *q, size_t len,
     qo->w.data = data;
     qo->w.deadline =
         mk_mono_ms() + (timeout_ms ? timeout_ms : DEFAULT_TIMEOUT_MS);
+    note_deadline(g, qo->w.deadline);
     qo->next = g->qops;
     g->qops = qo;
     route_q(g, qo);

@@ -109,6 +109,10 @@ struct mk_group_client {
     } avoid[MAX_AVOID];
     size_t n_avoid;
     uv_timer_t tick;
+    /* No command's or query's deadline comes before this (mono ms): the
+     * tick walks them only then, not every 10 ms, since a window can hold
+     * tens of thousands. 0: unknown, walk at the next tick. */
+    int64_t expire_at;
     void (*close_cb)(void *data);
     void *close_data;
 };
@@ -568,15 +572,23 @@ static void on_tick(uv_timer_t *t)
 {
     mk_group_client *c = t->data;
     int64_t now = mk_mono_ms();
-    for (cop *o = c->ops, *next; o && !c->closing; o = next) {
-        next = o->next;
-        if (o->deadline <= now)
-            op_finish(c, o, MK_ECONNECT_TIMEOUT, 0, NULL, 0);
-    }
-    for (cq *q = c->qs, *next; q && !c->closing; q = next) {
-        next = q->next;
-        if (q->deadline <= now)
-            q_finish(c, q, MK_ECONNECT_TIMEOUT, 0, NULL, 0);
+    if (!c->expire_at || now >= c->expire_at) {
+        int64_t at = INT64_MAX;
+        for (cop *o = c->ops, *next; o && !c->closing; o = next) {
+            next = o->next;
+            if (o->deadline <= now)
+                op_finish(c, o, MK_ECONNECT_TIMEOUT, 0, NULL, 0);
+            else if (o->deadline < at)
+                at = o->deadline;
+        }
+        for (cq *q = c->qs, *next; q && !c->closing; q = next) {
+            next = q->next;
+            if (q->deadline <= now)
+                q_finish(c, q, MK_ECONNECT_TIMEOUT, 0, NULL, 0);
+            else if (q->deadline < at)
+                at = q->deadline;
+        }
+        c->expire_at = at;
     }
     if (!c->closing)
         route_all(c);
@@ -640,6 +652,8 @@ int mk_group_client_execute(mk_group_client *c, const void *cmd, size_t len,
     o->cb = cb;
     o->data = data;
     o->deadline = mk_mono_ms() + (timeout_ms ? timeout_ms : DEFAULT_TIMEOUT_MS);
+    if (c->expire_at && o->deadline < c->expire_at)
+        c->expire_at = o->deadline;
     o->state = DONE; /* op_state below makes it IDLE, and counts it */
     if (c->tail)
         c->tail->next = o;
@@ -668,6 +682,8 @@ static int add_q(mk_group_client *c, cq *q, const void *body, size_t len,
         memcpy(q->q, body, len);
     q->len = len;
     q->deadline = mk_mono_ms() + (timeout_ms ? timeout_ms : DEFAULT_TIMEOUT_MS);
+    if (c->expire_at && q->deadline < c->expire_at)
+        c->expire_at = q->deadline;
     q->next = c->qs;
     c->qs = q;
     route_q(c, q);

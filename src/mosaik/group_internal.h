@@ -437,6 +437,10 @@ struct mk_group {
     size_t inflight_bytes; /* proposed, not yet applied */
     /* size_log: when it looks next, what it saw, what it set. */
     int64_t next_size_log;
+    /* No waiter's deadline comes before this (mono ms): the tick walks
+     * the ops for expired waiters only then, not every time, since tens
+     * of thousands may be in flight. 0: unknown, walk at the next tick. */
+    int64_t expire_at;
     uint64_t sized_entries, sized_bytes;
     uint64_t sized_avg;       /* entry bytes seen at the last sizing */
     uint64_t sized_snapshots; /* gfsm.snapshots at the last sizing */

@@ -186,34 +186,55 @@ static void fail_pending(mk__bridge *b, mk__rpeer *p, int status)
 
 /* ---- sending ---------------------------------------------------------------- */
 
-/* `len` bytes of one encoded message (no frame byte) as frames. */
-static int send_bytes(mk_link *link, const uint8_t *msg, size_t len)
+/* One encoded message (no frame byte), `len` bytes held by the `n`
+ * pieces of `msg`, as frames: whole, or FRAG_MAX pieces each sent from
+ * the caller's buffers (a frame's iov points into them: nothing is
+ * copied before encryption). */
+static int send_iov(mk_link *link, const mk_iov *msg, size_t n, size_t len)
 {
     uint8_t lead = F_WHOLE;
-    if (len < FRAG_MAX) {
-        mk_iov iov[2] = {{&lead, 1}, {msg, len}};
-        return mk_link_sendv(link, iov, 2);
-    }
-    mk_buf first;
-    mk_buf_init(&first);
-    mk_put_u8(&first, F_FIRST);
-    mk_put_varint(&first, len);
-    if (first.err) {
-        mk_buf_free(&first);
+    mk_iov stack[IOV_STACK], *iov = stack;
+    if (n + 1 > IOV_STACK && !(iov = malloc((n + 1) * sizeof *iov)))
         return MK_ENOMEM;
-    }
-    lead = F_MORE;
-    size_t at = 0;
     int rc = 0;
-    while (at < len && rc == 0) {
-        size_t k = len - at < FRAG_MAX ? len - at : FRAG_MAX;
-        mk_iov iov[2] = {{at ? &lead : first.data, at ? 1 : first.len},
-                         {msg + at, k}};
-        rc = mk_link_sendv(link, iov, 2);
-        at += k;
+    if (len < FRAG_MAX) {
+        iov[0] = (mk_iov){&lead, 1};
+        memcpy(iov + 1, msg, n * sizeof *msg);
+        rc = mk_link_sendv(link, iov, n + 1);
+        goto out;
     }
-    mk_buf_free(&first);
+    uint8_t first[1 + 10];
+    mk_buf fb = {.data = first, .cap = sizeof first}; /* never grows */
+    mk_put_u8(&fb, F_FIRST);
+    mk_put_varint(&fb, len);
+    lead = F_MORE;
+    size_t i = 0, off = 0; /* where the next piece starts in msg */
+    for (size_t sent = 0; sent < len && rc == 0;) {
+        size_t k = 0, want = len - sent < FRAG_MAX ? len - sent : FRAG_MAX;
+        iov[k++] = sent ? (mk_iov){&lead, 1} : (mk_iov){first, fb.len};
+        for (size_t got = 0; got < want; k++) {
+            size_t take = msg[i].len - off;
+            if (take > want - got)
+                take = want - got;
+            iov[k] = (mk_iov){(const uint8_t *)msg[i].base + off, take};
+            got += take;
+            off += take;
+            if (off == msg[i].len)
+                i++, off = 0;
+        }
+        rc = mk_link_sendv(link, iov, k);
+        sent += want;
+    }
+out:
+    if (iov != stack)
+        free(iov);
     return rc;
+}
+
+static int send_bytes(mk_link *link, const uint8_t *msg, size_t len)
+{
+    mk_iov one = {msg, len};
+    return send_iov(link, &one, 1, len);
 }
 
 /* Encodes `m` whole: the head and everything it points at. */
@@ -240,8 +261,8 @@ static int encode_flat(const struct raft_message *m, uint8_t **out,
     return 0;
 }
 
-/* Writes `m` on a welcomed link; a RAFT_* status. Small messages go as one
- * frame from their pieces, without a copy of the payloads. */
+/* Writes `m` on a welcomed link; a RAFT_* status. The frames are made
+ * from the message's own pieces, without a copy of the payloads. */
 static int transmit(mk__bridge *b, mk_link *link,
                     const struct raft_message *m)
 {
@@ -255,31 +276,23 @@ static int transmit(mk__bridge *b, mk_link *link,
     if (rc == 0 && (queued > LINK_HARD ||
                     (queued > LINK_HIGH && total > SMALL_MSG)))
         rc = MK_EBUSY;
-    if (rc == 0 && total < FRAG_MAX) {
+    if (rc == 0) {
         mk_iov stack[IOV_STACK], *iov = stack;
         size_t n = 1 + parts.n + (parts.data_len ? 1 : 0);
         if (n > IOV_STACK && !(iov = malloc(n * sizeof *iov)))
             rc = MK_ENOMEM;
         if (rc == 0) {
             size_t k = 0;
-            iov[k++] = (mk_iov){head->data, head->len};
+            iov[k++] = (mk_iov){head->data + 1, head->len - 1};
             for (unsigned i = 0; i < parts.n; i++)
                 iov[k++] = (mk_iov){parts.entries[i].buf.base,
                                     parts.entries[i].buf.len};
             if (parts.data_len)
                 iov[k++] = (mk_iov){parts.data, parts.data_len};
-            rc = mk_link_sendv(link, iov, k);
+            rc = send_iov(link, iov, k, total);
         }
         if (iov != stack)
             free(iov);
-    } else if (rc == 0) {
-        uint8_t *flat;
-        size_t len;
-        rc = encode_flat(m, &flat, &len);
-        if (rc == 0) {
-            rc = send_bytes(link, flat, len);
-            free(flat);
-        }
     }
     /* A scratch buffer that grew for a long head shrinks back. */
     if (head->cap > 64 * 1024)

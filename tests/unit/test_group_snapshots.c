@@ -1,11 +1,14 @@
 /* When a group snapshots (docs/groups.md, "Snapshot"): left to itself it
  * spaces snapshots by the state's size, so a big state is not serialised
- * again every 1024 entries; an explicit snapshot_threshold is kept.
+ * again every 1024 entries; an explicit snapshot_threshold is kept; and a
+ * member that joins after the log was compacted gets the state as a
+ * snapshot bigger than one Raft frame (raft_bridge.c sends it in pieces
+ * straight from libraft's buffers).
  *
- * One voter on loopback with libraft's disk log in a temporary directory
- * and a machine whose state is a fixed 3 MiB block. Commands are written
- * one after another, so each is an entry of its own, past the first
- * snapshot (1024 entries); the group's metrics then say how many
+ * Voters on loopback in one loop, libraft's disk log in a temporary
+ * directory, and a machine whose state is a fixed 3 MiB block. Commands
+ * are written one after another, so each is an entry of its own, past
+ * the first snapshot (1024 entries); the group's metrics then say how many
  * snapshots it took, how big the last was and how many entries it now
  * leaves between them. Counts, not timings. */
 #include <stdio.h>
@@ -66,15 +69,23 @@ static int block_restore(struct mk_fsm *fsm, const uint8_t *snap, size_t len)
 
 /* ---- the run ------------------------------------------------------------ */
 
-typedef struct fx {
-    uv_loop_t loop;
-    double tf;
-    char dir[64];
+#define MAX_MEMBERS 3
+
+typedef struct member {
     mk_keypair key;
     mk_node *node;
     block blk;
     struct mk_fsm fsm;
     mk_group *g;
+} member;
+
+typedef struct fx {
+    uv_loop_t loop;
+    double tf;
+    char dir[64];
+    member m[MAX_MEMBERS];
+    size_t n;
+    mk_group *g; /* where commands are sent: the leader */
     uint8_t cmd[CMD_BYTES];
     int sent, done, failed, closed;
 } fx;
@@ -134,77 +145,136 @@ static void on_closed(void *data)
     (*(int *)data)++;
 }
 
-/* Writes N_CMDS one by one into a one-voter group with these params and
- * returns its snapshot figures. */
-static figures run(uint32_t snapshot_threshold)
+static void setup(fx *f, size_t n)
 {
-    fx *f = calloc(1, sizeof *f);
-    assert_non_null(f);
     const char *tf = getenv("TIME_FACTOR");
     f->tf = tf && atof(tf) > 1 ? atof(tf) : 1;
+    f->n = n;
     assert_int_equal(uv_loop_init(&f->loop), 0);
     strcpy(f->dir, "/tmp/test_group_snapshots.XXXXXX");
     assert_non_null(mkdtemp(f->dir));
-    f->blk.state = calloc(1, STATE_BYTES);
-    assert_non_null(f->blk.state);
-    f->fsm = (struct mk_fsm){.version = MK_FSM_VERSION, .data = &f->blk,
-                             .apply = block_apply,
-                             .snapshot = block_snapshot,
-                             .restore = block_restore};
-    mk_id_from_str(&f->fsm.signature, "test/block/1");
     memset(f->cmd, 0x5a, sizeof f->cmd);
+    char err[MK_ERRMSG_SIZE], boot[160], hex[MK_ID_HEX_LEN + 1];
+    const char *boots[1] = {boot};
+    for (size_t i = 0; i < n; i++) {
+        member *m = &f->m[i];
+        m->blk.state = malloc(STATE_BYTES);
+        assert_non_null(m->blk.state);
+        /* No two neighbouring bytes alike, so a snapshot that arrived
+         * with a byte lost, doubled or moved cannot pass for the state. */
+        for (size_t k = 0; k < STATE_BYTES; k++)
+            m->blk.state[k] = (uint8_t)(k * 131u + (k >> 8));
+        m->fsm = (struct mk_fsm){.version = MK_FSM_VERSION, .data = &m->blk,
+                                 .apply = block_apply,
+                                 .snapshot = block_snapshot,
+                                 .restore = block_restore};
+        mk_id_from_str(&m->fsm.signature, "test/block/1");
+        uint8_t seed[MK_SEED_LEN];
+        memset(seed, 0x70 + (int)i, sizeof seed);
+        mk_keypair_from_seed(&m->key, seed);
+        mk_node_config nc = {.loop = &f->loop, .key = &m->key,
+                             .listen = "127.0.0.1:0", .bootstrap = boots,
+                             .n_bootstrap = i ? 1 : 0};
+        assert_int_equal(mk_node_new(&nc, &m->node, err), 0);
+        assert_int_equal(mk_node_start(m->node), 0);
+        if (i == 0)
+            snprintf(boot, sizeof boot, "%s@%s", mk_id_hex(&m->key.pub, hex),
+                     mk_node_addr(m->node));
+    }
+}
 
-    char err[MK_ERRMSG_SIZE];
-    uint8_t seed[MK_SEED_LEN];
-    memset(seed, 0x77, sizeof seed);
-    mk_keypair_from_seed(&f->key, seed);
-    mk_node_config nc = {.loop = &f->loop, .key = &f->key,
-                         .listen = "127.0.0.1:0"};
-    assert_int_equal(mk_node_new(&nc, &f->node, err), 0);
-    assert_int_equal(mk_node_start(f->node), 0);
-    mk_group_config gc = {.node = f->node, .fsm = &f->fsm,
-                          .voters = &f->key.pub, .n_voters = 1,
-                          .data_dir = f->dir, .name = "snapshots",
+static void join(fx *f, size_t i, uint32_t snapshot_threshold)
+{
+    mk_peer_id voters[MAX_MEMBERS];
+    for (size_t k = 0; k < f->n; k++)
+        voters[k] = f->m[k].key.pub;
+    member *m = &f->m[i];
+    char err[MK_ERRMSG_SIZE], data[128];
+    snprintf(data, sizeof data, "%s/m%zu", f->dir, i);
+    mk_group_config gc = {.node = m->node, .fsm = &m->fsm,
+                          .voters = voters, .n_voters = f->n,
+                          .data_dir = data, .name = "snapshots",
                           .params = {.election_timeout_ms = 300,
                                      .heartbeat_ms = 30,
                                      .snapshot_threshold =
                                          snapshot_threshold}};
     mk_id_from_str(&gc.root, "group-snapshots-test");
-    assert_int_equal(mk_group_join(&gc, &f->g, err), 0);
+    assert_int_equal(mk_group_join(&gc, &m->g, err), 0);
+}
 
+/* Waits for a leader among the members joined so far. */
+static void find_leader(fx *f)
+{
     int64_t end = mk_mono_ms() + (int64_t)(20000 * f->tf);
-    mk_group_status st = {0};
-    while (!st.is_leader && mk_mono_ms() < end) {
+    for (f->g = NULL; !f->g && mk_mono_ms() < end;) {
         spin(f, 10);
-        mk_group_status_get(f->g, &st);
+        for (size_t i = 0; i < f->n; i++) {
+            mk_group_status st = {0};
+            if (f->m[i].g)
+                mk_group_status_get(f->m[i].g, &st);
+            if (st.is_leader)
+                f->g = f->m[i].g;
+        }
     }
-    assert_true(st.is_leader);
+    assert_non_null(f->g);
+}
 
+/* Writes N_CMDS one by one through the leader. */
+static void write_all(fx *f)
+{
     send_next(f);
-    end = mk_mono_ms() + (int64_t)(120000 * f->tf);
+    int64_t end = mk_mono_ms() + (int64_t)(120000 * f->tf);
     while (f->done < N_CMDS && mk_mono_ms() < end)
         spin(f, 5);
     assert_int_equal(f->done, N_CMDS);
     assert_int_equal(f->failed, 0);
     /* A tick later, the threshold follows the last snapshot. */
     spin(f, 100);
+}
 
+static figures figures_of(member *m)
+{
     figures fg = {0};
-    mk_metrics_foreach(mk_node_metrics(f->node), read_figures, &fg);
+    mk_metrics_foreach(mk_node_metrics(m->node), read_figures, &fg);
+    return fg;
+}
 
-    mk_group_close(f->g, on_closed, &f->closed);
-    end = mk_mono_ms() + (int64_t)(10000 * f->tf);
-    while (f->closed < 1 && mk_mono_ms() < end)
+static void teardown(fx *f)
+{
+    size_t joined = 0;
+    for (size_t i = 0; i < f->n; i++)
+        if (f->m[i].g) {
+            mk_group_close(f->m[i].g, on_closed, &f->closed);
+            joined++;
+        }
+    int64_t end = mk_mono_ms() + (int64_t)(10000 * f->tf);
+    while ((size_t)f->closed < joined && mk_mono_ms() < end)
         spin(f, 10);
-    assert_int_equal(f->closed, 1);
-    mk_node_close(f->node, NULL, NULL);
+    assert_int_equal(f->closed, (int)joined);
+    for (size_t i = 0; i < f->n; i++)
+        mk_node_close(f->m[i].node, NULL, NULL);
     uv_run(&f->loop, UV_RUN_DEFAULT);
     assert_int_equal(uv_loop_close(&f->loop), 0);
     char cmd[128];
     snprintf(cmd, sizeof cmd, "rm -rf %s", f->dir);
     assert_int_equal(system(cmd), 0);
-    free(f->blk.state);
+    for (size_t i = 0; i < f->n; i++)
+        free(f->m[i].blk.state);
     free(f);
+}
+
+/* Writes N_CMDS one by one into a one-voter group with this threshold
+ * and returns its snapshot figures. */
+static figures run(uint32_t snapshot_threshold)
+{
+    fx *f = calloc(1, sizeof *f);
+    assert_non_null(f);
+    setup(f, 1);
+    join(f, 0, snapshot_threshold);
+    find_leader(f);
+    write_all(f);
+    figures fg = figures_of(&f->m[0]);
+    teardown(f);
     return fg;
 }
 
@@ -231,11 +301,40 @@ static void explicit_threshold_is_kept(void **state)
     assert_true(fg.threshold == 500);
 }
 
+/* Two of three voters commit past a snapshot and compact their logs; the
+ * third joins then, and can only be caught up by the 3 MiB snapshot,
+ * which travels in several pieces. It ends with the leader's state. */
+static void late_member_gets_big_snapshot(void **state)
+{
+    (void)state;
+    fx *f = calloc(1, sizeof *f);
+    assert_non_null(f);
+    setup(f, 3);
+    join(f, 0, 0);
+    join(f, 1, 0);
+    find_leader(f);
+    write_all(f);
+    member *leader = f->g == f->m[0].g ? &f->m[0] : &f->m[1];
+    assert_true(figures_of(leader).snapshots >= 1);
+
+    join(f, 2, 0);
+    member *late = &f->m[2];
+    int64_t end = mk_mono_ms() + (int64_t)(60000 * f->tf);
+    while (late->blk.applied < leader->blk.applied && mk_mono_ms() < end)
+        spin(f, 10);
+    assert_int_equal(late->blk.applied, leader->blk.applied);
+    assert_memory_equal(late->blk.state, leader->blk.state, STATE_BYTES);
+    /* It got there by a snapshot, not by replaying the log. */
+    assert_true(figures_of(late).bytes >= STATE_BYTES);
+    teardown(f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(default_spaces_snapshots_by_state),
         cmocka_unit_test(explicit_threshold_is_kept),
+        cmocka_unit_test(late_member_gets_big_snapshot),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
