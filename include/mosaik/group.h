@@ -81,9 +81,9 @@ typedef struct mk_group_params {
     uint32_t election_timeout_ms; /* [1000] */
     uint32_t heartbeat_ms;        /* [50] */
     /* [0] entries between snapshots; 0 lets the group space them by the
-     * state's size: a snapshot once the log since the last one holds about
-     * as many bytes as it did (at least 1 MiB and 1024 entries). Either
-     * way the log kept in memory stays under 64 MiB. */
+     * state's size: a snapshot once the log since the last one holds
+     * twice as many bytes as it did (at least 1 MiB and 1024 entries).
+     * Either way the log kept in memory stays under 64 MiB. */
     uint32_t snapshot_threshold;
     uint32_t max_in_flight;       /* [64] log entries awaiting commit */
     /* [1 MiB] the largest command taken at the door; larger ones are

@@ -588,6 +588,10 @@ static int fsm_snapshot(struct raft_fsm *fsm, struct raft_buffer *bufs[],
     mk__gfsm *a = fsm->data;
     mk_buf b;
     mk_buf_init(&b);
+    /* About the size of the last one: a big state is not copied again
+     * and again as the buffer doubles its way up. */
+    if (a->snapshot_bytes)
+        mk_buf_reserve(&b, a->snapshot_bytes + a->snapshot_bytes / 8);
     int rc = mk__gfsm_snapshot(a, &b);
     if (rc != 0) {
         mk_buf_free(&b);
