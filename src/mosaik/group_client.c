@@ -22,7 +22,13 @@
 #include "mosaik/error.h"
 #include "mosaik/group_internal.h"
 
+/* The tick runs every TICK_MS while a command or query waits to be
+ * routed (a backoff, no member known yet), and every IDLE_TICK_MS when
+ * all there is to watch is deadlines: a client with its window in flight
+ * would otherwise wake its loop a hundred times a second for nothing,
+ * and 64 such clients beside a committee on two cores are felt. */
 #define TICK_MS 10
+#define IDLE_TICK_MS 250
 #define DEFAULT_TIMEOUT_MS 10000
 #define BACKOFF_MIN_MS 10
 #define BACKOFF_MAX_MS 250
@@ -109,6 +115,7 @@ struct mk_group_client {
     } avoid[MAX_AVOID];
     size_t n_avoid;
     uv_timer_t tick;
+    bool tick_fast; /* at TICK_MS, not IDLE_TICK_MS */
     /* No command's or query's deadline comes before this (mono ms): the
      * tick walks them only then, not every 10 ms, since a window can hold
      * tens of thousands. 0: unknown, walk at the next tick. */
@@ -361,6 +368,21 @@ static uint32_t jitter(uint32_t b)
 }
 
 /* Sends `o` again (now, or after a backoff). */
+static void on_tick(uv_timer_t *t);
+
+/* Sets the tick's pace by whether anything waits to be routed. */
+static void tick_pace(mk_group_client *c)
+{
+    bool fast = c->idle > 0;
+    for (cq *q = c->qs; q && !fast; q = q->next)
+        fast = q->state == IDLE;
+    if (fast == c->tick_fast || c->closing)
+        return;
+    c->tick_fast = fast;
+    uint64_t ms = fast ? TICK_MS : IDLE_TICK_MS;
+    uv_timer_start(&c->tick, on_tick, ms, ms);
+}
+
 static void retry(mk_group_client *c, cop *o, bool fast)
 {
     op_state(c, o, IDLE);
@@ -368,6 +390,7 @@ static void retry(mk_group_client *c, cop *o, bool fast)
     if (!fast)
         o->backoff = next_backoff(o->backoff);
     o->not_before = mk_mono_ms() + (fast ? 0 : jitter(o->backoff));
+    tick_pace(c);
 }
 
 static bool route_op(mk_group_client *c, cop *o)
@@ -422,12 +445,13 @@ static void q_finish(mk_group_client *c, cq *q, int status, uint64_t applied,
     free(q);
 }
 
-static void q_retry(cq *q)
+static void q_retry(mk_group_client *c, cq *q)
 {
     q->state = IDLE;
     q->on = NULL;
     q->backoff = next_backoff(q->backoff);
     q->not_before = mk_mono_ms() + q->backoff;
+    tick_pace(c);
 }
 
 static void route_q(mk_group_client *c, cq *q)
@@ -447,7 +471,7 @@ static void route_q(mk_group_client *c, cq *q)
             return;
         }
     }
-    q_retry(q);
+    q_retry(c, q);
 }
 
 /* ---- answers ----------------------------------------------------------------- */
@@ -512,7 +536,7 @@ static void on_reply(void *data, mk__rpc *rpc, const mk__resp *r)
         }
         if (mk__status_retryable(r->status)) {
             shun(c, rpc, r->status);
-            q_retry(q);
+            q_retry(c, q);
         } else
             q_finish(c, q, r->status, r->applied, r->body, r->len);
         return;
@@ -547,7 +571,7 @@ static void on_down(void *data, mk__rpc *rpc)
             retry(c, o, false);
     for (cq *q = c->qs; q; q = q->next)
         if (q->state == SENT && q->on == k)
-            q_retry(q);
+            q_retry(c, q);
     free(k);
 }
 
@@ -566,6 +590,7 @@ static void route_all(mk_group_client *c)
     for (cq *q = c->qs; q; q = q->next)
         if (q->state == IDLE && q->not_before <= now)
             route_q(c, q);
+    tick_pace(c);
 }
 
 static void on_tick(uv_timer_t *t)
@@ -612,7 +637,7 @@ int mk_group_client_open(mk_node *node, const mk_id *group,
     c->cwnd = CWND_START;
     uv_timer_init(mk_node_loop(node), &c->tick);
     c->tick.data = c;
-    uv_timer_start(&c->tick, on_tick, TICK_MS, TICK_MS);
+    uv_timer_start(&c->tick, on_tick, IDLE_TICK_MS, IDLE_TICK_MS);
     *out = c;
     return 0;
 }
