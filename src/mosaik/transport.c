@@ -466,7 +466,20 @@ int mk_transport_serve(mk_transport *t, const char *alpn, mk_accept_cb cb,
     return 0;
 }
 
-void mk_transport_close(mk_transport *t, void (*cb)(void *data), void *data)
+int mk_transport_unserve(mk_transport *t, const char *alpn)
+{
+    for (size_t i = 0; alpn && i < t->nserves; i++)
+        if (strcmp(t->serves[i].alpn, alpn) == 0) {
+            /* Order does not matter: handlers are found by name. Links
+             * mid-handshake are judged when it ends (mk__transport_ready),
+             * so they are refused like any other from now on. */
+            t->serves[i] = t->serves[--t->nserves];
+            return 0;
+        }
+    return MK_ENOENT;
+}
+
+void mk_transport_close(mk_transport *t, mk_close_cb cb, void *data)
 {
     if (t->closing)
         return;
