@@ -61,6 +61,7 @@
 #include "coalition/module.h"
 #include "mosaik/codec.h"
 #include "mosaik/group.h"
+#include "mosaik/lifecycle.h"
 #include "mosaik/node.h"
 #include "mosaik/stream.h"
 
@@ -325,7 +326,7 @@ int co_confluence_read(mk_node *net, const co_confluence_def *def,
                        co_confluence_reader **out, char *err);
 
 /* Stops following; `done` (may be NULL) runs once it is freed. */
-void co_confluence_close(co_confluence_reader *r, void (*done)(void *data),
+void co_confluence_close(co_confluence_reader *r, mk_close_cb done,
                          void *data);
 
 const co_confluence_info *co_confluence_reader_info(
@@ -498,7 +499,7 @@ typedef struct co_confluence_retire_req {
  * leaves the group (its log stays), frees and calls `cb` (may be NULL). */
 void co_confluence_member_stop(co_confluence_member *m,
                                const co_confluence_retire_req *retire,
-                               void (*cb)(void *data), void *data);
+                               mk_close_cb cb, void *data);
 
 /* A daemon's view: every confluence of a coalition (modules aside) whose
  * implementation is known and whose committee lists this node. */
@@ -523,7 +524,7 @@ int co_confluence_host_start(const co_confluence_host_config *cfg,
 size_t co_confluence_host_count(const co_confluence_host *h);
 co_confluence_member *co_confluence_host_member(const co_confluence_host *h,
                                                 size_t i);
-void co_confluence_host_stop(co_confluence_host *h, void (*cb)(void *data),
+void co_confluence_host_stop(co_confluence_host *h, mk_close_cb cb,
                              void *data);
 
 #endif /* CO_CONFLUENCE_H */

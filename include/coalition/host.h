@@ -22,6 +22,7 @@
 
 #include "coalition/config.h"
 #include "mosaik/group.h"
+#include "mosaik/lifecycle.h"
 #include "mosaik/node.h"
 
 typedef struct co_host co_host;
@@ -47,6 +48,6 @@ const char *co_host_module(const co_host *h, size_t i);
 mk_group *co_host_group(const co_host *h, size_t i);
 
 /* Leaves every committee group cleanly, frees, then calls `cb`. */
-void co_host_stop(co_host *h, void (*cb)(void *data), void *data);
+void co_host_stop(co_host *h, mk_close_cb cb, void *data);
 
 #endif /* CO_HOST_H */

@@ -41,6 +41,7 @@
 
 #include "coalition/config.h"
 #include "coalition/error.h"
+#include "mosaik/lifecycle.h"
 #include "mosaik/node.h"
 #include "mosaik/ticket.h"
 
@@ -99,7 +100,7 @@ int co_issuer_start(const co_issuer_config *cfg, co_issuer **out, char *err);
  * the tag, then calls `cb` (may be NULL) on the loop. The memory stays
  * until co_issuer_free, because the node's transport keeps the ALPN
  * handler (it has no way to unregister one) until the node closes. */
-void co_issuer_stop(co_issuer *is, void (*cb)(void *data), void *data);
+void co_issuer_stop(co_issuer *is, mk_close_cb cb, void *data);
 
 /* Frees a stopped issuer. Call only after the node's close callback ran
  * (or after co_issuer_stop's callback when the node will never see

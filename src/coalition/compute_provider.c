@@ -521,8 +521,7 @@ static void stop_rest(co_compute_provider *p)
 }
 
 void co_compute_provider_stop(co_compute_provider *p, bool depart,
-                              uint32_t timeout_ms, void (*cb)(void *data),
-                              void *data)
+                              uint32_t timeout_ms, mk_close_cb cb, void *data)
 {
     if (p->stopping)
         return;

@@ -754,8 +754,7 @@ static void on_prov_stopped(void *data)
     check_stopped(r);
 }
 
-void co_compute_runner_stop(co_compute_runner *r, void (*cb)(void *data),
-                            void *data)
+void co_compute_runner_stop(co_compute_runner *r, mk_close_cb cb, void *data)
 {
     if (r->stopping)
         return;

@@ -321,7 +321,7 @@ static void on_retired(int status, uint64_t applied, const uint8_t *res,
 
 void co_confluence_member_stop(co_confluence_member *m,
                                const co_confluence_retire_req *retire,
-                               void (*cb)(void *data), void *data)
+                               mk_close_cb cb, void *data)
 {
     m->stop_cb = cb;
     m->stop_data = data;
@@ -506,8 +506,7 @@ static void host_one_stopped(void *data)
         cb(cbdata);
 }
 
-void co_confluence_host_stop(co_confluence_host *h, void (*cb)(void *data),
-                             void *data)
+void co_confluence_host_stop(co_confluence_host *h, mk_close_cb cb, void *data)
 {
     h->cb = cb;
     h->data = data;

@@ -699,7 +699,7 @@ static void on_group_closed(void *data)
     uv_close((uv_handle_t *)&x->timer, on_timer_closed);
 }
 
-void co_host_stop(co_host *h, void (*cb)(void *data), void *data)
+void co_host_stop(co_host *h, mk_close_cb cb, void *data)
 {
     h->stop_cb = cb;
     h->stop_data = data;

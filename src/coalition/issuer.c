@@ -384,7 +384,7 @@ static void on_sweep_closed(uv_handle_t *h)
         is->stop_cb(is->stop_data);
 }
 
-void co_issuer_stop(co_issuer *is, void (*cb)(void *data), void *data)
+void co_issuer_stop(co_issuer *is, mk_close_cb cb, void *data)
 {
     if (is->stopped && uv_is_closing((uv_handle_t *)&is->sweep))
         return;

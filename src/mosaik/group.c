@@ -2788,7 +2788,7 @@ int mk_group_join(const mk_group_config *cfg, mk_group **out, char *err)
 
 /* ---- leaving ------------------------------------------------------------- */
 
-void mk_group_close(mk_group *g, void (*cb)(void *data), void *data)
+void mk_group_close(mk_group *g, mk_close_cb cb, void *data)
 {
     if (g->closing)
         return;

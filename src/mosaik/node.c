@@ -1223,7 +1223,7 @@ void *mk_node_extension(const mk_node *node, const void *key)
     return NULL;
 }
 
-void mk_node_close(mk_node *node, void (*cb)(void *data), void *data)
+void mk_node_close(mk_node *node, mk_close_cb cb, void *data)
 {
     if (node->closing)
         return;

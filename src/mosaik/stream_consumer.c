@@ -844,7 +844,7 @@ err_after_alloc:
     return rc;
 }
 
-void mk_consumer_close(mk_consumer *c, void (*cb)(void *data), void *data)
+void mk_consumer_close(mk_consumer *c, mk_close_cb cb, void *data)
 {
     if (c->closing)
         return;

@@ -618,7 +618,7 @@ err_after_alloc:
     return rc;
 }
 
-void mk_producer_close(mk_producer *p, void (*cb)(void *data), void *data)
+void mk_producer_close(mk_producer *p, mk_close_cb cb, void *data)
 {
     if (p->closing)
         return;
