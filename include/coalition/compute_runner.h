@@ -127,7 +127,7 @@ typedef struct co_compute_runner_config {
 } co_compute_runner_config;
 
 /* Starts providing: the directories, the blob service, then
- * co_compute_provider_start. Returns 0 and `*out`, or a negative code
+ * co_compute_provider_open. Returns 0 and `*out`, or a negative code
  * with err (CO_ERRMSG_SIZE): CO_ENOTSHIPPED, CO_ECONFIG (capacity,
  * regions, no executor), MK_EIO (a directory it cannot create),
  * MK_EEXIST (the node already serves blobs), MK_ENOMEM. */

@@ -171,7 +171,7 @@ typedef struct mk_group mk_group;
  * A storage failure while running (ENOSPC, EIO) stops this member's Raft
  * (loudly, on stderr) instead of letting it diverge; it restarts from its
  * durable log by itself once a probe write into data_dir succeeds. */
-int mk_group_join(const mk_group_config *cfg, mk_group **out, char *err);
+int mk_group_open(const mk_group_config *cfg, mk_group **out, char *err);
 
 /* Leaves: stops Raft cleanly (the log stays on disk), fails pending
  * requests with MK_ECANCELED, frees, then calls `cb` (may be NULL). */

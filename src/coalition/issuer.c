@@ -113,11 +113,11 @@ struct co_issuer {
     void *log_data;
     uv_timer_t sweep;
     conn *conns; /* links waiting for or getting an answer */
-    bool stopped;
+    bool stopped, sweep_closed;
     uint64_t issued, refused, counter;
     int64_t started_ms;
-    void (*stop_cb)(void *);
-    void *stop_data;
+    mk_close_cb close_cb;
+    void *close_data;
 };
 
 struct conn {
@@ -253,12 +253,17 @@ static void on_request(mk_link *link, const uint8_t *f, size_t len,
     issue(c);
 }
 
+static void maybe_freed(co_issuer *is);
+
 static void on_conn_closed(mk_link *link, uint32_t code, int status,
                            void *data)
 {
     conn *c = data;
+    co_issuer *is = c->is;
     conn_unlink(c);
     free(c);
+    if (is->stopped)
+        maybe_freed(is);
 }
 
 static void on_accept(mk_link *link, void *data)
@@ -290,7 +295,7 @@ static void on_sweep(uv_timer_t *t)
         }
 }
 
-int co_issuer_start(const co_issuer_config *cfg, co_issuer **out, char *err)
+int co_issuer_new(const co_issuer_config *cfg, co_issuer **out, char *err)
 {
     mk_peer_id keys[CO_ISSUER_MAX_KEYS];
     size_t n;
@@ -343,7 +348,7 @@ int co_issuer_start(const co_issuer_config *cfg, co_issuer **out, char *err)
     }
     if (p->audience && !(is->audience = strdup(p->audience)))
         goto nomem;
-    /* The tag first: it can be taken back, a served ALPN cannot. */
+    /* The tag first: it is the cheaper one to take back. */
     rc = mk_node_add_tag(cfg->node, is->tag);
     if (rc < 0) {
         mk_errf(err, rc, "ticket issuer: cannot advertise its tag: %s",
@@ -358,8 +363,6 @@ int co_issuer_start(const co_issuer_config *cfg, co_issuer **out, char *err)
         mk_node_remove_tag(cfg->node, is->tag);
         goto fail;
     }
-    /* From here the transport holds `is`: it may be stopped, never freed
-     * before the node closes. */
     uv_timer_init(mk_node_loop(cfg->node), &is->sweep);
     is->sweep.data = is;
     uv_timer_start(&is->sweep, on_sweep, SWEEP_MS, SWEEP_MS);
@@ -377,44 +380,44 @@ fail:
     return rc;
 }
 
-static void on_sweep_closed(uv_handle_t *h)
+/* Frees once nothing refers to `is`: the sweep timer is closed and every
+ * link it held has run its close callback (which unlinks the conn). */
+static void maybe_freed(co_issuer *is)
 {
-    co_issuer *is = h->data;
-    if (is->stop_cb)
-        is->stop_cb(is->stop_data);
-}
-
-void co_issuer_stop(co_issuer *is, mk_close_cb cb, void *data)
-{
-    if (is->stopped && uv_is_closing((uv_handle_t *)&is->sweep))
+    if (!is->sweep_closed || is->conns)
         return;
-    is->stopped = true;
-    is->stop_cb = cb;
-    is->stop_data = data;
-    mk_node_remove_tag(is->node, is->tag);
-    for (conn *c = is->conns; c; c = c->next)
-        if (!c->answered) {
-            c->answered = true;
-            mk_link_close(c->link, MK_CLOSE_GRACEFUL_SHUTDOWN,
-                          "issuer stopped");
-        }
-    uv_close((uv_handle_t *)&is->sweep, on_sweep_closed);
-}
-
-void co_issuer_free(co_issuer *is)
-{
-    if (!is)
-        return;
-    /* The node closed, so its transport ended every link (their close
-     * callbacks freed the conns); anything left is released here. */
-    while (is->conns) {
-        conn *c = is->conns;
-        is->conns = c->next;
-        free(c);
-    }
+    mk_close_cb cb = is->close_cb;
+    void *data = is->close_data;
     free(is->allow);
     free(is->audience);
     free(is);
+    if (cb)
+        cb(data);
+}
+
+static void on_sweep_closed(uv_handle_t *h)
+{
+    co_issuer *is = h->data;
+    is->sweep_closed = true;
+    maybe_freed(is);
+}
+
+void co_issuer_close(co_issuer *is, mk_close_cb cb, void *data)
+{
+    if (is->stopped)
+        return;
+    is->stopped = true;
+    is->close_cb = cb;
+    is->close_data = data;
+    /* No link for the ALPN reaches `is` from here on: it may go before
+     * the node. */
+    mk_transport_unserve(mk_node_transport(is->node), CO_ALPN_TICKETS);
+    mk_node_remove_tag(is->node, is->tag);
+    for (conn *c = is->conns; c; c = c->next) {
+        c->answered = true;
+        mk_link_close(c->link, MK_CLOSE_GRACEFUL_SHUTDOWN, "issuer stopped");
+    }
+    uv_close((uv_handle_t *)&is->sweep, on_sweep_closed);
 }
 
 uint64_t co_issuer_issued(const co_issuer *is)

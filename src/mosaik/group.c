@@ -2776,7 +2776,7 @@ fail:
     return rc;
 }
 
-int mk_group_join(const mk_group_config *cfg, mk_group **out, char *err)
+int mk_group_open(const mk_group_config *cfg, mk_group **out, char *err)
 {
     int rc = join(cfg, out, err);
     /* The node's registry is made on the way in (mk__hub_get); a join that
