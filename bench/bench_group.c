@@ -601,7 +601,7 @@ static int run_member(const member_args *a)
             mk_group_id_of(&gc, &rc.group);
             if (mk_replica_open(&rc, &m->replica) != 0)
                 return 1;
-        } else if (mk_group_join(&gc, &m->g, err) != 0) {
+        } else if (mk_group_open(&gc, &m->g, err) != 0) {
             fprintf(stderr, "join: %s\n", err);
             return 1;
         }

@@ -91,25 +91,6 @@ typedef struct target {
     const char *group, *config, *name, *via;
 } target;
 
-/* The "capacity" of group `name` in a node config; daemon_groups only
- * tells the id and kind, and a pq replica must evict as the members do. */
-static int config_capacity(const char *path, const char *name, uint64_t *cap)
-{
-    json_t *root = json_load_file(path, 0, NULL);
-    json_t *gs = json_object_get(root, "groups");
-    *cap = 0;
-    for (size_t i = 0; json_is_array(gs) && i < json_array_size(gs); i++) {
-        json_t *g = json_array_get(gs, i);
-        const char *n = json_string_value(json_object_get(g, "name"));
-        json_t *c = json_object_get(g, "capacity");
-        if (n && strcmp(n, name) == 0 && json_is_integer(c) &&
-            json_integer_value(c) > 0)
-            *cap = (uint64_t)json_integer_value(c);
-    }
-    json_decref(root);
-    return 0;
-}
-
 static int resolve(coll_run *r, const target *t)
 {
     const coll_kind_def *k = r->out.k;
@@ -123,10 +104,15 @@ static int resolve(coll_run *r, const target *t)
         return cli_error(CLI_USAGE,
                          "name the group with --group ID, or with --config "
                          "FILE --name NAME");
+    daemon_config *cfg;
     daemon_groups *dg;
-    char err[512];
+    char err[MK_ERRMSG_SIZE];
     const char *kind = NULL;
-    if (daemon_groups_load(t->config, &dg, err, sizeof err) != 0)
+    if (daemon_config_load(t->config, &cfg, err) != 0)
+        return cli_error(CLI_USAGE, "--config: %s", err);
+    int loaded = daemon_groups_load(cfg, &dg, err);
+    daemon_config_free(cfg);
+    if (loaded != 0)
         return cli_error(CLI_USAGE, "--config: %s", err);
     bool found = daemon_groups_find(dg, t->name, &r->gid, &kind);
     int rc = CLI_OK;
@@ -136,11 +122,11 @@ static int resolve(coll_run *r, const target *t)
     else if (strcmp(kind, k->name) != 0)
         rc = cli_error(CLI_USAGE, "group \"%s\" in %s is a %s, not a %s",
                        t->name, t->config, kind, k->name);
-    daemon_groups_free(dg);
     if (rc == CLI_OK && k->kind == COLL_PQ && !r->have_capacity) {
-        config_capacity(t->config, t->name, &r->capacity);
+        r->capacity = daemon_groups_capacity(dg, t->name);
         r->have_capacity = true;
     }
+    daemon_groups_free(dg);
     return rc;
 }
 

@@ -132,9 +132,14 @@ static int resolve_target(target *t)
         return cli_error(CLI_USAGE,
                          "name the group with --group ID, or with --config "
                          "FILE --name NAME");
+    daemon_config *cfg;
     daemon_groups *dg;
-    char err[512];
-    if (daemon_groups_load(t->config, &dg, err, sizeof err) != 0)
+    char err[MK_ERRMSG_SIZE];
+    if (daemon_config_load(t->config, &cfg, err) != 0)
+        return cli_error(CLI_USAGE, "--config: %s", err);
+    int rc = daemon_groups_load(cfg, &dg, err);
+    daemon_config_free(cfg);
+    if (rc != 0)
         return cli_error(CLI_USAGE, "--config: %s", err);
     bool found = daemon_groups_find(dg, t->name, &t->gid, NULL);
     daemon_groups_free(dg);

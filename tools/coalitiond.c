@@ -18,6 +18,7 @@
 #include "coalition/version.h"
 #include "mosaik/error.h"
 #include "mosaik/jwt.h"
+#include "daemon_config.h"
 #include "daemon_groups.h"
 #include "daemon_confluences.h"
 #include "daemon_http.h"
@@ -257,31 +258,6 @@ static int parse_args(int argc, char **argv, daemon_opts *o)
         return -1;
     }
     return 0;
-}
-
-/* The node config's "metrics" (true by default): false runs the node
- * without a registry, as --no-metrics does. daemon_groups_load has
- * already refused unknown keys. 0, or -1 with `err`. */
-static int config_metrics(const char *path, bool *off, char *err,
-                          size_t errlen)
-{
-    json_error_t je;
-    json_t *root = json_load_file(path, JSON_REJECT_DUPLICATES, &je);
-    if (!root) {
-        snprintf(err, errlen, "%s:%d: %s", path, je.line, je.text);
-        return -1;
-    }
-    json_t *v = json_object_get(root, "metrics");
-    int rc = 0;
-    if (v && !json_is_boolean(v)) {
-        snprintf(err, errlen, "%s: \"metrics\" must be true or false",
-                 path);
-        rc = -1;
-    } else if (json_is_false(v)) {
-        *off = true;
-    }
-    json_decref(root);
-    return rc;
 }
 
 /* mkdir -p with mode 0700 for what it creates. */
@@ -541,8 +517,10 @@ int main(int argc, char **argv)
 {
     daemon_opts o = {0};
     daemon d = {0};
+    daemon_config *cfg = NULL;
+    mk_ticket ticket = {0};
     char err[MK_ERRMSG_SIZE], hex[MK_ID_HEX_LEN + 1];
-    int rc;
+    int rc, status = 2; /* bad input until the node runs */
 
     util_log_set_prog("coalitiond");
     if (parse_args(argc, argv, &o) != 0)
@@ -562,28 +540,27 @@ int main(int argc, char **argv)
         return 2;
     }
     remember_peers(&o);
-    if (o.config && (daemon_groups_load(o.config, &d.groups, err,
-                                        sizeof err) != 0 ||
-                     config_metrics(o.config, &o.no_metrics, err,
-                                    sizeof err) != 0)) {
+    /* The node config is read once; each part takes what it needs. */
+    if (o.config && (daemon_config_load(o.config, &cfg, err) != 0 ||
+                     daemon_groups_load(cfg, &d.groups, err) != 0)) {
         fprintf(stderr, "coalitiond: --config: %s\n", err);
-        daemon_groups_free(d.groups);
-        return 2;
+        goto out;
     }
-    if (daemon_modules_load(o.config, o.coalition, &d.modules, err,
-                            sizeof err) != 0) {
+    if (cfg && cfg->metrics_off)
+        o.no_metrics = true;
+    if (daemon_modules_load(cfg, o.coalition, &d.modules, err) != 0) {
         fprintf(stderr, "coalitiond: %s\n", err);
-        daemon_groups_free(d.groups);
-        return 2;
+        goto out;
     }
-    if (o.provider &&
-        (!d.modules ||
-         daemon_provider_load(o.provider, &d.provider, err, sizeof err) != 0)) {
+    if (o.provider && (!d.modules || daemon_provider_load(
+                                         o.provider, &d.provider, err) != 0)) {
         fprintf(stderr, "coalitiond: --provider: %s\n",
                 d.modules ? err : "needs a coalition (--coalition FILE)");
-        daemon_groups_free(d.groups);
-        daemon_modules_free(d.modules);
-        return 2;
+        goto out;
+    }
+    if (o.ticket && load_ticket(o.ticket, &ticket, err, sizeof err) != 0) {
+        fprintf(stderr, "coalitiond: %s\n", err);
+        goto out;
     }
     /* A peer that hangs up makes libuv's next write raise SIGPIPE. */
     signal(SIGPIPE, SIG_IGN);
@@ -591,14 +568,6 @@ int main(int argc, char **argv)
     if (o.network)
         mk_id_from_str(&d.network, o.network);
 
-    mk_ticket ticket = {0};
-    if (o.ticket && load_ticket(o.ticket, &ticket, err, sizeof err) != 0) {
-        fprintf(stderr, "coalitiond: %s\n", err);
-        daemon_groups_free(d.groups);
-        daemon_modules_free(d.modules);
-        daemon_provider_free(d.provider);
-        return 2;
-    }
     uv_loop_init(&d.loop);
     mk_node_config nc = {
         .loop = &d.loop,
@@ -614,13 +583,10 @@ int main(int argc, char **argv)
     };
     if ((rc = mk_node_new(&nc, &d.node, err)) < 0) {
         fprintf(stderr, "coalitiond: %s\n", err);
-        mk_ticket_free(&ticket);
-        daemon_groups_free(d.groups);
-        daemon_modules_free(d.modules);
-        daemon_provider_free(d.provider);
-        uv_loop_close(&d.loop);
-        return rc == MK_EINVAL ? 2 : 1;
+        status = rc == MK_EINVAL ? 2 : 1;
+        goto out_loop;
     }
+    status = 1; /* from here a failure is one to start */
     d.data = o.data;
     uv_timer_init(&d.loop, &d.catalog_timer);
     d.catalog_timer.data = &d;
@@ -638,76 +604,50 @@ int main(int argc, char **argv)
     if (o.ticket && (rc = mk_node_set_ticket(d.node, &ticket)) < 0)
         util_log("ERROR", "--ticket: %s (starting without it)",
                  mk_strerror(rc));
-    mk_ticket_free(&ticket);
     mk_node_start(d.node);
-    if (d.groups &&
-        daemon_groups_start(d.groups, d.node, o.data, err, sizeof err) != 0) {
+    /* Each part starts after those it reads, and a failure unwinds from
+     * the part that failed (the shutdown chain, from there on). */
+    if (d.groups && daemon_groups_start(d.groups, d.node, o.data, err) != 0) {
         util_log("ERROR", "%s", err);
         d.stopping = true;
         daemon_groups_stop(d.groups, on_groups_stopped, &d);
-        uv_run(&d.loop, UV_RUN_DEFAULT);
-        uv_loop_close(&d.loop);
-        daemon_groups_free(d.groups);
-        daemon_modules_free(d.modules);
-        daemon_provider_free(d.provider);
-        return 1;
+        goto run;
     }
     if (d.modules &&
-        daemon_modules_start(d.modules, d.node, o.data, err, sizeof err) != 0) {
+        daemon_modules_start(d.modules, d.node, o.data, err) != 0) {
         util_log("ERROR", "%s", err);
         d.stopping = true;
         on_modules_stopped(&d);
-        uv_run(&d.loop, UV_RUN_DEFAULT);
-        uv_loop_close(&d.loop);
-        daemon_groups_free(d.groups);
-        daemon_modules_free(d.modules);
-        daemon_provider_free(d.provider);
-        return 1;
+        goto run;
     }
     /* Members of the coalition's confluences whose committees list this
      * node (daemon_confluences.h). */
     if (d.modules &&
         daemon_confluences_start(d.node, daemon_modules_coalition(d.modules),
-                                 o.data, &d.confluences, err,
-                                 sizeof err) != 0) {
+                                 o.data, &d.confluences, err) != 0) {
         util_log("ERROR", "%s", err);
         d.stopping = true;
         daemon_confluences_stop(d.confluences, on_confluences_stopped, &d);
-        uv_run(&d.loop, UV_RUN_DEFAULT);
-        uv_loop_close(&d.loop);
-        daemon_groups_free(d.groups);
-        daemon_modules_free(d.modules);
-        daemon_provider_free(d.provider);
-        return 1;
+        goto run;
     }
     /* A Compute provider (daemon_provider.h), after the modules: the
      * node may itself be on the Compute committee. */
     if (d.provider &&
         daemon_provider_start(d.provider, d.node,
                               daemon_modules_coalition(d.modules), o.data,
-                              err, sizeof err) != 0) {
+                              err) != 0) {
         util_log("ERROR", "%s", err);
         d.stopping = true;
         daemon_provider_stop(d.provider, on_provider_stopped, &d);
-        uv_run(&d.loop, UV_RUN_DEFAULT);
-        uv_loop_close(&d.loop);
-        daemon_groups_free(d.groups);
-        daemon_modules_free(d.modules);
-        daemon_provider_free(d.provider);
-        return 1;
+        goto run;
     }
-
     /* Last, so it never shows a node half started; a port already taken
      * is a failure to start like any other. */
     if (o.http && daemon_http_start(o.http, d.node, d.groups, d.modules,
                                     &d.http, err) != 0) {
         fprintf(stderr, "coalitiond: --http %s\n", err);
         raise(SIGTERM);
-        uv_run(&d.loop, UV_RUN_DEFAULT);
-        uv_loop_close(&d.loop);
-        daemon_groups_free(d.groups);
-        daemon_modules_free(d.modules);
-        return 1;
+        goto run;
     }
     if (d.http)
         printf("{\"peer_id\":\"%s\",\"listen\":\"%s\",\"http\":\"%s\"}\n",
@@ -719,14 +659,23 @@ int main(int argc, char **argv)
     fflush(stdout);
     util_log("INFO", "node %s listening on %s%s", hex, mk_node_addr(d.node),
              o.no_metrics ? " (metrics off)" : "");
+    status = 0;
 
+run:
     uv_run(&d.loop, UV_RUN_DEFAULT);
+out_loop:
     rc = uv_loop_close(&d.loop);
-    if (rc != 0)
+    if (rc != 0 && status == 0)
         util_log("WARN", "loop closed with handles open: %s",
                  uv_strerror(rc));
+out:
+    mk_ticket_free(&ticket);
+    daemon_config_free(cfg);
     daemon_groups_free(d.groups);
     daemon_modules_free(d.modules);
-    util_log("INFO", "stopped");
-    return 0;
+    /* NULL once the node closed (on_node_closed frees it then). */
+    daemon_provider_free(d.provider);
+    if (status == 0)
+        util_log("INFO", "stopped");
+    return status;
 }

@@ -27,17 +27,18 @@ static void host_log(const char *level, const char *line, void *data)
 int daemon_confluences_start(mk_node *node,
                              const co_coalition_config *coalition,
                              const char *data_dir, daemon_confluences **out,
-                             char *err, size_t errlen)
+                             char *err)
 {
     char cerr[CO_ERRMSG_SIZE];
     daemon_confluences *dc = calloc(1, sizeof *dc);
     if (!dc) {
-        snprintf(err, errlen, "out of memory");
+        snprintf(err, MK_ERRMSG_SIZE, "out of memory");
         return -1;
     }
     int rc = mk_streams_new(node, &dc->streams);
     if (rc < 0) {
-        snprintf(err, errlen, "confluences: streams: %s", mk_strerror(rc));
+        snprintf(err, MK_ERRMSG_SIZE, "confluences: streams: %s",
+                 mk_strerror(rc));
         free(dc);
         return -1;
     }
@@ -48,9 +49,9 @@ int daemon_confluences_start(mk_node *node,
         .data_dir = data_dir,
         .log = host_log,
     };
-    if (co_confluence_host_start(&hc, &dc->host, cerr) < 0) {
+    if (co_confluence_host_open(&hc, &dc->host, cerr) < 0) {
         /* The streams service stays until the node closes. */
-        snprintf(err, errlen, "%s", cerr);
+        snprintf(err, MK_ERRMSG_SIZE, "%s", cerr);
         *out = dc;
         return -1;
     }
@@ -65,7 +66,7 @@ static void on_host_stopped(void *data)
     dc->stop_cb(dc->stop_data);
 }
 
-void daemon_confluences_stop(daemon_confluences *dc, void (*cb)(void *data),
+void daemon_confluences_stop(daemon_confluences *dc, mk_close_cb cb,
                              void *data)
 {
     if (!dc || !dc->host) {
@@ -74,7 +75,7 @@ void daemon_confluences_stop(daemon_confluences *dc, void (*cb)(void *data),
     }
     dc->stop_cb = cb;
     dc->stop_data = data;
-    co_confluence_host_stop(dc->host, on_host_stopped, dc);
+    co_confluence_host_close(dc->host, on_host_stopped, dc);
 }
 
 void daemon_confluences_node_closed(daemon_confluences *dc)

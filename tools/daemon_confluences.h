@@ -15,15 +15,15 @@
 typedef struct daemon_confluences daemon_confluences;
 
 /* Starts the members (possibly none). `coalition` is borrowed and must
- * outlive the object. 0 and *out, or -1 with `err`. */
+ * outlive the object. 0 and *out, or -1 with `err` (MK_ERRMSG_SIZE). */
 int daemon_confluences_start(mk_node *node,
                              const co_coalition_config *coalition,
                              const char *data_dir, daemon_confluences **out,
-                             char *err, size_t errlen);
+                             char *err);
 
 /* Leaves the committees and unsubscribes, then calls `cb` (at once when
  * `dc` is NULL or hosts nothing). */
-void daemon_confluences_stop(daemon_confluences *dc, void (*cb)(void *data),
+void daemon_confluences_stop(daemon_confluences *dc, mk_close_cb cb,
                              void *data);
 
 /* Releases the streams service and frees `dc`; only once the node has

@@ -40,6 +40,7 @@ typedef struct dg_group {
     void *obj; /* what owns fsm */
     const struct kind_def *def;
     mk_id id;
+    uint64_t capacity; /* "capacity", 0 when none */
     mk_group *g;
     mk_group_status last;
 } dg_group;
@@ -120,57 +121,30 @@ static const kind_def *kind_of(const char *name)
 
 /* ---- parsing ---------------------------------------------------------------- */
 
-static int fail(char *err, size_t len, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static int fail(char *err, size_t len, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, len, fmt, ap);
-    va_end(ap);
-    return -1;
-}
-
-/* Refuses a key `o` may not hold: a misspelt "max_voter" silently taking
- * the default would change what the operator thinks runs. */
-static int only_keys(json_t *o, const char *const *known, char *err,
-                     size_t len, const char *where)
-{
-    const char *k;
-    json_t *v;
-    json_object_foreach(o, k, v) {
-        size_t i = 0;
-        while (known[i] && strcmp(known[i], k) != 0)
-            i++;
-        if (!known[i]) {
-            char list[256] = "";
-            for (i = 0; known[i]; i++)
-                snprintf(list + strlen(list), sizeof list - strlen(list),
-                         "%s%s", i ? ", " : "", known[i]);
-            return fail(err, len, "%s: unknown key \"%s\" (known: %s)",
-                        where, k, list);
-        }
-    }
-    return 0;
-}
-
 static int get_u32(json_t *obj, const char *key, uint32_t *out, char *err,
-                   size_t len, const char *where)
+                   const char *where)
 {
     json_t *v = json_object_get(obj, key);
     if (!v)
         return 0;
     if (!json_is_integer(v) || json_integer_value(v) < 1 ||
         json_integer_value(v) > UINT32_MAX)
-        return fail(err, len, "%s: \"%s\" must be a positive integer", where,
-                    key);
+        return mk_errf(err, -1, "%s: \"%s\" must be a positive integer", where,
+                       key);
     *out = (uint32_t)json_integer_value(v);
     return 0;
 }
 
-static int parse_jwt(dg_group *gr, json_t *v, char *err, size_t len,
-                     const char *where)
+/* {"keys": [hex...], "issuers": [...], "audiences": [...],
+ * "allow_non_expiring": bool}: a JWT validator (mk_jwt_validator_init). */
+static int parse_jwt(dg_group *gr, json_t *v, char *err, const char *where)
 {
+    static const char *const KEYS[] = {"keys", "issuers", "audiences",
+                                       "allow_non_expiring", NULL};
+    char sub[128];
+    snprintf(sub, sizeof sub, "%s: jwt", where);
+    if (daemon_config_only_keys(v, KEYS, sub, err) != 0)
+        return -1;
     json_t *keys = json_object_get(v, "keys");
     json_t *iss = json_object_get(v, "issuers");
     json_t *aud = json_object_get(v, "audiences");
@@ -179,12 +153,12 @@ static int parse_jwt(dg_group *gr, json_t *v, char *err, size_t len,
     size_t nk = 0, ni = 0, na = 0;
     if (!json_is_array(keys) || json_array_size(keys) == 0 ||
         json_array_size(keys) > 8)
-        return fail(err, len, "%s: jwt needs \"keys\": 1 to 8 hex keys",
-                    where);
+        return mk_errf(err, -1, "%s: jwt needs \"keys\": 1 to 8 hex keys",
+                       where);
     for (size_t i = 0; i < json_array_size(keys); i++) {
         const char *s = json_string_value(json_array_get(keys, i));
         if (!s || mk_id_from_hex(&k[nk++], s, strlen(s)) != 0)
-            return fail(err, len, "%s: jwt key %zu is not 64 hex", where, i);
+            return mk_errf(err, -1, "%s: jwt key %zu is not 64 hex", where, i);
     }
     for (size_t i = 0; json_is_array(iss) && i < json_array_size(iss) && i < 8;
          i++)
@@ -202,7 +176,7 @@ static int parse_jwt(dg_group *gr, json_t *v, char *err, size_t len,
     };
     char why[MK_ERRMSG_SIZE];
     if (mk_jwt_validator_init(&gr->vals[gr->n_vals], &jc, why) != 0)
-        return fail(err, len, "%s: jwt: %s", where, why);
+        return mk_errf(err, -1, "%s: jwt: %s", where, why);
     gr->valp[gr->n_vals] = &gr->vals[gr->n_vals];
     gr->n_vals++;
     return 0;
@@ -210,28 +184,28 @@ static int parse_jwt(dg_group *gr, json_t *v, char *err, size_t len,
 
 /* "tickets": {"keys": [hex...], "issuer": ISS, "audience": AUD,
  * "max_lifetime_s": N}: ticket-gated membership (mk_group_tickets). */
-static int parse_tickets(dg_group *gr, json_t *t, char *err, size_t len,
-                         const char *where)
+static int parse_tickets(dg_group *gr, json_t *t, char *err, const char *where)
 {
     static const char *const KEYS[] = {"keys", "issuer", "audience",
                                        "max_lifetime_s", NULL};
     char sub[128];
     snprintf(sub, sizeof sub, "%s: tickets", where);
     if (!json_is_object(t))
-        return fail(err, len, "%s: \"tickets\" must be an object", where);
-    if (only_keys(t, KEYS, err, len, sub) != 0)
+        return mk_errf(err, -1, "%s: \"tickets\" must be an object", where);
+    if (daemon_config_only_keys(t, KEYS, sub, err) != 0)
         return -1;
     mk_group_tickets *g = &gr->tickets;
     json_t *keys = json_object_get(t, "keys");
     if (!json_is_array(keys) || json_array_size(keys) == 0 ||
         json_array_size(keys) > MK_GROUP_TICKET_KEYS)
-        return fail(err, len, "%s: \"keys\" must list 1 to %d issuer keys "
-                              "(64 hex)",
-                    sub, MK_GROUP_TICKET_KEYS);
+        return mk_errf(err, -1,
+                       "%s: \"keys\" must list 1 to %d issuer keys "
+                       "(64 hex)",
+                       sub, MK_GROUP_TICKET_KEYS);
     for (size_t i = 0; i < json_array_size(keys); i++) {
         const char *s = json_string_value(json_array_get(keys, i));
         if (!s || mk_id_from_hex(&g->keys[i], s, strlen(s)) != 0)
-            return fail(err, len, "%s: keys[%zu] is not 64 hex", sub, i);
+            return mk_errf(err, -1, "%s: keys[%zu] is not 64 hex", sub, i);
     }
     g->n_keys = json_array_size(keys);
     const char *names[2] = {"issuer", "audience"};
@@ -242,21 +216,21 @@ static int parse_tickets(dg_group *gr, json_t *t, char *err, size_t len,
         if (!v)
             continue;
         if (!s || !*s || strlen(s) > MK_GROUP_TICKET_STR || strchr(s, ','))
-            return fail(err, len, "%s: \"%s\" must be a string of 1 to %d "
-                                  "bytes without ','",
-                        sub, names[i], MK_GROUP_TICKET_STR);
+            return mk_errf(err, -1,
+                           "%s: \"%s\" must be a string of 1 to %d "
+                           "bytes without ','",
+                           sub, names[i], MK_GROUP_TICKET_STR);
         snprintf(dst[i], MK_GROUP_TICKET_STR + 1, "%s", s);
     }
     json_t *life = json_object_get(t, "max_lifetime_s");
-    if (life && get_u32(t, "max_lifetime_s", &g->max_lifetime_s, err, len,
-                        sub) != 0)
+    if (life &&
+        get_u32(t, "max_lifetime_s", &g->max_lifetime_s, err, sub) != 0)
         return -1;
     gr->ticketed = true;
     return 0;
 }
 
-static int parse_group(dg_group *gr, json_t *o, size_t idx, char *err,
-                       size_t len)
+static int parse_group(dg_group *gr, json_t *o, size_t idx, char *err)
 {
     char where[96];
     snprintf(where, sizeof where, "groups[%zu]", idx);
@@ -265,84 +239,91 @@ static int parse_group(dg_group *gr, json_t *o, size_t idx, char *err,
     const char *kind = json_string_value(json_object_get(o, "kind"));
     json_t *voters = json_object_get(o, "voters");
     if (!json_is_object(o) || !name || !*name || strlen(name) >= sizeof gr->name)
-        return fail(err, len, "%s: \"name\" (1 to 63 bytes) is required",
-                    where);
+        return mk_errf(err, -1, "%s: \"name\" (1 to 63 bytes) is required",
+                       where);
     snprintf(where, sizeof where, "group \"%s\"", name);
     snprintf(gr->name, sizeof gr->name, "%s", name);
     static const char *const GROUP_KEYS[] = {
         "name", "root", "kind", "voters", "params", "validators",
         "capacity", "type", "tickets", NULL};
-    if (only_keys(o, GROUP_KEYS, err, len, where) != 0)
+    if (daemon_config_only_keys(o, GROUP_KEYS, where, err) != 0)
         return -1;
     if (!root)
-        return fail(err, len, "%s: \"root\" (an id string) is required",
-                    where);
+        return mk_errf(err, -1, "%s: \"root\" (an id string) is required",
+                       where);
     mk_id_from_str(&gr->root, root);
     if (!kind || strlen(kind) >= sizeof gr->kind)
-        return fail(err, len, "%s: \"kind\" is required", where);
+        return mk_errf(err, -1, "%s: \"kind\" is required", where);
     snprintf(gr->kind, sizeof gr->kind, "%s", kind);
     if (!json_is_array(voters) || json_array_size(voters) == 0 ||
         json_array_size(voters) > 64)
-        return fail(err, len, "%s: \"voters\" must list 1 to 64 PeerIds",
-                    where);
+        return mk_errf(err, -1, "%s: \"voters\" must list 1 to 64 PeerIds",
+                       where);
     gr->n_voters = json_array_size(voters);
     gr->voters = calloc(gr->n_voters, sizeof *gr->voters);
     if (!gr->voters)
-        return fail(err, len, "out of memory");
+        return mk_errf(err, -1, "out of memory");
     for (size_t i = 0; i < gr->n_voters; i++) {
         const char *s = json_string_value(json_array_get(voters, i));
         if (!s || mk_id_from_hex(&gr->voters[i], s, strlen(s)) != 0)
-            return fail(err, len, "%s: voter %zu is not a PeerId (64 hex)",
-                        where, i);
+            return mk_errf(err, -1, "%s: voter %zu is not a PeerId (64 hex)",
+                           where, i);
         for (size_t j = 0; j < i; j++)
             if (mk_id_eq(&gr->voters[j], &gr->voters[i]))
-                return fail(err, len, "%s: voter %zu repeats voter %zu",
-                            where, i, j);
+                return mk_errf(err, -1, "%s: voter %zu repeats voter %zu",
+                               where, i, j);
     }
     json_t *p = json_object_get(o, "params");
     if (p && !json_is_object(p))
-        return fail(err, len, "%s: \"params\" must be an object", where);
+        return mk_errf(err, -1, "%s: \"params\" must be an object", where);
     static const char *const PARAM_KEYS[] = {
         "election_timeout_ms", "heartbeat_ms", "snapshot_threshold",
         "max_in_flight", "max_voters", "replace_after_ms", NULL};
-    if (p && only_keys(p, PARAM_KEYS, err, len, where) != 0)
+    if (p && daemon_config_only_keys(p, PARAM_KEYS, where, err) != 0)
         return -1;
-    if (p && (get_u32(p, "election_timeout_ms",
-                      &gr->params.election_timeout_ms, err, len, where) ||
-              get_u32(p, "heartbeat_ms", &gr->params.heartbeat_ms, err, len,
-                      where) ||
-              get_u32(p, "snapshot_threshold", &gr->params.snapshot_threshold,
-                      err, len, where) ||
-              get_u32(p, "max_in_flight", &gr->params.max_in_flight, err, len,
-                      where) ||
-              get_u32(p, "max_voters", &gr->params.max_voters, err, len,
-                      where) ||
-              get_u32(p, "replace_after_ms", &gr->params.replace_after_ms,
-                      err, len, where)))
+    if (p &&
+        (get_u32(p, "election_timeout_ms", &gr->params.election_timeout_ms,
+                 err, where) ||
+         get_u32(p, "heartbeat_ms", &gr->params.heartbeat_ms, err, where) ||
+         get_u32(p, "snapshot_threshold", &gr->params.snapshot_threshold, err,
+                 where) ||
+         get_u32(p, "max_in_flight", &gr->params.max_in_flight, err, where) ||
+         get_u32(p, "max_voters", &gr->params.max_voters, err, where) ||
+         get_u32(p, "replace_after_ms", &gr->params.replace_after_ms, err,
+                 where)))
         return -1;
     json_t *vs = json_object_get(o, "validators");
+    if (vs && !json_is_array(vs))
+        return mk_errf(err, -1, "%s: \"validators\" must be an array", where);
     for (size_t i = 0; json_is_array(vs) && i < json_array_size(vs); i++) {
         json_t *v = json_array_get(vs, i);
         json_t *jwt = json_object_get(v, "jwt");
+        static const char *const VALIDATOR_KEYS[] = {"jwt", NULL};
+        char vwhere[128];
+        snprintf(vwhere, sizeof vwhere, "%s: validators[%zu]", where, i);
+        if (json_is_object(v) &&
+            daemon_config_only_keys(v, VALIDATOR_KEYS, vwhere, err) != 0)
+            return -1;
         if (gr->n_vals == MAX_VALIDATORS)
-            return fail(err, len, "%s: at most %d validators", where,
-                        MAX_VALIDATORS);
+            return mk_errf(err, -1, "%s: at most %d validators", where,
+                           MAX_VALIDATORS);
         if (!json_is_object(jwt))
-            return fail(err, len, "%s: validator %zu: only {\"jwt\": {...}} "
-                                  "is known",
-                        where, i);
-        if (parse_jwt(gr, jwt, err, len, where) != 0)
+            return mk_errf(err, -1,
+                           "%s: validator %zu: only {\"jwt\": {...}} "
+                           "is known",
+                           where, i);
+        if (parse_jwt(gr, jwt, err, where) != 0)
             return -1;
     }
     json_t *tk = json_object_get(o, "tickets");
-    if (tk && parse_tickets(gr, tk, err, len, where) != 0)
+    if (tk && parse_tickets(gr, tk, err, where) != 0)
         return -1;
     gr->def = kind_of(kind);
     if (!gr->def)
-        return fail(err, len,
-                    "%s: unknown kind \"%s\" (counter, register, log, map, "
-                    "set, vec, cell, once, pq)",
-                    where, kind);
+        return mk_errf(err, -1,
+                       "%s: unknown kind \"%s\" (counter, register, log, map, "
+                       "set, vec, cell, once, pq)",
+                       where, kind);
     json_t *cap = json_object_get(o, "capacity");
     mk_coll_config cc = {
         .store = gr->root,
@@ -351,9 +332,10 @@ static int parse_group(dg_group *gr, json_t *o, size_t idx, char *err,
                         ? (uint64_t)json_integer_value(cap)
                         : 0,
     };
+    gr->capacity = cc.capacity;
     if (gr->def->make(&cc, kind, &gr->obj, &gr->fsm) != 0) {
         gr->def = NULL;
-        return fail(err, len, "%s: cannot make a \"%s\"", where, kind);
+        return mk_errf(err, -1, "%s: cannot make a \"%s\"", where, kind);
     }
     mk_group_config cfg = {
         .root = gr->root,
@@ -369,50 +351,39 @@ static int parse_group(dg_group *gr, json_t *o, size_t idx, char *err,
     return 0;
 }
 
-int daemon_groups_load(const char *path, daemon_groups **out, char *err,
-                       size_t errlen)
+int daemon_groups_load(const daemon_config *cfg, daemon_groups **out,
+                       char *err)
 {
-    json_error_t je;
     *out = NULL;
-    json_t *root = json_load_file(path, JSON_REJECT_DUPLICATES, &je);
-    if (!root)
-        return fail(err, errlen, "%s:%d: %s", path, je.line, je.text);
     daemon_groups *dg = calloc(1, sizeof *dg);
-    json_t *gs = json_object_get(root, "groups");
-    /* Every key a node config may hold, whoever reads it (groups here,
-     * "coalition" daemon_modules.c, "ticket_issuer" daemon_issuer.c,
-     * "metrics" coalitiond.c). */
-    static const char *const NODE_KEYS[] = {"groups", "coalition",
-                                            "ticket_issuer", "metrics", NULL};
+    if (!dg)
+        return mk_errf(err, -1, "out of memory");
+    json_t *gs = cfg->groups;
+    size_t n = gs ? json_array_size(gs) : 0;
     int rc = 0;
-    if (!json_is_object(root)) {
-        rc = fail(err, errlen, "%s: a node config is a JSON object", path);
-    } else if (only_keys(root, NODE_KEYS, err, errlen, path) != 0) {
-        rc = -1;
-    } else if (!dg) {
-        rc = fail(err, errlen, "out of memory");
-    } else if (gs && !json_is_array(gs)) {
-        rc = fail(err, errlen, "%s: \"groups\" must be an array", path);
-    } else if (gs && json_array_size(gs) > 0) {
-        dg->groups = calloc(json_array_size(gs), sizeof *dg->groups);
-        if (!dg->groups)
-            rc = fail(err, errlen, "out of memory");
-        for (size_t i = 0; rc == 0 && i < json_array_size(gs); i++) {
-            dg->n++;
-            rc = parse_group(&dg->groups[i], json_array_get(gs, i), i, err,
-                             errlen);
-            for (size_t j = 0; rc == 0 && j < i; j++)
-                if (strcmp(dg->groups[j].name, dg->groups[i].name) == 0)
-                    rc = fail(err, errlen, "two groups are called \"%s\"",
-                              dg->groups[i].name);
-        }
+    if (n > 0 && !(dg->groups = calloc(n, sizeof *dg->groups)))
+        rc = mk_errf(err, -1, "out of memory");
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        dg->n++;
+        rc = parse_group(&dg->groups[i], json_array_get(gs, i), i, err);
+        for (size_t j = 0; rc == 0 && j < i; j++)
+            if (strcmp(dg->groups[j].name, dg->groups[i].name) == 0)
+                rc = mk_errf(err, -1, "two groups are called \"%s\"",
+                             dg->groups[i].name);
     }
-    json_decref(root);
     if (rc != 0) {
         daemon_groups_free(dg);
         return rc;
     }
     *out = dg;
+    return 0;
+}
+
+uint64_t daemon_groups_capacity(const daemon_groups *dg, const char *name)
+{
+    for (size_t i = 0; i < dg->n; i++)
+        if (strcmp(dg->groups[i].name, name) == 0)
+            return dg->groups[i].capacity;
     return 0;
 }
 
@@ -494,8 +465,8 @@ static bool holds_ticket(const dg_group *gr, mk_node *node)
     return rc == 0;
 }
 
-int daemon_groups_start(daemon_groups *dg, mk_node *node,
-                        const char *data_dir, char *err, size_t errlen)
+int daemon_groups_start(daemon_groups *dg, mk_node *node, const char *data_dir,
+                        char *err)
 {
     const mk_peer_id *self = mk_node_id(node);
     for (size_t i = 0; i < dg->n; i++) {
@@ -525,7 +496,7 @@ int daemon_groups_start(daemon_groups *dg, mk_node *node,
             .tickets = gr->ticketed ? &gr->tickets : NULL,
             .name = gr->name,
         };
-        int rc = mk_group_join(&cfg, &gr->g, why);
+        int rc = mk_group_open(&cfg, &gr->g, why);
         if (rc == MK_EIO) {
             /* Its storage is unusable (e.g. the log lost entries): this
              * group must not run here, but the node's others may. */
@@ -534,7 +505,7 @@ int daemon_groups_start(daemon_groups *dg, mk_node *node,
             continue;
         }
         if (rc != 0)
-            return fail(err, errlen, "group %s: %s", gr->name, why);
+            return mk_errf(err, -1, "group %s: %s", gr->name, why);
         mk_group_watch(gr->g, on_change, gr);
         util_log("INFO", "group %s: joined %s (%s, %zu %s)", gr->name, hex,
                  gr->kind, gr->n_voters, gr->ticketed ? "seeds" : "voters");
@@ -549,8 +520,7 @@ static void on_group_closed(void *data)
         dg->stop_cb(dg->stop_data);
 }
 
-void daemon_groups_stop(daemon_groups *dg, void (*cb)(void *data),
-                        void *data)
+void daemon_groups_stop(daemon_groups *dg, mk_close_cb cb, void *data)
 {
     dg->stop_cb = cb;
     dg->stop_data = data;

@@ -28,39 +28,26 @@ struct daemon_issuer {
     co_issuer *issuer;
 };
 
-static int fail(char *err, size_t len, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static int fail(char *err, size_t len, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, len, fmt, ap);
-    va_end(ap);
-    return -1;
-}
-
 static void issuer_log(const char *level, const char *line, void *data)
 {
     (void)data;
     util_log(level, "%s", line);
 }
 
-static int parse(daemon_issuer *di, json_t *s, const char *path, char *err,
-                 size_t len)
+static int parse(daemon_issuer *di, json_t *s, const char *path, char *err)
 {
-    const char *k;
-    json_t *v;
-    json_object_foreach(s, k, v) {
-        if (strcmp(k, "key") && strcmp(k, "allow") && strcmp(k, "ttl") &&
-            strcmp(k, "audience"))
-            return fail(err, len, "%s: ticket_issuer: unknown key \"%s\"",
-                        path, k);
-    }
+    static const char *const KEYS[] = {"key", "allow", "ttl", "audience",
+                                       NULL};
+    char where[4200];
+    snprintf(where, sizeof where, "%s: ticket_issuer", path);
+    if (daemon_config_only_keys(s, KEYS, where, err) != 0)
+        return -1;
     const char *key = json_string_value(json_object_get(s, "key"));
     if (!key)
-        return fail(err, len, "%s: ticket_issuer.key: the signing key file "
-                              "is required", path);
+        return mk_errf(err, -1,
+                       "%s: ticket_issuer.key: the signing key file "
+                       "is required",
+                       path);
     /* A relative key path is relative to the node file, like "coalition". */
     char kpath[4096], kerr[MK_ERRMSG_SIZE];
     if (key[0] == '/') {
@@ -72,7 +59,7 @@ static int parse(daemon_issuer *di, json_t *s, const char *path, char *err,
         free(copy);
     }
     if (mk_keypair_load(&di->key, kpath, kerr) < 0)
-        return fail(err, len, "%s: ticket_issuer.key: %s", path, kerr);
+        return mk_errf(err, -1, "%s: ticket_issuer.key: %s", path, kerr);
 
     json_t *allow = json_object_get(s, "allow");
     if (json_is_string(allow) && strcmp(json_string_value(allow), "any") == 0) {
@@ -81,20 +68,23 @@ static int parse(daemon_issuer *di, json_t *s, const char *path, char *err,
         size_t n = json_array_size(allow), i;
         di->allow = calloc(n ? n : 1, sizeof *di->allow);
         if (!di->allow)
-            return fail(err, len, "out of memory");
+            return mk_errf(err, -1, "out of memory");
         json_t *p;
         json_array_foreach(allow, i, p) {
             const char *hex = json_string_value(p);
             if (!hex || mk_id_from_hex(&di->allow[i], hex, strlen(hex)) != 0)
-                return fail(err, len, "%s: ticket_issuer.allow[%zu]: not a "
-                                      "PeerId (64 hex)", path, i);
+                return mk_errf(err, -1,
+                               "%s: ticket_issuer.allow[%zu]: not a "
+                               "PeerId (64 hex)",
+                               path, i);
         }
         di->n_allow = n;
     } else {
         /* No default: issuing to anyone must be a visible choice. */
-        return fail(err, len, "%s: ticket_issuer.allow: \"any\" or a list "
-                              "of at most %d PeerIds is required",
-                    path, MAX_ALLOW);
+        return mk_errf(err, -1,
+                       "%s: ticket_issuer.allow: \"any\" or a list "
+                       "of at most %d PeerIds is required",
+                       path, MAX_ALLOW);
     }
 
     json_t *ttl = json_object_get(s, "ttl");
@@ -103,66 +93,60 @@ static int parse(daemon_issuer *di, json_t *s, const char *path, char *err,
         if (!json_is_string(ttl) ||
             util_parse_duration_ms(json_string_value(ttl), &ms, NULL) != 0 ||
             ms < 1000 || ms / 1000 > UINT32_MAX)
-            return fail(err, len, "%s: ticket_issuer.ttl: a duration of at "
-                                  "least 1s, like \"10m\" or \"1h\"", path);
+            return mk_errf(err, -1,
+                           "%s: ticket_issuer.ttl: a duration of at "
+                           "least 1s, like \"10m\" or \"1h\"",
+                           path);
         di->ttl_s = (uint32_t)(ms / 1000);
     }
     json_t *aud = json_object_get(s, "audience");
     if (aud) {
         if (!json_is_string(aud))
-            return fail(err, len, "%s: ticket_issuer.audience: a string",
-                        path);
+            return mk_errf(err, -1, "%s: ticket_issuer.audience: a string",
+                           path);
         if (!(di->audience = strdup(json_string_value(aud))))
-            return fail(err, len, "out of memory");
+            return mk_errf(err, -1, "out of memory");
     }
     return 0;
 }
 
-int daemon_issuer_load(const char *node_config,
+int daemon_issuer_load(const daemon_config *cfg,
                        const co_coalition_config *coalition,
-                       daemon_issuer **out, char *err, size_t errlen)
+                       daemon_issuer **out, char *err)
 {
     *out = NULL;
-    if (!node_config)
-        return 0;
-    json_error_t je;
-    json_t *root = json_load_file(node_config, JSON_REJECT_DUPLICATES, &je);
-    if (!root)
-        return fail(err, errlen, "%s:%d: %s", node_config, je.line, je.text);
-    json_t *s = json_object_get(root, "ticket_issuer");
+    json_t *s = cfg ? cfg->ticket_issuer : NULL;
+    const char *node_config = cfg ? cfg->path : NULL;
     int rc = 0;
     daemon_issuer *di = NULL;
-    if (!s || json_is_null(s)) {
+    if (!s) {
         rc = 0;
-    } else if (!json_is_object(s)) {
-        rc = fail(err, errlen, "%s: \"ticket_issuer\" must be an object",
-                  node_config);
     } else if (!coalition) {
-        rc = fail(err, errlen, "%s: \"ticket_issuer\" needs a coalition "
-                               "(--coalition or \"coalition\")",
-                  node_config);
+        rc = mk_errf(err, -1,
+                     "%s: \"ticket_issuer\" needs a coalition "
+                     "(--coalition or \"coalition\")",
+                     node_config);
     } else if (!(di = calloc(1, sizeof *di))) {
-        rc = fail(err, errlen, "out of memory");
+        rc = mk_errf(err, -1, "out of memory");
     } else {
         di->coalition = coalition;
-        rc = parse(di, s, node_config, err, errlen);
+        rc = parse(di, s, node_config, err);
         /* The ACL check now, so a wrong key is bad input (exit 2). */
         mk_peer_id keys[CO_ISSUER_MAX_KEYS];
         size_t n = 0;
         char cerr[CO_ERRMSG_SIZE];
         bool on_acl = false;
         if (rc == 0 && co_issuer_keys(coalition, NULL, keys, &n, cerr) < 0)
-            rc = fail(err, errlen, "%s: ticket_issuer: %s", node_config,
-                      cerr);
+            rc = mk_errf(err, -1, "%s: ticket_issuer: %s", node_config, cerr);
         for (size_t i = 0; rc == 0 && i < n; i++)
             on_acl |= mk_id_eq(&keys[i], &di->key.pub);
         if (rc == 0 && !on_acl)
-            rc = fail(err, errlen, "%s: ticket_issuer.key: its public key is "
-                                   "not on the coalition's "
-                                   "ticket_issuer.acl.issuers",
-                      node_config);
+            rc = mk_errf(err, -1,
+                         "%s: ticket_issuer.key: its public key is "
+                         "not on the coalition's "
+                         "ticket_issuer.acl.issuers",
+                         node_config);
     }
-    json_decref(root);
     if (rc != 0) {
         daemon_issuer_free(di);
         return rc;
@@ -171,10 +155,8 @@ int daemon_issuer_load(const char *node_config,
     return 0;
 }
 
-int daemon_issuer_start(daemon_issuer *di, mk_node *node, char *err,
-                        size_t errlen)
+int daemon_issuer_start(daemon_issuer *di, mk_node *node, char *err)
 {
-    char cerr[CO_ERRMSG_SIZE];
     co_issuer_config ic = {
         .node = node,
         .coalition = di->coalition,
@@ -184,27 +166,25 @@ int daemon_issuer_start(daemon_issuer *di, mk_node *node, char *err,
                    .audience = di->audience},
         .log = issuer_log,
     };
-    if (co_issuer_start(&ic, &di->issuer, cerr) < 0)
-        return fail(err, errlen, "%s", cerr);
-    return 0;
+    return co_issuer_new(&ic, &di->issuer, err) < 0 ? -1 : 0;
 }
 
-void daemon_issuer_stop(daemon_issuer *di, void (*cb)(void *data),
-                        void *data)
+void daemon_issuer_stop(daemon_issuer *di, mk_close_cb cb, void *data)
 {
     if (!di->issuer) {
         if (cb)
             cb(data);
         return;
     }
-    co_issuer_stop(di->issuer, cb, data);
+    co_issuer *is = di->issuer;
+    di->issuer = NULL;
+    co_issuer_close(is, cb, data);
 }
 
 void daemon_issuer_free(daemon_issuer *di)
 {
     if (!di)
         return;
-    co_issuer_free(di->issuer);
     free(di->allow);
     free(di->audience);
     free(di);

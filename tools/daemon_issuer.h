@@ -20,26 +20,27 @@
 #include <stddef.h>
 
 #include "coalition/config.h"
+#include "daemon_config.h"
 #include "mosaik/node.h"
 
 typedef struct daemon_issuer daemon_issuer;
 
-/* Reads the section (none: *out stays NULL, returns 0) and checks it
- * against `coalition` (borrowed; must outlive the issuer). 0, or -1 with
- * `err`: bad input, the daemon exits 2. */
-int daemon_issuer_load(const char *node_config,
+/* Reads the config's section (`cfg` may be NULL; no section: *out stays
+ * NULL, returns 0) and checks it against `coalition` (borrowed; must
+ * outlive the issuer). 0, or -1 with `err` (MK_ERRMSG_SIZE): bad input,
+ * the daemon exits 2. */
+int daemon_issuer_load(const daemon_config *cfg,
                        const co_coalition_config *coalition,
-                       daemon_issuer **out, char *err, size_t errlen);
+                       daemon_issuer **out, char *err);
 
 /* Starts issuing on `node`. 0 or -1 with `err`. */
-int daemon_issuer_start(daemon_issuer *di, mk_node *node, char *err,
-                        size_t errlen);
+int daemon_issuer_start(daemon_issuer *di, mk_node *node, char *err);
 
 /* Stops issuing, then calls `cb` (at once when it never started). */
-void daemon_issuer_stop(daemon_issuer *di, void (*cb)(void *data),
-                        void *data);
+void daemon_issuer_stop(daemon_issuer *di, mk_close_cb cb, void *data);
 
-/* Frees; only once the node has closed. NULL is fine. */
+/* Frees the parsed section (after stop's callback, or if never
+ * started). NULL is fine. */
 void daemon_issuer_free(daemon_issuer *di);
 
 #endif

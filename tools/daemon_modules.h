@@ -8,22 +8,25 @@
 
 #include "coalition/config.h"
 #include "coalition/host.h"
+#include "daemon_config.h"
 #include "mosaik/node.h"
 
 typedef struct daemon_modules daemon_modules;
 
-/* Loads the coalition file named by either source; *out stays NULL when
- * neither names one. 0, or -1 with `err` (exit status 2: bad input). */
-int daemon_modules_load(const char *node_config, const char *coalition,
-                        daemon_modules **out, char *err, size_t errlen);
+/* Loads the coalition file named by `coalition` (--coalition, may be
+ * NULL) or else by the config's "coalition" (`cfg` may be NULL; only read
+ * during the call), and the config's ticket issuer; *out stays NULL when
+ * neither names a coalition. 0, or -1 with `err` (MK_ERRMSG_SIZE; exit
+ * status 2: bad input). */
+int daemon_modules_load(const daemon_config *cfg, const char *coalition,
+                        daemon_modules **out, char *err);
 
 /* Joins every module committee this node is on. 0 or -1 with `err`. */
 int daemon_modules_start(daemon_modules *dm, mk_node *node,
-                         const char *data_dir, char *err, size_t errlen);
+                         const char *data_dir, char *err);
 
 /* Leaves the committees, then calls `cb`. */
-void daemon_modules_stop(daemon_modules *dm, void (*cb)(void *data),
-                         void *data);
+void daemon_modules_stop(daemon_modules *dm, mk_close_cb cb, void *data);
 
 void daemon_modules_free(daemon_modules *dm);
 

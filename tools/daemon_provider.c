@@ -119,19 +119,18 @@ static int parse_mib(json_t *v, uint64_t *out)
     return json_is_string(v) ? util_parse_mib(json_string_value(v), out) : -1;
 }
 
-int daemon_provider_load(const char *path, daemon_provider **out, char *err,
-                         size_t errlen)
+int daemon_provider_load(const char *path, daemon_provider **out, char *err)
 {
     json_error_t je;
     json_t *root = json_load_file(path, JSON_REJECT_DUPLICATES, &je);
     if (!root) {
-        snprintf(err, errlen, "%s:%d: %s", path, je.line, je.text);
+        snprintf(err, MK_ERRMSG_SIZE, "%s:%d: %s", path, je.line, je.text);
         return -1;
     }
     daemon_provider *dp = calloc(1, sizeof *dp);
     if (!dp) {
         json_decref(root);
-        snprintf(err, errlen, "out of memory");
+        snprintf(err, MK_ERRMSG_SIZE, "out of memory");
         return -1;
     }
     snprintf(dp->cgroup_mode, sizeof dp->cgroup_mode, "auto");
@@ -139,7 +138,7 @@ int daemon_provider_load(const char *path, daemon_provider **out, char *err,
     json_t *v;
     int bad = !json_is_object(root);
     if (bad)
-        snprintf(err, errlen, "%s: expected a JSON object", path);
+        snprintf(err, MK_ERRMSG_SIZE, "%s: expected a JSON object", path);
     json_object_foreach(root, key, v)
     {
         if (bad)
@@ -189,7 +188,7 @@ int daemon_provider_load(const char *path, daemon_provider **out, char *err,
                 dp->n_regions = i + 1;
             }
         } else {
-            snprintf(err, errlen,
+            snprintf(err, MK_ERRMSG_SIZE,
                      "%s: unknown key \"%s\" (cpu, ram, storage, regions, "
                      "tdx, cgroup)",
                      path, key);
@@ -197,16 +196,16 @@ int daemon_provider_load(const char *path, daemon_provider **out, char *err,
         }
         if (bad == 1) {
             char *text = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
-            snprintf(err, errlen, "%s: \"%s\": %.60s%s is not %s", path, key,
-                     text ? text : "this value",
+            snprintf(err, MK_ERRMSG_SIZE, "%s: \"%s\": %.60s%s is not %s",
+                     path, key, text ? text : "this value",
                      text && strlen(text) > 60 ? "..." : "", want);
             free(text);
         }
     }
     json_decref(root);
     if (!bad && (!dp->cap.cpu_millis || !dp->cap.ram_mib)) {
-        snprintf(err, errlen, "%s: \"%s\" is required (and above 0)", path,
-                 !dp->cap.cpu_millis ? "cpu" : "ram");
+        snprintf(err, MK_ERRMSG_SIZE, "%s: \"%s\" is required (and above 0)",
+                 path, !dp->cap.cpu_millis ? "cpu" : "ram");
         bad = 1;
     }
     if (bad) {
@@ -701,7 +700,7 @@ static void runner_log(const char *level, const char *line, void *data)
 
 int daemon_provider_start(daemon_provider *dp, mk_node *node,
                           const co_coalition_config *coalition,
-                          const char *data_dir, char *err, size_t errlen)
+                          const char *data_dir, char *err)
 {
     char merr[CO_ERRMSG_SIZE];
     dp->node = node;
@@ -723,7 +722,7 @@ int daemon_provider_start(daemon_provider *dp, mk_node *node,
         .data = dp,
     };
     if (co_compute_runner_start(&rc, &dp->runner, merr) < 0) {
-        snprintf(err, errlen, "compute: %s", merr);
+        snprintf(err, MK_ERRMSG_SIZE, "compute: %s", merr);
         return -1;
     }
     cgroup_detect(dp);
@@ -771,8 +770,7 @@ static void on_runner_stopped(void *data)
     check_stopped(dp);
 }
 
-void daemon_provider_stop(daemon_provider *dp, void (*cb)(void *data),
-                          void *data)
+void daemon_provider_stop(daemon_provider *dp, mk_close_cb cb, void *data)
 {
     dp->stopping = true;
     dp->stop_cb = cb;

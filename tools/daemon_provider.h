@@ -49,20 +49,18 @@
 
 typedef struct daemon_provider daemon_provider;
 
-/* Reads the provider file. 0, or -1 with `err` (exit status 2). */
-int daemon_provider_load(const char *path, daemon_provider **out, char *err,
-                         size_t errlen);
+/* Reads the provider file. 0, or -1 with `err` (MK_ERRMSG_SIZE) (exit status 2). */
+int daemon_provider_load(const char *path, daemon_provider **out, char *err);
 
 /* Starts providing on `node` for `coalition` (borrowed; outlives it),
  * with the blob store and records under data_dir. 0 or -1 with `err`. */
 int daemon_provider_start(daemon_provider *dp, mk_node *node,
                           const co_coalition_config *coalition,
-                          const char *data_dir, char *err, size_t errlen);
+                          const char *data_dir, char *err);
 
 /* Kills what runs (its grants are re-matched: the provider departs),
  * then calls `cb`. */
-void daemon_provider_stop(daemon_provider *dp, void (*cb)(void *data),
-                          void *data);
+void daemon_provider_stop(daemon_provider *dp, mk_close_cb cb, void *data);
 
 /* After the node closed: frees the blob service and everything else. */
 void daemon_provider_free(daemon_provider *dp);

@@ -15,6 +15,7 @@
 
 #include "coalition/config.h"
 #include "coalition/module.h"
+#include "mosaik/lifecycle.h"
 #include "mosaik/node.h"
 
 #define CO_ALMANAC_MAX_STAMPS CO_MODULE_MAX_COMMITTEE
@@ -45,8 +46,7 @@ typedef void (*co_almanac_cb)(co_almanac_reader *r, int status,
 int co_almanac_ticks(mk_node *net, const co_coalition_config *cfg,
                      uint32_t timeout_ms, co_almanac_cb cb, void *data,
                      co_almanac_reader **out, char *err);
-void co_almanac_close(co_almanac_reader *r, void (*done)(void *data),
-                      void *data);
+void co_almanac_close(co_almanac_reader *r, mk_close_cb done, void *data);
 
 /* The latest tick held (seq 0 before any). */
 const co_almanac_tick *co_almanac_latest(const co_almanac_reader *r);

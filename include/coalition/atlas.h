@@ -20,6 +20,7 @@
 #include "coalition/card.h"
 #include "coalition/config.h"
 #include "coalition/module.h"
+#include "mosaik/lifecycle.h"
 #include "mosaik/node.h"
 
 typedef struct co_atlas_reader co_atlas_reader;
@@ -41,8 +42,7 @@ int co_atlas_read(mk_node *net, const co_coalition_config *cfg,
                   co_atlas_reader **out, char *err);
 
 /* Stops following; `done` (may be NULL) runs once it is freed. */
-void co_atlas_close(co_atlas_reader *r, void (*done)(void *data),
-                    void *data);
+void co_atlas_close(co_atlas_reader *r, mk_close_cb done, void *data);
 
 /* Cards held, verified or not. */
 size_t co_atlas_count(const co_atlas_reader *r);

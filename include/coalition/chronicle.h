@@ -20,6 +20,7 @@
 #include "coalition/card.h"
 #include "coalition/config.h"
 #include "coalition/module.h"
+#include "mosaik/lifecycle.h"
 #include "mosaik/node.h"
 
 typedef struct co_chronicle_entry {
@@ -83,8 +84,7 @@ typedef void (*co_chronicle_cb)(co_chronicle_reader *r, int status,
 int co_chronicle_read(mk_node *net, const co_coalition_config *cfg,
                       uint32_t timeout_ms, co_chronicle_cb cb, void *data,
                       co_chronicle_reader **out, char *err);
-void co_chronicle_close(co_chronicle_reader *r, void (*done)(void *data),
-                        void *data);
+void co_chronicle_close(co_chronicle_reader *r, mk_close_cb done, void *data);
 
 size_t co_chronicle_count(const co_chronicle_reader *r);
 /* Entry i (0-based), valid until the next callback; false past the end. */

@@ -65,6 +65,7 @@
 #include "coalition/config.h"
 #include "coalition/module.h"
 #include "mosaik/key.h"
+#include "mosaik/lifecycle.h"
 #include "mosaik/node.h"
 
 #define CO_COMPUTE_MAX_REGIONS 8
@@ -217,8 +218,7 @@ typedef void (*co_compute_cb)(co_compute_reader *r, int status, void *data);
 int co_compute_read(mk_node *net, const co_coalition_config *cfg,
                     uint32_t timeout_ms, co_compute_cb cb, void *data,
                     co_compute_reader **out, char *err);
-void co_compute_close(co_compute_reader *r, void (*done)(void *data),
-                      void *data);
+void co_compute_close(co_compute_reader *r, mk_close_cb done, void *data);
 
 /* The committed clock (0 before the first CLOCK). */
 int64_t co_compute_now(const co_compute_reader *r);
@@ -319,8 +319,8 @@ typedef struct co_compute_provider_config {
  * every heartbeat_ms, and reports grants. Returns 0 and `*out`, or a
  * negative code with err (CO_ERRMSG_SIZE): CO_ENOTSHIPPED, CO_ECONFIG
  * (a capacity of zero cpu or ram, too many or too long regions). */
-int co_compute_provider_start(const co_compute_provider_config *cfg,
-                              co_compute_provider **out, char *err);
+int co_compute_provider_open(const co_compute_provider_config *cfg,
+                             co_compute_provider **out, char *err);
 
 /* Commits output of a run (copied): batched into chunks of at most
  * CO_COMPUTE_CHUNK_MAX bytes, sent in order, until the committed budget
@@ -345,8 +345,8 @@ int co_compute_provider_finish(co_compute_provider *p,
  * timeout_ms), so the committee re-matches this provider's unfinished
  * grants at once instead of after missed heartbeats. Then frees and
  * calls `cb` (may be NULL). */
-void co_compute_provider_stop(co_compute_provider *p, bool depart,
-                              uint32_t timeout_ms, void (*cb)(void *data),
-                              void *data);
+void co_compute_provider_close(co_compute_provider *p, bool depart,
+                               uint32_t timeout_ms, mk_close_cb cb,
+                               void *data);
 
 #endif /* CO_COMPUTE_H */

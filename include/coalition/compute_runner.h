@@ -37,6 +37,7 @@
 
 #include "coalition/compute.h"
 #include "coalition/config.h"
+#include "mosaik/lifecycle.h"
 #include "mosaik/node.h"
 
 /* Longest executor handle kept in a run record. */
@@ -126,7 +127,7 @@ typedef struct co_compute_runner_config {
 } co_compute_runner_config;
 
 /* Starts providing: the directories, the blob service, then
- * co_compute_provider_start. Returns 0 and `*out`, or a negative code
+ * co_compute_provider_open. Returns 0 and `*out`, or a negative code
  * with err (CO_ERRMSG_SIZE): CO_ENOTSHIPPED, CO_ECONFIG (capacity,
  * regions, no executor), MK_EIO (a directory it cannot create),
  * MK_EEXIST (the node already serves blobs), MK_ENOMEM. */
@@ -137,8 +138,7 @@ int co_compute_runner_start(const co_compute_runner_config *cfg,
  * once), releases every job, then calls `cb` (may be NULL). No log is
  * committed for what was killed here; the record keeps one if its end
  * was reported. */
-void co_compute_runner_stop(co_compute_runner *r, void (*cb)(void *data),
-                            void *data);
+void co_compute_runner_stop(co_compute_runner *r, mk_close_cb cb, void *data);
 
 /* After the stop's callback and after the node closed (the blob service
  * needs its links gone): frees the runner. NULL is a no-op. */

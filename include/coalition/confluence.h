@@ -61,6 +61,7 @@
 #include "coalition/module.h"
 #include "mosaik/codec.h"
 #include "mosaik/group.h"
+#include "mosaik/lifecycle.h"
 #include "mosaik/node.h"
 #include "mosaik/stream.h"
 
@@ -325,7 +326,7 @@ int co_confluence_read(mk_node *net, const co_confluence_def *def,
                        co_confluence_reader **out, char *err);
 
 /* Stops following; `done` (may be NULL) runs once it is freed. */
-void co_confluence_close(co_confluence_reader *r, void (*done)(void *data),
+void co_confluence_close(co_confluence_reader *r, mk_close_cb done,
                          void *data);
 
 const co_confluence_info *co_confluence_reader_info(
@@ -481,8 +482,8 @@ typedef struct co_confluence_member_config {
  * while it leads. 0 and *out, or a negative code with err: CO_ECONFIG,
  * MK_EINVAL (not a member; a clock that is missing or misnamed), or the
  * group's join error. */
-int co_confluence_member_start(const co_confluence_member_config *cfg,
-                               co_confluence_member **out, char *err);
+int co_confluence_member_open(const co_confluence_member_config *cfg,
+                              co_confluence_member **out, char *err);
 
 mk_group *co_confluence_member_group(const co_confluence_member *m);
 const struct mk_fsm *co_confluence_member_fsm(const co_confluence_member *m);
@@ -496,9 +497,9 @@ typedef struct co_confluence_retire_req {
 /* Stops: when `retire` is given, first commits the retirement marker
  * (waiting at most a few seconds for the committee), then unsubscribes,
  * leaves the group (its log stays), frees and calls `cb` (may be NULL). */
-void co_confluence_member_stop(co_confluence_member *m,
-                               const co_confluence_retire_req *retire,
-                               void (*cb)(void *data), void *data);
+void co_confluence_member_close(co_confluence_member *m,
+                                const co_confluence_retire_req *retire,
+                                mk_close_cb cb, void *data);
 
 /* A daemon's view: every confluence of a coalition (modules aside) whose
  * implementation is known and whose committee lists this node. */
@@ -518,12 +519,12 @@ typedef struct co_confluence_host_config {
 /* Starts a member for each such confluence (logging why any other is
  * skipped). 0 and *out (possibly hosting none), or a negative code with
  * err when one it should host cannot start. */
-int co_confluence_host_start(const co_confluence_host_config *cfg,
-                             co_confluence_host **out, char *err);
+int co_confluence_host_open(const co_confluence_host_config *cfg,
+                            co_confluence_host **out, char *err);
 size_t co_confluence_host_count(const co_confluence_host *h);
 co_confluence_member *co_confluence_host_member(const co_confluence_host *h,
                                                 size_t i);
-void co_confluence_host_stop(co_confluence_host *h, void (*cb)(void *data),
-                             void *data);
+void co_confluence_host_close(co_confluence_host *h, mk_close_cb cb,
+                              void *data);
 
 #endif /* CO_CONFLUENCE_H */

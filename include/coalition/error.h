@@ -25,8 +25,10 @@ enum {
 #undef CO_ERROR_ENUM
 };
 
-/* Size of the detail buffers the co_* calls that take `err` fill. */
-#define CO_ERRMSG_SIZE 512
+/* Size of the detail buffers the co_* calls that take `err` fill: the
+ * substrate's size, so a message passes between the layers whole
+ * (mk_errf fills either). */
+#define CO_ERRMSG_SIZE MK_ERRMSG_SIZE
 
 /* Fixed text for a CO_E* or MK_E* code. Never NULL. */
 const char *co_strerror(int code);

@@ -22,6 +22,7 @@
 
 #include "coalition/config.h"
 #include "mosaik/group.h"
+#include "mosaik/lifecycle.h"
 #include "mosaik/node.h"
 
 typedef struct co_host co_host;
@@ -39,7 +40,7 @@ typedef struct co_host_config {
 /* Starts hosting. Returns 0 and `*out` (which may host no module at all
  * when this node is on no committee), or a negative code with `err`
  * (CO_ERRMSG_SIZE). */
-int co_host_start(const co_host_config *cfg, co_host **out, char *err);
+int co_host_open(const co_host_config *cfg, co_host **out, char *err);
 
 /* How many modules it hosts, and their names ("atlas", …) by index. */
 size_t co_host_count(const co_host *h);
@@ -47,6 +48,6 @@ const char *co_host_module(const co_host *h, size_t i);
 mk_group *co_host_group(const co_host *h, size_t i);
 
 /* Leaves every committee group cleanly, frees, then calls `cb`. */
-void co_host_stop(co_host *h, void (*cb)(void *data), void *data);
+void co_host_close(co_host *h, mk_close_cb cb, void *data);
 
 #endif /* CO_HOST_H */

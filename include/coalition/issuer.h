@@ -3,7 +3,7 @@
  * A coalition that configures a ticket issuer names the Ed25519 keys
  * allowed to sign its tickets (ticket_issuer.acl.issuers) and thereby a
  * TICKETS_ROOT = derive(COALITION_ROOT, "tickets"). An operator holding
- * one of those keys runs an issuer (co_issuer_start, or coalitiond with a
+ * one of those keys runs an issuer (co_issuer_new, or coalitiond with a
  * "ticket_issuer" section in its node config): it serves the ALPN
  * CO_ALPN_TICKETS and hands any peer that asks, and that its policy
  * allows, an EdDSA JWT whose iss is the hex of TICKETS_ROOT and whose sub
@@ -41,6 +41,7 @@
 
 #include "coalition/config.h"
 #include "coalition/error.h"
+#include "mosaik/lifecycle.h"
 #include "mosaik/node.h"
 #include "mosaik/ticket.h"
 
@@ -77,7 +78,7 @@ typedef struct co_issuer_policy {
 } co_issuer_policy;
 
 typedef struct co_issuer_config {
-    mk_node *node;                        /* borrowed; see co_issuer_free */
+    mk_node *node;                        /* borrowed; outlives the issuer */
     const co_coalition_config *coalition; /* read during start only */
     const mk_keypair *key;                /* copied; on the issuer's ACL */
     co_issuer_policy policy;
@@ -93,18 +94,13 @@ typedef struct co_issuer co_issuer;
  * CO_ENOTSHIPPED (the coalition has no ticket issuer), CO_ECONFIG (the
  * key is not on its ACL, a bad ACL, a TTL over ten years), MK_EEXIST (the
  * node already serves the ALPN: one issuer per node), MK_ENOMEM. */
-int co_issuer_start(const co_issuer_config *cfg, co_issuer **out, char *err);
+int co_issuer_new(const co_issuer_config *cfg, co_issuer **out, char *err);
 
-/* Stops issuing: refuses new requests, drops the ones in progress and
- * the tag, then calls `cb` (may be NULL) on the loop. The memory stays
- * until co_issuer_free, because the node's transport keeps the ALPN
- * handler (it has no way to unregister one) until the node closes. */
-void co_issuer_stop(co_issuer *is, void (*cb)(void *data), void *data);
-
-/* Frees a stopped issuer. Call only after the node's close callback ran
- * (or after co_issuer_stop's callback when the node will never see
- * another link). NULL is fine. */
-void co_issuer_free(co_issuer *is);
+/* Stops issuing: stops serving CO_ALPN_TICKETS (a request arriving now
+ * is refused with MK_CLOSE_INVALID_ALPN), drops the requests in progress
+ * and the tag, frees, then calls `cb` (may be NULL) on the loop. Call it
+ * before the node's mk_node_close. */
+void co_issuer_close(co_issuer *is, mk_close_cb cb, void *data);
 
 /* Tickets issued and requests refused since start. */
 uint64_t co_issuer_issued(const co_issuer *is);

@@ -59,13 +59,23 @@ enum {
 #undef MK_ERROR_ENUM
 };
 
-/* Size of the detail buffers long-lived objects keep (mk_errmsg). */
-#define MK_ERRMSG_SIZE 256
+/* Size of every detail buffer: the `err` (or `why`) argument of a call
+ * that can explain a failure, in both libraries (CO_ERRMSG_SIZE is the
+ * same number), and the messages long-lived objects keep. Big enough for
+ * a substrate message passed up under a coalition prefix. */
+#define MK_ERRMSG_SIZE 512
 
 /* Fixed text for `code`. Never NULL; unknown codes get a generic text. */
 const char *mk_strerror(int code);
 
 /* "MK_EINVAL" style name for `code`. Never NULL. */
 const char *mk_err_name(int code);
+
+/* Formats a detail message into `err` (MK_ERRMSG_SIZE bytes, truncated to
+ * fit; NULL: nothing is written) and returns `rc`, so a failure reads
+ * `return mk_errf(err, MK_EINVAL, "...", ...);`. The one way both
+ * libraries and their programs fill a detail buffer. */
+int mk_errf(char *err, int rc, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 #endif /* MK_ERROR_H */

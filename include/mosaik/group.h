@@ -29,6 +29,7 @@
 #include <stdint.h>
 
 #include "mosaik/codec.h"
+#include "mosaik/lifecycle.h"
 #include "mosaik/node.h"
 #include "mosaik/ticket.h"
 
@@ -174,11 +175,11 @@ typedef struct mk_group mk_group;
  * A storage failure while running (ENOSPC, EIO) stops this member's Raft
  * (loudly, on stderr) instead of letting it diverge; it restarts from its
  * durable log by itself once a probe write into data_dir succeeds. */
-int mk_group_join(const mk_group_config *cfg, mk_group **out, char *err);
+int mk_group_open(const mk_group_config *cfg, mk_group **out, char *err);
 
 /* Leaves: stops Raft cleanly (the log stays on disk), fails pending
  * requests with MK_ECANCELED, frees, then calls `cb` (may be NULL). */
-void mk_group_close(mk_group *g, void (*cb)(void *data), void *data);
+void mk_group_close(mk_group *g, mk_close_cb cb, void *data);
 
 const mk_id *mk_group_id(const mk_group *g);
 
@@ -292,7 +293,7 @@ typedef struct mk_replica_config {
  * GroupId), subscribes to one, and switches to another when it fails.
  * Returns 0 or MK_ENOMEM. */
 int mk_replica_open(const mk_replica_config *cfg, mk_replica **out);
-void mk_replica_close(mk_replica *r, void (*cb)(void *data), void *data);
+void mk_replica_close(mk_replica *r, mk_close_cb cb, void *data);
 
 /* Commands applied so far (the same count members report). */
 uint64_t mk_replica_applied(const mk_replica *r);

@@ -22,6 +22,7 @@
 #include <stdint.h>
 
 #include "mosaik/group.h"
+#include "mosaik/lifecycle.h"
 
 /* Opaque; owned by whoever opened it until mk_group_client_close. */
 typedef struct mk_group_client mk_group_client;
@@ -32,8 +33,7 @@ int mk_group_client_open(mk_node *node, const mk_id *group,
                          mk_group_client **out);
 /* Cancels what is pending (callbacks get MK_ECANCELED before this
  * returns), then frees and calls `cb` (may be NULL). */
-void mk_group_client_close(mk_group_client *c, void (*cb)(void *data),
-                           void *data);
+void mk_group_client_close(mk_group_client *c, mk_close_cb cb, void *data);
 
 /* Sends everything through `member` (copied; NULL: leader or any). */
 void mk_group_client_via(mk_group_client *c, const mk_peer_id *member);

@@ -23,6 +23,7 @@
 
 #include "mosaik/entry.h"
 #include "mosaik/key.h"
+#include "mosaik/lifecycle.h"
 #include "mosaik/link.h"
 #include "mosaik/transport.h"
 
@@ -92,7 +93,7 @@ int mk_node_start(mk_node *node);
 
 /* Departs: broadcasts a signed departure, waits the departure window,
  * closes every link and frees the node, then calls `cb` (may be NULL). */
-void mk_node_close(mk_node *node, void (*cb)(void *data), void *data);
+void mk_node_close(mk_node *node, mk_close_cb cb, void *data);
 
 uv_loop_t *mk_node_loop(const mk_node *node);
 

@@ -38,6 +38,7 @@
 
 #include "mosaik/codec.h"
 #include "mosaik/id.h"
+#include "mosaik/lifecycle.h"
 #include "mosaik/node.h"
 #include "mosaik/ticket.h"
 
@@ -160,7 +161,7 @@ int mk_streams_new(mk_node *node, mk_streams **out);
  * closed and the node has closed (subscriptions can arrive until then and
  * are refused with MK_CLOSE_STREAM_NOT_FOUND). `cb` (may be NULL) runs
  * after the memory is released. */
-void mk_streams_close(mk_streams *s, void (*cb)(void *data), void *data);
+void mk_streams_close(mk_streams *s, mk_close_cb cb, void *data);
 
 mk_node *mk_streams_node(const mk_streams *s);
 
@@ -216,7 +217,7 @@ int mk_producer_open(mk_streams *s, const mk_producer_config *cfg,
  * MK_CLOSE_GRACEFUL_SHUTDOWN and frees the producer, then calls `cb` (may
  * be NULL). Datums still queued are discarded. The stream id is free for
  * a new producer as soon as this returns. */
-void mk_producer_close(mk_producer *p, void (*cb)(void *data), void *data);
+void mk_producer_close(mk_producer *p, mk_close_cb cb, void *data);
 
 /* Sends one datum (the bytes are copied) to every subscribed consumer.
  * Returns the number of consumers it went to (queued or written), or
@@ -329,7 +330,7 @@ int mk_consumer_open(mk_streams *s, const mk_consumer_config *cfg,
 /* Closes every connection (MK_CLOSE_GRACEFUL_SHUTDOWN), waits for dials
  * in flight to end, frees the consumer and calls `cb` (may be NULL).
  * Held datums are discarded. */
-void mk_consumer_close(mk_consumer *c, void (*cb)(void *data), void *data);
+void mk_consumer_close(mk_consumer *c, mk_close_cb cb, void *data);
 
 /* Stops delivering datums and pauses every link, so TCP flow control
  * pushes back on the producers (which cut us with TOO_SLOW if we stay

@@ -23,6 +23,7 @@
 #include <uv.h>
 
 #include "mosaik/key.h"
+#include "mosaik/lifecycle.h"
 #include "mosaik/link.h"
 
 typedef struct mk_transport mk_transport;
@@ -72,6 +73,14 @@ typedef void (*mk_accept_cb)(mk_link *link, void *data);
 int mk_transport_serve(mk_transport *t, const char *alpn, mk_accept_cb cb,
                        void *data);
 
+/* Stops serving `alpn`, so that a service may close before its node: a
+ * link whose handshake ends from now on is refused with
+ * MK_CLOSE_INVALID_ALPN, as for a protocol never served. Links already
+ * handed to the handler stay open and stay the handler's to close; the
+ * transport never calls it again. 0, or MK_ENOENT when `alpn` is not
+ * served. It may be served again afterwards. */
+int mk_transport_unserve(mk_transport *t, const char *alpn);
+
 /* The dial finished: `link` is ready (status 0), or NULL with a negative
  * status: MK_ECONNECT_TIMEOUT, MK_ECONNREFUSED, MK_EWRONG_PEER (the remote
  * key is not `expect`), MK_ETLS, MK_ECANCELED (transport closing), … */
@@ -97,6 +106,6 @@ void mk_transport_stats_get(const mk_transport *t, mk_transport_stats *out);
 /* Stops listening, cancels pending dials (their callbacks get
  * MK_ECANCELED), closes every live link with MK_CLOSE_GRACEFUL_SHUTDOWN
  * (their close callbacks fire), then frees everything and calls `cb`. */
-void mk_transport_close(mk_transport *t, void (*cb)(void *data), void *data);
+void mk_transport_close(mk_transport *t, mk_close_cb cb, void *data);
 
 #endif /* MK_TRANSPORT_H */

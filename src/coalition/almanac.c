@@ -60,8 +60,7 @@ int co_almanac_ticks(mk_node *net, const co_coalition_config *cfg,
     return 0;
 }
 
-void co_almanac_close(co_almanac_reader *r, void (*done)(void *data),
-                      void *data)
+void co_almanac_close(co_almanac_reader *r, mk_close_cb done, void *data)
 {
     co__reader_close(&r->base, done, data);
 }

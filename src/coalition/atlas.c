@@ -42,7 +42,7 @@ int co_atlas_read(mk_node *net, const co_coalition_config *cfg,
     return 0;
 }
 
-void co_atlas_close(co_atlas_reader *r, void (*done)(void *data), void *data)
+void co_atlas_close(co_atlas_reader *r, mk_close_cb done, void *data)
 {
     co__reader_close(&r->base, done, data);
 }

@@ -273,8 +273,7 @@ int co_chronicle_read(mk_node *net, const co_coalition_config *cfg,
     return 0;
 }
 
-void co_chronicle_close(co_chronicle_reader *r, void (*done)(void *data),
-                        void *data)
+void co_chronicle_close(co_chronicle_reader *r, mk_close_cb done, void *data)
 {
     co__reader_close(&r->base, done, data);
 }

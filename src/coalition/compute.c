@@ -67,8 +67,7 @@ int co_compute_read(mk_node *net, const co_coalition_config *cfg,
     return 0;
 }
 
-void co_compute_close(co_compute_reader *r, void (*done)(void *data),
-                      void *data)
+void co_compute_close(co_compute_reader *r, mk_close_cb done, void *data)
 {
     co__reader_close(&r->base, done, data);
 }

@@ -369,8 +369,8 @@ static void on_reader(co__reader *base, int status)
 
 /* ---- the API ------------------------------------------------------------------- */
 
-int co_compute_provider_start(const co_compute_provider_config *cfg,
-                              co_compute_provider **out, char *err)
+int co_compute_provider_open(const co_compute_provider_config *cfg,
+                             co_compute_provider **out, char *err)
 {
     co_module_info m;
     mk_id group;
@@ -520,9 +520,8 @@ static void stop_rest(co_compute_provider *p)
     uv_close((uv_handle_t *)&p->timer, on_timer_closed);
 }
 
-void co_compute_provider_stop(co_compute_provider *p, bool depart,
-                              uint32_t timeout_ms, void (*cb)(void *data),
-                              void *data)
+void co_compute_provider_close(co_compute_provider *p, bool depart,
+                               uint32_t timeout_ms, mk_close_cb cb, void *data)
 {
     if (p->stopping)
         return;

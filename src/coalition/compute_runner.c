@@ -715,7 +715,7 @@ int co_compute_runner_start(const co_compute_runner_config *cfg,
         .log = prov_log,
         .data = r,
     };
-    if ((rc = co_compute_provider_start(&pc, &r->prov, err)) < 0) {
+    if ((rc = co_compute_provider_open(&pc, &r->prov, err)) < 0) {
         /* Only out of memory gets here (everything else was checked),
          * and the blob service cannot be freed while the node still
          * names it: the runner is left allocated rather than freed
@@ -754,8 +754,7 @@ static void on_prov_stopped(void *data)
     check_stopped(r);
 }
 
-void co_compute_runner_stop(co_compute_runner *r, void (*cb)(void *data),
-                            void *data)
+void co_compute_runner_stop(co_compute_runner *r, mk_close_cb cb, void *data)
 {
     if (r->stopping)
         return;
@@ -767,8 +766,8 @@ void co_compute_runner_stop(co_compute_runner *r, void (*cb)(void *data),
             kill_job(j, CO_COMPUTE_REVOKED);
     if (r->prov) {
         emit(r, "INFO", "compute: departing (running work is re-matched)");
-        co_compute_provider_stop(r->prov, true, DEPART_TIMEOUT_MS,
-                                 on_prov_stopped, r);
+        co_compute_provider_close(r->prov, true, DEPART_TIMEOUT_MS,
+                                  on_prov_stopped, r);
     } else {
         on_prov_stopped(r);
     }

@@ -22,6 +22,7 @@
 #include "coalition/fx_correlator.h"
 #include "mosaik/blake3.h"
 #include "mosaik/error.h"
+#include "content_param.h"
 #include "modules_internal.h"
 
 int co_clock_event_cmp(const co_clock_event *a, const co_clock_event *b)
@@ -38,20 +39,6 @@ const char *co_stall_mode_name(co_stall_mode m)
     return m == CO_STALL_HALT ? "halt" : "partial";
 }
 
-static int fail(char *err, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
-static int fail(char *err, const char *fmt, ...)
-{
-    if (err) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, CO_ERRMSG_SIZE, fmt, ap);
-        va_end(ap);
-    }
-    return CO_ECONFIG;
-}
-
 /* ---- identity ---------------------------------------------------------- */
 
 /* The stable id of one spanned citizen: the evidence pointers and stream
@@ -66,8 +53,9 @@ static int ref_stable_id(const co_citizen_ref *r, mk_id *out, char *err)
         mk_id_from_str(out, r->stable_id);
         return 0;
     }
-    return fail(err, "a reference names none of lattice, organism or "
-                     "stable_id");
+    return mk_errf(err, CO_ECONFIG,
+                   "a reference names none of lattice, organism or "
+                   "stable_id");
 }
 
 static void put_u32le(mk_blake3_hasher *h, uint32_t v)
@@ -106,30 +94,32 @@ int co_confluence_info_get(const co_confluence_def *def,
     memset(out, 0, sizeof *out);
     const co_confluence_config *c = def->config;
     if (!c || !c->name)
-        return fail(err, "confluence: no config");
+        return mk_errf(err, CO_ECONFIG, "confluence: no config");
     if (!def->machine ||
         def->machine->version != CO_CONFLUENCE_MACHINE_VERSION ||
         !def->machine->signature)
-        return fail(err, "confluence %s: no state machine of version %d",
-                    c->name, CO_CONFLUENCE_MACHINE_VERSION);
+        return mk_errf(err, CO_ECONFIG,
+                       "confluence %s: no state machine of version %d",
+                       c->name, CO_CONFLUENCE_MACHINE_VERSION);
     size_t n = c->n_lattices + c->n_organisms;
     /* SPEC §1: a confluence folds two or more citizen references. */
     if (n < 2 || n > CO_CONFLUENCE_MAX_SOURCES)
-        return fail(err,
-                    "confluence %s: spans %zu citizens; a confluence spans "
-                    "2 to %d",
-                    c->name, n, CO_CONFLUENCE_MAX_SOURCES);
+        return mk_errf(err, CO_ECONFIG,
+                       "confluence %s: spans %zu citizens; a confluence spans "
+                       "2 to %d",
+                       c->name, n, CO_CONFLUENCE_MAX_SOURCES);
     if (def->n_surfaces != n)
-        return fail(err,
-                    "confluence %s: %zu upstream surfaces declared for %zu "
-                    "spanned citizens",
-                    c->name, def->n_surfaces, n);
+        return mk_errf(err, CO_ECONFIG,
+                       "confluence %s: %zu upstream surfaces declared for %zu "
+                       "spanned citizens",
+                       c->name, def->n_surfaces, n);
     for (size_t i = 0; i < n; i++)
         if (!def->surfaces[i].name || !def->surfaces[i].name[0] ||
             !def->surfaces[i].event)
-            return fail(err, "confluence %s: surface %zu needs a name and "
-                             "a decoder",
-                        c->name, i);
+            return mk_errf(err, CO_ECONFIG,
+                           "confluence %s: surface %zu needs a name and "
+                           "a decoder",
+                           c->name, i);
     int rc = co_confluence_fingerprint(c, &out->fingerprint, err);
     if (rc < 0)
         return rc;
@@ -152,29 +142,29 @@ int co_confluence_info_get(const co_confluence_def *def,
      * confluence's group would silently keep the fixed list. */
     const co_acl *acl = &c->acl;
     if (acl->tickets)
-        return fail(err,
-                    "confluence %s: acl.tickets (a ticket-gated committee) "
-                    "is supported for modules only",
-                    c->name);
+        return mk_errf(err, CO_ECONFIG,
+                       "confluence %s: acl.tickets (a ticket-gated committee) "
+                       "is supported for modules only",
+                       c->name);
     if (acl->n_issuers == 0 || acl->n_issuers > CO_MODULE_MAX_COMMITTEE)
-        return fail(err,
-                    "confluence %s: acl.issuers must list its 1 to %d "
-                    "committee members (PeerIds), found %zu",
-                    c->name, CO_MODULE_MAX_COMMITTEE, acl->n_issuers);
+        return mk_errf(err, CO_ECONFIG,
+                       "confluence %s: acl.issuers must list its 1 to %d "
+                       "committee members (PeerIds), found %zu",
+                       c->name, CO_MODULE_MAX_COMMITTEE, acl->n_issuers);
     for (size_t i = 0; i < acl->n_issuers; i++) {
         mk_peer_id p;
         const char *s = acl->issuers[i];
         if (!s || mk_id_from_hex(&p, s, strlen(s)) != 0)
-            return fail(err,
-                        "confluence %s: acl.issuers[%zu] is not a PeerId "
-                        "(64 hex)",
-                        c->name, i);
+            return mk_errf(err, CO_ECONFIG,
+                           "confluence %s: acl.issuers[%zu] is not a PeerId "
+                           "(64 hex)",
+                           c->name, i);
         for (size_t j = 0; j < out->n_committee; j++)
             if (mk_id_eq(&out->committee[j], &p))
-                return fail(err,
-                            "confluence %s: acl.issuers[%zu] repeats a "
-                            "member",
-                            c->name, i);
+                return mk_errf(err, CO_ECONFIG,
+                               "confluence %s: acl.issuers[%zu] repeats a "
+                               "member",
+                               c->name, i);
         out->committee[out->n_committee++] = p;
     }
 
@@ -190,29 +180,11 @@ int co_confluence_info_get(const co_confluence_def *def,
 
 /* ---- content parameters ------------------------------------------------ */
 
-/* The value of `key` in "prefix;k=v;k=v", with its length; NULL when
- * absent. */
-static const char *param(const char *s, const char *key, size_t *len)
-{
-    size_t klen = strlen(key);
-    const char *semi = s ? strchr(s, ';') : NULL;
-    while (semi) {
-        const char *p = semi + 1;
-        semi = strchr(p, ';');
-        if (strncmp(p, key, klen) != 0 || p[klen] != '=')
-            continue;
-        const char *v = p + klen + 1;
-        *len = semi ? (size_t)(semi - v) : strlen(v);
-        return v;
-    }
-    return NULL;
-}
-
 int co_confluence_param(const co_confluence_config *c, const char *key,
                         char *out, size_t cap)
 {
     size_t n;
-    const char *v = param(c->content, key, &n);
+    const char *v = co__content_param(c->content, key, &n);
     if (!v)
         return 0;
     if (n >= cap)
@@ -225,21 +197,7 @@ int co_confluence_param(const co_confluence_config *c, const char *key,
 int co_confluence_param_u64(const co_confluence_config *c, const char *key,
                             uint64_t dflt, uint64_t *out)
 {
-    char buf[24];
-    *out = dflt;
-    int rc = co_confluence_param(c, key, buf, sizeof buf);
-    if (rc <= 0)
-        return rc;
-    if (!buf[0])
-        return -1;
-    uint64_t v = 0;
-    for (const char *p = buf; *p; p++) {
-        if (*p < '0' || *p > '9' || v > (UINT64_MAX - 9) / 10)
-            return -1;
-        v = v * 10 + (uint64_t)(*p - '0');
-    }
-    *out = v;
-    return 0;
+    return co__content_param_u64(c->content, key, dflt, out);
 }
 
 /* ---- commits ----------------------------------------------------------- */
@@ -323,20 +281,6 @@ int co_confluence_retirement_of(const co_confluence_commit *c,
 
 /* ---- auditing ---------------------------------------------------------- */
 
-static int why_fail(char *why, int code, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static int why_fail(char *why, int code, const char *fmt, ...)
-{
-    if (why) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(why, CO_ERRMSG_SIZE, fmt, ap);
-        va_end(ap);
-    }
-    return code;
-}
-
 int co_confluence_match_evidence(const co_confluence_def *def,
                                  const co_confluence_info *info,
                                  const co_confluence_commit *c,
@@ -353,18 +297,18 @@ int co_confluence_match_evidence(const co_confluence_def *def,
             if (mk_id_eq(&info->src[i].stable_id, &e->citizen))
                 src = i;
         if (src == info->n_sources)
-            return why_fail(why, CO_EUNVERIFIED,
-                            "evidence %zu names citizen %s, which the "
-                            "confluence does not span",
-                            k, mk_id_hex(&e->citizen, hex));
+            return mk_errf(why, CO_EUNVERIFIED,
+                           "evidence %zu names citizen %s, which the "
+                           "confluence does not span",
+                           k, mk_id_hex(&e->citizen, hex));
         if (!mk_id_eq(&info->src[src].stream, &e->surface))
-            return why_fail(why, CO_EUNVERIFIED,
-                            "evidence %zu names another surface of citizen "
-                            "%zu than the one the confluence reads",
-                            k, src);
+            return mk_errf(why, CO_EUNVERIFIED,
+                           "evidence %zu names another surface of citizen "
+                           "%zu than the one the confluence reads",
+                           k, src);
         if (matched[src])
-            return why_fail(why, CO_EUNVERIFIED,
-                            "two evidence pointers for citizen %zu", src);
+            return mk_errf(why, CO_EUNVERIFIED,
+                           "two evidence pointers for citizen %zu", src);
         /* The citizen's own data must hold a fact at that clock event,
          * with exactly the bytes the confluence says it read. */
         const co_upstream_fact *found = NULL;
@@ -383,17 +327,17 @@ int co_confluence_match_evidence(const co_confluence_def *def,
                 found = &facts[j];
         }
         if (!found && same_event)
-            return why_fail(why, MK_EHASH_MISMATCH,
-                            "evidence %zu (citizen %zu, event %llu/%llu) "
-                            "does not match the citizen's fact",
-                            k, src, (unsigned long long)e->event.epoch,
-                            (unsigned long long)e->event.seq);
+            return mk_errf(why, MK_EHASH_MISMATCH,
+                           "evidence %zu (citizen %zu, event %llu/%llu) "
+                           "does not match the citizen's fact",
+                           k, src, (unsigned long long)e->event.epoch,
+                           (unsigned long long)e->event.seq);
         if (!found)
-            return why_fail(why, MK_ENOENT,
-                            "evidence %zu: citizen %zu has no fact at event "
-                            "%llu/%llu in the data given",
-                            k, src, (unsigned long long)e->event.epoch,
-                            (unsigned long long)e->event.seq);
+            return mk_errf(why, MK_ENOENT,
+                           "evidence %zu: citizen %zu has no fact at event "
+                           "%llu/%llu in the data given",
+                           k, src, (unsigned long long)e->event.epoch,
+                           (unsigned long long)e->event.seq);
         matched[src] = found;
     }
     return 0;
@@ -459,7 +403,8 @@ int co_confluence_retire(mk_node *net, const co_confluence_def *def,
     if (rc < 0)
         return rc;
     if (reason && strlen(reason) > 255)
-        return fail(err, "a retirement reason is at most 255 bytes");
+        return mk_errf(err, CO_ECONFIG,
+                       "a retirement reason is at most 255 bytes");
     return co__submit_retire(net, &info.group, &info.signature, reason,
                              successor, member, timeout_ms, done, data);
 }

@@ -319,9 +319,9 @@ static void on_retired(int status, uint64_t applied, const uint8_t *res,
     teardown(m);
 }
 
-void co_confluence_member_stop(co_confluence_member *m,
-                               const co_confluence_retire_req *retire,
-                               void (*cb)(void *data), void *data)
+void co_confluence_member_close(co_confluence_member *m,
+                                const co_confluence_retire_req *retire,
+                                mk_close_cb cb, void *data)
 {
     m->stop_cb = cb;
     m->stop_data = data;
@@ -344,8 +344,8 @@ void co_confluence_member_stop(co_confluence_member *m,
     teardown(m);
 }
 
-int co_confluence_member_start(const co_confluence_member_config *cfg,
-                               co_confluence_member **out, char *err)
+int co_confluence_member_open(const co_confluence_member_config *cfg,
+                              co_confluence_member **out, char *err)
 {
     char gerr[MK_ERRMSG_SIZE], hex[MK_ID_HEX_LEN + 1], dir[4096];
     const co_confluence_def *def = cfg->def;
@@ -413,7 +413,7 @@ int co_confluence_member_start(const co_confluence_member_config *cfg,
     };
     snprintf(dir, sizeof dir, "%s/groups/%s", cfg->data_dir,
              mk_id_hex(&m->info->group, hex));
-    if ((rc = mk_group_join(&gc, &m->group, gerr)) < 0) {
+    if ((rc = mk_group_open(&gc, &m->group, gerr)) < 0) {
         if (err)
             snprintf(err, CO_ERRMSG_SIZE,
                      "confluence %s: cannot join the committee: %s", name,
@@ -506,19 +506,19 @@ static void host_one_stopped(void *data)
         cb(cbdata);
 }
 
-void co_confluence_host_stop(co_confluence_host *h, void (*cb)(void *data),
-                             void *data)
+void co_confluence_host_close(co_confluence_host *h, mk_close_cb cb,
+                              void *data)
 {
     h->cb = cb;
     h->data = data;
     h->closing = (int)h->n + 1;
     for (size_t i = 0; i < h->n; i++)
-        co_confluence_member_stop(h->members[i], NULL, host_one_stopped, h);
+        co_confluence_member_close(h->members[i], NULL, host_one_stopped, h);
     host_one_stopped(h);
 }
 
-int co_confluence_host_start(const co_confluence_host_config *cfg,
-                             co_confluence_host **out, char *err)
+int co_confluence_host_open(const co_confluence_host_config *cfg,
+                            co_confluence_host **out, char *err)
 {
     const co_coalition_config *c = cfg->coalition;
     co_confluence_host *h = calloc(1, sizeof *h);
@@ -570,12 +570,12 @@ int co_confluence_host_start(const co_confluence_host_config *cfg,
             .log = cfg->log,
             .log_data = cfg->log_data,
         };
-        rc = co_confluence_member_start(&mc, &h->members[h->n], err);
+        rc = co_confluence_member_open(&mc, &h->members[h->n], err);
         if (rc == 0)
             h->n++;
     }
     if (rc < 0) {
-        co_confluence_host_stop(h, NULL, NULL);
+        co_confluence_host_close(h, NULL, NULL);
         return rc;
     }
     *out = h;

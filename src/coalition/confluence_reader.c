@@ -115,8 +115,7 @@ static void on_replica_closed(void *data)
     uv_close((uv_handle_t *)&r->deadline, on_timer_closed);
 }
 
-void co_confluence_close(co_confluence_reader *r, void (*done)(void *data),
-                         void *data)
+void co_confluence_close(co_confluence_reader *r, mk_close_cb done, void *data)
 {
     if (r->closing)
         return;

@@ -643,7 +643,7 @@ static int host_one(co_host *h, co_module_kind kind, char *err)
     gc.params.max_command_bytes = co__module_ops_of(kind)->max_command;
     gc.name = co_module_name(kind);
     char gerr[MK_ERRMSG_SIZE];
-    rc = mk_group_join(&gc, &x->group, gerr);
+    rc = mk_group_open(&gc, &x->group, gerr);
     if (rc < 0) {
         if (err)
             snprintf(err, CO_ERRMSG_SIZE, "%s: cannot join the committee: %s",
@@ -699,7 +699,7 @@ static void on_group_closed(void *data)
     uv_close((uv_handle_t *)&x->timer, on_timer_closed);
 }
 
-void co_host_stop(co_host *h, void (*cb)(void *data), void *data)
+void co_host_close(co_host *h, mk_close_cb cb, void *data)
 {
     h->stop_cb = cb;
     h->stop_data = data;
@@ -712,7 +712,7 @@ void co_host_stop(co_host *h, void (*cb)(void *data), void *data)
     one_closed(h);
 }
 
-int co_host_start(const co_host_config *cfg, co_host **out, char *err)
+int co_host_open(const co_host_config *cfg, co_host **out, char *err)
 {
     co_host *h = calloc(1, sizeof *h);
     if (!h)
@@ -728,7 +728,7 @@ int co_host_start(const co_host_config *cfg, co_host **out, char *err)
             return rc;
         }
         /* Leave the committees joined so far before failing. */
-        co_host_stop(h, NULL, NULL);
+        co_host_close(h, NULL, NULL);
         return rc;
     }
     *out = h;

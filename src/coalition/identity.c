@@ -21,20 +21,6 @@ static const char *const MODULE_NAMES[CO_MODULE_COUNT] = {
 
 static const uint8_t V = CO_SCHEMA_VERSION;
 
-static int fail(char *err, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
-static int fail(char *err, const char *fmt, ...)
-{
-    if (err) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, CO_ERRMSG_SIZE, fmt, ap);
-        va_end(ap);
-    }
-    return CO_ECONFIG;
-}
-
 static void put_u32le(uint8_t b[4], uint32_t v)
 {
     for (int i = 0; i < 4; i++)
@@ -81,11 +67,13 @@ int co_module_kind_of(const char *name)
 int co_lattice_stable_id(const co_lattice_config *l, mk_id *out, char *err)
 {
     if (empty(l->name))
-        return fail(err, "lattice has no name");
+        return mk_errf(err, CO_ECONFIG, "lattice has no name");
     if (l->stable_id) {
         if (l->chain_id != 0)
-            return fail(err, "lattice \"%s\" gives both chain_id and "
-                             "stable_id", l->name);
+            return mk_errf(err, CO_ECONFIG,
+                           "lattice \"%s\" gives both chain_id and "
+                           "stable_id",
+                           l->name);
         mk_id_from_str(out, l->stable_id);
         return 0;
     }
@@ -113,9 +101,10 @@ int co_lattice_content_hash(const co_lattice_config *l, mk_id *out, char *err)
     if (given == 0)
         return 0;
     if (given != 6)
-        return fail(err, "lattice \"%s\" gives %d of the six organism "
-                         "fingerprints; give all six or none",
-                    l->name ? l->name : "", given);
+        return mk_errf(err, CO_ECONFIG,
+                       "lattice \"%s\" gives %d of the six organism "
+                       "fingerprints; give all six or none",
+                       l->name ? l->name : "", given);
     mk_id stable;
     int rc = co_lattice_stable_id(l, &stable, err);
     if (rc < 0)
@@ -136,13 +125,15 @@ int co_organism_stable_id(const co_organism_ref *o, mk_id *out, char *err)
 {
     if (o->stable_id) {
         if (o->instance || o->network)
-            return fail(err, "organism gives stable_id together with "
-                             "instance/network; give one or the other");
+            return mk_errf(err, CO_ECONFIG,
+                           "organism gives stable_id together with "
+                           "instance/network; give one or the other");
         mk_id_from_str(out, o->stable_id);
         return 0;
     }
     if (empty(o->instance))
-        return fail(err, "organism has neither instance nor stable_id");
+        return mk_errf(err, CO_ECONFIG,
+                       "organism has neither instance nor stable_id");
     /* blake3("instance|" ‖ instance ‖ "|" ‖ network_id) */
     mk_id net = MK_UNIVERSE;
     if (o->network)
@@ -185,15 +176,17 @@ int co_citizen_ref_fold(const co_citizen_ref *r, mk_id *out, char *err)
     int targets = (r->lattice != NULL) + (r->organism != NULL) +
                   (r->stable_id != NULL);
     if (targets != 1)
-        return fail(err, "a reference names exactly one of lattice, "
-                         "organism or stable_id (this one names %d)",
-                    targets);
+        return mk_errf(err, CO_ECONFIG,
+                       "a reference names exactly one of lattice, "
+                       "organism or stable_id (this one names %d)",
+                       targets);
     mk_id stable, content;
     int rc, has_content;
     if (r->stable_id) {
         if (r->pin)
-            return fail(err, "a direct reference is pinned by giving "
-                             "content_hash, not pin");
+            return mk_errf(err, CO_ECONFIG,
+                           "a direct reference is pinned by giving "
+                           "content_hash, not pin");
         mk_id_from_str(&stable, r->stable_id);
         if (!r->content_hash) {
             *out = stable;
@@ -204,8 +197,9 @@ int co_citizen_ref_fold(const co_citizen_ref *r, mk_id *out, char *err)
         return 0;
     }
     if (r->content_hash)
-        return fail(err, "a reference to a declared citizen pins with pin, "
-                         "not content_hash");
+        return mk_errf(err, CO_ECONFIG,
+                       "a reference to a declared citizen pins with pin, "
+                       "not content_hash");
     if (r->lattice) {
         if ((rc = co_lattice_stable_id(r->lattice, &stable, err)) < 0)
             return rc;
@@ -222,8 +216,9 @@ int co_citizen_ref_fold(const co_citizen_ref *r, mk_id *out, char *err)
         return 0;
     }
     if (!has_content)
-        return fail(err, "reference pins a citizen that has no content "
-                         "hash");
+        return mk_errf(err, CO_ECONFIG,
+                       "reference pins a citizen that has no content "
+                       "hash");
     fold_pinned(&stable, &content, out);
     return 0;
 }
@@ -243,14 +238,16 @@ static int hash_acl_tickets(mk_blake3_hasher *h, const co_acl_tickets *t,
     bool own = t->issuer && strcmp(t->issuer, CO_ACL_TICKETS_COALITION) == 0;
     uint8_t source = own ? 0 : 1;
     if (empty(t->issuer))
-        return fail(err, "acl tickets name no issuer");
+        return mk_errf(err, CO_ECONFIG, "acl tickets name no issuer");
     if (own && t->n_keys)
-        return fail(err, "acl tickets from the coalition's issuer take its "
-                         "keys; list none");
+        return mk_errf(err, CO_ECONFIG,
+                       "acl tickets from the coalition's issuer take its "
+                       "keys; list none");
     if (!own && (t->n_keys == 0 || t->n_keys > CO_ACL_TICKET_KEYS))
-        return fail(err, "acl tickets from issuer \"%s\" need 1 to %d keys, "
-                         "found %zu",
-                    t->issuer, CO_ACL_TICKET_KEYS, t->n_keys);
+        return mk_errf(err, CO_ECONFIG,
+                       "acl tickets from issuer \"%s\" need 1 to %d keys, "
+                       "found %zu",
+                       t->issuer, CO_ACL_TICKET_KEYS, t->n_keys);
     hash_str(h, "tickets|");
     mk_blake3_update(h, &source, 1);
     if (!own) {
@@ -263,9 +260,10 @@ static int hash_acl_tickets(mk_blake3_hasher *h, const co_acl_tickets *t,
             mk_id k;
             const char *hex = t->keys ? t->keys[i] : NULL;
             if (!hex || mk_id_from_hex(&k, hex, strlen(hex)) != 0)
-                return fail(err, "acl tickets key %zu is not an Ed25519 "
-                                 "public key (64 hex)",
-                            i);
+                return mk_errf(err, CO_ECONFIG,
+                               "acl tickets key %zu is not an Ed25519 "
+                               "public key (64 hex)",
+                               i);
             hash_id(h, &k);
         }
     }
@@ -293,7 +291,7 @@ int co_acl_fingerprint(const co_acl *acl, mk_id *out, char *err)
     for (size_t i = 0; i < acl->n_issuers; i++) {
         mk_id id;
         if (!acl->issuers[i])
-            return fail(err, "acl issuer %zu is missing", i);
+            return mk_errf(err, CO_ECONFIG, "acl issuer %zu is missing", i);
         mk_id_from_str(&id, acl->issuers[i]);
         hash_id(&h, &id);
     }
@@ -303,8 +301,9 @@ int co_acl_fingerprint(const co_acl *acl, mk_id *out, char *err)
         uint8_t mrtd[CO_MRTD_LEN];
         const char *hex = acl->mrtds[i];
         if (!hex || mk_hex_decode(mrtd, sizeof mrtd, hex, strlen(hex)) != 0)
-            return fail(err, "acl mrtd %zu is not %d hex characters", i,
-                        2 * CO_MRTD_LEN);
+            return mk_errf(err, CO_ECONFIG,
+                           "acl mrtd %zu is not %d hex characters", i,
+                           2 * CO_MRTD_LEN);
         mk_blake3_update(&h, mrtd, sizeof mrtd);
     }
     if (acl->tickets && (rc = hash_acl_tickets(&h, acl->tickets, err)) < 0)
@@ -317,7 +316,7 @@ int co_ticket_issuer_fingerprint(const co_ticket_issuer_config *t, mk_id *out,
                                  char *err)
 {
     if (empty(t->name))
-        return fail(err, "ticket issuer has no name");
+        return mk_errf(err, CO_ECONFIG, "ticket issuer has no name");
     mk_id acl;
     int rc = co_acl_fingerprint(&t->acl, &acl, err);
     if (rc < 0)
@@ -338,9 +337,10 @@ int co_confluence_fingerprint(const co_confluence_config *c, mk_id *out,
                               char *err)
 {
     if (empty(c->name))
-        return fail(err, "confluence has no name");
+        return mk_errf(err, CO_ECONFIG, "confluence has no name");
     if (!c->content)
-        return fail(err, "confluence \"%s\" has no content", c->name);
+        return mk_errf(err, CO_ECONFIG, "confluence \"%s\" has no content",
+                       c->name);
     mk_id acl, content, ref;
     int rc = co_acl_fingerprint(&c->acl, &acl, err);
     if (rc < 0)
@@ -409,7 +409,7 @@ void co_coalition_seed(const co_coalition_config *c, mk_id *out)
 int co_coalition_id(const co_coalition_config *c, mk_id *out, char *err)
 {
     if (empty(c->name))
-        return fail(err, "coalition has no name");
+        return mk_errf(err, CO_ECONFIG, "coalition has no name");
     mk_id seed, id;
     int rc;
     co_coalition_seed(c, &seed);

@@ -38,20 +38,6 @@
 #define MAX_AVOID 16
 #define MAX_REASON 200
 
-static int cfg_error(char *err, int rc, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static int cfg_error(char *err, int rc, const char *fmt, ...)
-{
-    if (err) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, CO_ERRMSG_SIZE, fmt, ap);
-        va_end(ap);
-    }
-    return rc;
-}
-
 int co_issuer_keys(const co_coalition_config *cfg, mk_id *root,
                    mk_peer_id *keys, size_t *n, char *err)
 {
@@ -61,20 +47,20 @@ int co_issuer_keys(const co_coalition_config *cfg, mk_id *root,
         return rc;
     const co_acl *acl = &cfg->ticket_issuer->acl;
     if (acl->n_issuers == 0 || acl->n_issuers > CO_ISSUER_MAX_KEYS)
-        return cfg_error(err, CO_ECONFIG,
-                         "ticket_issuer: acl.issuers must list 1 to %d "
-                         "signing keys, found %zu",
-                         CO_ISSUER_MAX_KEYS, acl->n_issuers);
+        return mk_errf(err, CO_ECONFIG,
+                       "ticket_issuer: acl.issuers must list 1 to %d "
+                       "signing keys, found %zu",
+                       CO_ISSUER_MAX_KEYS, acl->n_issuers);
     for (size_t i = 0; i < acl->n_issuers; i++) {
         const char *s = acl->issuers[i];
         mk_peer_id k;
         /* A key must be the key itself: id() would hash any other string
          * into 32 bytes that no signature can ever verify under. */
         if (mk_id_from_hex(&k, s, strlen(s)) != 0)
-            return cfg_error(err, CO_ECONFIG,
-                             "ticket_issuer: acl.issuers[%zu] \"%s\" is not "
-                             "an Ed25519 public key (64 hex)",
-                             i, s);
+            return mk_errf(err, CO_ECONFIG,
+                           "ticket_issuer: acl.issuers[%zu] \"%s\" is not "
+                           "an Ed25519 public key (64 hex)",
+                           i, s);
         if (keys)
             keys[i] = k;
     }
@@ -98,7 +84,7 @@ int co_tickets_recognise(const co_coalition_config *cfg,
     char why[MK_ERRMSG_SIZE] = "";
     rc = mk_jwt_recognise_issuer(&root, keys, n, v, why);
     if (rc < 0)
-        cfg_error(err, rc, "ticket validator: %s", why);
+        mk_errf(err, rc, "ticket validator: %s", why);
     return rc;
 }
 
@@ -127,11 +113,11 @@ struct co_issuer {
     void *log_data;
     uv_timer_t sweep;
     conn *conns; /* links waiting for or getting an answer */
-    bool stopped;
+    bool stopped, sweep_closed;
     uint64_t issued, refused, counter;
     int64_t started_ms;
-    void (*stop_cb)(void *);
-    void *stop_data;
+    mk_close_cb close_cb;
+    void *close_data;
 };
 
 struct conn {
@@ -267,12 +253,17 @@ static void on_request(mk_link *link, const uint8_t *f, size_t len,
     issue(c);
 }
 
+static void maybe_freed(co_issuer *is);
+
 static void on_conn_closed(mk_link *link, uint32_t code, int status,
                            void *data)
 {
     conn *c = data;
+    co_issuer *is = c->is;
     conn_unlink(c);
     free(c);
+    if (is->stopped)
+        maybe_freed(is);
 }
 
 static void on_accept(mk_link *link, void *data)
@@ -304,7 +295,7 @@ static void on_sweep(uv_timer_t *t)
         }
 }
 
-int co_issuer_start(const co_issuer_config *cfg, co_issuer **out, char *err)
+int co_issuer_new(const co_issuer_config *cfg, co_issuer **out, char *err)
 {
     mk_peer_id keys[CO_ISSUER_MAX_KEYS];
     size_t n;
@@ -317,23 +308,23 @@ int co_issuer_start(const co_issuer_config *cfg, co_issuer **out, char *err)
         on_acl |= mk_id_eq(&keys[i], &cfg->key->pub);
     if (!on_acl) {
         char hex[MK_ID_HEX_LEN + 1];
-        return cfg_error(err, CO_ECONFIG,
-                         "ticket issuer key %s is not on the coalition's "
-                         "ticket_issuer.acl.issuers: nobody would recognise "
-                         "its tickets",
-                         mk_id_hex(&cfg->key->pub, hex));
+        return mk_errf(err, CO_ECONFIG,
+                       "ticket issuer key %s is not on the coalition's "
+                       "ticket_issuer.acl.issuers: nobody would recognise "
+                       "its tickets",
+                       mk_id_hex(&cfg->key->pub, hex));
     }
     const co_issuer_policy *p = &cfg->policy;
     int64_t ttl = p->ttl_s ? p->ttl_s : CO_ISSUER_DEFAULT_TTL_S;
     if (ttl > MAX_TTL_S)
-        return cfg_error(err, CO_ECONFIG,
-                         "ticket issuer: a TTL of %lld s is over ten years",
-                         (long long)ttl);
+        return mk_errf(err, CO_ECONFIG,
+                       "ticket issuer: a TTL of %lld s is over ten years",
+                       (long long)ttl);
     if (p->audience && (!p->audience[0] || strchr(p->audience, ',')))
-        return cfg_error(err, CO_ECONFIG,
-                         "ticket issuer: audience \"%s\" is empty or holds "
-                         "a ',' (validators could not name it)",
-                         p->audience);
+        return mk_errf(err, CO_ECONFIG,
+                       "ticket issuer: audience \"%s\" is empty or holds "
+                       "a ',' (validators could not name it)",
+                       p->audience);
 
     co_issuer *is = calloc(1, sizeof *is);
     if (!is)
@@ -357,23 +348,21 @@ int co_issuer_start(const co_issuer_config *cfg, co_issuer **out, char *err)
     }
     if (p->audience && !(is->audience = strdup(p->audience)))
         goto nomem;
-    /* The tag first: it can be taken back, a served ALPN cannot. */
+    /* The tag first: it is the cheaper one to take back. */
     rc = mk_node_add_tag(cfg->node, is->tag);
     if (rc < 0) {
-        cfg_error(err, rc, "ticket issuer: cannot advertise its tag: %s",
-                  mk_strerror(rc));
+        mk_errf(err, rc, "ticket issuer: cannot advertise its tag: %s",
+                mk_strerror(rc));
         goto fail;
     }
     rc = mk_transport_serve(mk_node_transport(cfg->node), CO_ALPN_TICKETS,
                             on_accept, is);
     if (rc < 0) {
-        cfg_error(err, rc, "ticket issuer: cannot serve %s: %s",
-                  CO_ALPN_TICKETS, mk_strerror(rc));
+        mk_errf(err, rc, "ticket issuer: cannot serve %s: %s", CO_ALPN_TICKETS,
+                mk_strerror(rc));
         mk_node_remove_tag(cfg->node, is->tag);
         goto fail;
     }
-    /* From here the transport holds `is`: it may be stopped, never freed
-     * before the node closes. */
     uv_timer_init(mk_node_loop(cfg->node), &is->sweep);
     is->sweep.data = is;
     uv_timer_start(&is->sweep, on_sweep, SWEEP_MS, SWEEP_MS);
@@ -391,44 +380,44 @@ fail:
     return rc;
 }
 
-static void on_sweep_closed(uv_handle_t *h)
+/* Frees once nothing refers to `is`: the sweep timer is closed and every
+ * link it held has run its close callback (which unlinks the conn). */
+static void maybe_freed(co_issuer *is)
 {
-    co_issuer *is = h->data;
-    if (is->stop_cb)
-        is->stop_cb(is->stop_data);
-}
-
-void co_issuer_stop(co_issuer *is, void (*cb)(void *data), void *data)
-{
-    if (is->stopped && uv_is_closing((uv_handle_t *)&is->sweep))
+    if (!is->sweep_closed || is->conns)
         return;
-    is->stopped = true;
-    is->stop_cb = cb;
-    is->stop_data = data;
-    mk_node_remove_tag(is->node, is->tag);
-    for (conn *c = is->conns; c; c = c->next)
-        if (!c->answered) {
-            c->answered = true;
-            mk_link_close(c->link, MK_CLOSE_GRACEFUL_SHUTDOWN,
-                          "issuer stopped");
-        }
-    uv_close((uv_handle_t *)&is->sweep, on_sweep_closed);
-}
-
-void co_issuer_free(co_issuer *is)
-{
-    if (!is)
-        return;
-    /* The node closed, so its transport ended every link (their close
-     * callbacks freed the conns); anything left is released here. */
-    while (is->conns) {
-        conn *c = is->conns;
-        is->conns = c->next;
-        free(c);
-    }
+    mk_close_cb cb = is->close_cb;
+    void *data = is->close_data;
     free(is->allow);
     free(is->audience);
     free(is);
+    if (cb)
+        cb(data);
+}
+
+static void on_sweep_closed(uv_handle_t *h)
+{
+    co_issuer *is = h->data;
+    is->sweep_closed = true;
+    maybe_freed(is);
+}
+
+void co_issuer_close(co_issuer *is, mk_close_cb cb, void *data)
+{
+    if (is->stopped)
+        return;
+    is->stopped = true;
+    is->close_cb = cb;
+    is->close_data = data;
+    /* No link for the ALPN reaches `is` from here on: it may go before
+     * the node. */
+    mk_transport_unserve(mk_node_transport(is->node), CO_ALPN_TICKETS);
+    mk_node_remove_tag(is->node, is->tag);
+    for (conn *c = is->conns; c; c = c->next) {
+        c->answered = true;
+        mk_link_close(c->link, MK_CLOSE_GRACEFUL_SHUTDOWN, "issuer stopped");
+    }
+    uv_close((uv_handle_t *)&is->sweep, on_sweep_closed);
 }
 
 uint64_t co_issuer_issued(const co_issuer *is)
@@ -702,8 +691,9 @@ int co_ticket_request(const co_ticket_request_config *cfg, co_ticket_cb cb,
                       void *data, co_ticket_req **out, char *err)
 {
     if (cfg->as && cfg->install)
-        return cfg_error(err, MK_EINVAL, "a ticket for another identity "
-                                         "cannot be installed on this node");
+        return mk_errf(err, MK_EINVAL,
+                       "a ticket for another identity "
+                       "cannot be installed on this node");
     co_ticket_req *q = calloc(1, sizeof *q);
     if (!q)
         return MK_ENOMEM;
@@ -719,8 +709,10 @@ int co_ticket_request(const co_ticket_request_config *cfg, co_ticket_cb cb,
                                   .key = cfg->as};
         rc = mk_transport_new(&tc, &q->tp, terr);
         if (rc < 0) {
-            cfg_error(err, rc, "cannot make a transport for the subject "
-                               "key: %s", terr);
+            mk_errf(err, rc,
+                    "cannot make a transport for the subject "
+                    "key: %s",
+                    terr);
             mk_ticket_validator_free(&q->v);
             free(q);
             return rc;

@@ -7,12 +7,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "content_param.h"
+
 static int bad_tickets(char *err, co_module_kind kind, const char *what)
 {
-    if (err)
-        snprintf(err, CO_ERRMSG_SIZE, "module %s: acl.tickets: %s",
-                 co_module_name(kind), what);
-    return CO_ECONFIG;
+    return mk_errf(err, CO_ECONFIG, "module %s: acl.tickets: %s",
+                   co_module_name(kind), what);
 }
 
 /* The group policy an ACL's ticket-gated form names: the issuer's keys
@@ -117,26 +117,7 @@ int co_module_info_get(const co_coalition_config *c, co_module_kind kind,
 int co_module_param_u64(const co_module_info *m, const char *key,
                         uint64_t dflt, uint64_t *out)
 {
-    *out = dflt;
-    const char *s = m->config->content;
-    const char *semi = s ? strchr(s, ';') : NULL;
-    size_t klen = strlen(key);
-    while (semi) {
-        const char *p = semi + 1;
-        semi = strchr(p, ';');
-        if (strncmp(p, key, klen) != 0 || p[klen] != '=')
-            continue;
-        char *end;
-        const char *v = p + klen + 1;
-        if (*v < '0' || *v > '9')
-            return -1;
-        unsigned long long x = strtoull(v, &end, 10);
-        if (end == v || (*end && *end != ';'))
-            return -1;
-        *out = x;
-        return 0;
-    }
-    return 0;
+    return co__content_param_u64(m->config->content, key, dflt, out);
 }
 
 bool co_module_is_member(const co_module_info *m, const mk_peer_id *peer)

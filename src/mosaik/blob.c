@@ -162,19 +162,6 @@ static int write_file_atomic(const char *path, const void *p, size_t n)
     return rc;
 }
 
-static void say(char *err, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
-static void say(char *err, const char *fmt, ...)
-{
-    if (!err)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, MK_ERRMSG_SIZE, fmt, ap);
-    va_end(ap);
-}
-
 int mk_blob_hash_file(const char *path, mk_id *hash, uint64_t *size)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -198,10 +185,8 @@ int mk_blobs_new(mk_node *node, const char *dir, mk_blobs **out, char *err)
 {
     *out = NULL;
     int rc = make_dirs(dir);
-    if (rc < 0) {
-        say(err, "blob store %s: %s", dir, mk_strerror(rc));
-        return rc;
-    }
+    if (rc < 0)
+        return mk_errf(err, rc, "blob store %s: %s", dir, mk_strerror(rc));
     mk_blobs *b = calloc(1, sizeof *b);
     if (!b || !(b->dir = strdup(dir))) {
         free(b);
@@ -212,7 +197,8 @@ int mk_blobs_new(mk_node *node, const char *dir, mk_blobs **out, char *err)
     rc = mk_transport_serve(mk_node_transport(node), MK_ALPN_BLOBS, on_accept,
                             b);
     if (rc < 0) {
-        say(err, "cannot serve %s: %s", MK_ALPN_BLOBS, mk_strerror(rc));
+        mk_errf(err, rc, "cannot serve %s: %s", MK_ALPN_BLOBS,
+                mk_strerror(rc));
         free(b->dir);
         free(b);
         return rc;
@@ -283,16 +269,13 @@ int mk_blobs_serve_file(mk_blobs *b, const char *path, mk_id *hash,
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
         int rc = -errno;
-        say(err, "%s: %s", path, strerror(errno));
-        return rc;
+        return mk_errf(err, rc, "%s: %s", path, strerror(errno));
     }
     served s = {0};
     int rc = mk__blob_hash_fd(fd, &s.hash, &s.size, &s.cvs);
     close(fd);
-    if (rc < 0) {
-        say(err, "%s: %s", path, mk_strerror(rc));
-        return rc;
-    }
+    if (rc < 0)
+        return mk_errf(err, rc, "%s: %s", path, mk_strerror(rc));
     served *old = find_served(b, &s.hash);
     if (old) {
         /* The same bytes under another path: serve the newest. */
@@ -339,16 +322,14 @@ int mk_blobs_import(mk_blobs *b, const char *path, mk_id *hash,
     int in = open(path, O_RDONLY | O_CLOEXEC);
     if (in < 0) {
         int rc = -errno;
-        say(err, "%s: %s", path, strerror(errno));
-        return rc;
+        return mk_errf(err, rc, "%s: %s", path, strerror(errno));
     }
     uint8_t *cvs;
     uint64_t sz;
     int rc = mk__blob_hash_fd(in, hash, &sz, &cvs);
     if (rc < 0) {
         close(in);
-        say(err, "%s: %s", path, mk_strerror(rc));
-        return rc;
+        return mk_errf(err, rc, "%s: %s", path, mk_strerror(rc));
     }
     char dst[4200], tmp[4300];
     store_path(b, hash, "", dst, sizeof dst);
@@ -379,8 +360,8 @@ int mk_blobs_import(mk_blobs *b, const char *path, mk_id *hash,
             rc = -errno;
         if (rc < 0) {
             unlink(tmp);
-            say(err, "%s: importing into %s: %s", path, b->dir,
-                mk_strerror(rc));
+            mk_errf(err, rc, "%s: importing into %s: %s", path, b->dir,
+                    mk_strerror(rc));
         }
     }
     close(in);

@@ -1,6 +1,9 @@
-/* Text for the MK_E* codes (include/mosaik/error.h). */
+/* Text for the MK_E* codes and the one detail formatter, mk_errf
+ * (include/mosaik/error.h). */
 #include "mosaik/error.h"
 
+#include <stdarg.h>
+#include <stdio.h>
 #include <string.h>
 
 const char *mk_strerror(int code)
@@ -36,4 +39,15 @@ const char *mk_err_name(int code)
     default:
         return "MK_EUNKNOWN";
     }
+}
+
+int mk_errf(char *err, int rc, const char *fmt, ...)
+{
+    if (err) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err, MK_ERRMSG_SIZE, fmt, ap);
+        va_end(ap);
+    }
+    return rc;
 }

@@ -2319,18 +2319,6 @@ static int raft_code(int rv)
     }
 }
 
-static void say(char *err, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-static void say(char *err, const char *fmt, ...)
-{
-    if (!err)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, MK_ERRMSG_SIZE, fmt, ap);
-    va_end(ap);
-}
-
 static void maybe_finish(mk_group *g)
 {
     if (g->open_handles > 0 || (g->raft_inited && !g->raft_closed))
@@ -2461,17 +2449,14 @@ static int raft_open(mk_group *g, char *err)
     g->raft_inited = g->raft_started = g->raft_closed = false;
     size_t dlen = strlen(g->data_dir) + 1;
     mk__store *st = calloc(1, sizeof *st + dlen);
-    if (!st) {
-        say(err, "out of memory");
-        return MK_ENOMEM;
-    }
+    if (!st)
+        return mk_errf(err, MK_ENOMEM, "out of memory");
     memcpy(st->dir, g->data_dir, dlen);
     int rv = raft_uv_init(&st->io, g->loop, st->dir, &g->bridge.t);
     if (rv != 0) {
         snprintf(detail, sizeof detail, "%s", st->io.errmsg);
         free(st);
-        say(err, "raft storage: %s", detail);
-        return raft_code(rv);
+        return mk_errf(err, raft_code(rv), "raft storage: %s", detail);
     }
     /* A corrupt segment stops the start (with libraft's message naming
      * it) instead of being renamed away with entries this member had. */
@@ -2486,8 +2471,7 @@ static int raft_open(mk_group *g, char *err)
         snprintf(detail, sizeof detail, "%s", raft_errmsg(&g->raft));
         raft_uv_close(&st->io);
         free(st);
-        say(err, "raft: %s", detail);
-        return raft_code(rv);
+        return mk_errf(err, raft_code(rv), "raft: %s", detail);
     }
     g->store = st;
     g->raft_inited = true;
@@ -2523,15 +2507,13 @@ static int raft_open(mk_group *g, char *err)
     else
         rv = 0;
     raft_configuration_close(&conf);
-    if (rv != 0 && rv != RAFT_CANTBOOTSTRAP) {
-        say(err, "raft bootstrap: %s", raft_errmsg(&g->raft));
-        return raft_code(rv);
-    }
+    if (rv != 0 && rv != RAFT_CANTBOOTSTRAP)
+        return mk_errf(err, raft_code(rv), "raft bootstrap: %s",
+                       raft_errmsg(&g->raft));
     rv = raft_start(&g->raft);
-    if (rv != 0) {
-        say(err, "raft start: %s", raft_errmsg(&g->raft));
-        return raft_code(rv);
-    }
+    if (rv != 0)
+        return mk_errf(err, raft_code(rv), "raft start: %s",
+                       raft_errmsg(&g->raft));
     g->raft_started = true;
     return 0;
 }
@@ -2593,7 +2575,8 @@ static void disk_restart(mk_group *g)
     mk_id_hex(&g->id, hex);
     int rc = mk__gfsm_restore(&g->gfsm, g->initial, g->initial_len);
     if (rc != 0) {
-        say(err, "cannot reset the state machine: %s", mk_strerror(rc));
+        mk_errf(err, rc, "cannot reset the state machine: %s",
+                mk_strerror(rc));
         g->disk = DISK_REFUSED;
         goto fail;
     }
@@ -2653,84 +2636,72 @@ static int join(const mk_group_config *cfg, mk_group **out, char *err)
     *out = NULL;
     if (!cfg->node || !cfg->fsm || cfg->fsm->version != MK_FSM_VERSION ||
         !cfg->fsm->apply || !cfg->fsm->snapshot || !cfg->fsm->restore ||
-        !cfg->data_dir || cfg->n_voters == 0 || cfg->n_voters > 64) {
-        say(err, "group config needs a node, a version-1 fsm, a data dir "
-                 "and 1 to 64 voters");
-        return MK_EINVAL;
-    }
+        !cfg->data_dir || cfg->n_voters == 0 || cfg->n_voters > 64)
+        return mk_errf(
+            err, MK_EINVAL,
+            "group config needs a node, a version-1 fsm, a data dir "
+            "and 1 to 64 voters");
     mk_group_params p = cfg->params;
     params_defaults(&p);
-    if (p.heartbeat_ms >= p.election_timeout_ms) {
-        say(err, "heartbeat must be shorter than the election timeout");
-        return MK_EINVAL;
-    }
+    if (p.heartbeat_ms >= p.election_timeout_ms)
+        return mk_errf(err, MK_EINVAL,
+                       "heartbeat must be shorter than the election timeout");
     if (p.max_voters % 2 == 0 || p.max_voters > 63) {
         /* An even count adds a voter without adding a failure it
          * survives. */
-        say(err, "max_voters must be odd and at most 63 (got %u)",
-            p.max_voters);
-        return MK_EINVAL;
+        return mk_errf(err, MK_EINVAL,
+                       "max_voters must be odd and at most 63 (got %u)",
+                       p.max_voters);
     }
     const mk_peer_id *self = mk_node_id(cfg->node);
     size_t self_at = cfg->n_voters;
     for (size_t i = 0; i < cfg->n_voters; i++) {
         raft_id id = mk__raft_id_of(&cfg->voters[i]);
         char hex[MK_ID_HEX_LEN + 1];
-        if (id == 0) {
-            say(err, "voter %s has raft id 0", mk_id_hex(&cfg->voters[i], hex));
-            return MK_EINVAL;
-        }
+        if (id == 0)
+            return mk_errf(err, MK_EINVAL, "voter %s has raft id 0",
+                           mk_id_hex(&cfg->voters[i], hex));
         for (size_t j = 0; j < i; j++)
-            if (mk__raft_id_of(&cfg->voters[j]) == id) {
-                say(err, "voters %s and another share a raft id (the first "
-                         "8 bytes of their PeerIds)",
+            if (mk__raft_id_of(&cfg->voters[j]) == id)
+                return mk_errf(
+                    err, MK_EINVAL,
+                    "voters %s and another share a raft id (the first "
+                    "8 bytes of their PeerIds)",
                     mk_id_hex(&cfg->voters[i], hex));
-                return MK_EINVAL;
-            }
         if (mk_id_eq(&cfg->voters[i], self))
             self_at = i;
     }
-    if (self_at == cfg->n_voters && !cfg->tickets) {
-        say(err, "this node is not a voter of the group");
-        return MK_EINVAL;
-    }
+    if (self_at == cfg->n_voters && !cfg->tickets)
+        return mk_errf(err, MK_EINVAL,
+                       "this node is not a voter of the group");
     mk_id base, gid;
     mk__proof tproof;
     base_id(cfg, &base);
     if (cfg->tickets) {
-        if (mk__raft_id_of(self) == 0) {
-            say(err, "this node's raft id is 0");
-            return MK_EINVAL;
-        }
+        if (mk__raft_id_of(self) == 0)
+            return mk_errf(err, MK_EINVAL, "this node's raft id is 0");
         for (size_t i = 0; i < cfg->n_voters && self_at == cfg->n_voters; i++)
-            if (mk__raft_id_of(&cfg->voters[i]) == mk__raft_id_of(self)) {
-                say(err, "this node shares a raft id with seed %zu", i);
-                return MK_EINVAL;
-            }
-        if ((rc = tickets_id(cfg, &base, &tproof, &gid)) != 0) {
-            say(err, "ticket policy: %s (1 to %d keys, strings up to %d "
-                     "bytes without ',', seeds without repeats)",
-                mk_strerror(rc), MK_GROUP_TICKET_KEYS, MK_GROUP_TICKET_STR);
-            return MK_EINVAL;
-        }
+            if (mk__raft_id_of(&cfg->voters[i]) == mk__raft_id_of(self))
+                return mk_errf(err, MK_EINVAL,
+                               "this node shares a raft id with seed %zu", i);
+        if ((rc = tickets_id(cfg, &base, &tproof, &gid)) != 0)
+            return mk_errf(err, MK_EINVAL,
+                           "ticket policy: %s (1 to %d keys, strings up to %d "
+                           "bytes without ',', seeds without repeats)",
+                           mk_strerror(rc), MK_GROUP_TICKET_KEYS,
+                           MK_GROUP_TICKET_STR);
     } else if (mk__group_fold_voters(&base, cfg->voters, cfg->n_voters,
-                                     &gid) != 0) {
-        say(err, "the voter list repeats a voter");
-        return MK_EINVAL;
-    }
+                                     &gid) != 0)
+        return mk_errf(err, MK_EINVAL, "the voter list repeats a voter");
     mk__hub *hub = mk__hub_get(cfg->node, &rc);
-    if (!hub) {
-        say(err, "cannot serve the group protocols: %s", mk_strerror(rc));
-        return rc;
-    }
-    if (mk__hub_find(hub, &gid)) {
-        say(err, "this node already runs that group");
-        return MK_EEXIST;
-    }
-    if ((rc = make_dirs(cfg->data_dir)) != 0) {
-        say(err, "data dir %s: %s", cfg->data_dir, mk_strerror(rc));
-        return MK_EIO;
-    }
+    if (!hub)
+        return mk_errf(err, rc, "cannot serve the group protocols: %s",
+                       mk_strerror(rc));
+    if (mk__hub_find(hub, &gid))
+        return mk_errf(err, MK_EEXIST, "this node already runs that group");
+    if ((rc = make_dirs(cfg->data_dir)) != 0)
+        return mk_errf(err, MK_EIO, "data dir %s: %s", cfg->data_dir,
+                       mk_strerror(rc));
 
     /* libuv writes to sockets with writev, and a write to a connection
      * the peer closed raises SIGPIPE, which would kill the process.
@@ -2799,8 +2770,7 @@ static int join(const mk_group_config *cfg, mk_group **out, char *err)
         free(g->voters);
         free(g->validators);
         free(g);
-        say(err, "no randomness for a session id");
-        return MK_EIO;
+        return mk_errf(err, MK_EIO, "no randomness for a session id");
     }
     memcpy(local->id, g->session, MK__SESSION_LEN);
     local->local = true;
@@ -2829,9 +2799,8 @@ static int join(const mk_group_config *cfg, mk_group **out, char *err)
     g->data_dir = strdup(cfg->data_dir);
     if (rc != 0 || !g->initial || !g->data_dir) {
         mk_buf_free(&init);
-        say(err, "cannot keep the initial state: %s",
-            mk_strerror(rc ? rc : MK_ENOMEM));
         rc = rc ? rc : MK_ENOMEM;
+        mk_errf(err, rc, "cannot keep the initial state: %s", mk_strerror(rc));
         goto fail;
     }
     /* Before Raft: it may append (replay) at once. teardown() stops it. */
@@ -2839,7 +2808,7 @@ static int join(const mk_group_config *cfg, mk_group **out, char *err)
     if ((rc = raft_open(g, err)) != 0)
         goto fail;
     if ((rc = mk__hub_add(hub, g)) != 0) {
-        say(err, "cannot register the group");
+        mk_errf(err, rc, "cannot register the group");
         goto fail;
     }
     mk_node_watch_add(g->node, on_peer_event, g, &g->node_watch);
@@ -2859,7 +2828,7 @@ fail:
     return rc;
 }
 
-int mk_group_join(const mk_group_config *cfg, mk_group **out, char *err)
+int mk_group_open(const mk_group_config *cfg, mk_group **out, char *err)
 {
     int rc = join(cfg, out, err);
     /* The node's registry is made on the way in (mk__hub_get); a join that
@@ -2871,7 +2840,7 @@ int mk_group_join(const mk_group_config *cfg, mk_group **out, char *err)
 
 /* ---- leaving ------------------------------------------------------------- */
 
-void mk_group_close(mk_group *g, void (*cb)(void *data), void *data)
+void mk_group_close(mk_group *g, mk_close_cb cb, void *data)
 {
     if (g->closing)
         return;

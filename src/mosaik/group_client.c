@@ -809,8 +809,7 @@ static void on_tick_closed(uv_handle_t *h)
         cb(data);
 }
 
-void mk_group_client_close(mk_group_client *c, void (*cb)(void *data),
-                           void *data)
+void mk_group_client_close(mk_group_client *c, mk_close_cb cb, void *data)
 {
     if (c->closing)
         return;

@@ -49,21 +49,6 @@ typedef struct jwt_policy {
     int64_t max_lifetime_s;
 } jwt_policy;
 
-static int fail(char *why, int rc, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-/* Formats the reason into `why` (MK_ERRMSG_SIZE, may be NULL); returns rc. */
-static int fail(char *why, int rc, const char *fmt, ...)
-{
-    if (why) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(why, MK_ERRMSG_SIZE, fmt, ap);
-        va_end(ap);
-    }
-    return rc;
-}
-
 /* Strings from a token end up in logs and on terminals: show at most 72
  * printable ASCII characters, each other byte as '?'. */
 #define SHOWN_MAX 72
@@ -139,21 +124,21 @@ int mk_b64url_decode(const char *in, size_t n, uint8_t *out, size_t cap,
         if (b64_value(c) >= 0)
             continue;
         if (c == '=')
-            return fail(why, MK_EDECODE,
-                        "'=' at offset %zu: padding is not allowed", i);
+            return mk_errf(why, MK_EDECODE,
+                           "'=' at offset %zu: padding is not allowed", i);
         if (c >= 0x21 && c < 0x7f)
-            return fail(why, MK_EDECODE,
-                        "'%c' at offset %zu is not base64url", c, i);
-        return fail(why, MK_EDECODE,
-                    "byte 0x%02x at offset %zu is not base64url", c, i);
+            return mk_errf(why, MK_EDECODE,
+                           "'%c' at offset %zu is not base64url", c, i);
+        return mk_errf(why, MK_EDECODE,
+                       "byte 0x%02x at offset %zu is not base64url", c, i);
     }
     if (n % 4 == 1)
-        return fail(why, MK_EDECODE,
-                    "%zu characters cannot be base64url (4k+1)", n);
+        return mk_errf(why, MK_EDECODE,
+                       "%zu characters cannot be base64url (4k+1)", n);
     size_t need = n / 4 * 3 + (n % 4 ? n % 4 - 1 : 0);
     if (need > cap)
-        return fail(why, MK_EMSGSIZE, "decodes to %zu bytes, more than %zu",
-                    need, cap);
+        return mk_errf(why, MK_EMSGSIZE, "decodes to %zu bytes, more than %zu",
+                       need, cap);
     uint32_t acc = 0;
     int bits = 0;
     size_t o = 0;
@@ -169,9 +154,9 @@ int mk_b64url_decode(const char *in, size_t n, uint8_t *out, size_t cap,
     /* 2 or 4 bits are left over after a partial group; they must be zero
      * or the same bytes would have several spellings. */
     if (acc != 0)
-        return fail(why, MK_EDECODE,
-                    "last character has non-zero unused bits "
-                    "(non-canonical base64url)");
+        return mk_errf(why, MK_EDECODE,
+                       "last character has non-zero unused bits "
+                       "(non-canonical base64url)");
     *out_len = o;
     return 0;
 }
@@ -184,19 +169,19 @@ static int put_str(json_t *o, const char *name, const char *value, char *why)
         return 0;
     json_t *s = json_string(value);
     if (!s)
-        return fail(why, MK_EINVAL, "%s is not valid UTF-8", name);
+        return mk_errf(why, MK_EINVAL, "%s is not valid UTF-8", name);
     if (json_object_set_new(o, name, s) != 0)
-        return fail(why, MK_ENOMEM, "out of memory");
+        return mk_errf(why, MK_ENOMEM, "out of memory");
     return 0;
 }
 
 static int put_time(json_t *o, const char *name, int64_t t, char *why)
 {
     if (t < 0 || t > MK_JWT_MAX_TIME)
-        return fail(why, MK_EINVAL, "%s %lld is not a time in 0..%lld", name,
-                    (long long)t, (long long)MK_JWT_MAX_TIME);
+        return mk_errf(why, MK_EINVAL, "%s %lld is not a time in 0..%lld",
+                       name, (long long)t, (long long)MK_JWT_MAX_TIME);
     if (json_object_set_new(o, name, json_integer((json_int_t)t)) != 0)
-        return fail(why, MK_ENOMEM, "out of memory");
+        return mk_errf(why, MK_ENOMEM, "out of memory");
     return 0;
 }
 
@@ -208,12 +193,12 @@ static int claims_text(const mk_peer_id *peer, const mk_jwt_claims *c,
     const char *sub = c->sub;
     if (!sub) {
         if (!peer)
-            return fail(why, MK_EINVAL, "no subject: give sub or a peer");
+            return mk_errf(why, MK_EINVAL, "no subject: give sub or a peer");
         sub = mk_id_hex(peer, hex);
     }
     json_t *o = json_object();
     if (!o)
-        return fail(why, MK_ENOMEM, "out of memory");
+        return mk_errf(why, MK_ENOMEM, "out of memory");
     int rc = put_str(o, "iss", c->iss, why);
     if (rc == 0)
         rc = put_str(o, "sub", sub, why);
@@ -230,7 +215,7 @@ static int claims_text(const mk_peer_id *peer, const mk_jwt_claims *c,
     if (rc == 0) {
         *text = json_dumps(o, JSON_COMPACT);
         if (!*text)
-            rc = fail(why, MK_ENOMEM, "out of memory");
+            rc = mk_errf(why, MK_ENOMEM, "out of memory");
     }
     json_decref(o);
     return rc;
@@ -251,13 +236,13 @@ int mk_jwt_issue(const mk_keypair *kp, const mk_peer_id *peer,
     size_t total = hlen + 1 + plen + 1 + slen;
     if (total > MK_JWT_MAX_LEN) {
         free(payload);
-        return fail(why, MK_EMSGSIZE, "token would be %zu bytes (limit %d)",
-                    total, MK_JWT_MAX_LEN);
+        return mk_errf(why, MK_EMSGSIZE, "token would be %zu bytes (limit %d)",
+                       total, MK_JWT_MAX_LEN);
     }
     char *t = malloc(total + 1);
     if (!t) {
         free(payload);
-        return fail(why, MK_ENOMEM, "out of memory");
+        return mk_errf(why, MK_ENOMEM, "out of memory");
     }
     mk_b64url_encode(HEADER, sizeof HEADER - 1, t);
     t[hlen] = '.';
@@ -283,7 +268,7 @@ int mk_jwt_issue_ticket(mk_ticket *t, const mk_keypair *kp,
         return rc;
     rc = mk_ticket_init(t, &MK_JWT_CLASS, token, strlen(token));
     free(token);
-    return rc < 0 ? fail(why, rc, "out of memory") : 0;
+    return rc < 0 ? mk_errf(why, rc, "out of memory") : 0;
 }
 
 /* ---- parsing and checking ----------------------------------------------- */
@@ -294,7 +279,7 @@ static int segment_bytes(const char *name, const char *seg, size_t n,
 {
     char inner[MK_ERRMSG_SIZE];
     if (mk_b64url_decode(seg, n, out, n, len, inner) < 0)
-        return fail(why, MK_EDECODE, "%s: %s", name, inner);
+        return mk_errf(why, MK_EDECODE, "%s: %s", name, inner);
     return 0;
 }
 
@@ -308,17 +293,17 @@ static int segment_json(const char *name, const uint8_t *text, size_t len,
                            &e);
     if (!j) {
         if (json_error_code(&e) == json_error_out_of_memory)
-            return fail(why, MK_ENOMEM, "out of memory");
+            return mk_errf(why, MK_ENOMEM, "out of memory");
         /* jansson quotes the offending input, which may be any byte */
         for (char *c = e.text; *c; c++)
             if ((unsigned char)*c < 0x20 || (unsigned char)*c >= 0x7f)
                 *c = '?';
-        return fail(why, MK_EDECODE, "%s is not valid JSON: %s", name,
-                    e.text);
+        return mk_errf(why, MK_EDECODE, "%s is not valid JSON: %s", name,
+                       e.text);
     }
     if (!json_is_object(j)) {
         json_decref(j);
-        return fail(why, MK_EDECODE, "%s is not a JSON object", name);
+        return mk_errf(why, MK_EDECODE, "%s is not a JSON object", name);
     }
     *out = j;
     return 0;
@@ -329,22 +314,22 @@ static int check_header(json_t *h, char *why)
     char buf[SHOWN_MAX + 4];
     json_t *alg = json_object_get(h, "alg");
     if (!alg)
-        return fail(why, MK_EUNSUPPORTED, "header has no alg");
+        return mk_errf(why, MK_EUNSUPPORTED, "header has no alg");
     if (!json_is_string(alg))
-        return fail(why, MK_EUNSUPPORTED, "header alg is not a string");
+        return mk_errf(why, MK_EUNSUPPORTED, "header alg is not a string");
     if (strcmp(json_string_value(alg), "EdDSA") != 0)
-        return fail(why, MK_EUNSUPPORTED,
-                    "alg \"%s\" is not accepted (only EdDSA)",
-                    shown(json_string_value(alg), buf));
+        return mk_errf(why, MK_EUNSUPPORTED,
+                       "alg \"%s\" is not accepted (only EdDSA)",
+                       shown(json_string_value(alg), buf));
     json_t *typ = json_object_get(h, "typ");
     if (typ && !(json_is_string(typ) &&
                  strcmp(json_string_value(typ), "JWT") == 0))
-        return fail(why, MK_EDECODE, "header typ is not \"JWT\"");
+        return mk_errf(why, MK_EDECODE, "header typ is not \"JWT\"");
     /* We understand no extension, so a critical one can never be honoured
      * (RFC 7515 §4.1.11). */
     if (json_object_get(h, "crit"))
-        return fail(why, MK_EUNSUPPORTED,
-                    "header has crit; no extension is supported");
+        return mk_errf(why, MK_EUNSUPPORTED,
+                       "header has crit; no extension is supported");
     return 0;
 }
 
@@ -357,7 +342,7 @@ static int str_claim(json_t *claims, const char *name, const char **out,
     if (!j)
         return 0;
     if (!json_is_string(j))
-        return fail(why, MK_EDECODE, "%s is not a string", name);
+        return mk_errf(why, MK_EDECODE, "%s is not a string", name);
     *out = json_string_value(j);
     return 1;
 }
@@ -371,12 +356,12 @@ static int time_claim(json_t *claims, const char *name, int64_t *out,
     if (!j)
         return 0;
     if (!json_is_integer(j))
-        return fail(why, MK_EDECODE,
-                    "%s is not an integer number of seconds", name);
+        return mk_errf(why, MK_EDECODE,
+                       "%s is not an integer number of seconds", name);
     json_int_t v = json_integer_value(j);
     if (v < 0 || v > MK_JWT_MAX_TIME)
-        return fail(why, MK_EDECODE, "%s %lld cannot be represented", name,
-                    (long long)v);
+        return mk_errf(why, MK_EDECODE, "%s %lld cannot be represented", name,
+                       (long long)v);
     *out = (int64_t)v;
     return 1;
 }
@@ -400,8 +385,8 @@ static int check_claims(const jwt_policy *p, json_t *c, const char *subject,
     int has_iss, has_sub, has_aud, has_exp, has_nbf, rc;
 
     if (json_is_array(json_object_get(c, "aud")))
-        return fail(why, MK_EDECODE,
-                    "aud is an array; only a single string is accepted");
+        return mk_errf(why, MK_EDECODE,
+                       "aud is an array; only a single string is accepted");
     if ((rc = has_iss = str_claim(c, "iss", &iss, why)) < 0 ||
         (rc = has_sub = str_claim(c, "sub", &sub, why)) < 0 ||
         (rc = has_aud = str_claim(c, "aud", &aud, why)) < 0 ||
@@ -413,47 +398,47 @@ static int check_claims(const jwt_policy *p, json_t *c, const char *subject,
 
     if (p->n_issuers > 0) {
         if (!has_iss)
-            return fail(why, MK_ENOT_ALLOWED, "no iss claim");
+            return mk_errf(why, MK_ENOT_ALLOWED, "no iss claim");
         if (!one_of(iss, p->issuers, p->n_issuers))
-            return fail(why, MK_ENOT_ALLOWED, "iss \"%s\" is not allowed",
-                        shown(iss, buf));
+            return mk_errf(why, MK_ENOT_ALLOWED, "iss \"%s\" is not allowed",
+                           shown(iss, buf));
     }
     if (subject) {
         if (!has_sub)
-            return fail(why, MK_ENOT_ALLOWED, "no sub claim");
+            return mk_errf(why, MK_ENOT_ALLOWED, "no sub claim");
         if (strcmp(sub, subject) != 0)
-            return fail(why, MK_ENOT_ALLOWED,
-                        "sub \"%s\" is not the expected \"%s\"",
-                        shown(sub, buf), shown(subject, buf2));
+            return mk_errf(why, MK_ENOT_ALLOWED,
+                           "sub \"%s\" is not the expected \"%s\"",
+                           shown(sub, buf), shown(subject, buf2));
     }
     if (has_nbf && nbf * 1000 > now_ms)
-        return fail(why, MK_ENOT_ALLOWED, "not valid before %lld (nbf)",
-                    (long long)nbf);
+        return mk_errf(why, MK_ENOT_ALLOWED, "not valid before %lld (nbf)",
+                       (long long)nbf);
     if (!has_exp && !p->allow_non_expiring)
-        return fail(why, MK_ENOT_ALLOWED,
-                    "no exp claim and non-expiring tokens are not allowed");
+        return mk_errf(why, MK_ENOT_ALLOWED,
+                       "no exp claim and non-expiring tokens are not allowed");
     if (has_exp && exp * 1000 <= now_ms)
-        return fail(why, MK_EEXPIRED, "expired at %lld (exp)",
-                    (long long)exp);
+        return mk_errf(why, MK_EEXPIRED, "expired at %lld (exp)",
+                       (long long)exp);
     if (p->max_lifetime_s > 0) {
         int64_t left;
         if (!has_exp)
-            return fail(why, MK_ENOT_ALLOWED,
-                        "token never expires; max lifetime is %llds",
-                        (long long)p->max_lifetime_s);
+            return mk_errf(why, MK_ENOT_ALLOWED,
+                           "token never expires; max lifetime is %llds",
+                           (long long)p->max_lifetime_s);
         if (__builtin_sub_overflow(exp * 1000, now_ms, &left) ||
             left > p->max_lifetime_s * 1000)
-            return fail(why, MK_ENOT_ALLOWED,
-                        "exp %lld is further away than the max lifetime "
-                        "of %llds",
-                        (long long)exp, (long long)p->max_lifetime_s);
+            return mk_errf(why, MK_ENOT_ALLOWED,
+                           "exp %lld is further away than the max lifetime "
+                           "of %llds",
+                           (long long)exp, (long long)p->max_lifetime_s);
     }
     if (p->n_audiences > 0) {
         if (!has_aud)
-            return fail(why, MK_ENOT_ALLOWED, "no aud claim");
+            return mk_errf(why, MK_ENOT_ALLOWED, "no aud claim");
         if (!one_of(aud, p->audiences, p->n_audiences))
-            return fail(why, MK_ENOT_ALLOWED, "aud \"%s\" is not allowed",
-                        shown(aud, buf));
+            return mk_errf(why, MK_ENOT_ALLOWED, "aud \"%s\" is not allowed",
+                           shown(aud, buf));
     }
     if (expires_ms)
         *expires_ms = has_exp ? exp * 1000 : MK_TICKET_NEVER;
@@ -469,17 +454,17 @@ static int jwt_check(const jwt_policy *p, const char *tok, size_t len,
     if (claims_out)
         *claims_out = NULL;
     if (len > MK_JWT_MAX_LEN)
-        return fail(why, MK_EMSGSIZE, "token is %zu bytes (limit %d)", len,
-                    MK_JWT_MAX_LEN);
+        return mk_errf(why, MK_EMSGSIZE, "token is %zu bytes (limit %d)", len,
+                       MK_JWT_MAX_LEN);
     if (len == 0)
-        return fail(why, MK_EDECODE, "empty token");
+        return mk_errf(why, MK_EDECODE, "empty token");
 
     size_t segments = 1;
     for (size_t i = 0; i < len; i++)
         segments += tok[i] == '.';
     if (segments != 3)
-        return fail(why, MK_EDECODE, "token has %zu segments; a JWT has 3",
-                    segments);
+        return mk_errf(why, MK_EDECODE, "token has %zu segments; a JWT has 3",
+                       segments);
     const char *dot1 = memchr(tok, '.', len);
     const char *dot2 = memchr(dot1 + 1, '.', len - (size_t)(dot1 + 1 - tok));
     const char *hseg = tok, *pseg = dot1 + 1, *sseg = dot2 + 1;
@@ -491,14 +476,14 @@ static int jwt_check(const jwt_policy *p, const char *tok, size_t len,
     if (!subject && peer)
         subject = mk_id_hex(peer, hex);
     if (!subject && require_peer)
-        return fail(why, MK_EINVAL, "no peer to match sub against");
+        return mk_errf(why, MK_EINVAL, "no peer to match sub against");
 
     /* All three segments must be strict base64url before anything else:
      * decoding is harmless, and the reason is then about the spelling.
      * The decoded header and claims fit in `len` bytes together. */
     uint8_t *scratch = malloc(len);
     if (!scratch)
-        return fail(why, MK_ENOMEM, "out of memory");
+        return mk_errf(why, MK_ENOMEM, "out of memory");
     uint8_t *htext = scratch, *ctext = scratch + hn, sig[MK_SIG_LEN];
     size_t hlen = 0, clen = 0, siglen = 0;
     json_t *header = NULL, *claims = NULL;
@@ -509,7 +494,7 @@ static int jwt_check(const jwt_policy *p, const char *tok, size_t len,
         goto out;
     rc = mk_b64url_decode(sseg, sn, sig, sizeof sig, &siglen, inner);
     if (rc == MK_EDECODE) {
-        rc = fail(why, MK_EDECODE, "signature: %s", inner);
+        rc = mk_errf(why, MK_EDECODE, "signature: %s", inner);
         goto out;
     }
     int sig_fits = rc == 0;
@@ -520,7 +505,7 @@ static int jwt_check(const jwt_policy *p, const char *tok, size_t len,
         (rc = check_header(header, why)) < 0)
         goto out;
     if (!sig_fits || siglen != MK_SIG_LEN) {
-        rc = fail(why, MK_EDECODE, "signature is not %d bytes", MK_SIG_LEN);
+        rc = mk_errf(why, MK_EDECODE, "signature is not %d bytes", MK_SIG_LEN);
         goto out;
     }
     size_t signed_len = (size_t)(dot2 - tok);
@@ -530,9 +515,9 @@ static int jwt_check(const jwt_policy *p, const char *tok, size_t len,
                  ? 0
                  : MK_EBAD_SIGNATURE;
     if (rc < 0) {
-        rc = fail(why, MK_EBAD_SIGNATURE,
-                  "signature does not verify with any of the %zu key%s",
-                  p->n_keys, p->n_keys == 1 ? "" : "s");
+        rc = mk_errf(why, MK_EBAD_SIGNATURE,
+                     "signature does not verify with any of the %zu key%s",
+                     p->n_keys, p->n_keys == 1 ? "" : "s");
         goto out;
     }
 
@@ -543,7 +528,7 @@ static int jwt_check(const jwt_policy *p, const char *tok, size_t len,
     if (claims_out) {
         /* the verified bytes themselves, not a re-encoding */
         if (!(*claims_out = malloc(clen + 1))) {
-            rc = fail(why, MK_ENOMEM, "out of memory");
+            rc = mk_errf(why, MK_ENOMEM, "out of memory");
             goto out;
         }
         memcpy(*claims_out, ctext, clen);
@@ -596,7 +581,7 @@ int mk_jwt_verify(const struct mk_ticket_validator *v, const char *token,
     if (claims)
         *claims = NULL;
     if (!v || v->validate != jwt_validate || !v->data)
-        return fail(why, MK_EINVAL, "not a JWT validator");
+        return mk_errf(why, MK_EINVAL, "not a JWT validator");
     return jwt_check(v->data, token, len, peer, 0, now_ms, expires_ms, claims,
                      why);
 }
@@ -609,18 +594,18 @@ static int copy_names(const char *what, const char *const *in, size_t n,
     if (n == 0)
         return 0;
     if (!in)
-        return fail(why, MK_EINVAL, "%s: NULL list", what);
+        return mk_errf(why, MK_EINVAL, "%s: NULL list", what);
     char **list = calloc(n, sizeof *list);
     if (!list)
-        return fail(why, MK_ENOMEM, "out of memory");
+        return mk_errf(why, MK_ENOMEM, "out of memory");
     *out = list;
     for (size_t i = 0; i < n; i++) {
         if (!in[i] || !in[i][0])
-            return fail(why, MK_EINVAL, "%s %zu is empty", what, i);
+            return mk_errf(why, MK_EINVAL, "%s %zu is empty", what, i);
         if (strchr(in[i], ','))
-            return fail(why, MK_EINVAL, "%s %zu contains ','", what, i);
+            return mk_errf(why, MK_EINVAL, "%s %zu contains ','", what, i);
         if (!(list[i] = strdup(in[i])))
-            return fail(why, MK_ENOMEM, "out of memory");
+            return mk_errf(why, MK_ENOMEM, "out of memory");
         *n_out = i + 1;
     }
     return 0;
@@ -673,21 +658,22 @@ int mk_jwt_validator_init(struct mk_ticket_validator *v,
 {
     memset(v, 0, sizeof *v);
     if (cfg->n_keys == 0 || !cfg->keys)
-        return fail(why, MK_EINVAL, "a JWT validator needs at least one key");
+        return mk_errf(why, MK_EINVAL,
+                       "a JWT validator needs at least one key");
     if (cfg->subject && !cfg->subject[0])
-        return fail(why, MK_EINVAL,
-                    "subject is empty (NULL means: the validated peer)");
+        return mk_errf(why, MK_EINVAL,
+                       "subject is empty (NULL means: the validated peer)");
     if (cfg->max_lifetime_s < 0 || cfg->max_lifetime_s > MK_JWT_MAX_TIME)
-        return fail(why, MK_EINVAL, "max_lifetime %llds is out of range",
-                    (long long)cfg->max_lifetime_s);
+        return mk_errf(why, MK_EINVAL, "max_lifetime %llds is out of range",
+                       (long long)cfg->max_lifetime_s);
 
     jwt_policy *p = calloc(1, sizeof *p);
     if (!p)
-        return fail(why, MK_ENOMEM, "out of memory");
+        return mk_errf(why, MK_ENOMEM, "out of memory");
     int rc = MK_ENOMEM;
     p->keys = malloc(cfg->n_keys * sizeof *p->keys);
     if (!p->keys) {
-        fail(why, rc, "out of memory");
+        mk_errf(why, rc, "out of memory");
         goto err;
     }
     memcpy(p->keys, cfg->keys, cfg->n_keys * sizeof *p->keys);
@@ -698,7 +684,7 @@ int mk_jwt_validator_init(struct mk_ticket_validator *v,
                          &p->audiences, &p->n_audiences, why)) < 0)
         goto err;
     if (cfg->subject && !(p->subject = strdup(cfg->subject))) {
-        rc = fail(why, MK_ENOMEM, "out of memory");
+        rc = mk_errf(why, MK_ENOMEM, "out of memory");
         goto err;
     }
     p->allow_non_expiring = cfg->allow_non_expiring;

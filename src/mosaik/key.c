@@ -23,14 +23,6 @@
 
 #include "mosaik/error.h"
 
-/* "PATH: what" into err (MK_ERRMSG_SIZE, may be NULL); returns rc. */
-static int say(char *err, int rc, const char *path, const char *what)
-{
-    if (err)
-        snprintf(err, MK_ERRMSG_SIZE, "%s: %s", path, what);
-    return rc;
-}
-
 static int sodium_ready(void)
 {
     /* sodium_init is idempotent and thread-safe; it picks the fastest
@@ -97,30 +89,32 @@ static int read_key_file(const char *path, char *buf, char *err)
     int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
     if (fd < 0) {
         int rc = -errno;
-        return say(err, rc, path, mk_strerror(rc));
+        return mk_errf(err, rc, "%s: %s", path, mk_strerror(rc));
     }
     struct stat st;
     if (fstat(fd, &st) != 0) {
         int rc = -errno;
         close(fd);
-        return say(err, rc, path, mk_strerror(rc));
+        return mk_errf(err, rc, "%s: %s", path, mk_strerror(rc));
     }
     if (!S_ISREG(st.st_mode)) {
         close(fd);
-        return say(err, MK_EINVAL, path,
-                   S_ISDIR(st.st_mode)    ? "is a directory, not a key file"
-                   : S_ISFIFO(st.st_mode) ? "is a FIFO, not a key file"
-                                          : "is not a regular file");
+        return mk_errf(err, MK_EINVAL, "%s: %s", path,
+                       S_ISDIR(st.st_mode) ? "is a directory, not a key file"
+                       : S_ISFIFO(st.st_mode) ? "is a FIFO, not a key file"
+                                              : "is not a regular file");
     }
     if (st.st_mode & (S_IRWXG | S_IRWXO)) {
         close(fd);
-        return say(err, MK_EKEY_PERMS, path,
-                   "key file is readable by group or others; "
-                   "run chmod 600 on it");
+        return mk_errf(
+            err, MK_EKEY_PERMS,
+            "%s: key file is readable by group or others; run chmod 600 on it",
+            path);
     }
     if (st.st_size > KEY_FILE_MAX) {
         close(fd);
-        return say(err, MK_EMSGSIZE, path, "far too large for a key file");
+        return mk_errf(err, MK_EMSGSIZE, "%s: far too large for a key file",
+                       path);
     }
     size_t n = 0;
     for (;;) {
@@ -130,14 +124,15 @@ static int read_key_file(const char *path, char *buf, char *err)
         if (r < 0) {
             int rc = -errno;
             close(fd);
-            return say(err, rc, path, mk_strerror(rc));
+            return mk_errf(err, rc, "%s: %s", path, mk_strerror(rc));
         }
         if (r == 0)
             break;
         n += (size_t)r;
         if (n == KEY_FILE_MAX) { /* it grew since fstat */
             close(fd);
-            return say(err, MK_EMSGSIZE, path, "far too large for a key file");
+            return mk_errf(err, MK_EMSGSIZE,
+                           "%s: far too large for a key file", path);
         }
     }
     close(fd);
@@ -148,7 +143,7 @@ int mk_keypair_load(mk_keypair *kp, const char *path, char *err)
 {
     char *buf = malloc(KEY_FILE_MAX);
     if (!buf)
-        return say(err, MK_ENOMEM, path, "out of memory");
+        return mk_errf(err, MK_ENOMEM, "%s: out of memory", path);
     int n = read_key_file(path, buf, err);
     if (n < 0) {
         free(buf);
@@ -171,7 +166,7 @@ int mk_keypair_load(mk_keypair *kp, const char *path, char *err)
     free(buf);
     if (!bio) {
         EVP_PKEY_free(pk);
-        return say(err, MK_ENOMEM, path, "out of memory");
+        return mk_errf(err, MK_ENOMEM, "%s: out of memory", path);
     }
     uint8_t seed[MK_SEED_LEN];
     size_t len = sizeof seed;
@@ -180,12 +175,14 @@ int mk_keypair_load(mk_keypair *kp, const char *path, char *err)
              len == sizeof seed;
     EVP_PKEY_free(pk);
     if (!ok && encrypted)
-        return say(err, MK_EUNSUPPORTED, path,
-                   "encrypted keys are not supported (no passphrase is ever "
-                   "asked for); store it unencrypted with mode 0600");
+        return mk_errf(
+            err, MK_EUNSUPPORTED,
+            "%s: encrypted keys are not supported (no passphrase is ever "
+            "asked for); store it unencrypted with mode 0600",
+            path);
     if (!ok)
-        return say(err, MK_EDECODE, path,
-                   "not an Ed25519 private key in PKCS#8 PEM");
+        return mk_errf(err, MK_EDECODE,
+                       "%s: not an Ed25519 private key in PKCS#8 PEM", path);
     mk_keypair_from_seed(kp, seed);
     sodium_memzero(seed, sizeof seed);
     return 0;
@@ -196,14 +193,14 @@ int mk_keypair_save(const mk_keypair *kp, const char *path, char *err)
     EVP_PKEY *pk = EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, NULL,
                                                 kp->seed, MK_SEED_LEN);
     if (!pk)
-        return say(err, MK_ENOMEM, path, "cannot build the key");
+        return mk_errf(err, MK_ENOMEM, "%s: cannot build the key", path);
     int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     if (fd < 0) {
         int rc = -errno;
         EVP_PKEY_free(pk);
-        return say(err, rc, path,
-                   rc == MK_EEXIST ? "exists; refusing to replace a key"
-                                   : mk_strerror(rc));
+        return mk_errf(err, rc, "%s: %s", path,
+                       rc == MK_EEXIST ? "exists; refusing to replace a key"
+                                       : mk_strerror(rc));
     }
     /* O_CREAT honours the umask; the mode must be exactly 0600. */
     if (fchmod(fd, 0600) != 0) {
@@ -211,7 +208,7 @@ int mk_keypair_save(const mk_keypair *kp, const char *path, char *err)
         close(fd);
         unlink(path);
         EVP_PKEY_free(pk);
-        return say(err, rc, path, mk_strerror(rc));
+        return mk_errf(err, rc, "%s: %s", path, mk_strerror(rc));
     }
     FILE *fp = fdopen(fd, "w");
     int ok = fp && PEM_write_PrivateKey(fp, pk, NULL, NULL, 0, NULL, NULL);
@@ -223,7 +220,7 @@ int mk_keypair_save(const mk_keypair *kp, const char *path, char *err)
     EVP_PKEY_free(pk);
     if (!ok) {
         unlink(path);
-        return say(err, MK_EIO, path, "cannot write the key");
+        return mk_errf(err, MK_EIO, "%s: cannot write the key", path);
     }
     return 0;
 }

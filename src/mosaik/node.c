@@ -25,13 +25,6 @@
 #include "mosaik/metrics.h"
 #include "node_internal.h"
 
-static void say(char *err, const char *what, const char *detail)
-{
-    if (err)
-        snprintf(err, MK_ERRMSG_SIZE, "%s%s%s", what, detail ? ": " : "",
-                 detail ? detail : "");
-}
-
 uint64_t mk__node_rand(mk_node *node)
 {
     /* xorshift64*: cheap, good enough for jitter and neighbour choice. */
@@ -168,10 +161,8 @@ int mk_node_new(const mk_node_config *cfg, mk_node **out, char *err)
     char detail[MK_ERRMSG_SIZE];
     int rc;
     *out = NULL;
-    if (!cfg->loop || !cfg->key) {
-        say(err, "node config needs a loop and a key", NULL);
-        return MK_EINVAL;
-    }
+    if (!cfg->loop || !cfg->key)
+        return mk_errf(err, MK_EINVAL, "node config needs a loop and a key");
     mk_node *node = calloc(1, sizeof *node);
     if (!node)
         return MK_ENOMEM;
@@ -198,11 +189,10 @@ int mk_node_new(const mk_node_config *cfg, mk_node **out, char *err)
         mk__bootstrap *b = &node->boots[node->n_boots];
         if (mk_parse_peer_addr(cfg->bootstrap[i], &b->peer, b->addr,
                                sizeof b->addr) != 0) {
-            snprintf(detail, sizeof detail,
-                     "\"%s\" is not PEERID@HOST:PORT (PEERID: 64 hex)",
-                     cfg->bootstrap[i]);
-            say(err, "bad bootstrap peer", detail);
-            rc = MK_EINVAL;
+            rc = mk_errf(err, MK_EINVAL,
+                         "bad bootstrap peer: \"%s\" is not PEERID@HOST:PORT "
+                         "(PEERID: 64 hex)",
+                         cfg->bootstrap[i]);
             goto err_after_boots;
         }
         if (mk_id_eq(&b->peer, &node->key.pub))
@@ -230,7 +220,7 @@ int mk_node_new(const mk_node_config *cfg, mk_node **out, char *err)
     };
     rc = mk_transport_new(&tc, &node->transport, detail);
     if (rc < 0) {
-        say(err, "cannot start the transport", detail);
+        mk_errf(err, rc, "cannot start the transport: %s", detail);
         goto err_after_boots;
     }
     snprintf(node->addr, sizeof node->addr, "%s",
@@ -241,20 +231,19 @@ int mk_node_new(const mk_node_config *cfg, mk_node **out, char *err)
     for (size_t i = 0; rc == 0 && i < cfg->n_tags; i++) {
         int r = mk_entry_add_tag(&node->self, cfg->tags[i]);
         if (r < 0) {
-            snprintf(detail, sizeof detail, "\"%s\"", cfg->tags[i]);
-            say(err, "bad tag (1 to 255 printable bytes, at most 32 tags)",
-                detail);
-            rc = r;
+            rc = mk_errf(err, r,
+                         "bad tag (1 to 255 printable bytes, at most 32 "
+                         "tags): \"%s\"",
+                         cfg->tags[i]);
         }
     }
     if (rc == 0) {
         rc = mk_entry_sign(&node->self, &node->key);
-        if (rc == MK_EMSGSIZE) {
-            snprintf(detail, sizeof detail,
-                     "its signed entry would exceed %u bytes",
-                     (unsigned)MK_ENTRY_MAX_WIRE);
-            say(err, "too many addresses and tags for one node", detail);
-        }
+        if (rc == MK_EMSGSIZE)
+            mk_errf(err, rc,
+                    "too many addresses and tags for one node: its signed "
+                    "entry would exceed %u bytes",
+                    (unsigned)MK_ENTRY_MAX_WIRE);
     }
     if (rc == 0 && !cfg->metrics_off)
         rc = mk__node_metrics_init(node);
@@ -1234,7 +1223,7 @@ void *mk_node_extension(const mk_node *node, const void *key)
     return NULL;
 }
 
-void mk_node_close(mk_node *node, void (*cb)(void *data), void *data)
+void mk_node_close(mk_node *node, mk_close_cb cb, void *data)
 {
     if (node->closing)
         return;

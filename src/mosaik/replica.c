@@ -601,7 +601,7 @@ static void let_go(mk_replica *r, sub *s)
     }
 }
 
-void mk_replica_close(mk_replica *r, void (*cb)(void *data), void *data)
+void mk_replica_close(mk_replica *r, mk_close_cb cb, void *data)
 {
     if (r->closing)
         return;

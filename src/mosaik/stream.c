@@ -439,7 +439,7 @@ static void on_streams_closed(uv_handle_t *h)
         cb(data);
 }
 
-void mk_streams_close(mk_streams *s, void (*cb)(void *data), void *data)
+void mk_streams_close(mk_streams *s, mk_close_cb cb, void *data)
 {
     if (s->closing)
         return;

@@ -710,12 +710,6 @@ static void rearm(mk_consumer *c)
 
 /* ---- the API ----------------------------------------------------------------------- */
 
-static void say(char *err, const char *what)
-{
-    if (err)
-        snprintf(err, MK_ERRMSG_SIZE, "%s", what);
-}
-
 static bool collect(const mk_peer_info *p, void *data)
 {
     mk_consumer *c = data;
@@ -748,27 +742,19 @@ int mk_consumer_open(mk_streams *s, const mk_consumer_config *cfg,
     static const mk_stream_cond at_once = {.min = 0};
     int rc;
     *out = NULL;
-    if (!cfg->on_datum) {
-        say(err, "a consumer needs on_datum");
-        return MK_EINVAL;
-    }
-    if (cfg->criteria_len > MK_STREAM_CRITERIA_MAX) {
-        say(err, "criteria longer than MK_STREAM_CRITERIA_MAX");
-        return MK_EINVAL;
-    }
-    if (cfg->online_when && cfg->online_when->kind != MK_WHEN_SUBSCRIBED) {
-        say(err, "online_when must count producers");
-        return MK_EINVAL;
-    }
-    if (cfg->codec && (!cfg->codec->decode || cfg->codec->size == 0)) {
-        say(err, "the codec has no decode or no size");
-        return MK_EINVAL;
-    }
+    if (!cfg->on_datum)
+        return mk_errf(err, MK_EINVAL, "a consumer needs on_datum");
+    if (cfg->criteria_len > MK_STREAM_CRITERIA_MAX)
+        return mk_errf(err, MK_EINVAL,
+                       "criteria longer than MK_STREAM_CRITERIA_MAX");
+    if (cfg->online_when && cfg->online_when->kind != MK_WHEN_SUBSCRIBED)
+        return mk_errf(err, MK_EINVAL, "online_when must count producers");
+    if (cfg->codec && (!cfg->codec->decode || cfg->codec->size == 0))
+        return mk_errf(err, MK_EINVAL, "the codec has no decode or no size");
     for (size_t i = 0; i < cfg->n_require; i++)
-        if (!cfg->require[i].fn) {
-            say(err, "a require predicate has no function");
-            return MK_EINVAL;
-        }
+        if (!cfg->require[i].fn)
+            return mk_errf(err, MK_EINVAL,
+                           "a require predicate has no function");
     mk_consumer *c = calloc(1, sizeof *c);
     if (!c)
         return MK_ENOMEM;
@@ -812,8 +798,9 @@ int mk_consumer_open(mk_streams *s, const mk_consumer_config *cfg,
     rc = mk__cond_copy(&c->online_when,
                        cfg->online_when ? cfg->online_when : &at_once);
     if (rc < 0) {
-        say(err, rc == MK_EINVAL ? "online_when has a NULL tag"
-                                 : "out of memory");
+        mk_errf(err, rc, "%s",
+                rc == MK_EINVAL ? "online_when has a NULL tag"
+                                : "out of memory");
         goto err_after_alloc;
     }
     rc = mk_node_watch_add(c->node, on_catalog, c, &c->watch);
@@ -857,7 +844,7 @@ err_after_alloc:
     return rc;
 }
 
-void mk_consumer_close(mk_consumer *c, void (*cb)(void *data), void *data)
+void mk_consumer_close(mk_consumer *c, mk_close_cb cb, void *data)
 {
     if (c->closing)
         return;

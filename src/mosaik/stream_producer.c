@@ -530,27 +530,18 @@ static void on_timer(uv_timer_t *t)
 
 /* ---- the API ---------------------------------------------------------------------- */
 
-static void say(char *err, const char *what)
-{
-    if (err)
-        snprintf(err, MK_ERRMSG_SIZE, "%s", what);
-}
-
 int mk_producer_open(mk_streams *s, const mk_producer_config *cfg,
                      mk_producer **out, char *err)
 {
     static const mk_stream_cond one_consumer = {.min = 1};
     int rc;
     *out = NULL;
-    if (cfg->online_when && cfg->online_when->kind != MK_WHEN_SUBSCRIBED) {
-        say(err, "online_when must count subscribers");
-        return MK_EINVAL;
-    }
+    if (cfg->online_when && cfg->online_when->kind != MK_WHEN_SUBSCRIBED)
+        return mk_errf(err, MK_EINVAL, "online_when must count subscribers");
     for (size_t i = 0; i < cfg->n_require; i++)
-        if (!cfg->require[i].fn) {
-            say(err, "a require predicate has no function");
-            return MK_EINVAL;
-        }
+        if (!cfg->require[i].fn)
+            return mk_errf(err, MK_EINVAL,
+                           "a require predicate has no function");
     mk_producer *p = calloc(1, sizeof *p);
     if (!p)
         return MK_ENOMEM;
@@ -588,14 +579,16 @@ int mk_producer_open(mk_streams *s, const mk_producer_config *cfg,
     rc = mk__cond_copy(&p->online_when, cfg->online_when ? cfg->online_when
                                                          : &one_consumer);
     if (rc < 0) {
-        say(err, rc == MK_EINVAL ? "online_when has a NULL tag"
-                                 : "out of memory");
+        mk_errf(err, rc, "%s",
+                rc == MK_EINVAL ? "online_when has a NULL tag"
+                                : "out of memory");
         goto err_after_alloc;
     }
     rc = mk__streams_add_producer(s, p);
     if (rc < 0) {
-        say(err, rc == MK_EEXIST ? "this node already produces the stream"
-                                 : "out of memory");
+        mk_errf(err, rc, "%s",
+                rc == MK_EEXIST ? "this node already produces the stream"
+                                : "out of memory");
         goto err_after_cond;
     }
     rc = mk_node_watch_add(p->node, on_catalog, p, &p->watch);
@@ -603,7 +596,7 @@ int mk_producer_open(mk_streams *s, const mk_producer_config *cfg,
         goto err_after_registered;
     rc = mk_node_add_stream(p->node, &p->stream);
     if (rc < 0) {
-        say(err, "cannot list the stream in the node's entry");
+        mk_errf(err, rc, "%s", "cannot list the stream in the node's entry");
         goto err_after_watch;
     }
     uv_timer_init(mk_node_loop(p->node), &p->timer);
@@ -625,7 +618,7 @@ err_after_alloc:
     return rc;
 }
 
-void mk_producer_close(mk_producer *p, void (*cb)(void *data), void *data)
+void mk_producer_close(mk_producer *p, mk_close_cb cb, void *data)
 {
     if (p->closing)
         return;

@@ -30,18 +30,6 @@
 
 static void on_transport_handle_closed(uv_handle_t *h);
 
-__attribute__((format(printf, 3, 4))) static int say(char *err, int rc,
-                                                      const char *fmt, ...)
-{
-    if (err) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, MK_ERRMSG_SIZE, fmt, ap);
-        va_end(ap);
-    }
-    return rc;
-}
-
 /* ---- addresses ---------------------------------------------------------- */
 
 void mk__addr_format(const struct sockaddr *sa, char *out)
@@ -344,10 +332,11 @@ int mk_transport_new(const mk_transport_config *cfg, mk_transport **out,
     if (err)
         err[0] = '\0';
     if (!cfg || !cfg->loop || !cfg->key || !out)
-        return say(err, MK_EINVAL, "transport: a loop and a key are needed");
+        return mk_errf(err, MK_EINVAL,
+                       "transport: a loop and a key are needed");
     if (cfg->listen && parse_addr(cfg->listen, true, &ss) != 0)
-        return say(err, MK_EINVAL, "transport: bad listen address \"%s\"",
-                   cfg->listen);
+        return mk_errf(err, MK_EINVAL, "transport: bad listen address \"%s\"",
+                       cfg->listen);
     /* libuv writes with write(2), and a peer that reset its end raises
      * SIGPIPE, which by default kills the process: one rude peer must not
      * take the node down. A handler the application installed is kept. */
@@ -357,7 +346,7 @@ int mk_transport_new(const mk_transport_config *cfg, mk_transport **out,
 
     mk_transport *t = calloc(1, sizeof *t);
     if (!t)
-        return say(err, MK_ENOMEM, "transport: out of memory");
+        return mk_errf(err, MK_ENOMEM, "transport: out of memory");
     t->loop = cfg->loop;
     t->id = cfg->key->pub;
     t->max_frame = cfg->max_frame ? cfg->max_frame : MK_LINK_MAX_FRAME_DEFAULT;
@@ -382,7 +371,7 @@ int mk_transport_new(const mk_transport_config *cfg, mk_transport **out,
     mk__q_init(&t->work);
     t->rbuf = malloc(MK__READ_BUF);
     if (!t->rbuf) {
-        rc = say(err, MK_ENOMEM, "transport: out of memory");
+        rc = mk_errf(err, MK_ENOMEM, "transport: out of memory");
         goto err_after_alloc;
     }
     rc = mk__tls_ctx_new(cfg->key, &t->tls, err);
@@ -391,8 +380,8 @@ int mk_transport_new(const mk_transport_config *cfg, mk_transport **out,
     if (cfg->listen) {
         rc = open_listener(&ss, &fd);
         if (rc != 0) {
-            say(err, rc, "transport: cannot listen on %s: %s", cfg->listen,
-                mk_strerror(rc));
+            mk_errf(err, rc, "transport: cannot listen on %s: %s", cfg->listen,
+                    mk_strerror(rc));
             goto err_after_tls;
         }
     }
@@ -413,8 +402,8 @@ int mk_transport_new(const mk_transport_config *cfg, mk_transport **out,
         if (rc == 0)
             rc = uv_listen((uv_stream_t *)&t->listener, BACKLOG, on_connection);
         if (rc != 0) {
-            say(err, rc, "transport: cannot listen on %s: %s", cfg->listen,
-                mk_strerror(rc));
+            mk_errf(err, rc, "transport: cannot listen on %s: %s", cfg->listen,
+                    mk_strerror(rc));
             mk_transport_close(t, NULL, NULL);
             return rc;
         }
@@ -477,7 +466,20 @@ int mk_transport_serve(mk_transport *t, const char *alpn, mk_accept_cb cb,
     return 0;
 }
 
-void mk_transport_close(mk_transport *t, void (*cb)(void *data), void *data)
+int mk_transport_unserve(mk_transport *t, const char *alpn)
+{
+    for (size_t i = 0; alpn && i < t->nserves; i++)
+        if (strcmp(t->serves[i].alpn, alpn) == 0) {
+            /* Order does not matter: handlers are found by name. Links
+             * mid-handshake are judged when it ends (mk__transport_ready),
+             * so they are refused like any other from now on. */
+            t->serves[i] = t->serves[--t->nserves];
+            return 0;
+        }
+    return MK_ENOENT;
+}
+
+void mk_transport_close(mk_transport *t, mk_close_cb cb, void *data)
 {
     if (t->closing)
         return;

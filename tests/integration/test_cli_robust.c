@@ -224,6 +224,18 @@ static void node_config_unknown_keys(void **state)
         {"{\"groups\": [{\"name\": \"g\", \"root\": \"r\", \"kind\": "
          "\"counter\", \"voter\": [\"" HEX_B "\"]}]}",
          "unknown key \"voter\""},
+        /* Below the groups too: a validator's keys and a JWT policy's
+         * (a misspelt "issuer" once dropped the issuer check). */
+        {"{\"groups\": [{\"name\": \"g\", \"root\": \"r\", \"kind\": "
+         "\"counter\", \"voters\": [\"" HEX_B "\"], \"validators\": "
+         "[{\"jwt\": {\"keys\": [\"" HEX_B "\"]}, \"ttl\": 5}]}]}",
+         "validators[0]: unknown key \"ttl\""},
+        {"{\"groups\": [{\"name\": \"g\", \"root\": \"r\", \"kind\": "
+         "\"counter\", \"voters\": [\"" HEX_B "\"], \"validators\": "
+         "[{\"jwt\": {\"keys\": [\"" HEX_B "\"], \"issuer\": [\"x\"]}}]}]}",
+         "jwt: unknown key \"issuer\""},
+        /* The CLI reads the whole file as coalitiond does. */
+        {"{\"metrics\": \"no\"}", "\"metrics\" must be true or false"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         const char *file = path("node-strict.json");

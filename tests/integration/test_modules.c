@@ -1197,7 +1197,7 @@ static void minority_card_is_unverified(void **state)
     gc.node = n1;
     gc.data_dir = dir; /* member 1's own Raft log, as its daemon left it */
     mk_group *g;
-    if (mk_group_join(&gc, &g, gerr) < 0)
+    if (mk_group_open(&gc, &g, gerr) < 0)
         fail_msg("mute member: %s", gerr);
 
     /* Member 0 publishes (its signature is the first); the mute member

@@ -175,8 +175,8 @@ static void live_open(live *l, int kind)
                    .snapshot_threshold = 64},
     };
     mk_id_from_str(&gc.root, "live-root");
-    if (mk_group_join(&gc, &l->g, err) != 0)
-        fail_msg("mk_group_join: %s", err);
+    if (mk_group_open(&gc, &l->g, err) != 0)
+        fail_msg("mk_group_open: %s", err);
     if (!wait_until(l, group_online, NULL, ms(l, 15000)))
         fail_msg("the writer never led its group");
 }

@@ -292,8 +292,8 @@ static void impostor_cannot_answer(void **state)
      * and the replica follows the voter. */
     char err[MK_ERRMSG_SIZE];
     gc.node = w->a;
-    if (mk_group_join(&gc, &w->g, err) != 0)
-        fail_msg("mk_group_join: %s", err);
+    if (mk_group_open(&gc, &w->g, err) != 0)
+        fail_msg("mk_group_open: %s", err);
     end = mk_mono_ms() + ms(w, 20000);
     while (mk_mono_ms() < end &&
            (w->results == 0 || mk_replica_applied(w->rep) < 1))

@@ -79,7 +79,7 @@ static void duplicate_voter(void **state)
     snprintf(data, sizeof data, "%s/dup", f->dir);
     mk_group_config gc = config(f, voters, 3, data);
     mk_group *g = NULL;
-    assert_int_equal(mk_group_join(&gc, &g, err), MK_EINVAL);
+    assert_int_equal(mk_group_open(&gc, &g, err), MK_EINVAL);
     assert_null(g);
     assert_non_null(strstr(err, "share a raft id"));
 }
@@ -95,7 +95,7 @@ static void data_dir_not_a_directory(void **state)
     snprintf(data, sizeof data, "%s/sub", file);
     mk_group_config gc = config(f, &f->ka.pub, 1, data);
     mk_group *g = NULL;
-    assert_int_not_equal(mk_group_join(&gc, &g, err), 0);
+    assert_int_not_equal(mk_group_open(&gc, &g, err), 0);
     assert_null(g);
     /* The reason names the directory and what is wrong with it. */
     assert_non_null(strstr(err, data));
@@ -104,7 +104,7 @@ static void data_dir_not_a_directory(void **state)
     /* The node is unharmed: the same group joins with a usable dir. */
     snprintf(data, sizeof data, "%s/ok", f->dir);
     gc = config(f, &f->ka.pub, 1, data);
-    assert_int_equal(mk_group_join(&gc, &g, err), 0);
+    assert_int_equal(mk_group_open(&gc, &g, err), 0);
     assert_non_null(g);
     mk_group_close(g, NULL, NULL);
 }

@@ -439,8 +439,8 @@ static mk_group *join(world *w, mk_node *n, struct mk_fsm *fsm,
     mk_id_from_str(&gc.root, "rogue-voter-test");
     mk_group_id_of(&gc, &w->gid);
     mk_group *g;
-    if (mk_group_join(&gc, &g, err) != 0)
-        fail_msg("mk_group_join: %s", err);
+    if (mk_group_open(&gc, &g, err) != 0)
+        fail_msg("mk_group_open: %s", err);
     return g;
 }
 

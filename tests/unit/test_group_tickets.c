@@ -20,7 +20,7 @@
  *                           removes it, and F's key is refused afterwards.
  *
  * Without ticket-gated membership none of B, F would ever be a member
- * (they are not listed) and mk_group_join would refuse them. */
+ * (they are not listed) and mk_group_open would refuse them. */
 #define _XOPEN_SOURCE 700
 #include <ftw.h>
 #include <stdio.h>
@@ -152,8 +152,8 @@ static void join(world *w, member *m)
     mk_group_config gc;
     char data[300], err[MK_ERRMSG_SIZE];
     config(w, m, &gc, data, sizeof data);
-    if (mk_group_join(&gc, &m->g, err) != 0)
-        fail_msg("mk_group_join: %s", err);
+    if (mk_group_open(&gc, &m->g, err) != 0)
+        fail_msg("mk_group_open: %s", err);
     assert_true(mk_id_eq(mk_group_id(m->g), &w->gid));
 }
 

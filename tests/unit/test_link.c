@@ -643,6 +643,38 @@ static void wrong_alpn_is_closed(void **state)
     assert_int_equal(f->nacc, 0);
 }
 
+/* A protocol no longer served is refused like one never served, while
+ * the links it already has keep working; it may be served again. */
+static void unserve_refuses_new_links_only(void **state)
+{
+    fx *f = *state;
+    start_pair(f, 0, 0);
+    end *d0 = dial_ok(f, 0);
+    assert_int_equal(mk_transport_unserve(f->a, ALPN), 0);
+    assert_int_equal(mk_transport_unserve(f->a, ALPN), MK_ENOENT);
+    assert_int_equal(mk_transport_unserve(f->a, "/never/served/1"),
+                     MK_ENOENT);
+
+    assert_int_equal(mk_transport_connect(f->b, &f->ka.pub,
+                                          mk_transport_listen_addr(f->a),
+                                          ALPN, on_dial, &f->dial[1]),
+                     0);
+    RUN_UNTIL(f, f->dial[1].closes == 1);
+    assert_int_equal(f->dial[1].code, MK_CLOSE_INVALID_ALPN);
+    assert_int_equal(f->nacc, 1);
+
+    /* The link accepted before still carries frames both ways. */
+    assert_int_equal(mk_link_send(d0->link, "ping", 4), 0);
+    assert_int_equal(mk_link_send(f->acc[0].link, "pong", 4), 0);
+    f->acc[0].script = d0->script = false;
+    RUN_UNTIL(f, f->acc[0].frames == 1 && d0->frames == 1);
+    assert_int_equal(d0->closes + f->acc[0].closes, 0);
+
+    assert_int_equal(mk_transport_serve(f->a, ALPN, on_accept, f), 0);
+    dial_ok(f, 2);
+    assert_int_equal(f->nacc, 2);
+}
+
 static void exporter_matches(void **state)
 {
     fx *f = *state;
@@ -1353,6 +1385,7 @@ int main(void)
         T(silent_client_is_dropped),
         T(garbage_record_after_handshake),
         T(wrong_alpn_is_closed),
+        T(unserve_refuses_new_links_only),
         T(exporter_matches),
         T(close_codes_cross),
         T(close_flushes_queue),

@@ -194,7 +194,7 @@ static void committee_commits_without_metrics(void **state)
                               .params = {.election_timeout_ms = 300,
                                          .heartbeat_ms = 30}};
         mk_id_from_str(&gc.root, "metrics-off-test");
-        assert_int_equal(mk_group_join(&gc, &m->g, err), 0);
+        assert_int_equal(mk_group_open(&gc, &m->g, err), 0);
     }
     int64_t end = mk_mono_ms() + (int64_t)(20000 * f->tf);
     while (!all_online(f) && mk_mono_ms() < end)

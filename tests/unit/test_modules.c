@@ -8,6 +8,7 @@
 #include "../../src/coalition/modules_internal.h"
 #include "coalition/error.h"
 #include "coalition/card.h"
+#include "coalition/confluence.h"
 #include "mosaik/error.h"
 #include "testutil.h"
 
@@ -780,7 +781,10 @@ static void voters_param(void **state)
     char err[CO_ERRMSG_SIZE];
     const char *bad[] = {"almanac/v1;voters=2", "almanac/v1;voters=0",
                          "almanac/v1;voters=17", "almanac/v1;voters=x",
-                         "almanac/v1;voters=3x"};
+                         "almanac/v1;voters=3x",
+                         /* Past UINT64_MAX: once read as the largest
+                          * value, which means "absent" here. */
+                         "almanac/v1;voters=18446744073709551617"};
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         alm.content = bad[i];
         err[0] = '\0';
@@ -818,6 +822,39 @@ static void voters_param(void **state)
     assert_true(mk_id_eq(&with, &without));
 }
 
+/* A module's content parameters and a confluence's are one syntax: the
+ * two readers agree on every value, at the edges of a u64 too. */
+static void params_read_alike(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *content;
+        int rc;
+        uint64_t v;
+    } cases[] = {
+        {"x/v1;n=7", 0, 7},
+        {"x/v1", 0, 42},
+        {"x/v1;n=", -1, 42},
+        {"x/v1;n=-1", -1, 42},
+        {"x/v1;n= 1", -1, 42},
+        {"x/v1;n=18446744073709551615", 0, UINT64_MAX},
+        {"x/v1;n=18446744073709551616", -1, 42},
+        {"x/v1;n=99999999999999999999999", -1, 42},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        co_confluence_config cc = {.content = cases[i].content};
+        co_module_info m = {.config = &cc};
+        uint64_t a = 0, b = 0;
+        assert_int_equal(co_module_param_u64(&m, "n", 42, &a), cases[i].rc);
+        assert_int_equal(co_confluence_param_u64(&cc, "n", 42, &b),
+                         cases[i].rc);
+        if (cases[i].rc == 0) {
+            assert_true(a == cases[i].v);
+            assert_true(b == cases[i].v);
+        }
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -832,6 +869,7 @@ int main(void)
         cmocka_unit_test(chronicle_door),
         cmocka_unit_test(every_kind_retires),
         cmocka_unit_test(voters_param),
+        cmocka_unit_test(params_read_alike),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }
