@@ -199,7 +199,7 @@ static void join(fx *f, size_t i, uint32_t snapshot_threshold)
                                      .snapshot_threshold =
                                          snapshot_threshold}};
     mk_id_from_str(&gc.root, "group-snapshots-test");
-    assert_int_equal(mk_group_join(&gc, &m->g, err), 0);
+    assert_int_equal(mk_group_open(&gc, &m->g, err), 0);
 }
 
 /* Waits for a leader among the members joined so far. */
