@@ -134,6 +134,12 @@ static void on_handle_closed(uv_handle_t *h)
     } else if (l->dialer && !l->silent) {
         l->connect_cb(NULL, l->status, l->connect_data);
     }
+    /* Links end with close frames, never TLS's close_notify, and OpenSSL
+     * takes an SSL freed without one for a broken session: it would spoil
+     * the ticket this link left in the transport's cache. Only a failure
+     * of TLS itself should. */
+    if (l->ssl && l->status != MK_ETLS && SSL_is_init_finished(l->ssl))
+        SSL_set_shutdown(l->ssl, SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
     SSL_free(l->ssl);
     mk__frame_in_free(&l->in);
     mk_buf_free(&l->stage);

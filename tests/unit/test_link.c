@@ -427,9 +427,10 @@ static end *dial_for_ticket(fx *f, int i)
     return d;
 }
 
-/* The second link to the same key resumes the first one's session: no
- * certificates are exchanged, yet each side still knows the other's key,
- * both derive the same secrets, and frames flow. */
+/* The second link to the same key resumes the first one's session, also
+ * once the first is gone: no certificates are exchanged, yet each side
+ * still knows the other's key, both derive the same secrets, and frames
+ * flow. */
 static void resumed_session_works(void **state)
 {
     fx *f = *state;
@@ -437,6 +438,9 @@ static void resumed_session_works(void **state)
     end *d0 = dial_for_ticket(f, 0);
     assert_false(SSL_session_reused(d0->link->ssl));
     assert_non_null(mk__tls_cache_get(&f->b->sessions, &f->ka.pub));
+    mk_link_close(d0->link, MK_CLOSE_SUCCESS, NULL);
+    RUN_UNTIL(f, d0->closes == 1 && f->acc[0].closes == 1);
+    RUN_UNTIL(f, mk__q_empty(&f->a->links) && mk__q_empty(&f->b->links));
 
     end *d1 = dial_ok(f, 1);
     end *a1 = &f->acc[1];
