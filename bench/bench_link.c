@@ -9,10 +9,18 @@
  * receiver reads straight into the frame parser's buffer; the TLS side
  * goes through mk_link_send and the frame callback like any user.
  *
+ * With -o connect it times handshakes instead: a child listens with -c
+ * transports, each its own key, and echoes; the parent dials each once
+ * (a full handshake: nothing to resume yet) and then each again (resuming
+ * the session the first link left), one link at a time, each carrying one
+ * frame there and back before it is closed.
+ *
  * Prints medians; asserts nothing about time.
  *
  *   bench_link [-n runs] [-m MiB per run] [-s frame size] [-o tls|plain]
+ *   bench_link -o connect [-n runs] [-c peers]
  */
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -403,14 +411,199 @@ static int cmp_double(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
+/* ---- handshakes (-o connect) ----------------------------------------------- */
+
+#define PEERS_MAX 1000
+
+static void peer_key(mk_keypair *kp, int i)
+{
+    uint8_t seed[MK_SEED_LEN];
+    memset(seed, 3, sizeof seed);
+    seed[0] = (uint8_t)i;
+    seed[1] = (uint8_t)(i >> 8);
+    mk_keypair_from_seed(kp, seed);
+}
+
+static void echo_frame(mk_link *l, const uint8_t *f, size_t len, void *data)
+{
+    (void)data;
+    if (mk_link_send(l, f, len) != 0)
+        die("echo", MK_EIO);
+}
+
+static void echo_close(mk_link *l, uint32_t code, int status, void *data)
+{
+    (void)l;
+    (void)code;
+    (void)status;
+    (void)data;
+}
+
+static void echo_accept(mk_link *l, void *data)
+{
+    mk_link_set_callbacks(l, echo_frame, echo_close, data);
+}
+
+/* The child: `peers` listening transports on one loop, until killed. */
+static void echo_main(int peers, int fd)
+{
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    for (int i = 0; i < peers; i++) {
+        mk_keypair kp;
+        peer_key(&kp, i);
+        mk_transport_config cfg = {.loop = &loop, .key = &kp,
+                                   .listen = "127.0.0.1:0"};
+        mk_transport *t;
+        char err[MK_ERRMSG_SIZE], addr[64];
+        int e = mk_transport_new(&cfg, &t, err);
+        if (e != 0)
+            die(err, e);
+        mk_transport_serve(t, ALPN, echo_accept, NULL);
+        snprintf(addr, sizeof addr, "%s", mk_transport_listen_addr(t));
+        if (write(fd, addr, sizeof addr) != (ssize_t)sizeof addr)
+            die("pipe", MK_EIO);
+    }
+    close(fd);
+    uv_run(&loop, UV_RUN_DEFAULT);
+}
+
+typedef struct dialer {
+    uv_loop_t loop;
+    mk_transport *t;
+    int peers, next;
+    bool phase_done;
+    mk_keypair keys[PEERS_MAX];
+    char addrs[PEERS_MAX][64];
+} dialer;
+
+static void dial_next(dialer *d);
+
+static void dial_echoed(mk_link *l, const uint8_t *f, size_t len, void *data)
+{
+    dialer *d = data;
+    (void)f;
+    (void)len;
+    mk_link_close(l, MK_CLOSE_SUCCESS, NULL);
+    dial_next(d);
+}
+
+static void dial_done(mk_link *l, int status, void *data)
+{
+    dialer *d = data;
+    if (status != 0)
+        die("dial", status);
+    mk_link_set_callbacks(l, dial_echoed, echo_close, d);
+    if (mk_link_send(l, "ping", 4) != 0)
+        die("ping", MK_EIO);
+}
+
+static void dial_next(dialer *d)
+{
+    if (d->next == d->peers) {
+        d->phase_done = true;
+        return;
+    }
+    int i = d->next++;
+    int e = mk_transport_connect(d->t, &d->keys[i].pub, d->addrs[i], ALPN,
+                                 dial_done, d);
+    if (e != 0)
+        die("connect", e);
+}
+
+/* One run: `out[0]` full handshakes, `out[1]` resumed ones, each as
+ * links per second and the dialer's CPU seconds per link. */
+static void connect_run(dialer *d, const mk_keypair *key, double rate[2],
+                        double cpu[2], uint64_t *resumed)
+{
+    int fds[2];
+    if (pipe(fds) != 0)
+        die("pipe", MK_EIO);
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid < 0)
+        die("fork", MK_EIO);
+    if (pid == 0) {
+        close(fds[0]);
+        echo_main(d->peers, fds[1]);
+        _exit(0);
+    }
+    close(fds[1]);
+    for (int i = 0; i < d->peers; i++)
+        if (read(fds[0], d->addrs[i], 64) != 64)
+            die("echo side did not start", MK_EIO);
+    close(fds[0]);
+
+    uv_loop_init(&d->loop);
+    mk_transport_config cfg = {.loop = &d->loop, .key = key};
+    char err[MK_ERRMSG_SIZE];
+    int e = mk_transport_new(&cfg, &d->t, err);
+    if (e != 0)
+        die(err, e);
+    for (int phase = 0; phase < 2; phase++) {
+        d->next = 0;
+        d->phase_done = false;
+        double cpu0 = self_cpu();
+        uint64_t t0 = uv_hrtime();
+        dial_next(d);
+        while (!d->phase_done)
+            uv_run(&d->loop, UV_RUN_ONCE);
+        double secs = (double)(uv_hrtime() - t0) / 1e9;
+        rate[phase] = d->peers / secs;
+        cpu[phase] = (self_cpu() - cpu0) / d->peers;
+    }
+    mk_transport_stats st;
+    mk_transport_stats_get(d->t, &st);
+    *resumed = st.links_resumed;
+    mk_transport_close(d->t, NULL, NULL);
+    uv_run(&d->loop, UV_RUN_DEFAULT);
+    uv_loop_close(&d->loop);
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+}
+
+static void bench_connect(int runs, int peers, const mk_keypair *key)
+{
+    static dialer d;
+    d.peers = peers;
+    for (int i = 0; i < peers; i++)
+        peer_key(&d.keys[i], i);
+    double rate[2][99], cpu[2][99];
+    uint64_t resumed = 0;
+    for (int k = 0; k < runs; k++) {
+        double r[2], c[2];
+        connect_run(&d, key, r, c, &resumed);
+        for (int ph = 0; ph < 2; ph++) {
+            rate[ph][k] = r[ph];
+            cpu[ph][k] = c[ph];
+        }
+    }
+    printf("handshakes on loopback, %d peers dialed twice, one link at a "
+           "time, median of %d runs\n",
+           peers, runs);
+    printf("%-9s %10s %16s\n", "kind", "links/s", "dialer cpu/link");
+    const char *names[2] = {"full", "resumed"};
+    double med[2];
+    for (int ph = 0; ph < 2; ph++) {
+        qsort(rate[ph], (size_t)runs, sizeof rate[ph][0], cmp_double);
+        qsort(cpu[ph], (size_t)runs, sizeof cpu[ph][0], cmp_double);
+        med[ph] = rate[ph][runs / 2];
+        printf("%-9s %10.0f %14.0fus\n", names[ph], med[ph],
+               cpu[ph][runs / 2] * 1e6);
+    }
+    printf("%-9s %10.2f   (links resumed in the last run: %llu of %d)\n",
+           "ratio", med[1] / med[0], (unsigned long long)resumed, peers);
+}
+
 int main(int argc, char **argv)
 {
     int runs = 5;
     double mib = 0; /* 0: per size default */
     size_t only_size = 0;
-    int only_mode = -1; /* 0 plain, 1 tls */
+    int only_mode = -1; /* 0 plain, 1 tls, 2 handshakes */
+    int peers = 200;
     int opt;
-    while ((opt = getopt(argc, argv, "n:m:s:o:")) != -1) {
+    while ((opt = getopt(argc, argv, "n:m:s:o:c:")) != -1) {
         if (opt == 'n')
             runs = atoi(optarg);
         else if (opt == 'm')
@@ -418,10 +611,14 @@ int main(int argc, char **argv)
         else if (opt == 's')
             only_size = (size_t)atol(optarg);
         else if (opt == 'o')
-            only_mode = strcmp(optarg, "tls") == 0;
+            only_mode = strcmp(optarg, "connect") == 0 ? 2
+                                                       : strcmp(optarg, "tls") == 0;
+        else if (opt == 'c')
+            peers = atoi(optarg);
         else {
             fprintf(stderr, "usage: bench_link [-n runs] [-m MiB per run] "
-                            "[-s frame size] [-o tls|plain]\n");
+                            "[-s frame size] [-o tls|plain|connect] "
+                            "[-c peers]\n");
             return 2;
         }
     }
@@ -435,6 +632,12 @@ int main(int argc, char **argv)
     mk_keypair_from_seed(&r.recv_key, seed);
     memset(seed, 2, sizeof seed);
     mk_keypair_from_seed(&r.send_key, seed);
+    if (only_mode == 2) {
+        if (peers < 1 || peers > PEERS_MAX)
+            peers = 200;
+        bench_connect(runs, peers, &r.send_key);
+        return 0;
+    }
 
     size_t sizes[] = {64, 64 * 1024};
     const double default_mib[] = {128, 1024};

@@ -98,6 +98,10 @@ int mk_transport_connect(mk_transport *t, const mk_peer_id *expect,
 typedef struct mk_transport_stats {
     uint64_t frames_in, frames_out, bytes_in, bytes_out; /* payload */
     uint64_t links_dialed, links_accepted; /* that completed the handshake */
+    /* Of those, the ones that resumed an earlier session instead of a
+     * full handshake (a dialer offers the last ticket from the PeerId it
+     * dials; both sides count). */
+    uint64_t links_resumed;
     size_t links_open;                     /* past the handshake, alive */
 } mk_transport_stats;
 

@@ -1,13 +1,13 @@
 /* Links (include/mosaik/link.h): one TCP connection, TLS 1.3 and frames.
  *
- * libuv owns the socket and OpenSSL only transforms bytes: received bytes
- * are written into the session's read BIO and decrypted with SSL_read into
- * the frame buffer (src/mosaik/frame.h), where frames are parsed in place;
- * frames to send are staged as plaintext, encrypted with SSL_write into
- * the write BIO and moved out of it into a buffer we own. What the kernel
- * takes at once goes with uv_try_write, the rest with one uv_write; while
- * that is in flight new ciphertext collects in one buffer, so a burst of
- * frames costs few syscalls.
+ * libuv owns the socket and OpenSSL only transforms bytes, through a BIO
+ * of our own (link_bio.c): SSL_read takes received bytes straight from
+ * the buffer libuv read them into and decrypts them into the frame buffer
+ * (src/mosaik/frame.h), where frames are parsed in place; frames to send
+ * are staged as plaintext and SSL_write appends their records to a buffer
+ * we own. What the kernel takes at once goes with uv_try_write, the rest
+ * with one uv_write; while that is in flight new ciphertext collects in
+ * one buffer, so a burst of frames costs few syscalls.
  *
  * Sent frames are not encrypted one by one: their bytes are staged until
  * they fill a TLS record or the loop iteration ends (the transport's idle
@@ -103,6 +103,7 @@ mk_link *mk__link_new(mk_transport *t)
     mk_buf_init(&l->stage);
     mk_buf_init(&l->pend);
     mk_buf_init(&l->fly);
+    mk_buf_init(&l->held);
     return l;
 }
 
@@ -133,11 +134,18 @@ static void on_handle_closed(uv_handle_t *h)
     } else if (l->dialer && !l->silent) {
         l->connect_cb(NULL, l->status, l->connect_data);
     }
+    /* Links end with close frames, never TLS's close_notify, and OpenSSL
+     * takes an SSL freed without one for a broken session: it would spoil
+     * the ticket this link left in the transport's cache. Only a failure
+     * of TLS itself should. */
+    if (l->ssl && l->status != MK_ETLS && SSL_is_init_finished(l->ssl))
+        SSL_set_shutdown(l->ssl, SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
     SSL_free(l->ssl);
     mk__frame_in_free(&l->in);
     mk_buf_free(&l->stage);
     mk_buf_free(&l->pend);
     mk_buf_free(&l->fly);
+    mk_buf_free(&l->held);
     free(l->marks);
     free(l);
     mk__transport_link_gone(t);
@@ -292,36 +300,24 @@ static void taken(mk_link *l, size_t n)
         uv_timer_start(&l->timer, on_timer, l->t->handshake_timeout_ms, 0);
 }
 
-/* Moves the ciphertext OpenSSL left in the write BIO to `pend`. */
-static int drain_wbio(mk_link *l)
+/* Accounts for the ciphertext the session appended to `pend` since the
+ * last call (link_bio.c writes it there). */
+static void note_made(mk_link *l)
 {
-    size_t n = BIO_ctrl_pending(l->wbio);
-    if (n == 0)
-        return 0;
-    if (n > INT_MAX)
-        return MK_ETLS;
-    if (l->pend_off == l->pend.len)
-        l->pend_off = l->pend.len = 0; /* all taken: start over */
-    if (mk_buf_reserve(&l->pend, n) != 0) {
-        l->pend.err = 0;
-        return MK_ENOMEM;
-    }
-    if (BIO_read(l->wbio, l->pend.data + l->pend.len, (int)n) != (int)n)
-        return MK_ETLS;
-    l->pend.len += n;
-    l->ct_made += n;
+    if (l->ct_made == l->ct_marked)
+        return;
+    l->ct_marked = l->ct_made;
     mark_push(l);
-    return 0;
 }
 
 static int ssl_write(mk_link *l, const uint8_t *p, size_t n)
 {
     ERR_clear_error();
-    /* A memory BIO never refuses bytes, so SSL_write takes all of them or
-     * fails for good. */
+    /* Our BIO never asks to retry, so SSL_write takes all of the bytes
+     * or fails for good. */
     if (SSL_write(l->ssl, p, (int)n) != (int)n) {
         ERR_clear_error();
-        return MK_ETLS;
+        return l->bio_err ? l->bio_err : MK_ETLS;
     }
     return 0;
 }
@@ -337,7 +333,8 @@ static int encrypt_stage(mk_link *l)
         l->payload_enc += l->stage_payload;
         l->stage_payload = 0;
     }
-    return drain_wbio(l); /* also handshake or post-handshake output */
+    note_made(l); /* also handshake or post-handshake output */
+    return 0;
 }
 
 /* Payload bytes encrypted without staging, in chunks so that the write
@@ -350,9 +347,7 @@ static int encrypt_direct(mk_link *l, const uint8_t *p, size_t n)
         if (rc != 0)
             return rc;
         l->payload_enc += k;
-        rc = drain_wbio(l);
-        if (rc != 0)
-            return rc;
+        note_made(l);
         p += k;
         n -= k;
     }
@@ -512,16 +507,33 @@ int mk_link_sendv(mk_link *l, const mk_iov *parts, size_t n)
             return MK_EMSGSIZE;
         len += parts[i].len;
     }
-    if (mk_buf_reserve(&l->stage, RECORD - l->stage.len) != 0) {
+    if (l->stage.cap < RECORD &&
+        mk_buf_reserve(&l->stage, RECORD - l->stage.len) != 0) {
         l->stage.err = 0; /* nothing was queued; the buffer stays usable */
         return MK_ENOMEM;
     }
-    uint8_t hdr[MK__FRAME_HDR];
-    mk__frame_header(hdr, len);
     l->payload_in += len;
-    int rc = put(l, hdr, sizeof hdr, false);
-    for (size_t i = 0; i < n && rc == 0; i++)
-        rc = put(l, parts[i].base, parts[i].len, true);
+    int rc = 0;
+    if (l->stage.len + MK__FRAME_HDR + len < RECORD) {
+        /* The common small frame fits the record being filled: copied
+         * once, with no record to close. */
+        uint8_t *p = l->stage.data + l->stage.len;
+        mk__frame_header(p, len);
+        p += MK__FRAME_HDR;
+        for (size_t i = 0; i < n; i++) {
+            if (parts[i].len > 0)
+                memcpy(p, parts[i].base, parts[i].len);
+            p += parts[i].len;
+        }
+        l->stage.len += MK__FRAME_HDR + len;
+        l->stage_payload += len;
+    } else {
+        uint8_t hdr[MK__FRAME_HDR];
+        mk__frame_header(hdr, len);
+        rc = put(l, hdr, sizeof hdr, false);
+        for (size_t i = 0; i < n && rc == 0; i++)
+            rc = put(l, parts[i].base, parts[i].len, true);
+    }
     if (rc == 0 && l->pend.len - l->pend_off >= EAGER_WRITE)
         rc = kick(l);
     if (rc != 0) {
@@ -691,8 +703,8 @@ static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
  * flights, alerts) right away. */
 static int send_tls_output(mk_link *l)
 {
-    int rc = drain_wbio(l);
-    return rc != 0 ? rc : kick(l);
+    note_made(l);
+    return kick(l);
 }
 
 static void handshake(mk_link *l)
@@ -701,9 +713,22 @@ static void handshake(mk_link *l)
     int r = SSL_do_handshake(l->ssl);
     int e = r == 1 ? SSL_ERROR_NONE : SSL_get_error(l->ssl, r);
     ERR_clear_error();
+    int rc = 0;
+    if (e == SSL_ERROR_NONE) {
+        /* Before our last flight leaves: a resumed session's peer is only
+         * known now, and refusing it here keeps our Finished from the
+         * acceptor, as for a full handshake. */
+        rc = mk__tls_established(l->ssl, &l->auth);
+        if (rc != 0) {
+            if (l->dialer)
+                mk__tls_cache_drop(&l->t->sessions, &l->auth.expect);
+            mk__link_abort(l, rc);
+            return;
+        }
+    }
     /* Alerts too: a refused peer should learn why before the socket
      * closes. */
-    int rc = send_tls_output(l);
+    rc = send_tls_output(l);
     if (e != SSL_ERROR_NONE && e != SSL_ERROR_WANT_READ) {
         mk__link_abort(l, l->auth.wrong_peer ? MK_EWRONG_PEER : MK_ETLS);
         return;
@@ -727,11 +752,9 @@ static void handshake(mk_link *l)
         memcpy(l->alpn, p, n);
         l->alpn[n] = '\0';
     } /* else: "" which nobody serves */
-    if (!l->auth.have_peer) {
-        mk__link_abort(l, MK_ETLS);
-        return;
-    }
     l->state = MK__LINK_OPEN;
+    if (l->auth.resumed)
+        l->t->stats.links_resumed++;
     if (l->dialer)
         l->t->stats.links_dialed++;
     else
@@ -779,7 +802,7 @@ static void deliver(mk_link *l, const mk__frame *f)
 static void note_partial(mk_link *l, bool delivered)
 {
     bool partial = mk__frame_in_buffered(&l->in) > 0 ||
-                   BIO_ctrl_pending(l->rbio) > 0 || SSL_has_pending(l->ssl);
+                   l->held_off < l->held.len || SSL_has_pending(l->ssl);
     if (!partial) {
         l->partial = false; /* the watchdog finds nothing due */
         return;
@@ -852,7 +875,7 @@ static void pump(mk_link *l)
             l->partial = false; /* paused or unclaimed: we hold it up */
     }
     /* SSL_read may have answered something (a KeyUpdate). */
-    if (l->state == MK__LINK_OPEN && BIO_ctrl_pending(l->wbio) > 0)
+    if (l->state == MK__LINK_OPEN && l->ct_made != l->ct_marked)
         mk__transport_defer(l);
     update_reading(l);
 }
@@ -869,14 +892,22 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
     l->last_io = uv_now(l->t->loop);
     if (l->state != MK__LINK_HANDSHAKE && l->state != MK__LINK_OPEN)
         return; /* closing: only the end of the stream matters now */
-    if (BIO_write(l->rbio, buf->base, (int)n) != (int)n) {
-        end_link(l, MK_CLOSE_UNEXPECTED, MK_ENOMEM);
-        return;
-    }
+    l->rin = (const uint8_t *)buf->base;
+    l->rin_len = (size_t)n;
     if (l->state == MK__LINK_HANDSHAKE)
         handshake(l);
     else
         pump(l);
+    /* The link may be closing or dead now, but is not freed before the
+     * loop runs its close callbacks. Bytes it did not take wait in `held`
+     * (a closing link will not read them). */
+    int rc = l->state == MK__LINK_HANDSHAKE || l->state == MK__LINK_OPEN
+                 ? mk__link_keep_unread(l)
+                 : 0;
+    l->rin = NULL;
+    l->rin_len = 0;
+    if (rc != 0)
+        end_link(l, MK_CLOSE_UNEXPECTED, rc);
 }
 
 int mk__link_start(mk_link *l)
@@ -888,8 +919,13 @@ int mk__link_start(mk_link *l)
         return rc;
     if (uv_tcp_getpeername(&l->tcp, (struct sockaddr *)&ss, &len) == 0)
         mk__addr_format((struct sockaddr *)&ss, l->remote);
+    BIO *bio = mk__link_bio_new(l);
+    if (!bio)
+        return MK_ENOMEM;
+    if (l->dialer)
+        l->auth.cache = &l->t->sessions;
     l->ssl = mk__tls_new(l->t->tls, l->dialer ? l->alpn : NULL, &l->auth,
-                         &l->rbio, &l->wbio);
+                         bio);
     if (!l->ssl)
         return MK_ENOMEM;
     update_reading(l);

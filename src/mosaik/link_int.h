@@ -54,8 +54,9 @@ static inline void mk__q_remove(mk__qnode *n)
     ((type *)(void *)((char *)(ptr)-offsetof(type, field)))
 
 /* One read's buffer, shared by every link of a transport: libuv calls
- * alloc and read back to back, and the bytes are copied into the link's
- * TLS read BIO before the callback returns. */
+ * alloc and read back to back, and the TLS session decrypts from it
+ * before the callback returns (what it leaves is copied to the link's
+ * `held`, link_bio.c). */
 #define MK__READ_BUF (256u * 1024u)
 
 #define MK__ADDR_LEN 64 /* "[v6 with scope]:port" */
@@ -107,9 +108,16 @@ struct mk_link {
     uint64_t last_io, partial_since, trim_at;
     uint32_t idle_ms; /* 0: no idle limit */
 
-    SSL *ssl;
-    BIO *rbio, *wbio; /* owned by ssl */
+    SSL *ssl; /* its BIO is link_bio.c's, on the buffers below */
     mk__tls_auth auth;
+    int bio_err; /* why the BIO failed a write (MK_ENOMEM), else 0 */
+    /* Received ciphertext not yet decrypted: `rin_len` bytes at `rin` in
+     * the transport's read buffer (only inside the read callback), after
+     * `held` (from held_off), what earlier reads left. */
+    const uint8_t *rin;
+    size_t rin_len;
+    mk_buf held;
+    size_t held_off;
 
     mk_connect_cb connect_cb;
     void *connect_data;
@@ -136,6 +144,7 @@ struct mk_link {
      * relating the two (link.c, mark_push). */
     uint64_t payload_in, payload_enc, payload_out;
     uint64_t ct_made, ct_done;
+    uint64_t ct_marked; /* ct_made at the last mark_push */
     mk__mark *marks;
     size_t mark0, nmarks, markcap;
 
@@ -153,6 +162,8 @@ typedef struct mk__serve {
 struct mk_transport {
     uv_loop_t *loop;
     SSL_CTX *tls;
+    BIO_METHOD *bio_method; /* link_bio.c; outlives every link */
+    mk__tls_cache sessions; /* to resume, by the PeerId dialed */
     mk_peer_id id;
     uv_tcp_t listener;
     uv_idle_t idle; /* runs deferred link work, active only while needed */
@@ -205,6 +216,20 @@ void mk__link_close(mk_link *l, uint32_t code, const char *reason,
 
 /* Runs a link's deferred work (called from the transport's idle). */
 void mk__link_run(mk_link *l);
+
+/* ---- link_bio.c ----------------------------------------------------- */
+
+/* The BIO method of link_bio.c, one per transport (BIO_meth_free). NULL
+ * on allocation failure. */
+BIO_METHOD *mk__link_bio_method_new(void);
+
+/* A BIO on `l`'s buffers (rin/held to read, pend to write), or NULL. */
+BIO *mk__link_bio_new(mk_link *l);
+
+/* Copies what the session left of the current read (rin) to `held`, so
+ * the transport's read buffer can be reused; rin is empty after. 0 or
+ * MK_ENOMEM. */
+int mk__link_keep_unread(mk_link *l);
 
 /* ---- transport.c, for links ------------------------------------------- */
 

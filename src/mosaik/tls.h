@@ -6,6 +6,13 @@
  * proves it holds the private half. A dialer names the PeerId it wants and
  * aborts the handshake (before sending its own Finished, so the acceptor
  * never sees a completed link) when another key answers.
+ *
+ * Sessions resume (TLS 1.3 tickets, one per full handshake): a dialer
+ * keeps the last ticket from each PeerId it dialed (tls_cache.h) and
+ * offers it only to a dial that expects that same PeerId. A resumed
+ * handshake carries no certificates; the remote's key is then the one the
+ * session was made with, which mk__tls_established reads and checks
+ * against the expected one like a fresh handshake does.
  */
 #ifndef MK_TLS_H
 #define MK_TLS_H
@@ -14,6 +21,7 @@
 #include <stdbool.h>
 
 #include "mosaik/key.h"
+#include "mosaik/tls_cache.h"
 
 /* What the handshake learns about the remote, filled in by the
  * certificate check; one per connection, owned by the link. */
@@ -23,6 +31,10 @@ typedef struct mk__tls_auth {
     bool has_expect;
     bool have_peer;
     bool wrong_peer; /* the handshake failed because peer != expect */
+    bool resumed;    /* set by mk__tls_established */
+    /* Dialer: where the tickets the acceptor sends go, under `expect`;
+     * NULL keeps none. Borrowed. */
+    mk__tls_cache *cache;
 } mk__tls_auth;
 
 /* Makes a transport's context from `kp` (read, not kept: the context holds
@@ -31,13 +43,22 @@ typedef struct mk__tls_auth {
  * NULL). */
 int mk__tls_ctx_new(const mk_keypair *kp, SSL_CTX **out, char *err);
 
-/* A connection over a pair of memory BIOs: the link writes received bytes
- * into `*rbio` and sends what appears in `*wbio`. A dialer offers exactly
- * `alpn`; an acceptor (alpn NULL) takes whatever single protocol the
- * dialer offers and lets the transport judge it. `auth` is borrowed and
- * must outlive the SSL. NULL on allocation failure. */
+/* A connection doing its I/O through `bio` (both directions; the SSL
+ * takes the caller's reference, also when it fails). A dialer offers
+ * exactly `alpn` and, when auth->cache holds a session for auth->expect
+ * made with that same key, offers to resume it; an acceptor (alpn NULL)
+ * takes whatever single protocol the dialer offers and lets the transport
+ * judge it. `auth` is borrowed and must outlive the SSL. NULL on
+ * allocation failure. */
 SSL *mk__tls_new(SSL_CTX *ctx, const char *alpn, mk__tls_auth *auth,
-                 BIO **rbio, BIO **wbio);
+                 BIO *bio);
+
+/* To call once SSL_do_handshake has succeeded, before anything more is
+ * sent. A full handshake was checked as it ran (auth->peer is set); a
+ * resumed one is checked here: the remote is the key of the session's
+ * certificate, and a dialer refuses it unless it is auth->expect. Returns
+ * 0, MK_EWRONG_PEER (auth->wrong_peer set) or MK_ETLS. */
+int mk__tls_established(SSL *ssl, mk__tls_auth *auth);
 
 /* One line of OpenSSL's error queue (emptying it) into `buf`, for logs. */
 void mk__tls_errstr(char *buf, size_t size);

@@ -377,6 +377,12 @@ int mk_transport_new(const mk_transport_config *cfg, mk_transport **out,
     rc = mk__tls_ctx_new(cfg->key, &t->tls, err);
     if (rc != 0)
         goto err_after_alloc;
+    mk__tls_cache_init(&t->sessions);
+    t->bio_method = mk__link_bio_method_new();
+    if (!t->bio_method) {
+        rc = say(err, MK_ENOMEM, "transport: out of memory");
+        goto err_after_tls;
+    }
     if (cfg->listen) {
         rc = open_listener(&ss, &fd);
         if (rc != 0) {
@@ -415,6 +421,7 @@ int mk_transport_new(const mk_transport_config *cfg, mk_transport **out,
     return 0;
 
 err_after_tls:
+    BIO_meth_free(t->bio_method);
     SSL_CTX_free(t->tls);
 err_after_alloc:
     free(t->rbuf);
@@ -519,6 +526,8 @@ static void on_transport_handle_closed(uv_handle_t *h)
         return;
     void (*cb)(void *) = t->close_cb;
     void *data = t->close_data;
+    mk__tls_cache_free(&t->sessions);
+    BIO_meth_free(t->bio_method); /* every link is gone */
     SSL_CTX_free(t->tls);
     free(t->serves);
     free(t->rbuf);

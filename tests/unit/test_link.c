@@ -413,6 +413,92 @@ static void wrong_peer_is_refused(void **state)
     assert_int_equal(f->dial[0].dials, 1);
 }
 
+/* ---- resumption ---------------------------------------------------------- */
+
+/* Dials a from b once and waits for the session ticket a sends after the
+ * handshake (a frame from a behind it says it has been read). */
+static end *dial_for_ticket(fx *f, int i)
+{
+    end *d = dial_ok(f, i);
+    end *a = &f->acc[f->nacc - 1];
+    d->script = a->script = false;
+    assert_int_equal(mk_link_send(a->link, "t", 1), 0);
+    RUN_UNTIL(f, d->frames == 1);
+    return d;
+}
+
+/* The second link to the same key resumes the first one's session, also
+ * once the first is gone: no certificates are exchanged, yet each side
+ * still knows the other's key, both derive the same secrets, and frames
+ * flow. */
+static void resumed_session_works(void **state)
+{
+    fx *f = *state;
+    start_pair(f, 0, 0);
+    end *d0 = dial_for_ticket(f, 0);
+    assert_false(SSL_session_reused(d0->link->ssl));
+    assert_non_null(mk__tls_cache_get(&f->b->sessions, &f->ka.pub));
+    mk_link_close(d0->link, MK_CLOSE_SUCCESS, NULL);
+    RUN_UNTIL(f, d0->closes == 1 && f->acc[0].closes == 1);
+    RUN_UNTIL(f, mk__q_empty(&f->a->links) && mk__q_empty(&f->b->links));
+
+    end *d1 = dial_ok(f, 1);
+    end *a1 = &f->acc[1];
+    d1->script = a1->script = false;
+    assert_true(SSL_session_reused(d1->link->ssl));
+    assert_true(SSL_session_reused(a1->link->ssl));
+    assert_true(mk_id_eq(mk_link_peer(d1->link), &f->ka.pub));
+    assert_true(mk_id_eq(mk_link_peer(a1->link), &f->kb.pub));
+    uint8_t x[32], y[32];
+    assert_int_equal(mk_link_export(d1->link, "resumed", x), 0);
+    assert_int_equal(mk_link_export(a1->link, "resumed", y), 0);
+    assert_memory_equal(x, y, 32);
+    assert_int_equal(mk_link_send(d1->link, "up", 2), 0);
+    assert_int_equal(mk_link_send(a1->link, "down", 4), 0);
+    RUN_UNTIL(f, a1->frames == 1 && d1->frames == 1);
+
+    mk_transport_stats sa, sb;
+    mk_transport_stats_get(f->a, &sa);
+    mk_transport_stats_get(f->b, &sb);
+    assert_int_equal(sa.links_resumed, 1);
+    assert_int_equal(sb.links_resumed, 1);
+    assert_int_equal(sb.links_dialed, 2);
+}
+
+/* A session vouches only for the key it was made with. Filed under
+ * another key (as a confused cache would do), it is not offered to a dial
+ * expecting that key, which then meets a's certificate and refuses it as
+ * after any full handshake, before the acceptor completes its side. */
+static void resumed_session_is_bound_to_its_key(void **state)
+{
+    fx *f = *state;
+    start_pair(f, 0, 0);
+    dial_for_ticket(f, 0);
+    SSL_SESSION *s = mk__tls_cache_get(&f->b->sessions, &f->ka.pub);
+    assert_non_null(s);
+    assert_int_equal(SSL_SESSION_up_ref(s), 1);
+    mk__tls_cache_put(&f->b->sessions, &f->kc.pub, s);
+
+    assert_int_equal(mk_transport_connect(f->b, &f->kc.pub,
+                                          mk_transport_listen_addr(f->a),
+                                          ALPN, on_dial, &f->dial[1]),
+                     0);
+    RUN_UNTIL(f, f->dial[1].dials == 1);
+    assert_int_equal(f->dial[1].dial_status, MK_EWRONG_PEER);
+    assert_null(f->dial[1].link);
+    /* Only the first link ever reached a's handler. */
+    nap(f, 50);
+    assert_int_equal(f->nacc, 1);
+    mk_transport_stats sa, sb;
+    mk_transport_stats_get(f->a, &sa);
+    mk_transport_stats_get(f->b, &sb);
+    assert_int_equal(sa.links_resumed, 0);
+    assert_int_equal(sb.links_resumed, 0);
+    /* The misfiled session is gone; a's own is still there. */
+    assert_null(mk__tls_cache_get(&f->b->sessions, &f->kc.pub));
+    assert_non_null(mk__tls_cache_get(&f->b->sessions, &f->ka.pub));
+}
+
 static void frames_both_ways(void **state)
 {
     fx *f = *state;
@@ -1377,6 +1463,8 @@ int main(void)
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
         T(handshake_learns_peers),
         T(wrong_peer_is_refused),
+        T(resumed_session_works),
+        T(resumed_session_is_bound_to_its_key),
         T(frames_both_ways),
         T(held_until_callbacks_set),
         T(oversized_frame_is_refused),
