@@ -705,18 +705,33 @@ static bool preferred(const mk_node *node, const mk__peer *p)
     return p->vouched || mk__node_is_verified(node, p);
 }
 
-/* A random peer that could be dialled as a neighbour, preferred ones
- * first; NULL when there is none. */
+/* Whether the catalog is half full (in peers or bytes): from there on a
+ * node verifies the peers it holds (probes), since verification decides
+ * what a full catalog keeps, and prefers verified or vouched-for peers as
+ * neighbours. */
+static bool catalog_pressure(const mk_node *node)
+{
+    return node->n_peers >= node->dc.max_peers / 2 ||
+           node->catalog_bytes >= node->dc.max_catalog_bytes / 2;
+}
+
+/* A random peer that could be dialled as a neighbour; NULL when there is
+ * none. Under pressure (a flood may be filling the catalog) preferred
+ * peers come first. Not otherwise: a node joining knows few preferred
+ * peers (those its bootstrap peer verified: its own neighbours), and if
+ * every newcomer dialled those first their slots would be full and the
+ * overlay a star around them. */
 static mk__peer *neighbour_candidate(mk_node *node)
 {
     int64_t now = mk_mono_ms();
+    bool rank = catalog_pressure(node);
     for (int round = 0; round < 2; round++) {
         size_t n = 0;
         for (size_t i = 0; i < node->n_peers; i++) {
             const mk__peer *p = &node->peers[i];
             n += p->entry.n_addrs && !p->nbr_dialing &&
                  p->nbr_not_before <= now &&
-                 preferred(node, p) == (round == 0) &&
+                 (!rank || preferred(node, p) == (round == 0)) &&
                  !is_neighbour(node, &p->entry.peer);
         }
         if (n == 0)
@@ -726,7 +741,7 @@ static mk__peer *neighbour_candidate(mk_node *node)
             mk__peer *p = &node->peers[i];
             if (p->entry.n_addrs && !p->nbr_dialing &&
                 p->nbr_not_before <= now &&
-                preferred(node, p) == (round == 0) &&
+                (!rank || preferred(node, p) == (round == 0)) &&
                 !is_neighbour(node, &p->entry.peer) && k-- == 0)
                 return p;
         }
@@ -744,8 +759,8 @@ static bool top_up_neighbours(mk_node *node)
     size_t want = node->dc.neighbours;
     if (outbound + node->nbr_dials >= want || node->n_peers == 0)
         return false;
-    /* A few random picks per tick, verified or vouched-for peers first;
-     * peers without addresses (dial-only nodes) cannot be neighbours. */
+    /* A few random picks per tick (neighbour_candidate); peers without
+     * addresses (dial-only nodes) cannot be neighbours. */
     for (int tries = 0; tries < 8 && outbound + node->nbr_dials < want;
          tries++) {
         mk__peer *p = neighbour_candidate(node);
@@ -1681,15 +1696,6 @@ static void start_ping(mk_node *node, mk__peer *p)
     p->pinging = true;
     node->ops++;
     node->stats.probes++;
-}
-
-/* Whether the catalog is half full (in peers or bytes): from there on a
- * node verifies the peers it holds (probes), since verification decides
- * what a full catalog keeps. */
-static bool catalog_pressure(const mk_node *node)
-{
-    return node->n_peers >= node->dc.max_peers / 2 ||
-           node->catalog_bytes >= node->dc.max_catalog_bytes / 2;
 }
 
 /* ---- timers -------------------------------------------------------------- */
