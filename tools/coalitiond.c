@@ -336,6 +336,8 @@ static void write_catalog(uv_timer_t *t)
     STAT(sync_cut);
     STAT(links_idle);
     STAT(nbrs_refused);
+    STAT(syncs);
+    STAT(probes);
 #undef STAT
     json_object_set_new(root, "discovery", ds);
     snprintf(path, sizeof path, "%s/peers.json", d->data);

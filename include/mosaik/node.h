@@ -191,6 +191,7 @@ typedef struct mk_discovery_stats {
     uint64_t nbrs_refused;     /* inbound neighbour links refused/evicted */
     uint64_t entries;          /* entries stored: new peers, new versions */
     uint64_t syncs;            /* catalog exchanges completed */
+    uint64_t probes;           /* RTT probes that dialled the peer */
     size_t peers, catalog_bytes; /* held now */
 } mk_discovery_stats;
 

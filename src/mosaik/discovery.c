@@ -20,10 +20,14 @@
  *    remote holds at most one inbound link (a newer one replaces it), and
  *    when the inbound slots are full a remote address holding more of
  *    them than the newcomer's gives one up, so one host cannot take them
- *    all.
- *  - sync: a full catalog exchange, run on first contact with any peer
- *    and with the bootstrap peers until one answers. It is what makes a
- *    fresh node whole at once instead of waiting for gossip. Each side
+ *    all. Announce 1.1 adds anti-entropy (digests, see below) and RTT
+ *    pings on the link, so that neither catalogs nor RTTs cost a new
+ *    handshake per peer.
+ *  - sync: a full catalog exchange, run with the bootstrap peers until
+ *    one answers, with a neighbour that speaks announce 1.0 only (an
+ *    older node), and when asked (mk_node_sync_with). mosaik also runs
+ *    it on first contact with every peer: N² handshakes and N³ entries
+ *    across a network, which digests with a few neighbours replace. Each side
  *    sends its snapshot as SNAPSHOT chunks (network, tier, count,
  *    entries: at most MK__SNAPSHOT_CHUNK_ENTRIES entries and about
  *    MK__SNAPSHOT_CHUNK_BYTES each) followed by SNAPSHOT_END (network,
@@ -39,7 +43,9 @@
  *    A receiver takes at most max_peers + 1 entries and about
  *    max_catalog_bytes per exchange, and a sync link silent for
  *    SYNC_IDLE_MS is closed.
- *  - ping: the peer's current signed entry and a round-trip time.
+ *  - ping: the peer's current signed entry and a round-trip time, by
+ *    dialling: used by dial-only nodes, and to verify peers (mk__origin)
+ *    that are inbound neighbours or while the catalog is filling up.
  *
  * Entries are only ever stored after their signature verifies (entry.c),
  * so every path may pass entries along without trusting the sender.
@@ -94,6 +100,9 @@
 #define SYNC_TRIES 3
 /* A snapshot is queued while the link holds less than this unsent. */
 #define SNAPSHOT_HIGH_WATER (512u << 10)
+/* One anti-entropy round (a digest to one random neighbour) this often,
+ * jittered by half: it only repairs what the flood missed. */
+#define AE_INTERVAL_MS 10000
 
 /* ---- helpers ------------------------------------------------------------- */
 
@@ -117,6 +126,11 @@ static bool within_drift(const mk_node *node, int64_t at_ms)
 
 static void send_departure(mk_link *link, const mk_departure *d);
 static void replay_departures(mk_node *node, mk_link *link);
+static int take_digest(mk_node *node, mk__neighbour *nb, mk_reader *r);
+static int take_repair(mk_node *node, mk__neighbour *nb, mk_reader *r);
+static int take_want(mk_node *node, mk__neighbour *nb, mk_reader *r);
+static void send_digest(mk_node *node, mk_link *link, uint8_t flags,
+                        const mk_peer_id *lo, const mk_peer_id *hi);
 
 /* The TCP round trip of a link that just carried an exchange, as an RTT
  * sample of its peer: mosaik samples its transport's path RTT the same
@@ -333,13 +347,13 @@ static mk__neighbour *nbr_of(mk_node *node, mk_link *link)
     return NULL;
 }
 
-/* A ready neighbour link to `id`, or NULL. */
-static mk_link *nbr_link(mk_node *node, const mk_peer_id *id)
+/* The ready neighbour link to `id`, or NULL. */
+static mk__neighbour *nbr_ready(mk_node *node, const mk_peer_id *id)
 {
     for (size_t i = 0; i < node->n_nbrs; i++)
         if (node->nbrs[i].ready && !node->nbrs[i].closing &&
             mk_id_eq(&node->nbrs[i].peer, id))
-            return node->nbrs[i].link;
+            return &node->nbrs[i];
     return NULL;
 }
 
@@ -396,10 +410,52 @@ static void on_nbr_frame(mk_link *link, const uint8_t *f, size_t len,
             if (!was_ready) {
                 link_rtt_sample(node, link);
                 replay_departures(node, link);
+                mk__peer *pp = mk__node_find(node, &peer);
+                if (nb->v11) {
+                    /* Both ends send theirs: each then pushes what the
+                     * other lacks. This is the first-contact exchange
+                     * now, with a few random peers instead of all. */
+                    send_digest(node, link, 0, NULL, NULL);
+                } else if (nb->outbound && pp && !pp->synced &&
+                           !pp->syncing) {
+                    /* An older node (it turned 1.1 away) has no digests:
+                     * exchange catalogs as 1.0 did. An inbound 1.0 link
+                     * needs nothing: that node runs its own exchange. */
+                    pp->sync_due_mono =
+                        mk_mono_ms() + (int64_t)(mk__node_rand(node) % 300);
+                    mk__discovery_wake(node);
+                }
             }
         }
     } else if (!nb->ready) {
         rc = MK_EPROTO; /* nothing before the hello */
+    } else if (nb->v11 && kind == MK__MSG_DIGEST) {
+        rc = take_digest(node, nb, &r);
+    } else if (nb->v11 && kind == MK__MSG_WANT) {
+        rc = take_want(node, nb, &r);
+    } else if (nb->v11 && kind == MK__MSG_REPAIR) {
+        rc = take_repair(node, nb, &r);
+    } else if (nb->v11 && kind == MK__MSG_LINK_PING) {
+        uint64_t nonce = mk_get_varint(&r);
+        if (r.err) {
+            rc = MK_EDECODE;
+        } else if (mk_link_queued(link) <= NEIGHBOUR_QUEUE_LIMIT) {
+            mk_buf b;
+            mk_buf_init(&b);
+            mk_put_u8(&b, MK__MSG_LINK_PONG);
+            mk_put_varint(&b, nonce);
+            if (!b.err)
+                mk_link_send(link, b.data, b.len);
+            mk_buf_free(&b);
+        }
+    } else if (nb->v11 && kind == MK__MSG_LINK_PONG) {
+        uint64_t nonce = mk_get_varint(&r);
+        if (r.err) {
+            rc = MK_EDECODE;
+        } else if (nb->ping_nonce && nonce == nb->ping_nonce) {
+            nb->ping_nonce = 0;
+            mk__node_rtt_sample(node, &peer, mk_mono_us() - nb->ping_sent_us);
+        }
     } else if (kind == MK__MSG_ENTRY) {
         rc = take_entry(node, &r, &o, NULL, true, NULL, NULL);
     } else if (kind == MK__MSG_DEPARTURE) {
@@ -445,7 +501,10 @@ static void on_nbr_close(mk_link *link, uint32_t code, int status,
         mk__peer *p = nb.outbound && !nb.ready && !node->closing
                           ? mk__node_find(node, &nb.peer)
                           : NULL;
-        if (p) {
+        if (p && nb.v11 && code == MK_CLOSE_INVALID_ALPN) {
+            /* An older node: it speaks announce 1.0 only. */
+            p->legacy = true;
+        } else if (p) {
             p->nbr_backoff_ms = p->nbr_backoff_ms
                                     ? (p->nbr_backoff_ms >= NBR_BACKOFF_MAX_MS / 2
                                            ? NBR_BACKOFF_MAX_MS
@@ -469,7 +528,7 @@ static void host_of(const char *addr, char *out, size_t cap)
     out[n] = '\0';
 }
 
-static int add_nbr(mk_node *node, mk_link *link, bool outbound)
+static int add_nbr(mk_node *node, mk_link *link, bool outbound, bool v11)
 {
     if (node->n_nbrs == node->cap_nbrs) {
         size_t cap = node->cap_nbrs ? 2 * node->cap_nbrs : 8;
@@ -486,7 +545,8 @@ static int add_nbr(mk_node *node, mk_link *link, bool outbound)
                           .hello_start_ms = -1,
                           .since_mono = now,
                           .rx_mono = now,
-                          .outbound = outbound};
+                          .outbound = outbound,
+                          .v11 = v11};
     host_of(mk_link_remote_addr(link), nb->ip, sizeof nb->ip);
     mk_link_set_callbacks(link, on_nbr_frame, on_nbr_close, node);
     send_hello(node, link);
@@ -546,9 +606,8 @@ static mk__neighbour *inbound_to_evict(mk_node *node, const char *ip)
     return best;
 }
 
-static void on_announce_accept(mk_link *link, void *data)
+static void announce_accept(mk_node *node, mk_link *link, bool v11)
 {
-    mk_node *node = data;
     if (node->closing) {
         /* Whoever reaches us during the departure window (a node that
          * just learned of us) hears that we are leaving instead of
@@ -584,8 +643,18 @@ static void on_announce_accept(mk_link *link, void *data)
         }
         close_nbr(give, "making room");
     }
-    if (add_nbr(node, link, false) < 0)
+    if (add_nbr(node, link, false, v11) < 0)
         mk_link_close(link, MK_CLOSE_SUCCESS, "enough neighbours");
+}
+
+static void on_announce_accept(mk_link *link, void *data)
+{
+    announce_accept(data, link, false);
+}
+
+static void on_announce_accept_v11(mk_link *link, void *data)
+{
+    announce_accept(data, link, true);
 }
 
 /* Neighbour links that never said hello, or went silent: an honest
@@ -610,6 +679,7 @@ static void expire_neighbours(mk_node *node, int64_t now)
 typedef struct nbr_dial {
     mk_node *node;
     mk_peer_id peer;
+    bool v11;
 } nbr_dial;
 
 static void on_nbr_connected(mk_link *link, int status, void *data)
@@ -620,10 +690,11 @@ static void on_nbr_connected(mk_link *link, int status, void *data)
     if (p)
         p->nbr_dialing = false;
     node->nbr_dials--;
+    bool v11 = op->v11;
     free(op);
     if (status < 0)
         return;
-    if (node->closing || add_nbr(node, link, true) < 0)
+    if (node->closing || add_nbr(node, link, true, v11) < 0)
         mk_link_close(link, MK_CLOSE_SUCCESS, "closing");
 }
 
@@ -634,18 +705,33 @@ static bool preferred(const mk_node *node, const mk__peer *p)
     return p->vouched || mk__node_is_verified(node, p);
 }
 
-/* A random peer that could be dialled as a neighbour, preferred ones
- * first; NULL when there is none. */
+/* Whether the catalog is half full (in peers or bytes): from there on a
+ * node verifies the peers it holds (probes), since verification decides
+ * what a full catalog keeps, and prefers verified or vouched-for peers as
+ * neighbours. */
+static bool catalog_pressure(const mk_node *node)
+{
+    return node->n_peers >= node->dc.max_peers / 2 ||
+           node->catalog_bytes >= node->dc.max_catalog_bytes / 2;
+}
+
+/* A random peer that could be dialled as a neighbour; NULL when there is
+ * none. Under pressure (a flood may be filling the catalog) preferred
+ * peers come first. Not otherwise: a node joining knows few preferred
+ * peers (those its bootstrap peer verified: its own neighbours), and if
+ * every newcomer dialled those first their slots would be full and the
+ * overlay a star around them. */
 static mk__peer *neighbour_candidate(mk_node *node)
 {
     int64_t now = mk_mono_ms();
+    bool rank = catalog_pressure(node);
     for (int round = 0; round < 2; round++) {
         size_t n = 0;
         for (size_t i = 0; i < node->n_peers; i++) {
             const mk__peer *p = &node->peers[i];
             n += p->entry.n_addrs && !p->nbr_dialing &&
                  p->nbr_not_before <= now &&
-                 preferred(node, p) == (round == 0) &&
+                 (!rank || preferred(node, p) == (round == 0)) &&
                  !is_neighbour(node, &p->entry.peer);
         }
         if (n == 0)
@@ -655,7 +741,7 @@ static mk__peer *neighbour_candidate(mk_node *node)
             mk__peer *p = &node->peers[i];
             if (p->entry.n_addrs && !p->nbr_dialing &&
                 p->nbr_not_before <= now &&
-                preferred(node, p) == (round == 0) &&
+                (!rank || preferred(node, p) == (round == 0)) &&
                 !is_neighbour(node, &p->entry.peer) && k-- == 0)
                 return p;
         }
@@ -673,8 +759,8 @@ static bool top_up_neighbours(mk_node *node)
     size_t want = node->dc.neighbours;
     if (outbound + node->nbr_dials >= want || node->n_peers == 0)
         return false;
-    /* A few random picks per tick, verified or vouched-for peers first;
-     * peers without addresses (dial-only nodes) cannot be neighbours. */
+    /* A few random picks per tick (neighbour_candidate); peers without
+     * addresses (dial-only nodes) cannot be neighbours. */
     for (int tries = 0; tries < 8 && outbound + node->nbr_dials < want;
          tries++) {
         mk__peer *p = neighbour_candidate(node);
@@ -685,7 +771,9 @@ static bool top_up_neighbours(mk_node *node)
             return true;
         op->node = node;
         op->peer = p->entry.peer;
-        if (mk_node_dial(node, &p->entry.peer, MK__ALPN_ANNOUNCE,
+        op->v11 = !p->legacy;
+        if (mk_node_dial(node, &p->entry.peer,
+                         op->v11 ? MK__ALPN_ANNOUNCE_V11 : MK__ALPN_ANNOUNCE,
                          on_nbr_connected, op) == 0) {
             p->nbr_dialing = true;
             node->nbr_dials++;
@@ -806,6 +894,309 @@ int mk__discovery_depart(mk_node *node)
             free(fw);
     }
     return sent;
+}
+
+/* ---- anti-entropy: digests over neighbour links (announce 1.1) ----------
+ * A node's catalog and its own entry, in PeerId order, are summarised as
+ * (peer, start, update) triples, ~44 bytes each, in DIGEST frames that
+ * each cover a range [lo, hi) of the id space. The receiver merges the
+ * range with its own and asks (WANT) for what is newer there and its
+ * catalog would take; the sender answers with REPAIR frames (signed
+ * entries, verified by their own signatures like any other). Entries
+ * move only when asked for, so what a full catalog turns away is not
+ * sent again every round. When the sender asked (flag bit 0) and the
+ * receiver holds something the sender lacks, the receiver's own digest of
+ * that range follows, and the sender pulls in turn. Both ends of a new neighbour link send a digest once it is
+ * ready, which is what makes a joining node whole from a few random
+ * peers; after that one round every AE_INTERVAL_MS with one random
+ * neighbour catches whatever the flood missed. */
+
+/* Our catalog with our own entry merged in at its place: k in
+ * [0, n_peers] (ordered by PeerId). */
+static const mk_peer_entry *merged_at(const mk_node *node, size_t self_at,
+                                      size_t k)
+{
+    if (k == self_at)
+        return &node->self;
+    return &node->peers[k < self_at ? k : k - 1].entry;
+}
+
+static bool id_below(const mk_peer_id *id, const mk_peer_id *hi)
+{
+    return !hi || mk_id_cmp(id, hi) < 0;
+}
+
+/* Sends our digest of [lo, hi) (lo NULL: from the start; hi NULL: to the
+ * end), split into frames of at most MK__DIGEST_ITEMS triples. */
+static void send_digest(mk_node *node, mk_link *link, uint8_t flags,
+                        const mk_peer_id *lo, const mk_peer_id *hi)
+{
+    static const mk_peer_id zero;
+    size_t self_at = mk__node_after(node, &node->self.peer);
+    size_t total = node->n_peers + 1;
+    size_t per = node->max_frame / 2 / 50;
+    if (per > MK__DIGEST_ITEMS)
+        per = MK__DIGEST_ITEMS;
+    if (per == 0)
+        per = 1;
+    size_t k = 0;
+    while (k < total && lo && mk_id_cmp(&merged_at(node, self_at, k)->peer,
+                                        lo) < 0)
+        k++;
+    mk_peer_id from = lo ? *lo : zero;
+    for (;;) {
+        size_t end = k;
+        while (end < total && end - k < per &&
+               id_below(&merged_at(node, self_at, end)->peer, hi))
+            end++;
+        /* This frame's range stops where the next frame's first item
+         * starts, or at the caller's hi. */
+        bool more = end < total && end - k == per &&
+                    id_below(&merged_at(node, self_at, end)->peer, hi);
+        const mk_peer_id *upto =
+            more ? &merged_at(node, self_at, end)->peer : hi;
+        mk_buf b;
+        mk_buf_init(&b);
+        mk_put_u8(&b, MK__MSG_DIGEST);
+        mk_put_u8(&b, (uint8_t)(flags | (upto ? 0 : 2)));
+        mk_put_id(&b, &from);
+        mk_put_id(&b, upto ? upto : &zero);
+        mk_put_varint(&b, end - k);
+        for (size_t i = k; i < end; i++) {
+            const mk_peer_entry *e = merged_at(node, self_at, i);
+            mk_put_id(&b, &e->peer);
+            mk_put_i64(&b, e->start_ms);
+            mk_put_i64(&b, e->update_ms);
+        }
+        if (!b.err)
+            mk_link_send(link, b.data, b.len);
+        mk_buf_free(&b);
+        if (!more)
+            return;
+        from = *upto;
+        k = end;
+    }
+}
+
+/* REPAIR frames, filled by repair_add and sent by repair_flush. */
+typedef struct repair {
+    mk_buf body;
+    size_t n;
+    bool stopped; /* the link's queue is full: the next round resumes */
+} repair;
+
+static void repair_flush(mk_node *node, mk_link *link, repair *rp)
+{
+    if (rp->n > 0 && !rp->body.err) {
+        mk_buf b;
+        mk_buf_init(&b);
+        mk_put_u8(&b, MK__MSG_REPAIR);
+        mk_put_varint(&b, rp->n);
+        mk_put_raw(&b, rp->body.data, rp->body.len);
+        if (!b.err)
+            mk_link_send(link, b.data, b.len);
+        mk_buf_free(&b);
+    }
+    mk_buf_free(&rp->body);
+    mk_buf_init(&rp->body);
+    rp->n = 0;
+    if (mk_link_queued(link) > NEIGHBOUR_QUEUE_LIMIT)
+        rp->stopped = true;
+}
+
+static void repair_add(mk_node *node, mk_link *link, repair *rp,
+                       const mk_peer_entry *e, int64_t cutoff)
+{
+    if (rp->stopped || e->update_ms < cutoff)
+        return; /* the remote would refuse it as stale */
+    size_t chunk_bytes = node->max_frame / 2 < MK__SNAPSHOT_CHUNK_BYTES
+                             ? node->max_frame / 2
+                             : MK__SNAPSHOT_CHUNK_BYTES;
+    mk_put_bytes(&rp->body, e->wire, e->wire_len);
+    rp->n++;
+    if (rp->n >= MK__SNAPSHOT_CHUNK_ENTRIES || rp->body.len >= chunk_bytes)
+        repair_flush(node, link, rp);
+}
+
+/* WANT frames: the ids a digest showed us we lack. */
+typedef struct want {
+    mk_buf ids;
+    size_t n;
+} want;
+
+static void want_flush(mk_link *link, want *w)
+{
+    if (w->n > 0 && !w->ids.err) {
+        mk_buf b;
+        mk_buf_init(&b);
+        mk_put_u8(&b, MK__MSG_WANT);
+        mk_put_varint(&b, w->n);
+        mk_put_raw(&b, w->ids.data, w->ids.len);
+        if (!b.err)
+            mk_link_send(link, b.data, b.len);
+        mk_buf_free(&b);
+    }
+    mk_buf_free(&w->ids);
+    mk_buf_init(&w->ids);
+    w->n = 0;
+}
+
+static int take_digest(mk_node *node, mk__neighbour *nb, mk_reader *r)
+{
+    mk_link *link = nb->link;
+    mk_peer_id via = nb->peer, lo, hi;
+    uint8_t flags = mk_get_u8(r);
+    mk_get_id(r, &lo);
+    mk_get_id(r, &hi);
+    size_t count = mk_get_count(r, MK__DIGEST_ITEMS_IN, 34);
+    if (r->err || flags > 3)
+        return MK_EDECODE;
+    const mk_peer_id *hip = flags & 2 ? NULL : &hi;
+    mk__origin o = {.via = &via, .reached = nb->outbound};
+    int64_t cutoff = mk_now_ms() - (int64_t)node->dc.purge_after_ms;
+    size_t self_at = mk__node_after(node, &node->self.peer);
+    size_t total = node->n_peers + 1, k = 0;
+    while (k < total &&
+           mk_id_cmp(&merged_at(node, self_at, k)->peer, &lo) < 0)
+        k++;
+    want w = {.n = 0};
+    mk_buf_init(&w.ids);
+    /* `ahead`: we hold something in the range the sender lacks or holds
+     * older (it may pull it once it has our digest). */
+    bool ahead = false, have_prev = false;
+    mk_peer_id prev;
+    int rc = 0;
+    for (size_t i = 0; i < count; i++) {
+        mk_peer_id id;
+        mk_get_id(r, &id);
+        int64_t start = mk_get_i64(r), update = mk_get_i64(r);
+        if (r->err || mk_id_cmp(&id, &lo) < 0 || !id_below(&id, hip) ||
+            (have_prev && mk_id_cmp(&id, &prev) <= 0)) {
+            rc = MK_EDECODE; /* out of its range, or out of order */
+            break;
+        }
+        prev = id;
+        have_prev = true;
+        const mk_peer_entry *e;
+        while (k < total &&
+               mk_id_cmp(&(e = merged_at(node, self_at, k))->peer, &id) < 0) {
+            ahead = ahead || (e->update_ms >= cutoff &&
+                              !mk_id_eq(&e->peer, &via));
+            k++;
+        }
+        if (k < total && mk_id_eq(&(e = merged_at(node, self_at, k))->peer,
+                                  &id)) {
+            k++;
+            int c = start != e->start_ms ? (start < e->start_ms ? -1 : 1)
+                    : update != e->update_ms ? (update < e->update_ms ? -1 : 1)
+                                             : 0;
+            ahead = ahead || (c < 0 && !mk_id_eq(&e->peer, &via));
+            if (c <= 0)
+                continue;
+        }
+        /* Theirs is newer or new to us: wanted if our catalog's rules
+         * would take it (not tombstoned, not stale, room for it, the
+         * remote's allowance not spent), so a flood kept out of a full
+         * catalog is not sent again every round. */
+        mk__upsert j = mk__node_judge(node, &node->network, &id, start,
+                                      update, &o);
+        if (j == MK__UPSERT_NEW || j == MK__UPSERT_UPDATED) {
+            mk_put_id(&w.ids, &id);
+            if (++w.n == MK__DIGEST_ITEMS)
+                want_flush(link, &w);
+        }
+    }
+    if (rc == 0) {
+        const mk_peer_entry *e;
+        for (; !ahead && k < total &&
+               id_below(&(e = merged_at(node, self_at, k))->peer, hip);
+             k++)
+            ahead = e->update_ms >= cutoff && !mk_id_eq(&e->peer, &via);
+        want_flush(link, &w);
+        if ((flags & 1) && ahead &&
+            mk_link_queued(link) <= NEIGHBOUR_QUEUE_LIMIT)
+            send_digest(node, link, 0, &lo, hip);
+    }
+    mk_buf_free(&w.ids);
+    return rc;
+}
+
+/* The entries a neighbour asked for, those we hold fresh. */
+static int take_want(mk_node *node, mk__neighbour *nb, mk_reader *r)
+{
+    mk_link *link = nb->link;
+    size_t n = mk_get_count(r, MK__DIGEST_ITEMS_IN, 32);
+    if (r->err)
+        return MK_EDECODE;
+    int64_t cutoff = mk_now_ms() - (int64_t)node->dc.purge_after_ms;
+    repair rp = {.n = 0};
+    mk_buf_init(&rp.body);
+    for (size_t i = 0; i < n; i++) {
+        mk_peer_id id;
+        mk_get_id(r, &id);
+        if (r->err)
+            break;
+        const mk__peer *p;
+        if (mk_id_eq(&id, &node->self.peer))
+            repair_add(node, link, &rp, &node->self, cutoff);
+        else if ((p = mk__node_find(node, &id)))
+            repair_add(node, link, &rp, &p->entry, cutoff);
+    }
+    repair_flush(node, link, &rp);
+    mk_buf_free(&rp.body);
+    return r->err ? MK_EDECODE : 0;
+}
+
+static int take_repair(mk_node *node, mk__neighbour *nb, mk_reader *r)
+{
+    mk_peer_id via = nb->peer;
+    mk__origin o = {.from = nb->link, .via = &via, .reached = nb->outbound,
+                    .quiet = true};
+    size_t n = mk_get_count(r, MK__SNAPSHOT_CHUNK_ENTRIES_IN, MK_SIG_LEN);
+    int rc = r->err ? MK_EDECODE : 0;
+    /* Snapshot rules: an entry may be up to purge_after old. */
+    for (size_t i = 0; i < n && rc == 0; i++)
+        rc = take_entry(node, r, &o, NULL, false, NULL, NULL);
+    return rc;
+}
+
+/* One anti-entropy round: a digest to one random ready 1.1 neighbour,
+ * which answers with what we lack and asks for what it lacks. */
+static void anti_entropy(mk_node *node, int64_t now)
+{
+    if (now < node->ae_due_mono)
+        return;
+    node->ae_due_mono = now + jittered(node, AE_INTERVAL_MS, 50);
+    size_t n = 0;
+    for (size_t i = 0; i < node->n_nbrs; i++)
+        n += node->nbrs[i].ready && !node->nbrs[i].closing &&
+             node->nbrs[i].v11;
+    if (n == 0)
+        return;
+    size_t k = mk__node_rand(node) % n;
+    for (size_t i = 0; i < node->n_nbrs; i++) {
+        mk__neighbour *nb = &node->nbrs[i];
+        if (nb->ready && !nb->closing && nb->v11 && k-- == 0) {
+            if (mk_link_queued(nb->link) <= NEIGHBOUR_QUEUE_LIMIT)
+                send_digest(node, nb->link, 1, NULL, NULL);
+            return;
+        }
+    }
+}
+
+static void send_link_ping(mk_node *node, mk__neighbour *nb)
+{
+    if (++node->ping_nonce == 0)
+        node->ping_nonce = 1;
+    mk_buf b;
+    mk_buf_init(&b);
+    mk_put_u8(&b, MK__MSG_LINK_PING);
+    mk_put_varint(&b, node->ping_nonce);
+    if (!b.err && mk_link_send(nb->link, b.data, b.len) == 0) {
+        nb->ping_nonce = node->ping_nonce;
+        nb->ping_sent_us = mk_mono_us();
+    }
+    mk_buf_free(&b);
 }
 
 /* ---- sync: full catalog exchange ----------------------------------------- */
@@ -1304,6 +1695,7 @@ static void start_ping(mk_node *node, mk__peer *p)
     }
     p->pinging = true;
     node->ops++;
+    node->stats.probes++;
 }
 
 /* ---- timers -------------------------------------------------------------- */
@@ -1376,32 +1768,67 @@ bool mk__discovery_tick(mk_node *node)
                 }
             }
             busy = busy || (p->sync_due_mono && !p->synced);
-            if (p->entry.n_addrs && !p->pinging && p->next_ping_mono <= now &&
-                pinging < MAX_PINGS_IN_FLIGHT) {
-                /* A probe is a TLS handshake; a peer that gave us a sample
-                 * within the last interval anyway (a catalog exchange, a
-                 * neighbour link, group or stream traffic) does not need
-                 * one. Without this every node pinged every peer within a
-                 * second of meeting it: N² handshakes right when the
-                 * first-contact exchanges had just measured the same. */
-                int64_t interval = node->dc.rtt_probe_interval_ms;
-                mk_link *nl = nbr_link(node, &p->entry.peer);
-                if (nl)
-                    link_rtt_sample(node, nl); /* a neighbour: ask TCP */
-                /* A peer not yet verified is probed anyway: the probe
-                 * is what verifies it (mk__origin). */
-                if (p->rtt_at_mono && now - p->rtt_at_mono < interval / 2 &&
-                    mk__node_is_verified(node, p)) {
-                    p->next_ping_mono =
-                        p->rtt_at_mono +
-                        jittered(node, node->dc.rtt_probe_interval_ms, 50);
-                } else {
+            if (!p->entry.n_addrs || p->pinging || p->next_ping_mono > now)
+                continue;
+            int64_t interval = node->dc.rtt_probe_interval_ms;
+            int64_t next = now + jittered(node, node->dc.rtt_probe_interval_ms,
+                                          50);
+            mk__neighbour *nb = nbr_ready(node, &p->entry.peer);
+            if (nb) {
+                /* A neighbour is measured over its link: a LINK_PING on
+                 * 1.1, TCP's estimate on 1.0. No handshake either way. */
+                if (!nb->v11)
+                    link_rtt_sample(node, nb->link);
+                else if (!nb->ping_nonce ||
+                         mk_mono_us() - nb->ping_sent_us >
+                             1000 * (int64_t)PING_TIMEOUT_MS)
+                    send_link_ping(node, nb);
+                p->next_ping_mono = next;
+                /* A neighbour that dialled us proved its key, not its
+                 * address: one dialled probe verifies it, so that it
+                 * leads our snapshots and keeps its place when a flood
+                 * fills the catalog. A few per node, not one per peer. */
+                if (!nb->outbound && !mk__node_is_verified(node, p) &&
+                    pinging < MAX_PINGS_IN_FLIGHT) {
                     start_ping(node, p);
                     pinging++;
                 }
+                continue;
+            }
+            /* Any other peer only by dialling it: a TLS handshake. A
+             * node that listens does that only to verify peers while its
+             * catalog is filling up, which is when verification decides
+             * what stays (node.c); its RTT to the others comes from the
+             * links it has with them (neighbours, streams, groups).
+             * Probing every peer was N² handshakes per probe interval
+             * across a network. A dial-only node (a client) has no
+             * neighbours to ask and only its own N probes to pay: it
+             * probes as before. */
+            bool verified = mk__node_is_verified(node, p);
+            if (node->self.n_addrs > 0 &&
+                !(catalog_pressure(node) && !verified)) {
+                p->next_ping_mono = next;
+                continue;
+            }
+            if (pinging >= MAX_PINGS_IN_FLIGHT)
+                continue;
+            /* A probe is a TLS handshake; a peer that gave us a sample
+             * within the last interval anyway (a catalog exchange, group
+             * or stream traffic) does not need one. A peer not yet
+             * verified is probed anyway: the probe is what verifies it
+             * (mk__origin). */
+            if (p->rtt_at_mono && now - p->rtt_at_mono < interval / 2 &&
+                verified) {
+                p->next_ping_mono =
+                    p->rtt_at_mono +
+                    jittered(node, node->dc.rtt_probe_interval_ms, 50);
+            } else {
+                start_ping(node, p);
+                pinging++;
             }
         }
     }
+    anti_entropy(node, now);
     return top_up_neighbours(node) || busy;
 }
 
@@ -1436,6 +1863,9 @@ int mk__discovery_serve(mk_node *node)
 {
     int rc = mk_transport_serve(node->transport, MK__ALPN_ANNOUNCE,
                                 on_announce_accept, node);
+    if (rc == 0)
+        rc = mk_transport_serve(node->transport, MK__ALPN_ANNOUNCE_V11,
+                                on_announce_accept_v11, node);
     if (rc == 0)
         rc = mk_transport_serve(node->transport, MK__ALPN_SYNC,
                                 on_sync_accept, node);

@@ -879,17 +879,15 @@ mk__upsert mk__node_upsert(mk_node *node, mk_peer_entry *e,
          &p->entry);
     /* A watcher may have fed more entries; look the peer up again. */
     p = mk__node_find(node, &id);
-    if (p && node->started && !node->closing) {
+    /* No catalog exchange on first contact any more: that was one TLS
+     * handshake and two whole catalogs per pair of nodes, N² in all.
+     * A new peer reaches everyone by this flood over the neighbour
+     * links, and what a flood missed, the digests repair (discovery.c).
+     * A repair is old news everywhere else: not forwarded. */
+    if (p && node->started && !node->closing && !(o && o->quiet)) {
         mk__discovery_gossip(node, &p->entry, from);
-        /* First contact: exchange catalogs, after a short random delay
-         * so that when both sides notice each other at once, usually
-         * only one exchange runs (the other side's marks us synced). */
-        if (res == MK__UPSERT_NEW && !p->synced && !p->syncing &&
-            p->entry.n_addrs > 0) {
-            p->sync_due_mono =
-                mk_mono_ms() + (int64_t)(mk__node_rand(node) % 300);
-            mk__discovery_wake(node);
-        }
+        if (res == MK__UPSERT_NEW)
+            mk__discovery_wake(node); /* a neighbour candidate, maybe */
     }
     announce_victims(node, &vs);
     return res;
@@ -1028,6 +1026,29 @@ void mk__node_rtt_sample(mk_node *node, const mk_peer_id *id, int64_t us)
         p->rttvar_us = (3 * p->rttvar_us + diff) / 4;
         p->srtt_us = (7 * p->srtt_us + us) / 8;
     }
+}
+
+static size_t strings_bytes(char *const *v, size_t n)
+{
+    size_t b = n * sizeof *v;
+    for (size_t i = 0; i < n; i++)
+        b += strlen(v[i]) + 1;
+    return b;
+}
+
+size_t mk__node_catalog_memory(const mk_node *node)
+{
+    size_t b = node->cap_peers * sizeof *node->peers;
+    for (size_t i = 0; i < node->n_peers; i++) {
+        const mk_peer_entry *e = &node->peers[i].entry;
+        b += e->wire_len + strings_bytes(e->addrs, e->n_addrs) +
+             strings_bytes(e->tags, e->n_tags) +
+             (e->n_streams + e->n_groups) * sizeof(mk_id) +
+             e->n_tickets * sizeof *e->tickets;
+        for (size_t t = 0; t < e->n_tickets; t++)
+            b += e->tickets[t].len + 1;
+    }
+    return b;
 }
 
 size_t mk_node_peer_count(const mk_node *node)

@@ -10,6 +10,11 @@
 #include "mosaik/node.h"
 
 #define MK__ALPN_ANNOUNCE "/mosaik/discovery/announce/1.0"
+/* 1.1: 1.0 plus anti-entropy (DIGEST, REPAIR) and pings on the link
+ * (LINK_PING, LINK_PONG). A node serves both and dials 1.1 first; a peer
+ * that turns 1.1 away (MK_CLOSE_INVALID_ALPN) is dialled with 1.0 from
+ * then on and gets the 1.0 treatment: a catalog exchange over sync. */
+#define MK__ALPN_ANNOUNCE_V11 "/mosaik/discovery/announce/1.1"
 /* 2.0: the snapshot travels in chunks with an end marker (discovery.c). */
 #define MK__ALPN_SYNC "/mosaik/discovery/sync/2.0"
 #define MK__ALPN_PING "/mosaik/discovery/ping/1.0"
@@ -26,7 +31,26 @@ enum {
     MK__MSG_PING = 5,      /* network[32] */
     MK__MSG_PONG = 6,      /* signed entry */
     MK__MSG_SNAPSHOT_END = 7, /* network[32], entries sent in all chunks */
+    /* Announce 1.1 only. A digest of the sender's catalog (its own entry
+     * included) over the PeerId range [lo, hi): flags (u8; bit 0: answer
+     * with your digest of this range if you lack anything; bit 1: hi is
+     * the end of the id space), lo[32], hi[32], count, count × (peer[32],
+     * start i64, update i64), ascending by peer. */
+    MK__MSG_DIGEST = 8,
+    /* The entries a WANT asked for: count, signed entries. Judged like
+     * snapshot entries, and not forwarded. */
+    MK__MSG_REPAIR = 9,
+    MK__MSG_LINK_PING = 10, /* nonce varint */
+    MK__MSG_LINK_PONG = 11, /* the ping's nonce */
+    /* The peers a digest listed newer than what we hold: count, peer[32]
+     * each. */
+    MK__MSG_WANT = 12,
 };
+
+/* Digest items per DIGEST frame we send (at most ~44 bytes each), and
+ * taken in one we receive. */
+#define MK__DIGEST_ITEMS 1024
+#define MK__DIGEST_ITEMS_IN 4096
 
 /* A snapshot chunk holds at most this many entries, and its entries add
  * up to at most MK__SNAPSHOT_CHUNK_BYTES plus one entry: a frame of ~272
@@ -65,6 +89,9 @@ typedef struct mk__peer {
      * neighbours are chosen, and in our own snapshots. */
     bool vouched;
     uint8_t sync_tries;    /* first-contact exchanges tried */
+    /* It turned announce 1.1 away: an older node, dialled with 1.0 and
+     * sent a catalog exchange when it becomes a neighbour. */
+    bool legacy;
 } mk__peer;
 
 /* A remote's allowance of new peers (token bucket, node.c). */
@@ -99,6 +126,9 @@ typedef struct mk__neighbour {
     int64_t rx_mono;        /* when it last delivered a frame */
     char ip[64];            /* the remote's address without the port */
     bool outbound;
+    bool v11;     /* announce 1.1: digests and link pings */
+    uint64_t ping_nonce;  /* the LINK_PING awaiting its pong (0: none) */
+    int64_t ping_sent_us; /* when it was sent */
     bool ready;   /* its hello arrived: what it says is believed */
     bool closing; /* closed by us; gone at its close callback */
 } mk__neighbour;
@@ -156,6 +186,9 @@ struct mk_node {
 
     mk__bootstrap *boots;
     size_t n_boots;
+
+    int64_t ae_due_mono;  /* the next anti-entropy round (digest) */
+    uint64_t ping_nonce;  /* the last LINK_PING nonce sent */
 
     mk_node_watch *watches;
     int dispatching; /* >0 while watchers run: unwatch defers freeing */
@@ -220,6 +253,7 @@ typedef struct mk__origin {
                               back), or NULL */
     const mk_peer_id *via; /* the link's authenticated remote */
     bool reached;          /* we dialled that remote */
+    bool quiet;            /* old news (a repair): not forwarded */
 } mk__origin;
 
 /* Takes ownership of `e` in every case (stored or freed). `o` is where it
@@ -274,6 +308,9 @@ bool mk__node_take_departure(mk_node *node, const mk_departure *d,
 void mk__node_drop_peer(mk_node *node, const mk_peer_id *id,
                         int64_t incarnation);
 void mk__node_rtt_sample(mk_node *node, const mk_peer_id *id, int64_t us);
+/* Heap bytes the catalog holds: the peer array (its capacity) and each
+ * entry's decoded lists and wire form, as requested from malloc. */
+size_t mk__node_catalog_memory(const mk_node *node);
 
 /* node_metrics.c: the node's own series (links, discovery) in a new
  * registry. 0 or MK_ENOMEM. */

@@ -868,6 +868,67 @@ static bool knows_all(const daemon_proc *d, const daemon_proc *of, int n,
  * honest nodes keep each other, nothing dated ahead is stored anywhere;
  * and afterwards a new node finds every honest peer at once, a restarted
  * member too, and `coalition net peers` works. */
+/* Sixteen nodes converge without each meeting every other: catalog
+ * exchanges (each a TLS handshake and two whole catalogs) run with the
+ * bootstrap peer, the rest travels by gossip and digests over neighbour
+ * links (docs/discovery.md, "Scaling"). Before, every node exchanged
+ * catalogs with every peer it heard of: about N²/2 exchanges. Then the
+ * bootstrap node dies and a newcomer joins through another node: every
+ * node still learns of it, and it of every live node. */
+static void sixteen_converge_without_meeting_everyone(void **state)
+{
+    enum { N = 16 };
+    daemon_proc d[N + 1];
+    start_all(d, N, NULL);
+    int64_t t0 = mk_mono_ms();
+    int64_t deadline = t0 + (int64_t)(10000 * time_factor());
+    bool all = false;
+    while (!all && mk_mono_ms() < deadline) {
+        all = true;
+        for (int i = 0; i < N && all; i++)
+            all = count_peers(&d[i]) == N - 1;
+        if (!all)
+            sleep_ms(100);
+    }
+    if (!all)
+        for (int i = 0; i < N; i++)
+            fprintf(stderr, "%s knows %zu\n", d[i].name, count_peers(&d[i]));
+    assert_true(all);
+    print_message("converged in %lld ms\n", (long long)(mk_mono_ms() - t0));
+    sleep_ms(2500); /* an announce period: peers.json rewritten since */
+    json_int_t syncs = 0, probes = 0;
+    for (int i = 0; i < N; i++) {
+        syncs += stat_of(&d[i], "syncs");
+        probes += stat_of(&d[i], "probes");
+    }
+    print_message("catalog exchanges %lld, dialled probes %lld\n",
+                  (long long)syncs, (long long)probes);
+    /* One with the bootstrap each, and a retry or two when it was busy. */
+    assert_true(syncs <= 2 * N);
+
+    daemon_kill(&d[0]);
+    char boot[200];
+    assert_int_equal(daemon_prepare(&d[N], tmp, "late"), 0);
+    const char *args[] = {"--announce-interval", "2s", "--bootstrap",
+                          daemon_bootstrap(&d[1], boot, sizeof boot), NULL};
+    assert_int_equal(daemon_start(&d[N], args), 0);
+    deadline = mk_mono_ms() + (int64_t)(10000 * time_factor());
+    all = false;
+    while (!all && mk_mono_ms() < deadline) {
+        all = true;
+        for (int i = 1; i < N && all; i++)
+            all = knows(&d[i], d[N].peer_id) && knows(&d[N], d[i].peer_id);
+        if (!all)
+            sleep_ms(100);
+    }
+    for (int i = 1; i < N && !all; i++)
+        if (!knows(&d[i], d[N].peer_id) || !knows(&d[N], d[i].peer_id))
+            fprintf(stderr, "%s and the newcomer do not know each other\n",
+                    d[i].name);
+    stop_all(d, N + 1);
+    assert_true(all);
+}
+
 static void sybil_flood_leaves_discovery_working(void **state)
 {
     enum { N = 3, BIG = 20, SYBILS = 1200, SOURCES = 4, PER_SOURCE = 200 };
@@ -1258,6 +1319,8 @@ int main(void)
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(
             raw_garbage_is_refused_node_stays_healthy, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            sixteen_converge_without_meeting_everyone, setup, teardown),
         cmocka_unit_test_setup_teardown(sybil_flood_leaves_discovery_working,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(idle_neighbour_links_are_closed,
