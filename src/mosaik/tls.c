@@ -17,17 +17,14 @@
 #include "mosaik/error.h"
 #include "mosaik/id.h"
 
-static int say(char *err, int rc, const char *what)
+/* mk_errf with OpenSSL's reason appended; the error queue is emptied
+ * either way, so a later failure does not report this one's cause. */
+static int tls_fail(char *err, int rc, const char *what)
 {
-    if (err) {
-        char detail[160];
-        mk__tls_errstr(detail, sizeof detail);
-        snprintf(err, MK_ERRMSG_SIZE, "tls: %s%s%s", what,
-                 detail[0] ? ": " : "", detail);
-    } else {
-        ERR_clear_error();
-    }
-    return rc;
+    char detail[160];
+    mk__tls_errstr(detail, sizeof detail);
+    return mk_errf(err, rc, "tls: %s%s%s", what, detail[0] ? ": " : "",
+                   detail);
 }
 
 void mk__tls_errstr(char *buf, size_t size)
@@ -156,15 +153,15 @@ int mk__tls_ctx_new(const mk_keypair *kp, SSL_CTX **out, char *err)
         EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, NULL, kp->seed,
                                      MK_SEED_LEN);
     if (!pkey)
-        return say(err, MK_ETLS, "cannot load the Ed25519 key");
+        return tls_fail(err, MK_ETLS, "cannot load the Ed25519 key");
     cert = make_cert(pkey, &kp->pub);
     if (!cert) {
-        rc = say(err, MK_ETLS, "cannot make the certificate");
+        rc = tls_fail(err, MK_ETLS, "cannot make the certificate");
         goto err_after_pkey;
     }
     ctx = SSL_CTX_new(TLS_method());
     if (!ctx) {
-        rc = say(err, MK_ENOMEM, "cannot make a context");
+        rc = tls_fail(err, MK_ENOMEM, "cannot make a context");
         goto err_after_cert;
     }
     /* AES-128-GCM first, ChaCha20-Poly1305 for peers without AES-NI.
@@ -189,7 +186,7 @@ int mk__tls_ctx_new(const mk_keypair *kp, SSL_CTX **out, char *err)
                                       "TLS_AES_256_GCM_SHA384") != 1 ||
         SSL_CTX_set1_sigalgs_list(ctx, "ed25519") != 1 ||
         SSL_CTX_set1_client_sigalgs_list(ctx, "ed25519") != 1) {
-        rc = say(err, MK_ETLS, "cannot configure TLS 1.3");
+        rc = tls_fail(err, MK_ETLS, "cannot configure TLS 1.3");
         goto err_after_ctx;
     }
     /* One ticket per handshake, kept by the dialer only (tls_cache.h),
@@ -205,7 +202,7 @@ int mk__tls_ctx_new(const mk_keypair *kp, SSL_CTX **out, char *err)
     SSL_CTX_sess_set_new_cb(ctx, on_new_session);
     if (SSL_CTX_set_session_id_context(ctx, (const unsigned char *)"mosaik",
                                        6) != 1) {
-        rc = say(err, MK_ETLS, "cannot configure resumption");
+        rc = tls_fail(err, MK_ETLS, "cannot configure resumption");
         goto err_after_ctx;
     }
     SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT,
@@ -215,7 +212,7 @@ int mk__tls_ctx_new(const mk_keypair *kp, SSL_CTX **out, char *err)
     if (SSL_CTX_use_certificate(ctx, cert) != 1 ||
         SSL_CTX_use_PrivateKey(ctx, pkey) != 1 ||
         SSL_CTX_check_private_key(ctx) != 1) {
-        rc = say(err, MK_ETLS, "cannot install the certificate");
+        rc = tls_fail(err, MK_ETLS, "cannot install the certificate");
         goto err_after_ctx;
     }
     /* The context holds its own references now. */

@@ -380,7 +380,7 @@ int mk_transport_new(const mk_transport_config *cfg, mk_transport **out,
     mk__tls_cache_init(&t->sessions);
     t->bio_method = mk__link_bio_method_new();
     if (!t->bio_method) {
-        rc = say(err, MK_ENOMEM, "transport: out of memory");
+        rc = mk_errf(err, MK_ENOMEM, "transport: out of memory");
         goto err_after_tls;
     }
     if (cfg->listen) {
