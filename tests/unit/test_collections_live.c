@@ -106,9 +106,7 @@ static void on_pulse(uv_timer_t *t)
 
 static void spin(live *l, int for_ms)
 {
-    int64_t end = mk_mono_ms() + for_ms;
-    while (mk_mono_ms() < end)
-        uv_run(&l->loop, UV_RUN_ONCE);
+    tu_spin(&l->loop, for_ms);
 }
 
 static bool wait_until(live *l, bool (*pred)(live *, void *), void *arg,

@@ -151,9 +151,7 @@ static void on_pulse(uv_timer_t *t)
 
 static void spin(env *e, int for_ms)
 {
-    int64_t end = mk_mono_ms() + for_ms;
-    while (mk_mono_ms() < end)
-        uv_run(&e->loop, UV_RUN_ONCE);
+    tu_spin(&e->loop, for_ms);
 }
 
 #define WAIT_FOR(e, cond)                                                     \

@@ -62,9 +62,7 @@ static void on_pulse(uv_timer_t *t)
 
 static void spin(world *w, int for_ms)
 {
-    int64_t end = mk_mono_ms() + for_ms;
-    while (mk_mono_ms() < end)
-        uv_run(&w->loop, UV_RUN_ONCE);
+    tu_spin(&w->loop, for_ms);
 }
 
 static int ms(const world *w, int base)

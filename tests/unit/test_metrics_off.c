@@ -85,9 +85,7 @@ static void on_closed(void *data)
 
 static void spin(fx *f, int for_ms)
 {
-    int64_t end = mk_mono_ms() + for_ms;
-    while (mk_mono_ms() < end)
-        uv_run(&f->loop, UV_RUN_NOWAIT), usleep(1000);
+    tu_spin(&f->loop, for_ms);
 }
 
 static bool all_online(fx *f)

@@ -1,6 +1,7 @@
 /* Shared helpers for the cmocka unit tests (testutil.h). */
 #include "testutil.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -59,4 +60,22 @@ const char *tu_json_str(json_t *root, const char *path)
     if (!cur || !json_is_string(cur))
         fail_msg("vector %s is not a string", path);
     return json_string_value(cur);
+}
+
+static void spin_over(uv_timer_t *t)
+{
+    *(bool *)t->data = true;
+}
+
+void tu_spin(uv_loop_t *loop, int ms)
+{
+    uv_timer_t t;
+    bool over = false;
+    uv_timer_init(loop, &t);
+    t.data = &over;
+    uv_timer_start(&t, spin_over, ms > 0 ? (uint64_t)ms : 0, 0);
+    while (!over)
+        uv_run(loop, UV_RUN_ONCE);
+    uv_close((uv_handle_t *)&t, NULL);
+    uv_run(loop, UV_RUN_NOWAIT); /* the close completes before t goes */
 }

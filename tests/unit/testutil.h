@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <uv.h>
 
 #include "mosaik/id.h"
 
@@ -24,5 +25,9 @@ void tu_assert_id_hex(const mk_id *id, const char *hex, const char *file,
 
 /* The string at a path like "expected.confluences[0].fingerprint". */
 const char *tu_json_str(json_t *root, const char *path);
+
+/* Runs `loop` for `ms` milliseconds of its timers, whatever else is on
+ * it, so a test can wait on a real committee or link in its own loop. */
+void tu_spin(uv_loop_t *loop, int ms);
 
 #endif
