@@ -47,12 +47,14 @@
  * Prints medians over the runs; asserts nothing about time.
  *
  *   bench_discovery [-n N[,N...]] [-k K] [-r runs] [-i idle-s] [-s 0|1]
- *                   BUILD_DIR
+ *                   [-t limit-s] BUILD_DIR
  *
  * -n takes a list (32,64,128,256,512); default 32. -k: nodes per host
  * process; default 0 (proc) when every N is at most 128, else 64. -s 0
  * skips serf even when it is installed; serf runs only with -s 1 or when
- * the sweep has more than one size. Defaults: 5 runs, 60 s.
+ * the sweep has more than one size. -t: give a run up after this many
+ * seconds without convergence (120 s or 0.6 s a node, the longer).
+ * Defaults: 5 runs, 60 s.
  */
 #define _XOPEN_SOURCE 700 /* nftw */
 #include <arpa/inet.h>
@@ -77,7 +79,6 @@
 #define MAX_NODES 1024
 #define MAX_SIZES 16
 #define SETTLE_MS 3000
-#define CONVERGE_LIMIT_MS 120000
 #define POLL_MS 20
 
 enum mode { MODE_PROC, MODE_HOST, MODE_SERF };
@@ -112,6 +113,11 @@ typedef struct run_result {
     double cpu_total_pct; /* idle, all processes; -1: not run */
     double exit_ms;
 } run_result;
+
+/* How long a cluster may take to converge before the run is given up:
+ * -t seconds, else 120 s or 600 ms a node, whichever is longer (a loaded
+ * two-core machine needs minutes for 512). */
+static int64_t converge_limit_ms;
 
 static proc procs[MAX_NODES];
 static node nodes[MAX_NODES];
@@ -555,7 +561,9 @@ static bool one_run(enum mode m, const char *build, int n, int k, int idle_s,
 
     bool all = false;
     long long cpu_at = 0;
-    while (!all && now_real_ms() - t0 < CONVERGE_LIMIT_MS) {
+    int64_t limit = converge_limit_ms ? converge_limit_ms
+                    : n * 600 > 120000 ? n * 600 : 120000;
+    while (!all && now_real_ms() - t0 < limit) {
         sleep_ms(POLL_MS);
         poll_all(m);
         all = true;
@@ -571,7 +579,7 @@ static bool one_run(enum mode m, const char *build, int n, int k, int idle_s,
         fprintf(stderr,
                 "bench_discovery: %s: %d of %d nodes had not converged "
                 "after %d s (logs kept in %s)\n",
-                mode_name[m], missing, n, CONVERGE_LIMIT_MS / 1000, root);
+                mode_name[m], missing, n, (int)(limit / 1000), root);
         double ignored;
         stop_all(m == MODE_SERF ? SIGINT : SIGTERM, &ignored);
         return false;
@@ -763,20 +771,22 @@ int main(int argc, char **argv)
 {
     int sizes[MAX_SIZES] = {32}, nsizes = 1, runs = 5, idle_s = 60, k = -1;
     int serf = -1, opt;
-    while ((opt = getopt(argc, argv, "n:r:i:k:s:")) != -1) {
+    while ((opt = getopt(argc, argv, "n:r:i:k:s:t:")) != -1) {
         switch (opt) {
         case 'n': nsizes = parse_sizes(optarg, sizes); break;
         case 'r': runs = atoi(optarg); break;
         case 'i': idle_s = atoi(optarg); break;
         case 'k': k = atoi(optarg); break;
         case 's': serf = atoi(optarg); break;
+        case 't': converge_limit_ms = 1000 * (int64_t)atoi(optarg); break;
         default: optind = argc + 1; break;
         }
     }
     if (optind != argc - 1 || nsizes < 1 || runs < 1 || runs > 64 ||
         idle_s < 1) {
         fprintf(stderr, "usage: bench_discovery [-n N[,N...]] [-k K] "
-                        "[-r runs] [-i idle seconds] [-s 0|1] BUILD_DIR\n");
+                        "[-r runs] [-i idle seconds] [-s 0|1] [-t limit "
+                        "seconds] BUILD_DIR\n");
         return 2;
     }
     const char *build = argv[optind];

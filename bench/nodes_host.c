@@ -23,6 +23,10 @@
  *   done I T                 node I knows WANT peers (first time only)
  *   ready K                  all K are started
  *
+ * Like coalitiond it gives the heap's free pages back (malloc_trim) 2 s
+ * after the last catalog change and every 30 s, one timer for the
+ * process.
+ *
  * SIGTERM or SIGINT closes every node (each departs, as coalitiond does)
  * and exits 0 once all are closed.
  *
@@ -32,6 +36,9 @@
  */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -56,6 +63,7 @@ typedef struct hosted {
 typedef struct host {
     uv_loop_t loop;
     uv_signal_t sigterm, sigint;
+    uv_timer_t trim; /* as coalitiond's trim_timer */
     hosted *nodes;
     int k, open, first;
     size_t want;
@@ -80,11 +88,21 @@ static void emit(const char *fmt, ...)
     fflush(stdout);
 }
 
+static void trim_heap(uv_timer_t *t)
+{
+    (void)t;
+#ifdef __GLIBC__
+    malloc_trim(0);
+#endif
+}
+
 static void on_peer_event(mk_node *node, mk_peer_event ev,
                           const mk_peer_entry *e, void *data)
 {
     (void)e;
     hosted *n = data;
+    if (!n->h->stopping)
+        uv_timer_start(&n->h->trim, trim_heap, 2000, 30000);
     if (ev != MK_PEER_DISCOVERED || n->done ||
         mk_node_peer_count(node) < n->h->want)
         return;
@@ -101,6 +119,7 @@ static void on_node_closed(void *data)
         return;
     uv_close((uv_handle_t *)&h->sigterm, NULL);
     uv_close((uv_handle_t *)&h->sigint, NULL);
+    uv_close((uv_handle_t *)&h->trim, NULL);
 }
 
 static void on_signal(uv_signal_t *s, int signum)
@@ -110,9 +129,11 @@ static void on_signal(uv_signal_t *s, int signum)
     if (h->stopping)
         return;
     h->stopping = true;
+    uv_timer_stop(&h->trim);
     if (h->open == 0) {
         uv_close((uv_handle_t *)&h->sigterm, NULL);
         uv_close((uv_handle_t *)&h->sigint, NULL);
+        uv_close((uv_handle_t *)&h->trim, NULL);
         return;
     }
     /* All depart at once, as K daemons told to stop together would. */
@@ -182,6 +203,8 @@ int main(int argc, char **argv)
     h.nodes = calloc((size_t)h.k, sizeof *h.nodes);
     if (!h.nodes || uv_loop_init(&h.loop) != 0)
         return 1;
+    uv_timer_init(&h.loop, &h.trim);
+    uv_timer_start(&h.trim, trim_heap, 30000, 30000);
     uv_signal_init(&h.loop, &h.sigterm);
     uv_signal_init(&h.loop, &h.sigint);
     h.sigterm.data = h.sigint.data = &h;

@@ -100,6 +100,7 @@ struct mk_link {
     bool had_queued; /* queued went above 0 since the last drain */
     bool counted;    /* an accepted link in t->n_accepted */
     bool partial;    /* part of a frame (or TLS record) has arrived */
+    bool bios_used;  /* the memory BIOs hold buffers (link.c, shed) */
 
     /* The watchdog's inputs, in uv_now() milliseconds: the last bytes
      * read or taken by the socket, when the partial frame (or the last whole one) began, and when
