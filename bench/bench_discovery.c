@@ -29,9 +29,10 @@
  *    "listening" line, nodes_host's "node" line; not for serf). The CPU of
  *    every process of the cluster (utime + stime from /proc), from just
  *    before t0 until converged, summed.
- *  - idle memory, 3 s after convergence, from /proc/PID/status (VmRSS,
- *    RssAnon) and smaps_rollup (Pss: shared library pages divided among
- *    the processes that map them). proc and serf: per process = per node,
+ *  - idle memory, 5 s (-w) after convergence (coalitiond gives its heap's
+ *    free pages back 2 s after its catalog last gained a peer), from
+ *    /proc/PID/status (VmRSS, RssAnon) and smaps_rollup (Pss: shared
+ *    library pages divided among the processes that map them). proc and serf: per process = per node,
  *    median and max. host: the host processes' RSS divided by the nodes
  *    each holds ("amortised"), the one-node process's RSS ("1-node"), and
  *    what one more node adds to a process ((RSS_K - RSS_1) / (K - 1),
@@ -47,7 +48,7 @@
  * Prints medians over the runs; asserts nothing about time.
  *
  *   bench_discovery [-n N[,N...]] [-k K] [-r runs] [-i idle-s] [-s 0|1]
- *                   [-t limit-s] BUILD_DIR
+ *                   [-t limit-s] [-w settle-s] BUILD_DIR
  *
  * -n takes a list (32,64,128,256,512); default 32. -k: nodes per host
  * process; default 0 (proc) when every N is at most 128, else 64. -s 0
@@ -78,7 +79,6 @@
 
 #define MAX_NODES 1024
 #define MAX_SIZES 16
-#define SETTLE_MS 3000
 #define POLL_MS 20
 
 enum mode { MODE_PROC, MODE_HOST, MODE_SERF };
@@ -118,6 +118,8 @@ typedef struct run_result {
  * -t seconds, else 120 s or 600 ms a node, whichever is longer (a loaded
  * two-core machine needs minutes for 512). */
 static int64_t converge_limit_ms;
+/* -w: how long after convergence idle memory is read (5 s). */
+static int settle_ms = 5000;
 
 static proc procs[MAX_NODES];
 static node nodes[MAX_NODES];
@@ -604,7 +606,7 @@ static bool one_run(enum mode m, const char *build, int n, int k, int idle_s,
     res->converge_cpu_s = (double)(cpu_at - cpu0) / (double)tck;
 
     /* Settle, then memory, then a quiet window for CPU. */
-    sleep_ms(SETTLE_MS);
+    sleep_ms(settle_ms);
     static double rss[MAX_NODES], anon[MAX_NODES], pss[MAX_NODES];
     int nm = 0;
     res->base_rss = res->marginal = res->host_rss_med = res->boot_rss = -1;
@@ -771,13 +773,14 @@ int main(int argc, char **argv)
 {
     int sizes[MAX_SIZES] = {32}, nsizes = 1, runs = 5, idle_s = 60, k = -1;
     int serf = -1, opt;
-    while ((opt = getopt(argc, argv, "n:r:i:k:s:t:")) != -1) {
+    while ((opt = getopt(argc, argv, "n:r:i:k:s:t:w:")) != -1) {
         switch (opt) {
         case 'n': nsizes = parse_sizes(optarg, sizes); break;
         case 'r': runs = atoi(optarg); break;
         case 'i': idle_s = atoi(optarg); break;
         case 'k': k = atoi(optarg); break;
         case 's': serf = atoi(optarg); break;
+        case 'w': settle_ms = 1000 * atoi(optarg); break;
         case 't': converge_limit_ms = 1000 * (int64_t)atoi(optarg); break;
         default: optind = argc + 1; break;
         }
@@ -786,7 +789,7 @@ int main(int argc, char **argv)
         idle_s < 1) {
         fprintf(stderr, "usage: bench_discovery [-n N[,N...]] [-k K] "
                         "[-r runs] [-i idle seconds] [-s 0|1] [-t limit "
-                        "seconds] BUILD_DIR\n");
+                        "seconds] [-w settle seconds] BUILD_DIR\n");
         return 2;
     }
     const char *build = argv[optind];

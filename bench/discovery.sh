@@ -13,7 +13,8 @@
 # Options (bench_discovery): -n N[,N...] sizes; -k K nodes per nodes_host
 # process (0: one coalitiond per node; default 0 up to 128 nodes, else 64);
 # -r runs (default 5); -i idle seconds (60); -t seconds to converge before
-# a run is given up; -s 0|1 serf agents too
+# a run is given up; -w seconds after convergence to read idle memory (5);
+# -s 0|1 serf agents too
 # (default: when sweeping and serf is installed: scripts/deps.sh bench).
 # "-n N" alone with N > 128 means the sweep 32, 64, ... N.
 set -eu

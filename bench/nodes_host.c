@@ -24,7 +24,7 @@
  *   ready K                  all K are started
  *
  * Like coalitiond it gives the heap's free pages back (malloc_trim) 2 s
- * after the last catalog change and every 30 s, one timer for the
+ * after a node last gained or lost a peer and every 30 s, one timer for the
  * process.
  *
  * SIGTERM or SIGINT closes every node (each departs, as coalitiond does)
@@ -101,7 +101,7 @@ static void on_peer_event(mk_node *node, mk_peer_event ev,
 {
     (void)e;
     hosted *n = data;
-    if (!n->h->stopping)
+    if (!n->h->stopping && ev != MK_PEER_UPDATED)
         uv_timer_start(&n->h->trim, trim_heap, 2000, 30000);
     if (ev != MK_PEER_DISCOVERED || n->done ||
         mk_node_peer_count(node) < n->h->want)

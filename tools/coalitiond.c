@@ -435,8 +435,8 @@ static void remember_peers(daemon_opts *o)
  * the system only from the top of the heap. malloc_trim returns the free
  * pages wherever they are; at 128 peers that is about 2 MiB of the
  * daemon's 4-5 MiB of heap. It runs TRIM_QUIET_MS after the catalog last
- * changed (by then the links that carried the change have gone quiet) and
- * every TRIM_EVERY_MS after, and costs well under a millisecond. */
+ * gained or lost a peer (by then the links that carried the change have
+ * gone quiet) and every TRIM_EVERY_MS after. */
 #define TRIM_QUIET_MS 2000
 #define TRIM_EVERY_MS 30000
 
@@ -454,7 +454,9 @@ static void on_peer_event(mk_node *node, mk_peer_event ev,
     daemon *dm = data;
     if (!uv_is_active((uv_handle_t *)&dm->catalog_timer))
         uv_timer_start(&dm->catalog_timer, write_catalog, 100, 0);
-    if (!dm->stopping)
+    /* Not on UPDATED: in a large network some peer re-announces every
+     * fraction of a second, and would put the trim off for ever. */
+    if (!dm->stopping && ev != MK_PEER_UPDATED)
         uv_timer_start(&dm->trim_timer, trim_heap, TRIM_QUIET_MS,
                        TRIM_EVERY_MS);
     char hex[MK_ID_HEX_LEN + 1];
