@@ -13,7 +13,8 @@
 #   sh scripts/deps.sh bench    that, plus what only `make bench` uses: etcd
 #                               (server and etcdctl) for bench/committee.sh to
 #                               compare against, libnghttp2-dev for its etcd
-#                               client, jq for its figures
+#                               client, jq for its figures, serf for
+#                               bench/discovery.sh to compare against
 set -eu
 
 need="meson ninja-build pkg-config gcc clang libclang-rt-14-dev \
@@ -22,7 +23,7 @@ scdoc b3sum iproute2 procps man-db systemd prometheus"
 
 case ${1:-} in
 "") ;;
-bench) need="$need etcd-server etcd-client libnghttp2-dev jq" ;;
+bench) need="$need etcd-server etcd-client libnghttp2-dev jq serf" ;;
 browser) need="$need chromium" ;;
 *) echo "usage: sh scripts/deps.sh [bench|browser]" >&2; exit 2 ;;
 esac

@@ -29,12 +29,21 @@
  * send buffers. Reads only note the time; the timer is armed for the
  * nearest deadline and, when it fires early because bytes came since,
  * re-armed for what is left, so a busy link costs no timer work per read.
+ *
+ * A link that goes quiet sheds its buffers: once nothing has moved for
+ * TRIM_MS and nothing is half received or unsent, the frame buffer, the
+ * send buffers, OpenSSL's record buffers and the memory BIOs' storage are
+ * all given back (shed). Most links of a node are like that most of the
+ * time (discovery's neighbours speak once per announce period), and the
+ * 100-odd KiB each held for its busiest moment was most of an idle
+ * node's heap. They are allocated again by the next byte.
  */
 #include "mosaik/link_int.h"
 
 #include <limits.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <openssl/buffer.h>
 #include <openssl/err.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,8 +60,8 @@
  * while a long burst is still being encrypted. Measured on loopback, 64 KiB
  * woke the receiver too often and 1 MiB left it idle; 256 KiB was best. */
 #define EAGER_WRITE (256u * 1024u)
-/* Send buffers larger than this are given back once the link has been idle
- * for TRIM_MS. Not sooner: a streaming link that frees and regrows its
+/* Send buffers larger than this are given back once the link has sent
+ * nothing for TRIM_MS, and every buffer once it has been quiet that long. Not sooner: a streaming link that frees and regrows its
  * buffers per burst pays page faults and zeroing for every byte, which
  * doubled the sender's CPU per GB in the benchmark. */
 #define KEEP_MAX (1024u * 1024u)
@@ -79,6 +88,7 @@ static void on_write(uv_write_t *req, int status);
 static void on_shutdown(uv_shutdown_t *req, int status);
 static void pump(mk_link *l);
 static void rearm(mk_link *l);
+static void quiet(mk_link *l);
 
 /* ---- lifetime ----------------------------------------------------------- */
 
@@ -450,6 +460,9 @@ static void after_progress(mk_link *l)
         (l->fly.cap > KEEP_MAX || l->pend.cap > KEEP_MAX)) {
         l->trim_at = uv_now(l->t->loop) + TRIM_MS;
         rearm(l);
+    } else if (l->state == MK__LINK_OPEN && !l->writing &&
+               l->pend_off == l->pend.len) {
+        quiet(l);
     }
     if (l->state == MK__LINK_CLOSING) {
         maybe_shutdown(l);
@@ -610,6 +623,42 @@ static bool idle_counts(const mk_link *l)
     return l->idle_ms > 0 && l->reading;
 }
 
+static bool holds_buffers(const mk_link *l)
+{
+    return l->in.cap || l->stage.cap || l->pend.cap || l->fly.cap ||
+           l->held.cap;
+}
+
+/* Gives every buffer back when nothing is held in any of them: no frame
+ * half received or waiting to be delivered (a paused link keeps its),
+ * nothing staged, unsent or in flight, no TLS record half read. */
+static void shed(mk_link *l)
+{
+    if (l->writing || l->partial || l->stage.len > 0 ||
+        l->pend_off != l->pend.len || mk__frame_in_buffered(&l->in) > 0 ||
+        l->held_off < l->held.len || SSL_has_pending(l->ssl))
+        return;
+    mk__frame_in_free(&l->in);
+    mk_buf_free(&l->stage);
+    mk_buf_free(&l->pend);
+    mk_buf_free(&l->fly);
+    mk_buf_free(&l->held);
+    l->pend_off = l->held_off = 0;
+    /* OpenSSL allocates its record buffers again when it needs them; it
+     * refuses (and keeps them) while they hold anything. */
+    (void)SSL_free_buffers(l->ssl);
+}
+
+/* The link just ran dry (all read, all sent): shed its buffers if it
+ * stays so for TRIM_MS. A trim already due keeps its time. */
+static void quiet(mk_link *l)
+{
+    if (l->state != MK__LINK_OPEN || l->trim_at || !holds_buffers(l))
+        return;
+    l->trim_at = uv_now(l->t->loop) + TRIM_MS;
+    rearm(l);
+}
+
 /* Arms an open link's timer for the nearest of its deadlines, or stops
  * it when none is pending. */
 static void rearm(mk_link *l)
@@ -658,6 +707,12 @@ static void watchdog(mk_link *l)
                 l->pend_off = 0;
             }
         }
+        /* Bytes moved since the link went quiet: look again once they
+         * have stopped for long enough. */
+        if (now - l->last_io >= TRIM_MS)
+            shed(l);
+        else if (holds_buffers(l))
+            l->trim_at = l->last_io + TRIM_MS;
     }
     rearm(l);
 }
@@ -805,6 +860,7 @@ static void note_partial(mk_link *l, bool delivered)
                    l->held_off < l->held.len || SSL_has_pending(l->ssl);
     if (!partial) {
         l->partial = false; /* the watchdog finds nothing due */
+        quiet(l);
         return;
     }
     if (l->partial && !delivered)

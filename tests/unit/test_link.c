@@ -526,6 +526,43 @@ static void frames_both_ways(void **state)
     RUN_UNTIL(f, mk_link_queued(d->link) == 0 && mk_link_queued(a->link) == 0);
 }
 
+/* What an open link holds while quiet (link.c, shed): nothing. */
+static bool holds_nothing(const mk_link *l)
+{
+    return l->in.cap == 0 && l->stage.cap == 0 && l->pend.cap == 0 &&
+           l->fly.cap == 0 && l->held.cap == 0;
+}
+
+/* A link that went quiet gives its buffers back, and the next frames in
+ * either direction (a big one included) arrive whole all the same. */
+static void quiet_link_sheds_buffers(void **state)
+{
+    fx *f = *state;
+    start_pair(f, f->max_frame, f->max_frame);
+    end *d = dial_ok(f, 0);
+    end *a = &f->acc[0];
+    a->script = d->script = true;
+    g_script_max = f->max_frame;
+    assert_int_equal(send_script(f, d->link), 0);
+    RUN_UNTIL(f, a->frames == SCRIPT_N);
+    assert_false(holds_nothing(a->link));
+    assert_false(holds_nothing(d->link));
+    /* TRIM_MS is 1 s; the watchdog runs at or after it. */
+    nap(f, 1300);
+    assert_true(holds_nothing(a->link));
+    assert_true(holds_nothing(d->link));
+
+    a->frames = 0; /* the script starts over */
+    assert_int_equal(send_script(f, a->link), 0);
+    assert_int_equal(send_script(f, d->link), 0);
+    RUN_UNTIL(f, a->frames == SCRIPT_N && d->frames == SCRIPT_N);
+    assert_int_equal(a->bad, 0);
+    assert_int_equal(d->bad, 0);
+    nap(f, 1300);
+    assert_true(holds_nothing(a->link));
+    assert_true(holds_nothing(d->link));
+}
+
 static void on_accept_later(mk_link *l, void *data)
 {
     *(mk_link **)data = l;
@@ -1466,6 +1503,7 @@ int main(void)
         T(resumed_session_works),
         T(resumed_session_is_bound_to_its_key),
         T(frames_both_ways),
+        T(quiet_link_sheds_buffers),
         T(held_until_callbacks_set),
         T(oversized_frame_is_refused),
         T(malformed_close_frames),
