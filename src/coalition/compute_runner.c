@@ -677,7 +677,7 @@ int co_compute_runner_start(const co_compute_runner_config *cfg,
                             co_compute_runner **out, char *err)
 {
     /* Everything the provider could refuse is checked before the blob
-     * service exists: that cannot be taken back while the node runs. */
+     * service exists: taking that back is asynchronous. */
     co_compute_params params;
     int rc = co_compute_params_get(cfg->coalition, &params, err);
     if (rc < 0)
@@ -716,11 +716,10 @@ int co_compute_runner_start(const co_compute_runner_config *cfg,
         .data = r,
     };
     if ((rc = co_compute_provider_open(&pc, &r->prov, err)) < 0) {
-        /* Only out of memory gets here (everything else was checked),
-         * and the blob service cannot be freed while the node still
-         * names it: the runner is left allocated rather than freed
-         * under the node's feet. */
-        r->stopping = r->prov_gone = true;
+        /* Only out of memory gets here (everything else was checked).
+         * With no provider this only closes the blob service, which
+         * frees the runner from the loop. */
+        co_compute_runner_close(r, NULL, NULL);
         return rc;
     }
     *out = r;
@@ -729,13 +728,23 @@ int co_compute_runner_start(const co_compute_runner_config *cfg,
 
 /* ---- stopping ------------------------------------------------------------------ */
 
+static void on_blobs_closed(void *data)
+{
+    co_compute_runner *r = data;
+    mk_close_cb cb = r->stop_cb;
+    void *cb_data = r->stop_data;
+    free(r);
+    if (cb)
+        cb(cb_data);
+}
+
+/* The blob service goes last: a fetch it made ends with its job. */
 static void check_stopped(co_compute_runner *r)
 {
     if (!r->stopping || !r->prov_gone || r->jobs || r->stop_called)
         return;
     r->stop_called = true;
-    if (r->stop_cb)
-        r->stop_cb(r->stop_data);
+    mk_blobs_close(r->blobs, on_blobs_closed, r);
 }
 
 static void on_prov_stopped(void *data)
@@ -754,7 +763,8 @@ static void on_prov_stopped(void *data)
     check_stopped(r);
 }
 
-void co_compute_runner_stop(co_compute_runner *r, mk_close_cb cb, void *data)
+void co_compute_runner_close(co_compute_runner *r, mk_close_cb cb,
+                             void *data)
 {
     if (r->stopping)
         return;
@@ -771,12 +781,4 @@ void co_compute_runner_stop(co_compute_runner *r, mk_close_cb cb, void *data)
     } else {
         on_prov_stopped(r);
     }
-}
-
-void co_compute_runner_free(co_compute_runner *r)
-{
-    if (!r)
-        return;
-    mk_blobs_free(r->blobs);
-    free(r);
 }

@@ -220,14 +220,13 @@ static void on_stopped(void *data)
 
 static void runner_close(env *e)
 {
-    co_compute_runner_stop(e->runner, on_stopped, e);
+    co_compute_runner_close(e->runner, on_stopped, e);
     WAIT_FOR(e, e->stopped);
     assert_true(e->stopped);
     mk_node_close(e->node, NULL, NULL);
     spin(e, 700);
     uv_close((uv_handle_t *)&e->pulse, NULL);
     uv_run(&e->loop, UV_RUN_DEFAULT);
-    co_compute_runner_free(e->runner);
     assert_int_equal(uv_loop_close(&e->loop), 0);
 }
 
@@ -545,9 +544,9 @@ static void refuses_bytes_that_do_not_match(void **state)
     /* Nothing executed, nothing left in a working directory. */
     assert_int_equal(e.fk.starts, 0);
     assert_true(work_is_empty(&e));
+    mk_blobs_close(sb, NULL, NULL);
     mk_node_close(server, NULL, NULL);
     runner_close(&e);
-    mk_blobs_free(sb);
     nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
 }
 
