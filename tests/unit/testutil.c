@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "mosaik/transport.h"
+
 const char *tu_vector_path(const char *name)
 {
     static char path[4096];
@@ -59,4 +61,41 @@ const char *tu_json_str(json_t *root, const char *path)
     if (!cur || !json_is_string(cur))
         fail_msg("vector %s is not a string", path);
     return json_string_value(cur);
+}
+
+static void probe_frame(mk_link *link, const uint8_t *frame, size_t len,
+                        void *data)
+{
+}
+
+static void probe_closed(mk_link *link, uint32_t code, int status,
+                         void *data)
+{
+    tu_probe *p = data;
+    p->link = NULL;
+    p->code = code;
+    p->ended = true;
+}
+
+static void probe_connected(mk_link *link, int status, void *data)
+{
+    tu_probe *p = data;
+    p->dial_status = status;
+    if (status < 0) {
+        p->ended = true;
+        return;
+    }
+    p->connected = true;
+    p->link = link;
+    mk_link_set_callbacks(link, probe_frame, probe_closed, p);
+}
+
+void tu_probe_start(tu_probe *p, mk_node *from, mk_node *to,
+                    const char *alpn)
+{
+    memset(p, 0, sizeof *p);
+    assert_int_equal(mk_transport_connect(mk_node_transport(from),
+                                          mk_node_id(to), mk_node_addr(to),
+                                          alpn, probe_connected, p),
+                     0);
 }
