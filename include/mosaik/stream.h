@@ -23,8 +23,9 @@
  * and mk_consumer on it. Everything runs on the node's loop and is not
  * thread-safe. Closing is asynchronous: memory is released before the
  * close callback runs, and the handle must not be used after the close
- * call. Order of shutdown: close producers and consumers, then the node,
- * then (in or after the node's close callback) the mk_streams.
+ * call. Order of shutdown: close producers and consumers, then the
+ * mk_streams, then the node (the mk_streams may also close after the node:
+ * see mk_streams_close).
  *
  * Callbacks into the application (datum, subscription, condition) may call
  * any function of this header, including the close functions.
