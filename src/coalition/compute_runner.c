@@ -28,6 +28,7 @@
 
 #include "coalition/error.h"
 #include "compute_runner_internal.h"
+#include "logline.h"
 #include "mosaik/blake3.h"
 #include "mosaik/blob.h"
 #include "mosaik/clock.h"
@@ -83,14 +84,15 @@ static void say(const job *j, const char *level, const char *fmt, ...)
 
 static void say(const job *j, const char *level, const char *fmt, ...)
 {
-    char what[600], line[700];
+    if (!j->r->cfg.log)
+        return;
+    char prefix[64];
+    snprintf(prefix, sizeof prefix, "compute: %.16s attempt %" PRIu32 ": ",
+             j->hex, j->g.attempt);
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(what, sizeof what, fmt, ap);
+    co__vlog(j->r->cfg.log, j->r->cfg.data, level, prefix, fmt, ap);
     va_end(ap);
-    snprintf(line, sizeof line, "compute: %.16s attempt %" PRIu32 ": %s",
-             j->hex, j->g.attempt, what);
-    emit(j->r, level, line);
 }
 
 /* ---- files ---------------------------------------------------------------------- */
