@@ -305,10 +305,10 @@ static double fetch_blob(const char *file, const char *dir, uint64_t size)
     double mbs = (double)size / 1e6 / ((double)(w.end_us - t0) / 1e6);
     kill(pid, SIGKILL);
     waitpid(pid, NULL, 0);
+    mk_blobs_close(b, NULL, NULL);
     mk_node_close(node, NULL, NULL);
     uv_close((uv_handle_t *)&pulse, NULL);
     uv_run(&loop, UV_RUN_DEFAULT);
-    mk_blobs_free(b);
     uv_loop_close(&loop);
     return mbs;
 }
@@ -439,10 +439,10 @@ static void stop_env(env *e)
 {
     mk_group_client_close(e->client, NULL, NULL);
     co_compute_close(e->r, NULL, NULL);
+    mk_blobs_close(e->blobs, NULL, NULL);
     mk_node_close(e->node, NULL, NULL);
     uv_close((uv_handle_t *)&e->pulse, NULL);
     uv_run(&e->loop, UV_RUN_DEFAULT);
-    mk_blobs_free(e->blobs);
     uv_loop_close(&e->loop);
     for (int i = MEMBERS; i >= 0; i--)
         daemon_signal_wait(&e->d[i], SIGTERM, 15000);

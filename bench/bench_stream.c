@@ -299,17 +299,12 @@ static int cons_on_datum(mk_consumer *c, const mk_datum *d, void *data)
 /* ---- actor threads -------------------------------------------------------------- */
 
 /* Shutting down in the documented order: the stream handle, then the
- * node, then the streams service. */
-static void on_node_closed(void *data)
-{
-    actor *a = data;
-    mk_streams_close(a->streams, NULL, NULL);
-}
-
+ * streams service, then the node. */
 static void on_handle_closed(void *data)
 {
     actor *a = data;
-    mk_node_close(a->node, on_node_closed, a);
+    mk_streams_close(a->streams, NULL, NULL);
+    mk_node_close(a->node, NULL, NULL);
 }
 
 static void on_stop(uv_async_t *h)

@@ -166,7 +166,6 @@ static void on_subscription(mk_producer *p, const mk_peer_id *consumer,
 static void on_node_closed(void *data)
 {
     feed *f = data;
-    mk_streams_close(f->streams, NULL, NULL);
     uv_close((uv_handle_t *)&f->sigint, NULL);
     uv_close((uv_handle_t *)&f->sigterm, NULL);
 }
@@ -174,6 +173,8 @@ static void on_node_closed(void *data)
 static void on_producer_closed(void *data)
 {
     feed *f = data;
+    /* The producer was the service's last user; the node goes last. */
+    mk_streams_close(f->streams, NULL, NULL);
     mk_node_close(f->node, on_node_closed, f);
 }
 

@@ -190,7 +190,7 @@ static void stop(app *a, int exit)
         return;
     a->stopping = true;
     a->exit = exit;
-    co_compute_runner_stop(a->runner, on_runner_stopped, a);
+    co_compute_runner_close(a->runner, on_runner_stopped, a);
 }
 
 static void on_logged(const co_compute_log *log, int status, void *data)
@@ -314,8 +314,6 @@ int main(int argc, char **argv)
     a.sig.data = &a;
     uv_signal_start(&a.sig, on_signal, SIGTERM);
     uv_run(&a.loop, UV_RUN_DEFAULT);
-    /* The blob service the runner kept goes after the node. */
-    co_compute_runner_free(a.runner);
     uv_loop_close(&a.loop);
     return a.exit;
 }

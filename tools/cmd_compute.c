@@ -491,8 +491,9 @@ static int compute_submit(session_opts *o, const char *image,
 out_reader:
     co_compute_close(x->r, NULL, NULL);
 out_store:
+    /* Closed before the node: session_close runs the loop to the end. */
+    mk_blobs_close(x->blobs, NULL, NULL);
     session_close(&x->s);
-    mk_blobs_free(x->blobs);
     rmdir(store);
     free(x);
     return exit;

@@ -777,11 +777,6 @@ static void on_node_closed(void *data)
 {
     demo *d = data;
     d->node = NULL;
-    /* The streams service served an ALPN of the node: it goes only after
-     * the node (include/mosaik/stream.h gives this order). */
-    if (d->streams)
-        mk_streams_close(d->streams, NULL, NULL);
-    d->streams = NULL;
     for (int i = 0; i < N_CHILDREN; i++)
         if (d->kids[i].started && !d->kids[i].exited)
             uv_process_kill(&d->kids[i].proc, SIGTERM);
@@ -792,8 +787,13 @@ static void on_node_closed(void *data)
 static void on_feed_closed(void *data)
 {
     demo *d = data;
-    if (--d->feeds_closing == 0)
-        mk_node_close(d->node, on_node_closed, d);
+    if (--d->feeds_closing != 0)
+        return;
+    /* The consumers were its last users: the service, then the node. */
+    if (d->streams)
+        mk_streams_close(d->streams, NULL, NULL);
+    d->streams = NULL;
+    mk_node_close(d->node, on_node_closed, d);
 }
 
 /* The rotation is in the Chronicle's verified head and the committee

@@ -450,13 +450,6 @@ static void on_node_closed(void *data)
 {
     daemon *d = data;
     d->node = NULL;
-    /* Its blob service served an ALPN of the node: freed only now. */
-    daemon_provider_free(d->provider);
-    d->provider = NULL;
-    /* The streams service the confluences read through must outlive the
-     * node (its ALPN handler), so it goes only now. */
-    daemon_confluences_node_closed(d->confluences);
-    d->confluences = NULL;
     /* Closing the last handle of a signal restores its default action: a
      * second SIGTERM arriving now must not kill a clean exit. */
     signal(SIGINT, SIG_IGN);
@@ -489,6 +482,7 @@ static void on_modules_stopped(void *data)
 static void on_confluences_stopped(void *data)
 {
     daemon *d = data;
+    d->confluences = NULL; /* freed by its close */
     if (d->modules)
         daemon_modules_stop(d->modules, on_modules_stopped, d);
     else
@@ -500,10 +494,9 @@ static void on_confluences_stopped(void *data)
 static void on_provider_stopped(void *data)
 {
     daemon *d = data;
-    if (d->confluences)
-        daemon_confluences_stop(d->confluences, on_confluences_stopped, d);
-    else
-        on_confluences_stopped(d);
+    daemon_provider_free(d->provider);
+    d->provider = NULL;
+    daemon_confluences_close(d->confluences, on_confluences_stopped, d);
 }
 
 /* SIGHUP: the --ticket file again, e.g. after a renewal. A bad file
@@ -661,7 +654,7 @@ int main(int argc, char **argv)
                                  o.data, &d.confluences, err) != 0) {
         util_log("ERROR", "%s", err);
         d.stopping = true;
-        daemon_confluences_stop(d.confluences, on_confluences_stopped, &d);
+        daemon_confluences_close(d.confluences, on_confluences_stopped, &d);
         goto run;
     }
     /* A Compute provider (daemon_provider.h), after the modules: the
@@ -707,7 +700,8 @@ out:
     daemon_config_free(cfg);
     daemon_groups_free(d.groups);
     daemon_modules_free(d.modules);
-    /* NULL once the node closed (on_node_closed frees it then). */
+    /* NULL once stopped (on_provider_stopped frees it); set here only
+     * when the daemon never got as far as starting it. */
     daemon_provider_free(d.provider);
     if (status == 0)
         util_log("INFO", "stopped");

@@ -50,7 +50,7 @@ int daemon_confluences_start(mk_node *node,
         .log = host_log,
     };
     if (co_confluence_host_open(&hc, &dc->host, cerr) < 0) {
-        /* The streams service stays until the node closes. */
+        /* The caller closes `dc`, and the streams service with it. */
         snprintf(err, MK_ERRMSG_SIZE, "%s", cerr);
         *out = dc;
         return -1;
@@ -59,29 +59,34 @@ int daemon_confluences_start(mk_node *node,
     return 0;
 }
 
+static void on_streams_closed(void *data)
+{
+    daemon_confluences *dc = data;
+    mk_close_cb cb = dc->stop_cb;
+    void *cb_data = dc->stop_data;
+    free(dc);
+    cb(cb_data);
+}
+
+/* The members read through the streams service: it goes after them. */
 static void on_host_stopped(void *data)
 {
     daemon_confluences *dc = data;
     dc->host = NULL;
-    dc->stop_cb(dc->stop_data);
+    mk_streams_close(dc->streams, on_streams_closed, dc);
 }
 
-void daemon_confluences_stop(daemon_confluences *dc, mk_close_cb cb,
-                             void *data)
+void daemon_confluences_close(daemon_confluences *dc, mk_close_cb cb,
+                              void *data)
 {
-    if (!dc || !dc->host) {
+    if (!dc) {
         cb(data);
         return;
     }
     dc->stop_cb = cb;
     dc->stop_data = data;
-    co_confluence_host_close(dc->host, on_host_stopped, dc);
-}
-
-void daemon_confluences_node_closed(daemon_confluences *dc)
-{
-    if (!dc)
-        return;
-    mk_streams_close(dc->streams, NULL, NULL);
-    free(dc);
+    if (dc->host)
+        co_confluence_host_close(dc->host, on_host_stopped, dc);
+    else
+        on_host_stopped(dc);
 }

@@ -2,8 +2,7 @@
  * every confluence (modules aside) whose implementation this build knows
  * (co_confluence_builtin) and whose committee (acl.issuers) lists the
  * node. Members read the citizens' streams, so this also owns the node's
- * streams service, which must outlive the node: call
- * daemon_confluences_node_closed from the node's close callback. */
+ * streams service; both go in daemon_confluences_close, before the node. */
 #ifndef CO_TOOLS_DAEMON_CONFLUENCES_H
 #define CO_TOOLS_DAEMON_CONFLUENCES_H
 
@@ -21,14 +20,10 @@ int daemon_confluences_start(mk_node *node,
                              const char *data_dir, daemon_confluences **out,
                              char *err);
 
-/* Leaves the committees and unsubscribes, then calls `cb` (at once when
- * `dc` is NULL or hosts nothing). */
-void daemon_confluences_stop(daemon_confluences *dc, mk_close_cb cb,
-                             void *data);
-
-/* Releases the streams service and frees `dc`; only once the node has
- * closed (from its close callback: the service needs the loop). NULL is
- * fine. */
-void daemon_confluences_node_closed(daemon_confluences *dc);
+/* Leaves the committees and unsubscribes, closes the streams service,
+ * frees `dc`, then calls `cb` (at once when `dc` is NULL). Before the
+ * node's mk_node_close. */
+void daemon_confluences_close(daemon_confluences *dc, mk_close_cb cb,
+                              void *data);
 
 #endif

@@ -776,7 +776,7 @@ void daemon_provider_stop(daemon_provider *dp, mk_close_cb cb, void *data)
     dp->stop_cb = cb;
     dp->stop_data = data;
     if (dp->runner)
-        co_compute_runner_stop(dp->runner, on_runner_stopped, dp);
+        co_compute_runner_close(dp->runner, on_runner_stopped, dp);
     else
         on_runner_stopped(dp);
 }
@@ -785,6 +785,5 @@ void daemon_provider_free(daemon_provider *dp)
 {
     if (!dp)
         return;
-    co_compute_runner_free(dp->runner);
     free(dp);
 }

@@ -59,10 +59,12 @@ int daemon_provider_start(daemon_provider *dp, mk_node *node,
                           const char *data_dir, char *err);
 
 /* Kills what runs (its grants are re-matched: the provider departs),
- * then calls `cb`. */
+ * closes the runner and its blob service, then calls `cb`. Before the
+ * node's mk_node_close. */
 void daemon_provider_stop(daemon_provider *dp, mk_close_cb cb, void *data);
 
-/* After the node closed: frees the blob service and everything else. */
+/* Frees what is left: after the stop's callback (the runner and its blob
+ * service are gone by then), or when it never started. NULL is fine. */
 void daemon_provider_free(daemon_provider *dp);
 
 #endif

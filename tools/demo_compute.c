@@ -222,13 +222,9 @@ static void on_kill(uv_timer_t *t)
     close_timer(dc);
 }
 
-static void on_node_closed(void *data)
+static void on_closed(void *data)
 {
-    demo_compute *dc = data;
-    /* Its blob service served the node's ALPN: freed only now. */
-    mk_blobs_free(dc->blobs);
-    dc->blobs = NULL;
-    one_gone(dc);
+    one_gone(data);
 }
 
 void demo_compute_stop(demo_compute *dc, void (*cb)(void *data), void *data)
@@ -257,8 +253,13 @@ void demo_compute_stop(demo_compute *dc, void (*cb)(void *data), void *data)
     if (dc->reader)
         co_compute_close(dc->reader, NULL, NULL);
     dc->reader = NULL;
+    if (dc->blobs) {
+        dc->pending++;
+        mk_blobs_close(dc->blobs, on_closed, dc);
+        dc->blobs = NULL;
+    }
     if (dc->node)
-        mk_node_close(dc->node, on_node_closed, dc);
+        mk_node_close(dc->node, on_closed, dc);
     else
         one_gone(dc);
 }

@@ -135,13 +135,12 @@ int co_compute_runner_start(const co_compute_runner_config *cfg,
                             co_compute_runner **out, char *err);
 
 /* Kills what runs, departs (so the committee re-matches that work at
- * once), releases every job, then calls `cb` (may be NULL). No log is
- * committed for what was killed here; the record keeps one if its end
- * was reported. */
-void co_compute_runner_stop(co_compute_runner *r, mk_close_cb cb, void *data);
-
-/* After the stop's callback and after the node closed (the blob service
- * needs its links gone): frees the runner. NULL is a no-op. */
-void co_compute_runner_free(co_compute_runner *r);
+ * once), releases every job, closes its blob service (mk_blobs_close:
+ * MK_ALPN_BLOBS is no longer served), frees, then calls `cb` (may be
+ * NULL). No log is committed for what was killed here; the record keeps
+ * one if its end was reported. Call it before the node's mk_node_close
+ * (the departure needs the node); the node may keep running after. */
+void co_compute_runner_close(co_compute_runner *r, mk_close_cb cb,
+                             void *data);
 
 #endif /* CO_COMPUTE_RUNNER_H */

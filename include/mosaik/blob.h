@@ -53,14 +53,18 @@ typedef struct mk_blobs mk_blobs;
 
 /* Serves MK_ALPN_BLOBS on `node` (borrowed) with `dir` (copied; created
  * 0700 if missing) as the store. Returns 0 and `*out`, MK_EEXIST when the
- * node already serves blobs, or a negative code with `err`
- * (MK_ERRMSG_SIZE, may be NULL) for a store it cannot create. */
+ * node already serves blobs, MK_ECLOSED when it is closing, or a negative
+ * code with `err` (MK_ERRMSG_SIZE, may be NULL) for a store it cannot
+ * create. */
 int mk_blobs_new(mk_node *node, const char *dir, mk_blobs **out, char *err);
 
-/* Frees the service. Call it only after the node has closed (its
- * transport then ended every link) and every fetch made on it has called
- * back, as for mk_streams_close; it needs no loop and cannot fail. */
-void mk_blobs_free(mk_blobs *b);
+/* Call it once every fetch made on it has called back. Stops serving
+ * MK_ALPN_BLOBS (a fetcher connecting now is refused with
+ * MK_CLOSE_INVALID_ALPN), closes the connections being served, frees,
+ * then calls `cb` (may be NULL) from the loop. The node may keep running.
+ * As for mk_streams_close, it may also come after mk_node_close, as long
+ * as the loop still runs. */
+void mk_blobs_close(mk_blobs *b, mk_close_cb cb, void *data);
 
 /* The store directory. */
 const char *mk_blobs_dir(const mk_blobs *b);

@@ -104,6 +104,10 @@ uv_loop_t *mk_node_loop(const mk_node *node);
  * key is taken, MK_ECLOSED once the node is closing, MK_ENOMEM. */
 int mk_node_set_extension(mk_node *node, const void *key, void *value,
                           void (*release)(void *value));
+/* Drops `key` without calling its release: for a layer that closes
+ * before the node. No-op when the key is not set or the node is already
+ * closing (release has run then). */
+void mk_node_remove_extension(mk_node *node, const void *key);
 /* The value set for `key`, or NULL. */
 void *mk_node_extension(const mk_node *node, const void *key);
 const mk_peer_id *mk_node_id(const mk_node *node);

@@ -23,8 +23,9 @@
  * and mk_consumer on it. Everything runs on the node's loop and is not
  * thread-safe. Closing is asynchronous: memory is released before the
  * close callback runs, and the handle must not be used after the close
- * call. Order of shutdown: close producers and consumers, then the node,
- * then (in or after the node's close callback) the mk_streams.
+ * call. Order of shutdown: close producers and consumers, then the
+ * mk_streams, then the node (the mk_streams may also close after the node:
+ * see mk_streams_close).
  *
  * Callbacks into the application (datum, subscription, condition) may call
  * any function of this header, including the close functions.
@@ -152,15 +153,18 @@ typedef struct mk_stream_channel {
 
 typedef struct mk_streams mk_streams;
 
-/* Serves MK_ALPN_STREAMS on `node` (borrowed; must outlive the streams
- * object until the node's close callback). Returns 0 and `*out`, MK_EEXIST
- * when the node already has one, or MK_ENOMEM. */
+/* Serves MK_ALPN_STREAMS on `node` (borrowed). Returns 0 and `*out`,
+ * MK_EEXIST when the node already has one, MK_ECLOSED when the node is
+ * closing, or MK_ENOMEM. */
 int mk_streams_new(mk_node *node, mk_streams **out);
 
-/* Frees the service once every producer and consumer made on it is
- * closed and the node has closed (subscriptions can arrive until then and
- * are refused with MK_CLOSE_STREAM_NOT_FOUND). `cb` (may be NULL) runs
- * after the memory is released. */
+/* Call it once every producer and consumer made on it is closed. Stops
+ * serving MK_ALPN_STREAMS (a subscription arriving now is refused with
+ * MK_CLOSE_INVALID_ALPN), closes the links still waiting for their
+ * handshake, frees, then calls `cb` (may be NULL) from the loop. The node
+ * may keep running. It may also be called after mk_node_close (the node
+ * tells the service it is closing, and the service then leaves it alone),
+ * but the loop must still run. */
 void mk_streams_close(mk_streams *s, mk_close_cb cb, void *data);
 
 mk_node *mk_streams_node(const mk_streams *s);

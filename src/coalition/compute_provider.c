@@ -20,6 +20,7 @@
 #include "mosaik/clock.h"
 #include "mosaik/error.h"
 #include "mosaik/group_client.h"
+#include "logline.h"
 #include "reader.h"
 
 #define CMD_TIMEOUT_MS 5000
@@ -80,14 +81,10 @@ static void say(co_compute_provider *p, const char *level, const char *fmt,
 static void say(co_compute_provider *p, const char *level, const char *fmt,
                 ...)
 {
-    if (!p->cfg.log)
-        return;
-    char line[512];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(line, sizeof line, fmt, ap);
+    co__vlog(p->cfg.log, p->cfg.data, level, NULL, fmt, ap);
     va_end(ap);
-    p->cfg.log(level, line, p->cfg.data);
 }
 
 static const mk_keypair *key(const co_compute_provider *p)

@@ -28,6 +28,7 @@
 
 #include "coalition/error.h"
 #include "compute_runner_internal.h"
+#include "logline.h"
 #include "mosaik/blake3.h"
 #include "mosaik/blob.h"
 #include "mosaik/clock.h"
@@ -83,14 +84,15 @@ static void say(const job *j, const char *level, const char *fmt, ...)
 
 static void say(const job *j, const char *level, const char *fmt, ...)
 {
-    char what[600], line[700];
+    if (!j->r->cfg.log)
+        return;
+    char prefix[64];
+    snprintf(prefix, sizeof prefix, "compute: %.16s attempt %" PRIu32 ": ",
+             j->hex, j->g.attempt);
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(what, sizeof what, fmt, ap);
+    co__vlog(j->r->cfg.log, j->r->cfg.data, level, prefix, fmt, ap);
     va_end(ap);
-    snprintf(line, sizeof line, "compute: %.16s attempt %" PRIu32 ": %s",
-             j->hex, j->g.attempt, what);
-    emit(j->r, level, line);
 }
 
 /* ---- files ---------------------------------------------------------------------- */
@@ -677,7 +679,7 @@ int co_compute_runner_start(const co_compute_runner_config *cfg,
                             co_compute_runner **out, char *err)
 {
     /* Everything the provider could refuse is checked before the blob
-     * service exists: that cannot be taken back while the node runs. */
+     * service exists: taking that back is asynchronous. */
     co_compute_params params;
     int rc = co_compute_params_get(cfg->coalition, &params, err);
     if (rc < 0)
@@ -716,11 +718,10 @@ int co_compute_runner_start(const co_compute_runner_config *cfg,
         .data = r,
     };
     if ((rc = co_compute_provider_open(&pc, &r->prov, err)) < 0) {
-        /* Only out of memory gets here (everything else was checked),
-         * and the blob service cannot be freed while the node still
-         * names it: the runner is left allocated rather than freed
-         * under the node's feet. */
-        r->stopping = r->prov_gone = true;
+        /* Only out of memory gets here (everything else was checked).
+         * With no provider this only closes the blob service, which
+         * frees the runner from the loop. */
+        co_compute_runner_close(r, NULL, NULL);
         return rc;
     }
     *out = r;
@@ -729,13 +730,23 @@ int co_compute_runner_start(const co_compute_runner_config *cfg,
 
 /* ---- stopping ------------------------------------------------------------------ */
 
+static void on_blobs_closed(void *data)
+{
+    co_compute_runner *r = data;
+    mk_close_cb cb = r->stop_cb;
+    void *cb_data = r->stop_data;
+    free(r);
+    if (cb)
+        cb(cb_data);
+}
+
+/* The blob service goes last: a fetch it made ends with its job. */
 static void check_stopped(co_compute_runner *r)
 {
     if (!r->stopping || !r->prov_gone || r->jobs || r->stop_called)
         return;
     r->stop_called = true;
-    if (r->stop_cb)
-        r->stop_cb(r->stop_data);
+    mk_blobs_close(r->blobs, on_blobs_closed, r);
 }
 
 static void on_prov_stopped(void *data)
@@ -754,7 +765,8 @@ static void on_prov_stopped(void *data)
     check_stopped(r);
 }
 
-void co_compute_runner_stop(co_compute_runner *r, mk_close_cb cb, void *data)
+void co_compute_runner_close(co_compute_runner *r, mk_close_cb cb,
+                             void *data)
 {
     if (r->stopping)
         return;
@@ -771,12 +783,4 @@ void co_compute_runner_stop(co_compute_runner *r, mk_close_cb cb, void *data)
     } else {
         on_prov_stopped(r);
     }
-}
-
-void co_compute_runner_free(co_compute_runner *r)
-{
-    if (!r)
-        return;
-    mk_blobs_free(r->blobs);
-    free(r);
 }

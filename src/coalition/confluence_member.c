@@ -25,6 +25,7 @@
 #include "coalition/confluence.h"
 #include "mosaik/clock.h"
 #include "mosaik/error.h"
+#include "logline.h"
 
 #define OBS_RING 256          /* observations kept (about 20 s of a demo) */
 #define RECONCILE_MS 100
@@ -82,13 +83,12 @@ static void say(co_confluence_member *m, const char *level, const char *fmt,
 {
     if (!m->cfg.log)
         return;
-    char line[512];
-    int n = snprintf(line, sizeof line, "%s: ", m->def.config->name);
+    char prefix[160];
+    snprintf(prefix, sizeof prefix, "%s: ", m->def.config->name);
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(line + n, sizeof line - (size_t)n, fmt, ap);
+    co__vlog(m->cfg.log, m->cfg.log_data, level, prefix, fmt, ap);
     va_end(ap);
-    m->cfg.log(level, line, m->cfg.log_data);
 }
 
 /* ---- observations ------------------------------------------------------ */
@@ -483,14 +483,10 @@ static void host_say(const co_confluence_host *h, const char *level,
 static void host_say(const co_confluence_host *h, const char *level,
                      const char *fmt, ...)
 {
-    if (!h->cfg.log)
-        return;
-    char line[512];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(line, sizeof line, fmt, ap);
+    co__vlog(h->cfg.log, h->cfg.log_data, level, NULL, fmt, ap);
     va_end(ap);
-    h->cfg.log(level, line, h->cfg.log_data);
 }
 
 static void host_one_stopped(void *data)

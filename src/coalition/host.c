@@ -14,6 +14,7 @@
 #include "mosaik/jwt.h"
 #include "compute_internal.h"
 #include "host_metrics.h"
+#include "logline.h"
 #include "module_ops.h"
 #include "modules_internal.h"
 
@@ -72,14 +73,10 @@ static void say(co_host *h, const char *level, const char *fmt, ...)
 
 static void say(co_host *h, const char *level, const char *fmt, ...)
 {
-    if (!h->cfg.log)
-        return;
-    char line[512];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(line, sizeof line, fmt, ap);
+    co__vlog(h->cfg.log, h->cfg.log_data, level, NULL, fmt, ap);
     va_end(ap);
-    h->cfg.log(level, line, h->cfg.log_data);
 }
 
 static const mk_keypair *me(const hosted *x)

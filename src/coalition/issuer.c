@@ -26,6 +26,7 @@
 #include "mosaik/entry.h"
 #include "mosaik/error.h"
 #include "mosaik/jwt.h"
+#include "logline.h"
 
 #define WIRE_VERSION 1
 #define ANSWER_ISSUED 0
@@ -133,14 +134,10 @@ static void say(co_issuer *is, const char *level, const char *fmt, ...)
 
 static void say(co_issuer *is, const char *level, const char *fmt, ...)
 {
-    if (!is->log)
-        return;
-    char line[512];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(line, sizeof line, fmt, ap);
+    co__vlog(is->log, is->log_data, level, NULL, fmt, ap);
     va_end(ap);
-    is->log(level, line, is->log_data);
 }
 
 static void conn_unlink(conn *c)

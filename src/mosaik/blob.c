@@ -62,12 +62,19 @@ struct mk_blobs {
     srv *srvs;         /* server connections alive (or closing) */
     uint64_t tamper_at; /* fault hooks (blob_internal.h) */
     uint64_t cut_at;
+    /* Closed by mk_blobs_close: its callback is the one step that is
+     * always asynchronous, even with no connection to wait for. */
+    uv_idle_t closer;
+    bool closing, closer_closed;
+    bool node_closing; /* the node began closing: never touch it again */
+    mk_close_cb close_cb;
+    void *close_data;
 };
 
 /* One connection a peer opened to fetch from us. */
 struct srv {
     srv *next, **prev;
-    mk_blobs *b; /* NULL once the service was freed before it */
+    mk_blobs *b; /* outlived by nothing: the service waits for each srv */
     mk_link *link;
     int fd;
     uint64_t pos, end;
@@ -181,6 +188,17 @@ int mk_blob_hash_file(const char *path, mk_id *hash, uint64_t *size)
 
 static void on_accept(mk_link *link, void *data);
 
+/* The key of the node extension through which the node tells the
+ * service it is closing: after that the node may be freed before
+ * mk_blobs_close, which must then leave it alone. */
+static const char node_key;
+
+static void on_node_closing(void *value)
+{
+    mk_blobs *b = value;
+    b->node_closing = true;
+}
+
 int mk_blobs_new(mk_node *node, const char *dir, mk_blobs **out, char *err)
 {
     *out = NULL;
@@ -194,8 +212,13 @@ int mk_blobs_new(mk_node *node, const char *dir, mk_blobs **out, char *err)
     }
     b->node = node;
     b->tamper_at = b->cut_at = UINT64_MAX;
-    rc = mk_transport_serve(mk_node_transport(node), MK_ALPN_BLOBS, on_accept,
-                            b);
+    rc = mk_node_set_extension(node, &node_key, b, on_node_closing);
+    if (rc == 0) {
+        rc = mk_transport_serve(mk_node_transport(node), MK_ALPN_BLOBS,
+                                on_accept, b);
+        if (rc < 0)
+            mk_node_remove_extension(node, &node_key);
+    }
     if (rc < 0) {
         mk_errf(err, rc, "cannot serve %s: %s", MK_ALPN_BLOBS,
                 mk_strerror(rc));
@@ -203,21 +226,20 @@ int mk_blobs_new(mk_node *node, const char *dir, mk_blobs **out, char *err)
         free(b);
         return rc;
     }
+    uv_idle_init(mk_node_loop(node), &b->closer);
+    b->closer.data = b;
     *out = b;
     return 0;
 }
 
-void mk_blobs_free(mk_blobs *b)
+/* Frees once nothing refers to `b`: the closer handle has closed and
+ * every server connection has freed itself (srv_free unlinks it). */
+static void maybe_freed(mk_blobs *b)
 {
-    if (!b)
+    if (!b->closing || !b->closer_closed || b->srvs)
         return;
-    /* The node's transport closed every link before this, but a closed
-     * connection's pump handle may still be on its way out: it frees
-     * itself later, without us. */
-    for (srv *s = b->srvs; s; s = s->next) {
-        assert(!s->link);
-        s->b = NULL;
-    }
+    mk_close_cb cb = b->close_cb;
+    void *data = b->close_data;
     for (size_t i = 0; i < b->n_served; i++) {
         free(b->served[i].path);
         free(b->served[i].cvs);
@@ -225,6 +247,38 @@ void mk_blobs_free(mk_blobs *b)
     free(b->served);
     free(b->dir);
     free(b);
+    if (cb)
+        cb(data);
+}
+
+static void on_closer_closed(uv_handle_t *h)
+{
+    mk_blobs *b = h->data;
+    b->closer_closed = true;
+    maybe_freed(b);
+}
+
+void mk_blobs_close(mk_blobs *b, mk_close_cb cb, void *data)
+{
+    if (b->closing)
+        return;
+    b->closing = true;
+    b->close_cb = cb;
+    b->close_data = data;
+    /* From here no new link reaches `b`. Once the node is closing its
+     * transport ends the connections itself, and it may already be gone. */
+    if (!b->node_closing) {
+        mk_transport_unserve(mk_node_transport(b->node), MK_ALPN_BLOBS);
+        mk_node_remove_extension(b->node, &node_key);
+    }
+    /* `next` first: a link that cannot stage its close ends at once. */
+    for (srv *s = b->srvs, *next; s; s = next) {
+        next = s->next;
+        if (s->link)
+            mk_link_close(s->link, MK_CLOSE_GRACEFUL_SHUTDOWN,
+                          "blobs closed");
+    }
+    uv_close((uv_handle_t *)&b->closer, on_closer_closed);
 }
 
 const char *mk_blobs_dir(const mk_blobs *b)
@@ -378,16 +432,18 @@ int mk_blobs_import(mk_blobs *b, const char *path, mk_id *hash,
 
 /* ---- serving ---------------------------------------------------------------------- */
 
+static void maybe_freed(mk_blobs *b);
+
 static void srv_free(uv_handle_t *h)
 {
     srv *s = h->data;
-    if (s->b) {
-        *s->prev = s->next;
-        if (s->next)
-            s->next->prev = s->prev;
-    }
+    mk_blobs *b = s->b;
+    *s->prev = s->next;
+    if (s->next)
+        s->next->prev = s->prev;
     free(s->buf);
     free(s);
+    maybe_freed(b);
 }
 
 static void srv_closed(mk_link *l, uint32_t code, int status, void *data)

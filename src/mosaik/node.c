@@ -1236,6 +1236,18 @@ int mk_node_set_extension(mk_node *node, const void *key, void *value,
     return 0;
 }
 
+void mk_node_remove_extension(mk_node *node, const void *key)
+{
+    for (size_t i = 0; i < node->n_exts; i++)
+        if (node->exts[i].key == key) {
+            /* Kept in order: they are released last-set first. */
+            memmove(&node->exts[i], &node->exts[i + 1],
+                    (node->n_exts - i - 1) * sizeof *node->exts);
+            node->n_exts--;
+            return;
+        }
+}
+
 void *mk_node_extension(const mk_node *node, const void *key)
 {
     for (size_t i = 0; i < node->n_exts; i++)

@@ -310,12 +310,16 @@ static void refuse(mk__pending *pd, uint32_t code, const char *why)
     mk_link_close(pd->link, code, why);
 }
 
+static void maybe_freed(mk_streams *s);
+
 static void on_pending_close(mk_link *link, uint32_t code, int status,
                              void *data)
 {
     mk__pending *pd = data;
+    mk_streams *s = pd->s;
     pending_unlink(pd);
     free(pd);
+    maybe_freed(s);
 }
 
 static void on_pending_frame(mk_link *link, const uint8_t *f, size_t len,
@@ -398,6 +402,17 @@ static void on_accept(mk_link *link, void *data)
     }
 }
 
+/* The key of the node extension through which the node tells the
+ * service it is closing: after that the node may be freed before
+ * mk_streams_close, which must then leave it alone. */
+static const char node_key;
+
+static void on_node_closing(void *value)
+{
+    mk_streams *s = value;
+    s->node_closing = true;
+}
+
 int mk_streams_new(mk_node *node, mk_streams **out)
 {
     *out = NULL;
@@ -405,8 +420,13 @@ int mk_streams_new(mk_node *node, mk_streams **out)
     if (!s)
         return MK_ENOMEM;
     s->node = node;
-    int rc = mk_transport_serve(mk_node_transport(node), MK_ALPN_STREAMS,
+    int rc = mk_node_set_extension(node, &node_key, s, on_node_closing);
+    if (rc == 0) {
+        rc = mk_transport_serve(mk_node_transport(node), MK_ALPN_STREAMS,
                                 on_accept, s);
+        if (rc < 0)
+            mk_node_remove_extension(node, &node_key);
+    }
     if (rc < 0) {
         free(s);
         return rc;
@@ -422,21 +442,25 @@ mk_node *mk_streams_node(const mk_streams *s)
     return s->node;
 }
 
-static void on_streams_closed(uv_handle_t *h)
+/* Frees once nothing refers to `s`: its timer has closed and every
+ * pending link has run its close callback (which unlinks the record). */
+static void maybe_freed(mk_streams *s)
 {
-    mk_streams *s = h->data;
-    void (*cb)(void *) = s->close_cb;
+    if (!s->closing || !s->timer_closed || s->pending)
+        return;
+    mk_close_cb cb = s->close_cb;
     void *data = s->close_data;
-    /* The node has closed, so its transport ended every pending link. */
-    while (s->pending) {
-        mk__pending *pd = s->pending;
-        s->pending = pd->next;
-        free(pd);
-    }
     free(s->producers);
     free(s);
     if (cb)
         cb(data);
+}
+
+static void on_timer_closed(uv_handle_t *h)
+{
+    mk_streams *s = h->data;
+    s->timer_closed = true;
+    maybe_freed(s);
 }
 
 void mk_streams_close(mk_streams *s, mk_close_cb cb, void *data)
@@ -448,7 +472,20 @@ void mk_streams_close(mk_streams *s, mk_close_cb cb, void *data)
     s->closing = true;
     s->close_cb = cb;
     s->close_data = data;
-    uv_close((uv_handle_t *)&s->timer, on_streams_closed);
+    /* From here no new link reaches `s`. Once the node is closing its
+     * transport ends the pending links itself, and the node may already
+     * be gone. */
+    if (!s->node_closing) {
+        mk_transport_unserve(mk_node_transport(s->node), MK_ALPN_STREAMS);
+        mk_node_remove_extension(s->node, &node_key);
+    }
+    /* `next` first: a link that cannot stage its close ends at once. */
+    for (mk__pending *pd = s->pending, *next; pd; pd = next) {
+        next = pd->next;
+        if (!pd->closing)
+            refuse(pd, MK_CLOSE_GRACEFUL_SHUTDOWN, "streams closed");
+    }
+    uv_close((uv_handle_t *)&s->timer, on_timer_closed);
 }
 
 int mk__streams_add_producer(mk_streams *s, mk_producer *p)

@@ -113,6 +113,8 @@ struct mk_streams {
     uv_timer_t timer;     /* handshake deadlines, running while pending */
     bool timer_on;
     bool closing;
+    bool node_closing; /* the node began closing: never touch it again */
+    bool timer_closed;
     void (*close_cb)(void *data);
     void *close_data;
 };

@@ -217,10 +217,10 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     co_compute_close(E.r, NULL, NULL);
+    mk_blobs_close(E.blobs, NULL, NULL);
     mk_node_close(E.node, NULL, NULL);
     uv_close((uv_handle_t *)&E.pulse, NULL);
     uv_run(&E.loop, UV_RUN_DEFAULT);
-    mk_blobs_free(E.blobs);
     assert_int_equal(uv_loop_close(&E.loop), 0);
     /* Providers first (they depart while the committee hears them). */
     int bad = -1;

@@ -222,10 +222,12 @@ static void live_close(live *l)
     for (int i = 0; i < 3; i++)
         mk_node_close(l->n[i], NULL, NULL);
     spin(l, 700);
+    /* The nodes are gone by now: the services were told when their node
+     * began closing, and close without touching it. */
+    for (int i = 0; i < 3; i++)
+        mk_blobs_close(l->b[i], NULL, NULL);
     uv_close((uv_handle_t *)&l->pulse, NULL);
     uv_run(&l->loop, UV_RUN_DEFAULT);
-    for (int i = 0; i < 3; i++)
-        mk_blobs_free(l->b[i]);
     assert_int_equal(uv_loop_close(&l->loop), 0);
     nftw(l->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
 }
@@ -374,12 +376,69 @@ static void fetches_verify_and_resume(void **state)
     live_close(&l);
 }
 
+static void on_flag(void *data)
+{
+    *(bool *)data = true;
+}
+
+static void closes_before_its_node(void **state)
+{
+    live l;
+    live_open(&l);
+    uint8_t data[3000];
+    fill(data, sizeof data, 7);
+    char src[400], err[MK_ERRMSG_SIZE];
+    snprintf(src, sizeof src, "%s/small.bin", l.dir);
+    write_file(src, data, sizeof data);
+    mk_id hash;
+    assert_int_equal(mk_blobs_import(l.b[0], src, &hash, NULL, err), 0);
+
+    /* A connection node 0 is serving when its service closes. */
+    tu_probe held;
+    tu_probe_start(&held, l.n[2], l.n[0], MK_ALPN_BLOBS);
+    int64_t end = mk_mono_ms() + ms(&l, 5000);
+    while (!held.connected && !held.ended && mk_mono_ms() < end)
+        spin(&l, 10);
+    assert_true(held.connected);
+    spin(&l, 50); /* accepted on node 0's side too */
+
+    bool closed = false;
+    mk_blobs_close(l.b[0], on_flag, &closed);
+    l.b[0] = NULL;
+    assert_false(closed); /* from the loop, never from the call */
+    end = mk_mono_ms() + ms(&l, 5000);
+    while ((!closed || !held.ended) && mk_mono_ms() < end)
+        spin(&l, 10);
+    assert_true(closed);
+    assert_true(held.ended);
+    assert_int_equal(held.code, MK_CLOSE_GRACEFUL_SHUTDOWN);
+
+    /* The node runs on without the ALPN: a new connection is refused. */
+    tu_probe late;
+    tu_probe_start(&late, l.n[2], l.n[0], MK_ALPN_BLOBS);
+    end = mk_mono_ms() + ms(&l, 5000);
+    while (!late.ended && mk_mono_ms() < end)
+        spin(&l, 10);
+    assert_true(late.ended);
+    assert_int_equal(late.code, MK_CLOSE_INVALID_ALPN);
+
+    /* ...and can serve blobs again, from the same store. */
+    char d[300];
+    snprintf(d, sizeof d, "%s/store0", l.dir);
+    assert_int_equal(mk_blobs_new(l.n[0], d, &l.b[0], err), 0);
+    int from0[] = {0};
+    assert_int_equal(fetch(&l, &hash, from0, 1), 0);
+    same_file(l.path, data, sizeof data);
+    live_close(&l);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(tree_matches_blake3),
         cmocka_unit_test(wire_is_strict),
         cmocka_unit_test(fetches_verify_and_resume),
+        cmocka_unit_test(closes_before_its_node),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

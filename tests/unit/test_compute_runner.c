@@ -218,14 +218,13 @@ static void on_stopped(void *data)
 
 static void runner_close(env *e)
 {
-    co_compute_runner_stop(e->runner, on_stopped, e);
+    co_compute_runner_close(e->runner, on_stopped, e);
     WAIT_FOR(e, e->stopped);
     assert_true(e->stopped);
     mk_node_close(e->node, NULL, NULL);
     spin(e, 700);
     uv_close((uv_handle_t *)&e->pulse, NULL);
     uv_run(&e->loop, UV_RUN_DEFAULT);
-    co_compute_runner_free(e->runner);
     assert_int_equal(uv_loop_close(&e->loop), 0);
 }
 
@@ -543,9 +542,92 @@ static void refuses_bytes_that_do_not_match(void **state)
     /* Nothing executed, nothing left in a working directory. */
     assert_int_equal(e.fk.starts, 0);
     assert_true(work_is_empty(&e));
+    mk_blobs_close(sb, NULL, NULL);
     mk_node_close(server, NULL, NULL);
     runner_close(&e);
-    mk_blobs_free(sb);
+    nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+static void on_fetch_done(mk_blob_fetch *f, int status,
+                          const mk_blob_fetch_result *r, void *data)
+{
+    *(int *)data = status == 0 ? 1 : status;
+}
+
+/* The runner closes while its node runs on: the blob connection it was
+ * serving ends, a new one is refused as for an ALPN never served, and the
+ * node still serves another blob service over the same store. */
+static void closes_before_its_node(void **state)
+{
+    char dir[256], err[MK_ERRMSG_SIZE], boot[256], path[600];
+    char hex[MK_ID_HEX_LEN + 1];
+    make_tmp(dir, sizeof dir);
+    env e;
+    loop_open(&e, dir);
+    mk_id image;
+    image_hash(dir, IMAGE, &image);
+    store_blob(e.data, &image, IMAGE, strlen(IMAGE));
+    assert_int_equal(runner_open(&e, NULL), 0);
+
+    /* A peer that fetches from the runner's node. */
+    mk_keypair pk;
+    assert_int_equal(mk_keypair_generate(&pk), 0);
+    snprintf(boot, sizeof boot, "%s@%s", mk_id_hex(&e.key.pub, hex),
+             mk_node_addr(e.node));
+    const char *bp[1] = {boot};
+    mk_node_config nc = {.loop = &e.loop, .key = &pk,
+                         .listen = "127.0.0.1:0", .bootstrap = bp,
+                         .n_bootstrap = 1};
+    mk_node *peer;
+    mk_blobs *pb;
+    assert_int_equal(mk_node_new(&nc, &peer, err), 0);
+    assert_int_equal(mk_node_start(peer), 0);
+    snprintf(path, sizeof path, "%s/peer-store", dir);
+    assert_int_equal(mk_blobs_new(peer, path, &pb, err), 0);
+    mk_peer_info pi;
+    WAIT_FOR(&e, mk_node_peer(peer, &e.key.pub, &pi));
+
+    tu_probe held;
+    tu_probe_start(&held, peer, e.node, MK_ALPN_BLOBS);
+    WAIT_FOR(&e, held.connected || held.ended);
+    assert_true(held.connected);
+    spin(&e, 50);
+
+    co_compute_runner_close(e.runner, on_stopped, &e);
+    e.runner = NULL;
+    assert_false(e.stopped); /* from the loop only */
+    WAIT_FOR(&e, e.stopped && held.ended);
+    assert_true(e.stopped);
+    assert_true(held.ended);
+    assert_int_equal(held.code, MK_CLOSE_GRACEFUL_SHUTDOWN);
+
+    tu_probe late;
+    tu_probe_start(&late, peer, e.node, MK_ALPN_BLOBS);
+    WAIT_FOR(&e, late.ended);
+    assert_true(late.ended);
+    assert_int_equal(late.code, MK_CLOSE_INVALID_ALPN);
+
+    /* The node still works: blobs served anew from the runner's store. */
+    mk_blobs *again;
+    snprintf(path, sizeof path, "%s/blobs", e.data);
+    assert_int_equal(mk_blobs_new(e.node, path, &again, err), 0);
+    mk_blob_fetch_config fc = {.hash = image, .from = &e.key.pub,
+                               .n_from = 1};
+    int fetched = 0;
+    assert_int_equal(mk_blob_fetch_start(pb, &fc, on_fetch_done, &fetched,
+                                         NULL),
+                     0);
+    WAIT_FOR(&e, fetched != 0);
+    assert_int_equal(fetched, 1);
+
+    mk_blobs_close(again, NULL, NULL);
+    mk_blobs_close(pb, NULL, NULL);
+    mk_node_close(peer, NULL, NULL);
+    mk_node_close(e.node, NULL, NULL);
+    spin(&e, 700);
+    uv_close((uv_handle_t *)&e.pulse, NULL);
+    uv_run(&e.loop, UV_RUN_DEFAULT);
+    assert_int_equal(uv_loop_close(&e.loop), 0);
     nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
 }
 
@@ -556,6 +638,7 @@ int main(void)
         cmocka_unit_test(crash_resumes_by_the_record),
         cmocka_unit_test(refuses_a_wrong_bearer_hash),
         cmocka_unit_test(refuses_bytes_that_do_not_match),
+        cmocka_unit_test(closes_before_its_node),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

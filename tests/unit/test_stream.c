@@ -1671,6 +1671,47 @@ static void across_processes(void **state)
     assert_int_equal(WEXITSTATUS(status), 0);
 }
 
+/* The service closes while its node runs on: a subscription waiting for
+ * its handshake is ended, a new one is refused as for an ALPN never
+ * served, and the node can serve streams again. */
+static void closes_before_its_node(void **state)
+{
+    fx *f = *state;
+    int a = add_node(f, NULL, 0, -1);
+    int b = add_node(f, NULL, 0, a);
+    WAIT(f, knows(f, a, b, NULL), 10000);
+
+    tu_probe held;
+    tu_probe_start(&held, f->nodes[b], f->nodes[a], MK_ALPN_STREAMS);
+    WAIT(f, held.connected || held.ended, 10000);
+    assert_true(held.connected);
+    nap(f, 50); /* accepted on a's side: pending its handshake */
+    assert_false(held.ended);
+
+    int want = f->closed + 1;
+    mk_streams_close(f->streams[a], on_closed, f);
+    f->streams[a] = NULL;
+    assert_int_equal(f->closed, want - 1); /* from the loop only */
+    WAIT(f, f->closed == want && held.ended, 10000);
+    assert_int_equal(held.code, MK_CLOSE_GRACEFUL_SHUTDOWN);
+
+    tu_probe late;
+    tu_probe_start(&late, f->nodes[b], f->nodes[a], MK_ALPN_STREAMS);
+    WAIT(f, late.ended, 10000);
+    assert_int_equal(late.code, MK_CLOSE_INVALID_ALPN);
+
+    /* The node still works: it serves streams again. */
+    assert_int_equal(mk_streams_new(f->nodes[a], &f->streams[a]), 0);
+    tu_probe again;
+    tu_probe_start(&again, f->nodes[b], f->nodes[a], MK_ALPN_STREAMS);
+    WAIT(f, again.connected || again.ended, 10000);
+    nap(f, 100);
+    assert_true(again.connected);
+    assert_false(again.ended);
+    mk_link_close(again.link, MK_CLOSE_GRACEFUL_SHUTDOWN, NULL);
+    WAIT(f, again.ended, 10000);
+}
+
 int main(void)
 {
     /* A peer that vanishes mid-write must not kill the test with SIGPIPE. */
@@ -1694,6 +1735,7 @@ int main(void)
         T(tickets_gate_subscriptions),
         T(ticket_expiry_disconnects),
         T(across_processes),
+        T(closes_before_its_node),
 #undef T
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "mosaik/transport.h"
+
 const char *tu_vector_path(const char *name)
 {
     static char path[4096];
@@ -78,4 +80,41 @@ void tu_spin(uv_loop_t *loop, int ms)
         uv_run(loop, UV_RUN_ONCE);
     uv_close((uv_handle_t *)&t, NULL);
     uv_run(loop, UV_RUN_NOWAIT); /* the close completes before t goes */
+}
+
+static void probe_frame(mk_link *link, const uint8_t *frame, size_t len,
+                        void *data)
+{
+}
+
+static void probe_closed(mk_link *link, uint32_t code, int status,
+                         void *data)
+{
+    tu_probe *p = data;
+    p->link = NULL;
+    p->code = code;
+    p->ended = true;
+}
+
+static void probe_connected(mk_link *link, int status, void *data)
+{
+    tu_probe *p = data;
+    p->dial_status = status;
+    if (status < 0) {
+        p->ended = true;
+        return;
+    }
+    p->connected = true;
+    p->link = link;
+    mk_link_set_callbacks(link, probe_frame, probe_closed, p);
+}
+
+void tu_probe_start(tu_probe *p, mk_node *from, mk_node *to,
+                    const char *alpn)
+{
+    memset(p, 0, sizeof *p);
+    assert_int_equal(mk_transport_connect(mk_node_transport(from),
+                                          mk_node_id(to), mk_node_addr(to),
+                                          alpn, probe_connected, p),
+                     0);
 }

@@ -5,12 +5,15 @@
 #include <jansson.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
 #include <uv.h>
 
 #include "mosaik/id.h"
+#include "mosaik/link.h"
+#include "mosaik/node.h"
 
 /* $VECTORS_DIR/<name> parsed; fails the test when missing. Caller decrefs. */
 json_t *tu_load_vectors(const char *name);
@@ -29,5 +32,20 @@ const char *tu_json_str(json_t *root, const char *path);
 /* Runs `loop` for `ms` milliseconds of its timers, whatever else is on
  * it, so a test can wait on a real committee or link in its own loop. */
 void tu_spin(uv_loop_t *loop, int ms);
+
+/* A bare link dialed to another node's ALPN, to see whether it is
+ * served: `ended` with the close `code` once the link is gone (refused
+ * with MK_CLOSE_INVALID_ALPN when nothing serves it). Caller memory; it
+ * must outlive the link, which the probe never closes itself. */
+typedef struct tu_probe {
+    mk_link *link;        /* while connected */
+    bool connected, ended;
+    int dial_status;      /* < 0: the dial failed, `ended` set too */
+    uint32_t code;        /* the close code, once ended */
+} tu_probe;
+
+/* Dials `to` (its address) from `from`'s transport speaking `alpn`. */
+void tu_probe_start(tu_probe *p, mk_node *from, mk_node *to,
+                    const char *alpn);
 
 #endif
