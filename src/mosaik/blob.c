@@ -33,6 +33,7 @@
 #include "mosaik/blake3.h"
 #include "mosaik/clock.h"
 #include "mosaik/error.h"
+#include "mosaik/fsdir.h"
 #include "mosaik/link.h"
 #include "mosaik/transport.h"
 
@@ -97,27 +98,6 @@ static void store_path(const mk_blobs *b, const mk_id *hash, const char *ext,
     snprintf(out, len, "%s/%s%s", b->dir, mk_id_hex(hash, hex), ext);
 }
 
-static int make_dirs(const char *path)
-{
-    char buf[4096];
-    if (strlen(path) >= sizeof buf)
-        return MK_EINVAL;
-    strcpy(buf, path);
-    for (char *p = buf + 1; *p; p++) {
-        if (*p != '/')
-            continue;
-        *p = '\0';
-        if (mkdir(buf, 0700) != 0 && errno != EEXIST)
-            return -errno;
-        *p = '/';
-    }
-    if (mkdir(buf, 0700) != 0 && errno != EEXIST)
-        return -errno;
-    struct stat st;
-    if (stat(buf, &st) != 0)
-        return -errno;
-    return S_ISDIR(st.st_mode) ? 0 : MK_EEXIST;
-}
 
 static int write_all(int fd, const void *p, size_t n, uint64_t at)
 {
@@ -202,7 +182,7 @@ static void on_node_closing(void *value)
 int mk_blobs_new(mk_node *node, const char *dir, mk_blobs **out, char *err)
 {
     *out = NULL;
-    int rc = make_dirs(dir);
+    int rc = mk__make_dirs(dir);
     if (rc < 0)
         return mk_errf(err, rc, "blob store %s: %s", dir, mk_strerror(rc));
     mk_blobs *b = calloc(1, sizeof *b);

@@ -60,6 +60,7 @@
 
 #include "mosaik/clock.h"
 #include "mosaik/error.h"
+#include "mosaik/fsdir.h"
 #include "mosaik/group_internal.h"
 #include "mosaik/jwt.h"
 #include "group_prepare.h"
@@ -2274,27 +2275,6 @@ int mk_group_query(mk_group *g, const void *q, size_t len,
 
 /* ---- joining ------------------------------------------------------------ */
 
-static int make_dirs(const char *path)
-{
-    char buf[4096];
-    if (strlen(path) >= sizeof buf || !path[0])
-        return MK_EINVAL;
-    strcpy(buf, path);
-    for (char *p = buf + 1; *p; p++) {
-        if (*p != '/')
-            continue;
-        *p = '\0';
-        if (mkdir(buf, 0700) != 0 && errno != EEXIST)
-            return -errno;
-        *p = '/';
-    }
-    if (mkdir(buf, 0700) != 0 && errno != EEXIST)
-        return -errno;
-    struct stat st;
-    if (stat(buf, &st) != 0)
-        return -errno;
-    return S_ISDIR(st.st_mode) ? 0 : MK_EEXIST;
-}
 
 static int raft_code(int rv)
 {
@@ -2699,7 +2679,7 @@ static int join(const mk_group_config *cfg, mk_group **out, char *err)
                        mk_strerror(rc));
     if (mk__hub_find(hub, &gid))
         return mk_errf(err, MK_EEXIST, "this node already runs that group");
-    if ((rc = make_dirs(cfg->data_dir)) != 0)
+    if ((rc = mk__make_dirs(cfg->data_dir)) != 0)
         return mk_errf(err, MK_EIO, "data dir %s: %s", cfg->data_dir,
                        mk_strerror(rc));
 
