@@ -16,7 +16,7 @@
  *              unless --window is given, once or more: 16 shows what the
  *              disk's write latency allows a small window, 256 what the
  *              committee's CPU allows), beside what one durable write
- *              costs on that disk, the floor under a small window's
+ *              costs on that disk, the disk's share of an append's
  *              latency; and offline,
  *              co_chronicle_verify_entries over a synthetic chain (every
  *              entry signed by two of three members), in MB/s of bodies
@@ -439,12 +439,13 @@ static void send_more(append_run *a)
     }
 }
 
-/* The disk's floor under a small window: what one durable 4 KiB write
- * costs in the members' data dir (O_DIRECT | O_DSYNC, as libraft writes
- * its log). An append is durable on the leader and one follower before it
+/* What one durable 4 KiB write costs in the members' data dir (O_DIRECT
+ * | O_DSYNC, as libraft writes its log): the disk's share of an append's
+ * latency. An append is durable on the leader and one follower before it
  * is answered, and a command arriving while a write is under way waits
- * for it, so at window W appends/s stays near W / (1 to 2 such writes)
- * however fast the rest is. */
+ * for it, so an append takes at least one and up to about two such
+ * writes; on a busy machine (p50 2-4 ms here) that bounds a small window,
+ * on a quiet one (0.1 ms) the time of an append goes elsewhere. */
 static void disk_floor(const char *dir)
 {
     enum { N = 200, SZ = 4096 };
