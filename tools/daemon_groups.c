@@ -445,24 +445,11 @@ static void on_change(mk_group *g, void *data)
  * and listing the GroupId, for nothing.) */
 static bool holds_ticket(const dg_group *gr, mk_node *node)
 {
-    const mk_group_tickets *t = &gr->tickets;
-    const char *iss[1] = {t->issuer}, *aud[1] = {t->audience};
-    mk_jwt_config jc = {.keys = t->keys, .n_keys = t->n_keys,
-                        .issuers = iss, .n_issuers = t->issuer[0] ? 1 : 0,
-                        .audiences = aud,
-                        .n_audiences = t->audience[0] ? 1 : 0,
-                        .max_lifetime_s = t->max_lifetime_s};
-    struct mk_ticket_validator v;
     char why[MK_ERRMSG_SIZE];
-    if (mk_jwt_validator_init(&v, &jc, why) != 0)
-        return false;
-    const mk_peer_entry *e = mk_node_entry(node);
-    int rc = mk_ticket_validate(&v, e->tickets, e->n_tickets, mk_node_id(node),
-                                mk_now_ms(), NULL, why);
-    mk_ticket_validator_free(&v);
-    if (rc != 0)
-        util_log("INFO", "group %s: ticket: %s", gr->name, why);
-    return rc == 0;
+    if (mk_group_tickets_held(&gr->tickets, node, why))
+        return true;
+    util_log("INFO", "group %s: ticket: %s", gr->name, why);
+    return false;
 }
 
 int daemon_groups_start(daemon_groups *dg, mk_node *node, const char *data_dir,

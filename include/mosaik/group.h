@@ -133,6 +133,21 @@ typedef struct mk_group_tickets {
     uint32_t max_lifetime_s; /* refuse tickets living longer; 0: no limit */
 } mk_group_tickets;
 
+/* Fills `v` with the validator of this policy (JWTs signed by one of its
+ * keys, with its issuer and audience, expiring, and living no longer
+ * than max_lifetime_s). 0, MK_EINVAL for a policy with no key or an
+ * unterminated string, or MK_ENOMEM; release with
+ * mk_ticket_validator_free. */
+int mk_group_tickets_validator(const mk_group_tickets *t,
+                               struct mk_ticket_validator *v);
+
+/* Whether `node`'s own entry carries a ticket the policy accepts now:
+ * whether it is worth joining the group (the leader judges it again, and
+ * for as long as it is a member). When not, `why` (MK_ERRMSG_SIZE, may
+ * be NULL) says why. */
+bool mk_group_tickets_held(const mk_group_tickets *t, mk_node *node,
+                           char *why);
+
 typedef struct mk_group_config {
     mk_node *node;              /* borrowed */
     mk_id root;                 /* the committee root (e.g. a module root) */

@@ -557,23 +557,7 @@ static void on_entry_appended(const co__chronicle_entry *e, void *data)
  * adds it as a standby (mk_group_tickets). */
 static bool holds_ticket(const co_module_info *m, mk_node *node)
 {
-    if (!m->ticketed)
-        return false;
-    const mk_group_tickets *t = &m->tickets;
-    const char *iss[1] = {t->issuer}, *aud[1] = {t->audience};
-    mk_jwt_config jc = {.keys = t->keys, .n_keys = t->n_keys,
-                        .issuers = iss, .n_issuers = t->issuer[0] ? 1 : 0,
-                        .audiences = aud,
-                        .n_audiences = t->audience[0] ? 1 : 0,
-                        .max_lifetime_s = t->max_lifetime_s};
-    struct mk_ticket_validator v;
-    if (mk_jwt_validator_init(&v, &jc, NULL) != 0)
-        return false;
-    const mk_peer_entry *e = mk_node_entry(node);
-    int rc = mk_ticket_validate(&v, e->tickets, e->n_tickets,
-                                mk_node_id(node), mk_now_ms(), NULL, NULL);
-    mk_ticket_validator_free(&v);
-    return rc == 0;
+    return m->ticketed && mk_group_tickets_held(&m->tickets, node, NULL);
 }
 
 static int host_one(co_host *h, co_module_kind kind, char *err)

@@ -71,9 +71,9 @@ void mk__proof_encode(mk_buf *b, const mk__proof *p)
     mk_put_varint(b, p->policy.max_lifetime_s);
 }
 
-int mk__proof_validator(const mk__proof *p, struct mk_ticket_validator *v)
+int mk_group_tickets_validator(const mk_group_tickets *t,
+                               struct mk_ticket_validator *v)
 {
-    const mk_group_tickets *t = &p->policy;
     const char *iss[1] = {t->issuer}, *aud[1] = {t->audience};
     if (t->n_keys == 0 || t->n_keys > MK_GROUP_TICKET_KEYS ||
         !memchr(t->issuer, 0, sizeof t->issuer) ||
@@ -91,6 +91,11 @@ int mk__proof_validator(const mk__proof *p, struct mk_ticket_validator *v)
         .max_lifetime_s = t->max_lifetime_s,
     };
     return mk_jwt_validator_init(v, &jc, NULL);
+}
+
+int mk__proof_validator(const mk__proof *p, struct mk_ticket_validator *v)
+{
+    return mk_group_tickets_validator(&p->policy, v);
 }
 
 int mk__group_fold_tickets(const mk__proof *p, const mk_id *policy,

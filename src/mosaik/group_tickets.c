@@ -57,6 +57,22 @@ int mk__member_ticket(const mk_group *g, const mk_peer_id *peer,
     return rc == 0 || rc == MK_ENOMEM ? rc : MK_ENOT_ALLOWED;
 }
 
+bool mk_group_tickets_held(const mk_group_tickets *t, mk_node *node,
+                           char *why)
+{
+    struct mk_ticket_validator v;
+    if (mk_group_tickets_validator(t, &v) != 0) {
+        if (why)
+            snprintf(why, MK_ERRMSG_SIZE, "the ticket policy is invalid");
+        return false;
+    }
+    const mk_peer_entry *e = mk_node_entry(node);
+    int rc = mk_ticket_validate(&v, e->tickets, e->n_tickets,
+                                mk_node_id(node), mk_now_ms(), NULL, why);
+    mk_ticket_validator_free(&v);
+    return rc == 0;
+}
+
 static mk__voter *row_of(mk_group *g, raft_id id)
 {
     return (mk__voter *)mk__group_voter_by_id(g, id);
