@@ -27,13 +27,19 @@ static int tls_fail(char *err, int rc, const char *what)
                    detail);
 }
 
+/* A program may start OpenSSL without its reason strings (coalitiond
+ * does, to save their half MiB per process); then the packed code is all
+ * there is, and `openssl errstr` turns it into the text. */
 void mk__tls_errstr(char *buf, size_t size)
 {
     unsigned long e = ERR_get_error();
     if (e == 0)
         buf[0] = '\0';
-    else
+    else if (ERR_reason_error_string(e))
         ERR_error_string_n(e, buf, size);
+    else
+        snprintf(buf, size, "OpenSSL error %08lX (`openssl errstr %08lX` "
+                            "names it)", e, e);
     ERR_clear_error();
 }
 
