@@ -21,6 +21,9 @@
 #define RECONCILE_MS 500
 #define DUTY_TIMEOUT_MS 5000
 #define MAX_PENDING 64
+/* A member signs a new Chronicle head at most once per SIGN_GAP_MS, and
+ * never while its previous SIGN is in flight (chronicle_duties). */
+#define SIGN_GAP_MS 25
 #define MAX_RECORDS 4096
 
 typedef struct hosted hosted;
@@ -56,6 +59,10 @@ struct hosted {
      * signature in flight for, so reconciling does not resubmit them. */
     mk_id pending[MAX_PENDING];
     size_t n_pending;
+    /* chronicle: this member's SIGN is in flight; it signs no new head
+     * before sign_after (mono ms) */
+    bool sign_in_flight;
+    int64_t sign_after;
     co__host_metrics metrics;
 };
 
@@ -174,6 +181,8 @@ static void pending_drop(hosted *x, const mk_id *k)
         }
 }
 
+static void on_timer(uv_timer_t *t);
+
 static void on_duty_done(int status, uint64_t applied, const uint8_t *res,
                          size_t len, void *data)
 {
@@ -188,6 +197,11 @@ static void on_duty_done(int status, uint64_t applied, const uint8_t *res,
     /* Command kinds are per module: look at both. */
     if (x->kind == CO_MODULE_ALMANAC && d->kind == CO__ALMANAC_TICK)
         x->tick_in_flight = false;
+    if (x->kind == CO_MODULE_CHRONICLE && d->kind == CO__CHRONICLE_SIGN) {
+        /* The head may have moved on while it was in flight. */
+        x->sign_in_flight = false;
+        uv_timer_start(&x->timer, on_timer, 0, RECONCILE_MS);
+    }
     if (x->kind == CO_MODULE_CHRONICLE && d->kind == CO__CHRONICLE_APPEND) {
         x->recording = false;
         /* Kept for the next pass only when it may still land: a refusal
@@ -409,19 +423,35 @@ static void chronicle_duties(hosted *x, const mk_group_status *st)
      * entry N vouches for 1..N (a reader verifies from the latest head a
      * majority signed); signing every entry cost each append three more
      * commands and nine more signature checks, which bounded appends at
-     * what the CPU could verify. Under load this signs once per pass over
-     * whatever landed since; when appends are sparse, each one. */
+     * what the CPU could verify.
+     *
+     * Nor every head: when appends are sparse each one is signed at once,
+     * but under load a member signs at most once per SIGN_GAP_MS and never
+     * with its last SIGN still in flight. Signing each batch's head put
+     * three more entries, each its own disk write on every member, between
+     * one batch of appends and the next, and a small window waits for
+     * every one of them; now a signed head trails the newest entry by at
+     * most the gap and a commit. */
     size_t n = co__chronicle_count(&x->fsm);
-    if (n == 0 || x->n_pending >= MAX_PENDING)
+    if (n == 0 || x->n_pending >= MAX_PENDING || x->sign_in_flight)
         return;
     const co__chronicle_entry *head = co__chronicle_at(&x->fsm, n - 1);
     if (signed_by(head->sigs, head->n_sigs, &kp->pub) ||
         pending_has(x, &head->hash))
         return;
+    int64_t now = mk_mono_ms();
+    if (now < x->sign_after) {
+        uv_timer_start(&x->timer, on_timer, (uint64_t)(x->sign_after - now),
+                       RECONCILE_MS);
+        return;
+    }
     mk_buf cmd;
     mk_buf_init(&cmd);
     co__chronicle_cmd_sign(&cmd, head, kp);
-    submit(x, &cmd, CO__CHRONICLE_SIGN, &head->hash);
+    x->sign_in_flight = true; /* before: a refusal may answer at once */
+    x->sign_after = now + SIGN_GAP_MS;
+    if (submit(x, &cmd, CO__CHRONICLE_SIGN, &head->hash) < 0)
+        x->sign_in_flight = false;
     mk_buf_free(&cmd);
 }
 
