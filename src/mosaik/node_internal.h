@@ -188,6 +188,7 @@ struct mk_node {
     size_t n_boots;
 
     int64_t ae_due_mono;  /* the next anti-entropy round (digest) */
+    int64_t grown_mono;   /* when the catalog last gained a peer */
     uint64_t ping_nonce;  /* the last LINK_PING nonce sent */
 
     mk_node_watch *watches;
