@@ -23,7 +23,10 @@
  *    "done I T" the moment a node's catalog holds N-1 peers; serf logs
  *    "EventMemberJoin" per member, itself included, with one-second
  *    timestamps only, so a serf agent's time is when this program saw its
- *    Nth such line (the logs are polled every 20 ms). The cluster's time is
+ *    log show all N alive (joins less EventMemberFailed, -Leave and -Reap:
+ *    under load members flap, and a join line counted twice is no member;
+ *    the logs are polled every 20 ms), once `serf members -status=alive`
+ *    at that agent agrees (asked at most once a second per agent). The cluster's time is
  *    its slowest node; the spread is min / median / max over nodes. "own
  *    med" is the median from each node's own start (coalitiond's
  *    "listening" line, nodes_host's "node" line; not for serf). The CPU of
@@ -93,6 +96,12 @@ typedef struct proc {
     long out_off, err_off;   /* how far they have been parsed */
     int first, count;        /* the nodes it holds */
     int joins;               /* serf: EventMemberJoin lines seen */
+    /* serf: the members its log says are alive (by index: agent i is
+     * "s<i>"), how many, when it last reached N, and when `serf members`
+     * was last asked to confirm. */
+    unsigned char *alive;
+    int n_alive;
+    int64_t full_ms, asked_ms;
     long long cpu0;          /* ticks just before t0 */
 } proc;
 
@@ -100,6 +109,7 @@ typedef struct node {
     int proc;
     char peer_id[65];
     char listen[64];
+    char rpc[64];     /* serf: its RPC address */
     int64_t done_ms;  /* realtime when it knew everyone, or -1 */
     int64_t start_ms; /* realtime of its start, or -1 */
 } node;
@@ -261,12 +271,73 @@ static void on_host_line(proc *p, char *line)
     }
 }
 
-/* A serf agent's log: one EventMemberJoin per member, itself included. */
+/* A serf agent's log: EventMemberJoin per member, itself included, and
+ * EventMemberFailed / EventMemberLeave / EventMemberReap when one goes
+ * (under load memberlist suspects live agents, and they join again).
+ * Counting join lines was not honest: a member failed and joined again
+ * counted twice. The log only nominates: an agent whose log shows all N
+ * members alive is asked (`serf members`, confirm_serf). */
 static void on_serf_line(proc *p, char *line)
 {
-    if (strstr(line, "serf: EventMemberJoin: ") &&
-        ++p->joins == want_peers + 1)
-        nodes[p->first].done_ms = now_real_ms();
+    static const char *const ev[] = {"serf: EventMemberJoin: ",
+                                     "serf: EventMemberFailed: ",
+                                     "serf: EventMemberLeave: ",
+                                     "serf: EventMemberReap: "};
+    for (int k = 0; k < 4; k++) {
+        const char *at = strstr(line, ev[k]);
+        int i;
+        if (!at || sscanf(at + strlen(ev[k]), "s%d", &i) != 1 || i < 0 ||
+            i > want_peers || !p->alive)
+            continue;
+        p->joins += k == 0;
+        if (k == 0 && !p->alive[i]) {
+            p->alive[i] = 1;
+            p->n_alive++;
+        } else if (k > 0 && p->alive[i]) {
+            p->alive[i] = 0;
+            p->n_alive--;
+        }
+        if (p->n_alive == want_peers + 1 && p->full_ms < 0)
+            p->full_ms = now_real_ms();
+        else if (p->n_alive <= want_peers)
+            p->full_ms = -1;
+    }
+}
+
+/* Members `serf members` lists alive at agent `i`'s RPC address; -1 when
+ * it could not be asked. */
+static int serf_alive(int i)
+{
+    char cmd[256];
+    snprintf(cmd, sizeof cmd,
+             "serf members -rpc-addr=%s -status=alive 2>/dev/null",
+             nodes[i].rpc);
+    FILE *f = popen(cmd, "r");
+    if (!f)
+        return -1;
+    char line[512];
+    int n = 0;
+    while (fgets(line, sizeof line, f))
+        n += line[0] != '\n';
+    return pclose(f) == 0 ? n : -1;
+}
+
+/* An agent whose log shows all N alive is done once `serf members` agrees
+ * (asked at most once a second per agent), at the time its log got
+ * there; the confirmation costs a process per agent, so it is asked only
+ * of nominated agents. */
+static void confirm_serf(int n)
+{
+    int64_t now = now_real_ms();
+    for (int i = 0; i < n; i++) {
+        proc *p = &procs[nodes[i].proc];
+        if (nodes[i].done_ms >= 0 || p->full_ms < 0 ||
+            now - p->asked_ms < 1000)
+            continue;
+        p->asked_ms = now;
+        if (serf_alive(i) == n)
+            nodes[i].done_ms = p->full_ms;
+    }
 }
 
 static pid_t spawn(const char *const *argv, const char *out, const char *err)
@@ -290,7 +361,9 @@ static pid_t spawn(const char *const *argv, const char *out, const char *err)
 static proc *new_proc(const char *root, int first, int count)
 {
     proc *p = &procs[nprocs++];
+    free(p->alive); /* the previous run's */
     memset(p, 0, sizeof *p);
+    p->full_ms = -1;
     char dir[sizeof p->dir];
     snprintf(dir, sizeof dir, "%s/p%d", root, nprocs - 1);
     if (mkdir(dir, 0700) != 0)
@@ -377,6 +450,10 @@ static void spawn_serf(proc *p, int index, const char *join)
     snprintf(name, sizeof name, "-node=s%d", index);
     snprintf(bind, sizeof bind, "-bind=127.0.0.1:%d", port);
     snprintf(rpc, sizeof rpc, "-rpc-addr=127.0.0.1:%d", rport);
+    snprintf(nodes[index].rpc, sizeof nodes[index].rpc, "127.0.0.1:%d",
+             rport);
+    if (!(p->alive = calloc((size_t)want_peers + 1, 1)))
+        die("calloc");
     snprintf(nodes[index].listen, sizeof nodes[index].listen,
              "127.0.0.1:%d", port);
     const char *argv[8] = {"serf", "agent", name, bind, rpc,
@@ -568,6 +645,8 @@ static bool one_run(enum mode m, const char *build, int n, int k, int idle_s,
     while (!all && now_real_ms() - t0 < limit) {
         sleep_ms(POLL_MS);
         poll_all(m);
+        if (m == MODE_SERF)
+            confirm_serf(n);
         all = true;
         for (int i = 0; i < n && all; i++)
             all = nodes[i].done_ms >= 0;
@@ -824,7 +903,8 @@ int main(int argc, char **argv)
                k);
     if (with_serf)
         printf("serf: one agent per node; converged when each agent's log "
-               "has N EventMemberJoin lines (seen by polling every %d ms); "
+               "shows N members alive (joins less failures and leaves, "
+               "seen by polling every %d ms) and `serf members` agrees; "
                "RSS per process\n",
                POLL_MS);
     printf("CPU: utime+stime of every process, summed (to converge: "

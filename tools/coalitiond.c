@@ -62,6 +62,7 @@ typedef struct daemon {
     uv_signal_t sigint, sigterm, sighup;
     const char *ticket; /* --ticket FILE, re-read on SIGHUP */
     uv_timer_t catalog_timer; /* debounces DATA/peers.json */
+    uint64_t catalog_at;      /* loop time of its last rewrite */
     uv_timer_t trim_timer; /* gives the heap's free pages back */
     const char *data;
     bool stopping;
@@ -290,7 +291,9 @@ static int make_dirs(const char *path)
 }
 
 /* DATA/peers.json: what this node's catalog holds, rewritten (atomically)
- * shortly after every change, for operators and tests to read. */
+ * shortly after every change, for operators and tests to read; at most
+ * once every CATALOG_GAP_MS. */
+#define CATALOG_GAP_MS 1000
 static bool peer_json(const mk_peer_info *p, void *data)
 {
     char hex[MK_ID_HEX_LEN + 1];
@@ -321,6 +324,7 @@ static bool peer_json(const mk_peer_info *p, void *data)
 static void write_catalog(uv_timer_t *t)
 {
     daemon *d = t->data;
+    d->catalog_at = uv_now(&d->loop);
     char hex[MK_ID_HEX_LEN + 1], path[4096], tmp[4200];
     json_t *root = json_object(), *peers = json_array();
     mk_node_peers_foreach(d->node, peer_json, peers);
@@ -343,6 +347,8 @@ static void write_catalog(uv_timer_t *t)
     STAT(links_idle);
     STAT(nbrs_refused);
     STAT(syncs);
+    STAT(syncs_referred);
+    STAT(syncs_refused);
     STAT(probes);
 #undef STAT
     json_object_set_new(root, "discovery", ds);
@@ -432,8 +438,16 @@ static void on_peer_event(mk_node *node, mk_peer_event ev,
                           const mk_peer_entry *e, void *data)
 {
     daemon *dm = data;
-    if (!uv_is_active((uv_handle_t *)&dm->catalog_timer))
-        uv_timer_start(&dm->catalog_timer, write_catalog, 100, 0);
+    /* 100 ms after a change, and at most once a second: the file is the
+     * whole catalog, so rewriting it every 100 ms while a large network
+     * converges cost each node O(peers) every 100 ms, more CPU than
+     * discovery itself. */
+    if (!uv_is_active((uv_handle_t *)&dm->catalog_timer)) {
+        uint64_t now = uv_now(&dm->loop), due = 100;
+        if (dm->catalog_at && dm->catalog_at + CATALOG_GAP_MS > now + due)
+            due = dm->catalog_at + CATALOG_GAP_MS - now;
+        uv_timer_start(&dm->catalog_timer, write_catalog, due, 0);
+    }
     /* Not on UPDATED: in a large network some peer re-announces every
      * fraction of a second, and would put the trim off for ever. */
     if (!dm->stopping && ev != MK_PEER_UPDATED)

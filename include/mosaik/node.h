@@ -195,6 +195,10 @@ typedef struct mk_discovery_stats {
     uint64_t nbrs_refused;     /* inbound neighbour links refused/evicted */
     uint64_t entries;          /* entries stored: new peers, new versions */
     uint64_t syncs;            /* catalog exchanges completed */
+    /* Inbound exchanges past the full-exchange limit answered with a
+     * referral (our entry and a sample of peers), and those turned away
+     * because even the referrals were at their limit. */
+    uint64_t syncs_referred, syncs_refused;
     uint64_t probes;           /* RTT probes that dialled the peer */
     size_t peers, catalog_bytes; /* held now */
 } mk_discovery_stats;

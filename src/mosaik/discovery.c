@@ -91,9 +91,19 @@
 #define SYNC_IDLE_MS 10000
 /* mosaik's ping timeout (mosaik.md §3.5). */
 #define PING_TIMEOUT_MS 5000
-/* Inbound exchanges served at once; more are turned away (the dialer
- * retries a first-contact exchange a few times, a bootstrap forever). */
+/* Inbound exchanges served at once with our whole catalog. */
 #define MAX_SYNC_ACCEPTS 32
+/* Past that, an exchange is answered with a referral: our own entry and
+ * REFERRAL_PEERS peers picked at random, instead of the catalog. When a
+ * crowd starts at once with one bootstrap, turning the overflow away
+ * made each refused node retry with a growing backoff (a TLS handshake
+ * wasted each time, and seconds of waiting for the last ones), alone
+ * until then; with a referral it has neighbours to dial at once, and
+ * their digests bring it the catalog. A referral costs a frame of a few
+ * KiB; past MAX_REFERRALS at once exchanges are turned away (the dialer
+ * retries a first-contact exchange a few times, a bootstrap forever). */
+#define MAX_REFERRALS 128
+#define REFERRAL_PEERS 16
 #define MAX_PING_ACCEPTS 64
 /* First-contact exchanges tried with one peer before gossip alone has to
  * do. */
@@ -103,6 +113,13 @@
 /* One anti-entropy round (a digest to one random neighbour) this often,
  * jittered by half: it only repairs what the flood missed. */
 #define AE_INTERVAL_MS 10000
+/* While the catalog is still gaining peers (within AE_INTERVAL_MS of the
+ * last), a round this often instead: a node that joined by a referral,
+ * or whose links came up after a flood passed, can lack what its
+ * neighbours lacked too when their first digests crossed, and repairs
+ * are not forwarded; waiting the settled pace for it made the last node
+ * of a crowd of 128 converge ten seconds after the others. */
+#define AE_GROWING_MS 1000
 
 /* ---- helpers ------------------------------------------------------------- */
 
@@ -1041,17 +1058,53 @@ static void want_flush(mk_link *link, want *w)
     w->n = 0;
 }
 
+int mk__digest_open(mk_reader *r, uint8_t *flags, mk_peer_id *lo,
+                    mk_peer_id *hi, bool *hi_end, size_t *count)
+{
+    *flags = mk_get_u8(r);
+    mk_get_id(r, lo);
+    mk_get_id(r, hi);
+    /* An item is a peer and two zigzag varints: 34 bytes at least. */
+    *count = mk_get_count(r, MK__DIGEST_ITEMS_IN, 34);
+    *hi_end = (*flags & 2) != 0;
+    return r->err || *flags > 3 ? MK_EDECODE : 0;
+}
+
+int mk__digest_item(mk_reader *r, const mk_peer_id *lo, const mk_peer_id *hi,
+                    const mk_peer_id *prev, mk_peer_id *id, int64_t *start,
+                    int64_t *update)
+{
+    mk_get_id(r, id);
+    *start = mk_get_i64(r);
+    *update = mk_get_i64(r);
+    if (r->err || mk_id_cmp(id, lo) < 0 || !id_below(id, hi) ||
+        (prev && mk_id_cmp(id, prev) <= 0))
+        return MK_EDECODE; /* out of its range, or out of order */
+    return 0;
+}
+
+int mk__want_open(mk_reader *r, size_t *count)
+{
+    *count = mk_get_count(r, MK__DIGEST_ITEMS_IN, 32);
+    return r->err ? MK_EDECODE : 0;
+}
+
+int mk__repair_open(mk_reader *r, size_t *count)
+{
+    *count = mk_get_count(r, MK__SNAPSHOT_CHUNK_ENTRIES_IN, MK_SIG_LEN);
+    return r->err ? MK_EDECODE : 0;
+}
+
 static int take_digest(mk_node *node, mk__neighbour *nb, mk_reader *r)
 {
     mk_link *link = nb->link;
     mk_peer_id via = nb->peer, lo, hi;
-    uint8_t flags = mk_get_u8(r);
-    mk_get_id(r, &lo);
-    mk_get_id(r, &hi);
-    size_t count = mk_get_count(r, MK__DIGEST_ITEMS_IN, 34);
-    if (r->err || flags > 3)
+    uint8_t flags;
+    bool hi_end;
+    size_t count;
+    if (mk__digest_open(r, &flags, &lo, &hi, &hi_end, &count) < 0)
         return MK_EDECODE;
-    const mk_peer_id *hip = flags & 2 ? NULL : &hi;
+    const mk_peer_id *hip = hi_end ? NULL : &hi;
     mk__origin o = {.via = &via, .reached = nb->outbound};
     int64_t cutoff = mk_now_ms() - (int64_t)node->dc.purge_after_ms;
     size_t self_at = mk__node_after(node, &node->self.peer);
@@ -1068,13 +1121,10 @@ static int take_digest(mk_node *node, mk__neighbour *nb, mk_reader *r)
     int rc = 0;
     for (size_t i = 0; i < count; i++) {
         mk_peer_id id;
-        mk_get_id(r, &id);
-        int64_t start = mk_get_i64(r), update = mk_get_i64(r);
-        if (r->err || mk_id_cmp(&id, &lo) < 0 || !id_below(&id, hip) ||
-            (have_prev && mk_id_cmp(&id, &prev) <= 0)) {
-            rc = MK_EDECODE; /* out of its range, or out of order */
+        int64_t start, update;
+        if ((rc = mk__digest_item(r, &lo, hip, have_prev ? &prev : NULL, &id,
+                                  &start, &update)) < 0)
             break;
-        }
         prev = id;
         have_prev = true;
         const mk_peer_entry *e;
@@ -1125,8 +1175,8 @@ static int take_digest(mk_node *node, mk__neighbour *nb, mk_reader *r)
 static int take_want(mk_node *node, mk__neighbour *nb, mk_reader *r)
 {
     mk_link *link = nb->link;
-    size_t n = mk_get_count(r, MK__DIGEST_ITEMS_IN, 32);
-    if (r->err)
+    size_t n;
+    if (mk__want_open(r, &n) < 0)
         return MK_EDECODE;
     int64_t cutoff = mk_now_ms() - (int64_t)node->dc.purge_after_ms;
     repair rp = {.n = 0};
@@ -1152,8 +1202,8 @@ static int take_repair(mk_node *node, mk__neighbour *nb, mk_reader *r)
     mk_peer_id via = nb->peer;
     mk__origin o = {.from = nb->link, .via = &via, .reached = nb->outbound,
                     .quiet = true};
-    size_t n = mk_get_count(r, MK__SNAPSHOT_CHUNK_ENTRIES_IN, MK_SIG_LEN);
-    int rc = r->err ? MK_EDECODE : 0;
+    size_t n;
+    int rc = mk__repair_open(r, &n);
     /* Snapshot rules: an entry may be up to purge_after old. */
     for (size_t i = 0; i < n && rc == 0; i++)
         rc = take_entry(node, r, &o, NULL, false, NULL, NULL);
@@ -1164,9 +1214,13 @@ static int take_repair(mk_node *node, mk__neighbour *nb, mk_reader *r)
  * which answers with what we lack and asks for what it lacks. */
 static void anti_entropy(mk_node *node, int64_t now)
 {
+    bool growing = node->grown_mono && now - node->grown_mono < AE_INTERVAL_MS;
+    if (growing && node->ae_due_mono > now + 3 * AE_GROWING_MS / 2)
+        node->ae_due_mono = now + jittered(node, AE_GROWING_MS, 50);
     if (now < node->ae_due_mono)
         return;
-    node->ae_due_mono = now + jittered(node, AE_INTERVAL_MS, 50);
+    node->ae_due_mono =
+        now + jittered(node, growing ? AE_GROWING_MS : AE_INTERVAL_MS, 50);
     size_t n = 0;
     for (size_t i = 0; i < node->n_nbrs; i++)
         n += node->nbrs[i].ready && !node->nbrs[i].closing &&
@@ -1207,6 +1261,7 @@ typedef struct sync_op {
     mk_peer_id peer;
     mk__bootstrap *boot; /* the bootstrap slot this answers, or NULL */
     bool initiator;
+    bool referral; /* we answer with a referral (MAX_SYNC_ACCEPTS) */
     bool sending;  /* our snapshot has started */
     bool sent_end; /* ... and is all queued, end marker included */
     bool got_end;  /* theirs arrived whole */
@@ -1244,6 +1299,93 @@ static bool snapshot_wants(const sync_op *op, const mk__peer *p,
      * as wasted bytes. */
     return !(p->has_via && mk_id_eq(&p->via, &op->peer) &&
              p->changed_mono >= op->started_mono);
+}
+
+/* Up to REFERRAL_PEERS fresh, dialable peers other than the remote,
+ * picked uniformly (reservoir sampling) into `pick` (catalog indexes);
+ * under catalog pressure the preferred ones first, as neighbour_candidate
+ * does. Returns how many. */
+static size_t referral_sample(sync_op *op, int64_t cutoff, size_t *pick)
+{
+    mk_node *node = op->node;
+    bool rank = catalog_pressure(node);
+    size_t n = 0;
+    for (int round = 0; round < 2 && n < REFERRAL_PEERS; round++) {
+        size_t seen = 0, first = n;
+        for (size_t i = 0; i < node->n_peers; i++) {
+            const mk__peer *p = &node->peers[i];
+            if (p->entry.update_ms < cutoff || !p->entry.n_addrs ||
+                mk_id_eq(&p->entry.peer, &op->peer) ||
+                (rank && preferred(node, p) != (round == 0)))
+                continue;
+            if (first + seen < REFERRAL_PEERS) {
+                pick[first + seen++] = i;
+                continue;
+            }
+            size_t k = (size_t)(mk__node_rand(node) % (uint64_t)++seen);
+            if (k < REFERRAL_PEERS - first)
+                pick[first + k] = i;
+        }
+        n = first + (seen < REFERRAL_PEERS - first ? seen
+                                                   : REFERRAL_PEERS - first);
+        if (!rank)
+            break; /* one round over everyone */
+    }
+    return n;
+}
+
+/* A referral: our own entry and a sample of peers, each in its tier, then
+ * the end marker, all at once (a few KiB). */
+static void referral_send(sync_op *op, mk_link *link)
+{
+    mk_node *node = op->node;
+    int64_t cutoff = mk_now_ms() - (int64_t)node->dc.purge_after_ms;
+    size_t pick[REFERRAL_PEERS];
+    size_t n = referral_sample(op, cutoff, pick);
+    int rc = 0;
+    for (int tier = 0; tier <= 2 && rc == 0; tier++) {
+        mk_buf body, b;
+        mk_buf_init(&body);
+        mk_buf_init(&b);
+        size_t count = 0;
+        if (tier == 0) {
+            mk_put_bytes(&body, node->self.wire, node->self.wire_len);
+            count++;
+        }
+        for (size_t i = 0; i < n; i++) {
+            const mk__peer *p = &node->peers[pick[i]];
+            if (peer_tier(node, p) == tier) {
+                mk_put_bytes(&body, p->entry.wire, p->entry.wire_len);
+                count++;
+            }
+        }
+        if (count > 0) {
+            mk_put_u8(&b, MK__MSG_SNAPSHOT);
+            mk_put_id(&b, &node->network);
+            mk_put_u8(&b, (uint8_t)tier);
+            mk_put_varint(&b, count);
+            mk_put_raw(&b, body.data, body.len);
+            rc = body.err ? body.err
+                 : b.err  ? b.err
+                          : mk_link_send(link, b.data, b.len);
+            op->sent += count;
+        }
+        mk_buf_free(&body);
+        mk_buf_free(&b);
+    }
+    if (rc == 0) {
+        mk_buf end;
+        mk_buf_init(&end);
+        mk_put_u8(&end, MK__MSG_SNAPSHOT_END);
+        mk_put_id(&end, &node->network);
+        mk_put_varint(&end, op->sent);
+        rc = end.err ? end.err : mk_link_send(link, end.data, end.len);
+        mk_buf_free(&end);
+    }
+    op->sent_end = true;
+    op->x.active_mono = mk_mono_ms();
+    if (rc < 0)
+        mk_link_close(link, MK_CLOSE_CANCELLED, "cannot send");
 }
 
 /* Queues the next chunks of our snapshot while the link's send queue is
@@ -1336,7 +1478,10 @@ static void snapshot_start(sync_op *op, mk_link *link)
         return;
     op->sending = true;
     op->started_mono = mk_mono_ms();
-    snapshot_pump(op, link);
+    if (op->referral)
+        referral_send(op, link);
+    else
+        snapshot_pump(op, link);
 }
 
 /* A catalog exchange with `id` completed; `reached`: we dialled it. */
@@ -1376,7 +1521,10 @@ static void sync_finished(sync_op *op, bool ok)
         if (ok) {
             op->boot->done = true;
         } else {
-            op->boot->next_try_mono = mk_mono_ms() + op->boot->backoff_ms;
+            /* Jittered: a crowd turned away together does not come
+             * back together. */
+            op->boot->next_try_mono =
+                mk_mono_ms() + jittered(node, op->boot->backoff_ms, 50);
             op->boot->backoff_ms = op->boot->backoff_ms * 2 >
                                            BOOTSTRAP_BACKOFF_MAX_MS
                                        ? BOOTSTRAP_BACKOFF_MAX_MS
@@ -1489,7 +1637,10 @@ static void on_sync_close(mk_link *link, uint32_t code, int status,
         sync_finished(op, op->got_end);
     } else {
         node->ops--;
-        node->sync_accepts--;
+        if (op->referral)
+            node->referrals--;
+        else
+            node->sync_accepts--;
     }
     free(op);
 }
@@ -1503,7 +1654,9 @@ static void on_sync_accept(mk_link *link, void *data)
         mk_link_close(link, MK_CLOSE_GRACEFUL_SHUTDOWN, "departed");
         return;
     }
-    if (node->sync_accepts >= MAX_SYNC_ACCEPTS) {
+    bool referral = node->sync_accepts >= MAX_SYNC_ACCEPTS;
+    if (referral && node->referrals >= MAX_REFERRALS) {
+        node->stats.syncs_refused++;
         mk_link_close(link, MK_CLOSE_CANCELLED, "busy");
         return;
     }
@@ -1514,8 +1667,14 @@ static void on_sync_accept(mk_link *link, void *data)
     }
     op->node = node;
     op->peer = *mk_link_peer(link);
+    op->referral = referral;
     node->ops++;
-    node->sync_accepts++;
+    if (referral) {
+        node->referrals++;
+        node->stats.syncs_referred++;
+    } else {
+        node->sync_accepts++;
+    }
     exchange_add(node, &op->x, link, SYNC_IDLE_MS);
     mk_link_set_callbacks(link, on_sync_frame, on_sync_close, op);
     mk_link_on_drain(link, on_sync_drain);

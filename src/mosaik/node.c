@@ -889,6 +889,9 @@ mk__upsert mk__node_upsert(mk_node *node, mk_peer_entry *e,
         if (res == MK__UPSERT_NEW)
             mk__discovery_wake(node); /* a neighbour candidate, maybe */
     }
+    if (res == MK__UPSERT_NEW) {
+        node->grown_mono = now; /* anti-entropy paces up (discovery.c) */
+    }
     announce_victims(node, &vs);
     return res;
 done:

@@ -188,6 +188,7 @@ struct mk_node {
     size_t n_boots;
 
     int64_t ae_due_mono;  /* the next anti-entropy round (digest) */
+    int64_t grown_mono;   /* when the catalog last gained a peer */
     uint64_t ping_nonce;  /* the last LINK_PING nonce sent */
 
     mk_node_watch *watches;
@@ -205,6 +206,7 @@ struct mk_node {
     int pending_closes; /* timer handles still closing */
     size_t ops;         /* discovery exchanges in flight */
     size_t sync_accepts, ping_accepts; /* inbound ones */
+    size_t referrals; /* inbound exchanges answered with a referral */
     mk__exchange *exchanges; /* sync and ping links, for their timeouts */
     void (*close_cb)(void *data);
     void *close_data;
@@ -329,6 +331,23 @@ int mk__discovery_read_entry(mk_reader *r, const uint8_t **wire, size_t *n);
  * MK_EDECODE. */
 int mk__snapshot_chunk_open(mk_reader *r, mk_id *network, uint8_t *tier,
                             size_t *count);
+/* Announce 1.1's frames after their kind byte, read the way a node reads
+ * them (and the fuzzer). A DIGEST up to its items: flags (bits 0 and 1
+ * only), lo, hi and count (at most MK__DIGEST_ITEMS_IN); *hi_end is set
+ * when the range runs to the end of the id space (flag bit 1). 0 or
+ * MK_EDECODE. */
+int mk__digest_open(mk_reader *r, uint8_t *flags, mk_peer_id *lo,
+                    mk_peer_id *hi, bool *hi_end, size_t *count);
+/* The next DIGEST item: MK_EDECODE when it is malformed, outside [lo, hi)
+ * (hi NULL: to the end) or not above `prev` (NULL: the first). */
+int mk__digest_item(mk_reader *r, const mk_peer_id *lo, const mk_peer_id *hi,
+                    const mk_peer_id *prev, mk_peer_id *id, int64_t *start,
+                    int64_t *update);
+/* WANT and REPAIR up to their items: the count (at most
+ * MK__DIGEST_ITEMS_IN ids; MK__SNAPSHOT_CHUNK_ENTRIES_IN entries). 0 or
+ * MK_EDECODE. */
+int mk__want_open(mk_reader *r, size_t *count);
+int mk__repair_open(mk_reader *r, size_t *count);
 int mk__discovery_serve(mk_node *node);
 void mk__discovery_start(mk_node *node);
 /* Purges, retries bootstraps, runs due exchanges and probes, tops up
