@@ -9,6 +9,7 @@
  */
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <openssl/err.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -816,6 +817,27 @@ static void exporter_matches(void **state)
     assert_memory_not_equal(x0, z0, 32);
 }
 
+/* OpenSSL judges a failed SSL_read or SSL_write by the thread's error
+ * queue, and links leave it alone when it is already empty (link.c,
+ * err_reset). An error some other code left there must not make a link
+ * take its next "no more bytes yet" for a broken session. */
+static void stale_openssl_error_is_ignored(void **state)
+{
+    fx *f = *state;
+    start_pair(f, f->max_frame, f->max_frame);
+    end *d = dial_ok(f, 0);
+    end *a = &f->acc[0];
+    ERR_raise(ERR_LIB_USER, ERR_R_PASSED_NULL_PARAMETER);
+    assert_int_not_equal(ERR_peek_error(), 0);
+    assert_int_equal(send_script(f, d->link), 0);
+    assert_int_equal(send_script(f, a->link), 0);
+    RUN_UNTIL(f, (a->frames == SCRIPT_N && d->frames == SCRIPT_N) ||
+                     a->closes || d->closes);
+    assert_int_equal(a->closes + d->closes, 0);
+    assert_int_equal(a->bad + d->bad, 0);
+    ERR_clear_error();
+}
+
 static void close_codes_cross(void **state)
 {
     fx *f = *state;
@@ -1513,6 +1535,7 @@ int main(void)
         T(wrong_alpn_is_closed),
         T(unserve_refuses_new_links_only),
         T(exporter_matches),
+        T(stale_openssl_error_is_ignored),
         T(close_codes_cross),
         T(close_flushes_queue),
         T(refused),
