@@ -33,14 +33,6 @@ int mk__frame_parse(const uint8_t *p, size_t len, size_t max_frame,
     return 1;
 }
 
-void mk__frame_header(uint8_t out[MK__FRAME_HDR], size_t len)
-{
-    out[0] = (uint8_t)(len >> 24);
-    out[1] = (uint8_t)(len >> 16);
-    out[2] = (uint8_t)(len >> 8);
-    out[3] = (uint8_t)len;
-}
-
 static size_t varint_len(uint64_t v)
 {
     size_t n = 1;

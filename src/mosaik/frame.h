@@ -40,8 +40,15 @@ typedef struct mk__frame {
 int mk__frame_parse(const uint8_t *p, size_t len, size_t max_frame,
                     mk__frame *f);
 
-/* The header of a data frame of `len` bytes (len <= MK__FRAME_LEN_MAX). */
-void mk__frame_header(uint8_t out[MK__FRAME_HDR], size_t len);
+/* The header of a data frame of `len` bytes (len <= MK__FRAME_LEN_MAX).
+ * Inline: a link writes one per frame sent. */
+static inline void mk__frame_header(uint8_t out[MK__FRAME_HDR], size_t len)
+{
+    out[0] = (uint8_t)(len >> 24);
+    out[1] = (uint8_t)(len >> 16);
+    out[2] = (uint8_t)(len >> 8);
+    out[3] = (uint8_t)len;
+}
 
 /* Appends a whole close frame. `reason` may be NULL; it is cut to
  * MK__CLOSE_REASON_MAX bytes. */

@@ -596,6 +596,29 @@ static void held_until_callbacks_set(void **state)
     assert_int_equal(e->bytes, 3 + 3 + 5);
 }
 
+/* A limit below a TLS record still holds for the small frames that are
+ * copied straight into the record being filled (link.c, mk_link_send). */
+static void send_keeps_a_small_limit(void **state)
+{
+    fx *f = *state;
+    start_pair(f, 1000, 1000);
+    end *d = dial_ok(f, 0);
+    end *a = &f->acc[0];
+    a->script = d->script = false;
+    uint8_t buf[1001] = {0};
+    /* The first frame sets up the record being filled; the refused ones
+     * come after it. */
+    assert_int_equal(mk_link_send(d->link, buf, 1000), 0);
+    assert_int_equal(mk_link_send(d->link, buf, 1001), MK_EMSGSIZE);
+    mk_iov two[2] = {{buf, 500}, {buf, 501}};
+    assert_int_equal(mk_link_sendv(d->link, two, 2), MK_EMSGSIZE);
+    assert_int_equal(mk_link_queued(d->link), 1000);
+    assert_int_equal(mk_link_send(d->link, buf, 1), 0);
+    RUN_UNTIL(f, a->frames == 2 || a->closes);
+    assert_int_equal(a->closes, 0);
+    assert_int_equal(a->bytes, 1001);
+}
+
 static void oversized_frame_is_refused(void **state)
 {
     fx *f = *state;
@@ -1527,6 +1550,7 @@ int main(void)
         T(frames_both_ways),
         T(quiet_link_sheds_buffers),
         T(held_until_callbacks_set),
+        T(send_keeps_a_small_limit),
         T(oversized_frame_is_refused),
         T(malformed_close_frames),
         T(garbage_is_dropped),
