@@ -912,7 +912,7 @@ static void pump(mk_link *l)
 {
     bool delivered = false, dry = false;
     while (l->state == MK__LINK_OPEN && l->on_frame && !l->paused) {
-        mk__frame f;
+        mk__frame f = {NULL, 0, false}; /* set when r == 1; GCC can't tell */
         int r = mk__frame_in_next(&l->in, &f);
         if (r == 1) {
             delivered = true;
