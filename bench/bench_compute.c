@@ -15,10 +15,12 @@
  *              grants committed per second (each SUBMIT is matched inside
  *              apply against every provider, on every member).
  *
- * Figures are printed, never asserted.
+ * Figures are printed, never asserted. --blobs-only stops after the
+ * first part (no committee is started).
  *
  *   bench_compute [--dir DIR] [--mib N] [--runs N] [--jobs N]
  *                 [--providers N] [--requests N] [--window N]
+ *                 [--blobs-only]
  *
  * coalitiond is taken from $BUILD_DIR (bench/compute.sh sets it).
  */
@@ -615,11 +617,13 @@ int main(int argc, char **argv)
         {"providers", required_argument, NULL, 'p'},
         {"requests", required_argument, NULL, 'q'},
         {"window", required_argument, NULL, 'w'},
+        {"blobs-only", no_argument, NULL, 'b'},
         {NULL, 0, NULL, 0},
     };
     opts o = {.dir = "bench-compute-data", .mib = 256, .runs = 3, .jobs = 40,
               .providers = 100, .requests = 2000, .window = 256};
     int ch;
+    bool blobs_only = false;
     while ((ch = getopt_long(argc, argv, "", lo, NULL)) != -1) {
         switch (ch) {
         case 'd': o.dir = optarg; break;
@@ -629,9 +633,10 @@ int main(int argc, char **argv)
         case 'p': o.providers = (unsigned)atoi(optarg); break;
         case 'q': o.requests = (unsigned)atoi(optarg); break;
         case 'w': o.window = (unsigned)atoi(optarg); break;
+        case 'b': blobs_only = true; break;
         default: die("usage: bench_compute [--dir D] [--mib N] [--runs N] "
                      "[--jobs N] [--providers N] [--requests N] "
-                     "[--window N]");
+                     "[--window N] [--blobs-only]");
         }
     }
     if (!o.mib || !o.runs || !o.jobs || !o.requests || !o.window)
@@ -639,6 +644,8 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     mkdir(o.dir, 0700);
     bench_blobs(&o);
+    if (blobs_only)
+        return 0;
     env e;
     memset(&e, 0, sizeof e);
     start_env(&e, &o);

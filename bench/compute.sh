@@ -4,7 +4,8 @@
 # three-member committee with a provider; grants committed per second
 # with 100 providers registered (bench/bench_compute.c).
 # Usage: sh bench/compute.sh [BUILD] [bench_compute options: --mib N
-#        --runs N --jobs N --providers N --requests N --window N]
+#        --runs N --jobs N --providers N --requests N --window N
+#        --blobs-only (the first figure alone, no committee)]
 # The data go under BUILD (the project's disk, like bench/group.sh).
 set -eu
 build=${1:-build}

@@ -83,7 +83,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     size_t bound = 2 * ((max_frame > MK__CLOSE_MAX ? max_frame : MK__CLOSE_MAX) +
                         MK__FRAME_HDR + MK__FRAME_IN_CHUNK);
     while (err == 0) {
-        mk__frame f;
+        mk__frame f = {NULL, 0, false}; /* set when r == 1 */
         int r = mk__frame_in_next(&in, &f);
         if (r == 1) {
             /* Same frame as the whole parse found at this offset. */

@@ -10,37 +10,6 @@
  * this is given back rather than kept for the life of the link. */
 #define IN_KEEP_MAX (256u * 1024u)
 
-int mk__frame_parse(const uint8_t *p, size_t len, size_t max_frame,
-                    mk__frame *f)
-{
-    if (len < MK__FRAME_HDR)
-        return 0;
-    uint32_t h = (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
-                 (uint32_t)p[2] << 8 | p[3];
-    bool close = (h & MK__FRAME_CLOSE_BIT) != 0;
-    size_t n = h & MK__FRAME_LEN_MAX;
-    /* Judge the header before waiting for the payload: a peer must not be
-     * able to make us buffer what we would refuse anyway. */
-    if (close && n > MK__CLOSE_MAX)
-        return MK_EPROTO;
-    if (!close && n > max_frame)
-        return MK_EMSGSIZE;
-    if (len - MK__FRAME_HDR < n)
-        return 0;
-    f->data = p + MK__FRAME_HDR;
-    f->len = n;
-    f->close = close;
-    return 1;
-}
-
-void mk__frame_header(uint8_t out[MK__FRAME_HDR], size_t len)
-{
-    out[0] = (uint8_t)(len >> 24);
-    out[1] = (uint8_t)(len >> 16);
-    out[2] = (uint8_t)(len >> 8);
-    out[3] = (uint8_t)len;
-}
-
 static size_t varint_len(uint64_t v)
 {
     size_t n = 1;
@@ -153,21 +122,14 @@ void mk__frame_in_commit(mk__frame_in *in, size_t n)
     in->len += n;
 }
 
-int mk__frame_in_next(mk__frame_in *in, mk__frame *f)
+int mk__frame_in_release(mk__frame_in *in)
 {
-    if (in->off == in->len && in->cap > IN_KEEP_MAX) {
+    if (in->cap > IN_KEEP_MAX) {
         /* Nothing is pending, and the frame handed out by the previous
          * call is dead by now: give a grown buffer back. */
         free(in->buf);
         in->buf = NULL;
         in->cap = in->off = in->len = 0;
-        return 0;
     }
-    if (in->off == in->len)
-        return 0;
-    int r = mk__frame_parse(in->buf + in->off, in->len - in->off,
-                            in->max_frame, f);
-    if (r == 1)
-        in->off += MK__FRAME_HDR + f->len;
-    return r;
+    return 0;
 }

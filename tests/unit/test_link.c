@@ -9,6 +9,7 @@
  */
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <openssl/err.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -595,6 +596,29 @@ static void held_until_callbacks_set(void **state)
     assert_int_equal(e->bytes, 3 + 3 + 5);
 }
 
+/* A limit below a TLS record still holds for the small frames that are
+ * copied straight into the record being filled (link.c, mk_link_send). */
+static void send_keeps_a_small_limit(void **state)
+{
+    fx *f = *state;
+    start_pair(f, 1000, 1000);
+    end *d = dial_ok(f, 0);
+    end *a = &f->acc[0];
+    a->script = d->script = false;
+    uint8_t buf[1001] = {0};
+    /* The first frame sets up the record being filled; the refused ones
+     * come after it. */
+    assert_int_equal(mk_link_send(d->link, buf, 1000), 0);
+    assert_int_equal(mk_link_send(d->link, buf, 1001), MK_EMSGSIZE);
+    mk_iov two[2] = {{buf, 500}, {buf, 501}};
+    assert_int_equal(mk_link_sendv(d->link, two, 2), MK_EMSGSIZE);
+    assert_int_equal(mk_link_queued(d->link), 1000);
+    assert_int_equal(mk_link_send(d->link, buf, 1), 0);
+    RUN_UNTIL(f, a->frames == 2 || a->closes);
+    assert_int_equal(a->closes, 0);
+    assert_int_equal(a->bytes, 1001);
+}
+
 static void oversized_frame_is_refused(void **state)
 {
     fx *f = *state;
@@ -814,6 +838,27 @@ static void exporter_matches(void **state)
     assert_memory_equal(x1, y1, 32);
     assert_memory_not_equal(x0, x1, 32);
     assert_memory_not_equal(x0, z0, 32);
+}
+
+/* OpenSSL judges a failed SSL_read or SSL_write by the thread's error
+ * queue, and links leave it alone when it is already empty (link.c,
+ * err_reset). An error some other code left there must not make a link
+ * take its next "no more bytes yet" for a broken session. */
+static void stale_openssl_error_is_ignored(void **state)
+{
+    fx *f = *state;
+    start_pair(f, f->max_frame, f->max_frame);
+    end *d = dial_ok(f, 0);
+    end *a = &f->acc[0];
+    ERR_raise(ERR_LIB_USER, ERR_R_PASSED_NULL_PARAMETER);
+    assert_int_not_equal(ERR_peek_error(), 0);
+    assert_int_equal(send_script(f, d->link), 0);
+    assert_int_equal(send_script(f, a->link), 0);
+    RUN_UNTIL(f, (a->frames == SCRIPT_N && d->frames == SCRIPT_N) ||
+                     a->closes || d->closes);
+    assert_int_equal(a->closes + d->closes, 0);
+    assert_int_equal(a->bad + d->bad, 0);
+    ERR_clear_error();
 }
 
 static void close_codes_cross(void **state)
@@ -1505,6 +1550,7 @@ int main(void)
         T(frames_both_ways),
         T(quiet_link_sheds_buffers),
         T(held_until_callbacks_set),
+        T(send_keeps_a_small_limit),
         T(oversized_frame_is_refused),
         T(malformed_close_frames),
         T(garbage_is_dropped),
@@ -1513,6 +1559,7 @@ int main(void)
         T(wrong_alpn_is_closed),
         T(unserve_refuses_new_links_only),
         T(exporter_matches),
+        T(stale_openssl_error_is_ignored),
         T(close_codes_cross),
         T(close_flushes_queue),
         T(refused),
