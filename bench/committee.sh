@@ -260,8 +260,10 @@ before_go_etcd() {
 }
 
 run_etcd() {
-    # Ports from the pid, as bench_group.c does, so parallel runs differ.
-    base=$((20000 + $$ % 20000))
+    # Ports from the pid, as bench_group.c does, so parallel runs differ;
+    # below the kernel's ephemeral range (32768 up), where our clients'
+    # closed connections sit in TIME_WAIT and a member failed to bind.
+    base=$((10000 + $$ % 22000))
     cluster="e0=http://127.0.0.1:$((base + 10)),e1=http://127.0.0.1:$((base + 11)),e2=http://127.0.0.1:$((base + 12))"
     eports=""
     i=0
@@ -285,7 +287,10 @@ run_etcd() {
         [ $t -lt 30 ] || { echo "committee: etcd elected no leader" >&2; cat "$dir/e0.log" >&2; exit 1; }
         sleep 1
     done
-    echo "etcd $(etcd --version | head -n 1 | sed 's/etcd Version: //'): 3 members, leader at 127.0.0.1:$etcd_leader_port"
+    alive=0
+    for p in $members; do kill -0 "$p" 2>/dev/null && alive=$((alive + 1)); done
+    [ $alive = 3 ] || echo "committee: only $alive of 3 etcd members are running (see $dir/e*.log)" >&2
+    echo "etcd $(etcd --version | head -n 1 | sed 's/etcd Version: //'): $alive members running, leader at 127.0.0.1:$etcd_leader_port"
     header etcd
     for cell in $cells; do
         IFS=: read -r c w s <<EOF
