@@ -1334,6 +1334,19 @@ static size_t referral_sample(sync_op *op, int64_t cutoff, size_t *pick)
     return n;
 }
 
+/* The end of a snapshot: the network and how many entries it held. */
+static int send_snapshot_end(sync_op *op, mk_link *link)
+{
+    mk_buf end;
+    mk_buf_init(&end);
+    mk_put_u8(&end, MK__MSG_SNAPSHOT_END);
+    mk_put_id(&end, &op->node->network);
+    mk_put_varint(&end, op->sent);
+    int rc = end.err ? end.err : mk_link_send(link, end.data, end.len);
+    mk_buf_free(&end);
+    return rc;
+}
+
 /* A referral: our own entry and a sample of peers, each in its tier, then
  * the end marker, all at once (a few KiB). */
 static void referral_send(sync_op *op, mk_link *link)
@@ -1373,15 +1386,8 @@ static void referral_send(sync_op *op, mk_link *link)
         mk_buf_free(&body);
         mk_buf_free(&b);
     }
-    if (rc == 0) {
-        mk_buf end;
-        mk_buf_init(&end);
-        mk_put_u8(&end, MK__MSG_SNAPSHOT_END);
-        mk_put_id(&end, &node->network);
-        mk_put_varint(&end, op->sent);
-        rc = end.err ? end.err : mk_link_send(link, end.data, end.len);
-        mk_buf_free(&end);
-    }
+    if (rc == 0)
+        rc = send_snapshot_end(op, link);
     op->sent_end = true;
     op->x.active_mono = mk_mono_ms();
     if (rc < 0)
@@ -1444,13 +1450,7 @@ static void snapshot_pump(sync_op *op, mk_link *link)
             op->sent += n;
         }
         if (rc == 0 && op->pass > 3) {
-            mk_buf end;
-            mk_buf_init(&end);
-            mk_put_u8(&end, MK__MSG_SNAPSHOT_END);
-            mk_put_id(&end, &node->network);
-            mk_put_varint(&end, op->sent);
-            rc = end.err ? end.err : mk_link_send(link, end.data, end.len);
-            mk_buf_free(&end);
+            rc = send_snapshot_end(op, link);
             op->sent_end = true;
         }
         mk_buf_free(&body);
