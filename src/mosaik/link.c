@@ -37,6 +37,20 @@
  * time (discovery's neighbours speak once per announce period), and the
  * 100-odd KiB each held for its busiest moment was most of an idle
  * node's heap. They are allocated again by the next byte.
+ *
+ * Small buffers go back at once, not after TRIM_MS: a discovery node's
+ * links are quiet on average but not for a second at a time, since a
+ * gossip flood reaches every link of a node within one loop iteration and
+ * floods come every second or two in a 32-node network (every node
+ * re-announces each 45 s or so). Each flood then had every link hold its
+ * ~66 KiB (staging record, frame buffer, OpenSSL's two record buffers)
+ * for the next second: half the time all of them, ~0.8 MiB at 12 links.
+ * Giving back buffers below SMALL_BUF costs a malloc and a free each,
+ * mostly from the heap's own free memory, sometimes page faults when the
+ * heap's top was trimmed; at most SHED_BUDGET times per TRIM_MS per link
+ * (a flood is a send and a receive per link), so a busy request/response
+ * link does not pay it per iteration. Big buffers keep the TRIM_MS rule
+ * (see KEEP_MAX).
  */
 #include "mosaik/link_int.h"
 
@@ -66,6 +80,11 @@
  * doubled the sender's CPU per GB in the benchmark. */
 #define KEEP_MAX (1024u * 1024u)
 #define TRIM_MS 1000
+/* A quiet link whose buffers are all at most this big sheds them as soon
+ * as it goes quiet, up to SHED_BUDGET times per TRIM_MS: below glibc's
+ * mmap threshold they come from and go back to the heap. */
+#define SMALL_BUF (64u * 1024u)
+#define SHED_BUDGET 10
 
 const char *mk_close_text(uint32_t code)
 {
@@ -685,13 +704,34 @@ static void shed(mk_link *l)
     (void)SSL_free_buffers(l->ssl);
 }
 
-/* The link just ran dry (all read, all sent): shed its buffers if it
- * stays so for TRIM_MS. A trim already due keeps its time. */
+static bool buffers_small(const mk_link *l)
+{
+    return l->in.cap <= SMALL_BUF && l->pend.cap <= SMALL_BUF &&
+           l->fly.cap <= SMALL_BUF && l->held.cap <= SMALL_BUF;
+}
+
+/* The link just ran dry (all read, all sent): shed small buffers now
+ * (within the budget), others if it stays so for TRIM_MS. A trim already
+ * due keeps its time. */
 static void quiet(mk_link *l)
 {
-    if (l->state != MK__LINK_OPEN || l->trim_at || !holds_buffers(l))
+    if (l->state != MK__LINK_OPEN || !holds_buffers(l))
         return;
-    l->trim_at = uv_now(l->t->loop) + TRIM_MS;
+    uint64_t now = uv_now(l->t->loop);
+    if (now - l->shed_window >= TRIM_MS) {
+        l->shed_window = now;
+        l->sheds = 0;
+    }
+    if (buffers_small(l) && l->sheds < SHED_BUDGET) {
+        shed(l);
+        if (!holds_buffers(l)) {
+            l->sheds++;
+            return;
+        }
+    }
+    if (l->trim_at)
+        return;
+    l->trim_at = now + TRIM_MS;
     rearm(l);
 }
 

@@ -106,6 +106,10 @@ struct mk_link {
      * read or taken by the socket, when the partial frame (or the last whole one) began, and when
      * big send buffers are due to be trimmed (0: not due). */
     uint64_t last_io, partial_since, trim_at;
+    /* quiet()'s budget: small buffers shed at once `sheds` times in the
+     * TRIM_MS window that began at `shed_window`. */
+    uint64_t shed_window;
+    unsigned sheds;
     uint32_t idle_ms; /* 0: no idle limit */
 
     SSL *ssl; /* its BIO is link_bio.c's, on the buffers below */
