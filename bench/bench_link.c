@@ -370,7 +370,11 @@ static double self_cpu(void)
     return tv_secs(&ru.ru_utime) + tv_secs(&ru.ru_stime);
 }
 
-static result one_run(const run *r)
+/* Forks the other side of a run: the child calls `child(arg, fd)` with
+ * the write end of a pipe, on which it reports its addresses, and exits;
+ * the parent gets its pid and the read end. */
+static pid_t spawn_side(void (*child)(const void *arg, int fd),
+                        const void *arg, int *rfd)
 {
     int fds[2];
     if (pipe(fds) != 0)
@@ -381,14 +385,27 @@ static result one_run(const run *r)
         die("fork", MK_EIO);
     if (pid == 0) {
         close(fds[0]);
-        receiver_main(r, fds[1]);
+        child(arg, fds[1]);
         _exit(0);
     }
     close(fds[1]);
+    *rfd = fds[0];
+    return pid;
+}
+
+static void receiver_child(const void *arg, int fd)
+{
+    receiver_main(arg, fd);
+}
+
+static result one_run(const run *r)
+{
+    int rfd;
+    pid_t pid = spawn_side(receiver_child, r, &rfd);
     char addr[64];
-    if (read(fds[0], addr, sizeof addr) != (ssize_t)sizeof addr)
+    if (read(rfd, addr, sizeof addr) != (ssize_t)sizeof addr)
         die("receiver did not start", MK_EIO);
-    close(fds[0]);
+    close(rfd);
 
     double cpu0 = self_cpu();
     sender s;
@@ -545,28 +562,22 @@ static void dial_next(dialer *d)
         die("connect", e);
 }
 
+static void echo_child(const void *arg, int fd)
+{
+    echo_main(*(const int *)arg, fd);
+}
+
 /* One run: `out[0]` full handshakes, `out[1]` resumed ones, each as
  * links per second and the dialer's CPU seconds per link. */
 static void connect_run(dialer *d, const mk_keypair *key, double rate[2],
                         double cpu[2], uint64_t *resumed)
 {
-    int fds[2];
-    if (pipe(fds) != 0)
-        die("pipe", MK_EIO);
-    fflush(NULL);
-    pid_t pid = fork();
-    if (pid < 0)
-        die("fork", MK_EIO);
-    if (pid == 0) {
-        close(fds[0]);
-        echo_main(d->peers, fds[1]);
-        _exit(0);
-    }
-    close(fds[1]);
+    int rfd;
+    pid_t pid = spawn_side(echo_child, &d->peers, &rfd);
     for (int i = 0; i < d->peers; i++)
-        if (read(fds[0], d->addrs[i], 64) != 64)
+        if (read(rfd, d->addrs[i], 64) != 64)
             die("echo side did not start", MK_EIO);
-    close(fds[0]);
+    close(rfd);
 
     uv_loop_init(&d->loop);
     mk_transport_config cfg = {.loop = &d->loop, .key = key};
