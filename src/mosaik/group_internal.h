@@ -484,6 +484,13 @@ struct mk_group {
 
     /* The fsm's prepare() worker, or NULL (group_prepare.h). */
     struct mk__prep *prep;
+    /* The door's: requesters' new commands wait in door_q (newest first)
+     * from their arrival to the loop's end, then are checked as one
+     * burst, here and on door_help at once (door_drain in group.c). */
+    struct mk__prep *door_help;
+    struct mk__door_wait *door_q;
+    size_t door_n, door_bytes;
+    bool door_draining;
 
     mk__gwatch *watches;
     mk_node_watch *node_watch;

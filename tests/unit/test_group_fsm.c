@@ -231,8 +231,8 @@ static void prepare_worker(void **state)
     struct mk_fsm f = {.version = MK_FSM_VERSION, .data = &seen,
                        .prepare = count_prepare};
     struct mk_fsm none = {.version = MK_FSM_VERSION};
-    assert_null(mk__prep_start(&none)); /* no prepare(): no thread */
-    mk__prep *p = mk__prep_start(&f);
+    assert_null(mk__prep_start(&none, false)); /* no prepare(): no thread */
+    mk__prep *p = mk__prep_start(&f, false);
     assert_non_null(p);
     uint8_t s1[16];
     session_of(s1, 1);
