@@ -83,7 +83,12 @@ static bool cert_key(X509 *cert, mk_peer_id *out)
 
 /* Replaces OpenSSL's chain verification (which would look for a trusted
  * issuer we do not have). Runs on both sides, on the remote's leaf, in
- * full handshakes only: a resumed one has no certificates to check. */
+ * full handshakes only: a resumed one has no certificates to check.
+ * The certificate only carries the remote's Ed25519 key: what proves the
+ * remote holds that key is its CertificateVerify, a signature over this
+ * handshake that TLS 1.3 checks right after us, so the certificate's own
+ * self-signature proves nothing more and is not checked (an Ed25519
+ * verify in OpenSSL, ~80 us here, on both sides of every handshake). */
 static int check_cert(X509_STORE_CTX *xs, void *arg)
 {
     (void)arg;
@@ -93,8 +98,7 @@ static int check_cert(X509_STORE_CTX *xs, void *arg)
     X509 *cert = X509_STORE_CTX_get0_cert(xs);
     mk_peer_id peer;
 
-    if (!auth || !cert_key(cert, &peer) ||
-        X509_verify(cert, X509_get0_pubkey(cert)) != 1) {
+    if (!auth || !cert_key(cert, &peer)) {
         X509_STORE_CTX_set_error(xs, X509_V_ERR_APPLICATION_VERIFICATION);
         return 0;
     }
