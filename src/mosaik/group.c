@@ -1579,11 +1579,12 @@ static void serve_exec(mk_group *g, mk__srv *s, const mk__req *q)
         srv_answer(s, q, MK_ENOMEM, 0, NULL, 0);
         return;
     }
-    if (q->ack > o->ack)
+    bool settled = q->ack > o->ack; /* may release it (leader_take) */
+    if (settled)
         o->ack = q->ack;
     w->next = o->waiters;
     o->waiters = w;
-    if (fresh)
+    if (fresh || (settled && o->state == OP_IDLE))
         route_session(g, sess); /* from its first waiting: no walk */
 }
 

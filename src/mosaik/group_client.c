@@ -8,7 +8,8 @@
  * member was busy); the ones sent after it stay where they are, since the
  * leader holds a session's later commands until the missing one arrives
  * (group.c, leader_take) instead of refusing them. Only a link that went
- * down re-sends what was on it. So a command reaches the log once per
+ * down re-sends what was on it, and a command whose predecessor was
+ * refused at a door (release_held), since that one never arrives. So a command reaches the log once per
  * leader term, and an overloaded committee sees fewer requests, not more.
  */
 #include "mosaik/group_client.h"
@@ -64,6 +65,8 @@ typedef struct cop {
     int state;
     conn *on;
     uint64_t req_id;
+    uint64_t sent_ack; /* the ack its last request carried */
+    bool after_gap;    /* the command before it was refused at a door */
     mk_group_result_cb cb;
     void *data;
 } cop;
@@ -120,6 +123,7 @@ struct mk_group_client {
      * tick walks them only then, not every 10 ms, since a window can hold
      * tens of thousands. 0: unknown, walk at the next tick. */
     int64_t expire_at;
+    uint64_t gap_resends; /* release_held */
     void (*close_cb)(void *data);
     void *close_data;
 };
@@ -413,6 +417,7 @@ static bool route_op(mk_group_client *c, cop *o)
             op_state(c, o, SENT);
             o->on = k;
             o->req_id = req.id;
+            o->sent_ack = req.ack;
             return true;
         }
     } else if (c->has_leader && !c->has_via) {
@@ -489,6 +494,33 @@ static void on_welcome(void *data, mk__rpc *rpc, const mk__proof *p)
     }
 }
 
+/* A command refused at a member's door (answered final, applied 0) never
+ * reaches the log, while the leader holds the one after it until its
+ * predecessor is in the log or the ack says it is settled: the request it
+ * holds carries the ack of when it was sent. Once everything before that
+ * successor is answered, it is sent again with the ack that settles the
+ * gap, instead of waiting out its attempt (ATTEMPT_MS) at the leader. */
+static void note_gap(mk_group_client *c, uint64_t refused)
+{
+    cop *next = op_by_seq(c, refused + 1);
+    if (next)
+        next->after_gap = true;
+}
+
+static void release_held(mk_group_client *c)
+{
+    cop *o = c->ops; /* the lowest pending: everything before is answered */
+    if (o && o->after_gap && o->state == SENT && o->sent_ack + 1 < o->seq) {
+        c->gap_resends++;
+        retry(c, o, true);
+    }
+}
+
+uint64_t mk__group_client_gap_resends(const mk_group_client *c)
+{
+    return c->gap_resends;
+}
+
 static void on_reply(void *data, mk__rpc *rpc, const mk__resp *r)
 {
     mk_group_client *c = data;
@@ -507,7 +539,14 @@ static void on_reply(void *data, mk__rpc *rpc, const mk__resp *r)
         if (!mk__status_retryable(r->status)) {
             if (c->cwnd < CWND_MAX)
                 c->cwnd++;
+            uint64_t seq = o->seq;
+            bool refused = r->status != 0 && r->applied == 0;
             op_finish(c, o, r->status, r->applied, r->body, r->len);
+            if (c->closing)
+                return; /* closed from the callback */
+            if (refused)
+                note_gap(c, seq);
+            release_held(c);
             route_all(c); /* room in the window */
             return;
         }

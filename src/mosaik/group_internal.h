@@ -315,6 +315,11 @@ const mk_peer_id *mk__rpc_peer(const mk__rpc *c);
 uint32_t mk__rpc_close_code(const mk__rpc *c);
 bool mk__rpc_ready(const mk__rpc *c);
 
+/* Commands a group client sent again, at once, because the one before
+ * each was refused at a door and the leader would otherwise hold it
+ * (group_client.c, release_held); for tests. */
+uint64_t mk__group_client_gap_resends(const mk_group_client *c);
+
 /* ---- the commit feed a member serves (group_feed.c) ---------------------- */
 
 typedef struct mk__feed_sub mk__feed_sub;

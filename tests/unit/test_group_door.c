@@ -559,6 +559,34 @@ static void refusals(void **state)
     world_free(w);
 }
 
+/* A refusal inside a pipelined burst: the leader holds the command after
+ * it (its predecessor never reaches the log), so the client sends that
+ * one again with the ack that settles the gap as soon as everything
+ * before it is answered, instead of leaving it to its attempt's expiry.
+ * Counted, not timed: exactly one such resend per gap. */
+static void refusal_mid_burst(void **state)
+{
+    (void)state;
+    world *w = world_new();
+    door_fsm *d = w->fsm;
+    warm_up(w);
+    const char burst[] = "oxoopo"; /* indices 1..6 */
+    for (int i = 1; i <= 6; i++)
+        send_cmd(w, burst[i - 1], i);
+    wait_answers(w, 7);
+    const int want[] = {0, 0, MK_ENOT_ALLOWED, 0, 0, MK_EINVAL, 0};
+    for (int i = 0; i <= 6; i++) {
+        assert_int_equal(w->answers[i].status, want[i]);
+        assert_int_equal(w->answers[i].result, want[i] == 0 ? i : -1);
+    }
+    const int applied[] = {0, 1, 3, 4, 6};
+    assert_int_equal(d->n_applied, 5);
+    for (int i = 0; i < 5; i++)
+        assert_int_equal(d->applied[i], applied[i]);
+    assert_int_equal(mk__group_client_gap_resends(w->cli), 2);
+    world_free(w);
+}
+
 /* (5): a member's own handle is checked at once, on the loop. */
 static void local_refuses_at_once(void **state)
 {
@@ -680,6 +708,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(burst_in_order),
         cmocka_unit_test(refusals),
+        cmocka_unit_test(refusal_mid_burst),
         cmocka_unit_test(local_refuses_at_once),
         cmocka_unit_test(close_with_door_waiting),
         cmocka_unit_test(client_gone_at_door),
