@@ -8,7 +8,6 @@
  * Waits scale with TIME_FACTOR; nothing asserts on speed. */
 #define _XOPEN_SOURCE 700
 #include <fcntl.h>
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -211,12 +210,6 @@ static void live_open(live *l)
     assert_true(knows_servers(l));
 }
 
-static int rm_entry(const char *path, const struct stat *sb, int flag,
-                    struct FTW *ftw)
-{
-    return remove(path);
-}
-
 static void live_close(live *l)
 {
     for (int i = 0; i < 3; i++)
@@ -229,7 +222,7 @@ static void live_close(live *l)
     uv_close((uv_handle_t *)&l->pulse, NULL);
     uv_run(&l->loop, UV_RUN_DEFAULT);
     assert_int_equal(uv_loop_close(&l->loop), 0);
-    nftw(l->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    tu_rm_tree(l->dir);
 }
 
 static void write_file(const char *path, const uint8_t *p, size_t n)

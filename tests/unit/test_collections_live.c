@@ -12,7 +12,6 @@
  *
  * Waits scale with TIME_FACTOR; nothing asserts on speed. */
 #define _XOPEN_SOURCE 700
-#include <ftw.h>
 #include <stdio.h>
 #include <uv.h>
 
@@ -179,15 +178,6 @@ static void live_open(live *l, int kind)
         fail_msg("the writer never led its group");
 }
 
-static int rm_entry(const char *path, const struct stat *sb, int flag,
-                    struct FTW *ftw)
-{
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
 static void live_close(live *l)
 {
     mk_group_close(l->g, NULL, NULL);
@@ -198,7 +188,7 @@ static void live_close(live *l)
     uv_run(&l->loop, UV_RUN_DEFAULT);
     assert_int_equal(uv_loop_close(&l->loop), 0);
     machine_free(&l->w);
-    nftw(l->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    tu_rm_tree(l->dir);
 }
 
 /* ---- writing ------------------------------------------------------------- */

@@ -19,7 +19,6 @@
  * Waits scale with TIME_FACTOR; nothing asserts on speed. */
 #define _XOPEN_SOURCE 700
 #include <dirent.h>
-#include <ftw.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -228,12 +227,6 @@ static void runner_close(env *e)
     assert_int_equal(uv_loop_close(&e->loop), 0);
 }
 
-static int rm_entry(const char *path, const struct stat *sb, int flag,
-                    struct FTW *ftw)
-{
-    return remove(path);
-}
-
 static void make_tmp(char *dir, size_t len)
 {
     snprintf(dir, len, "%s/co-runner-XXXXXX",
@@ -361,7 +354,7 @@ static void runs_once_then_resubmits(void **state)
     spin(&e, 50);
     runner_close(&e);
     assert_int_equal(e.fk.starts, 0);
-    nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    tu_rm_tree(dir);
 }
 
 /* In a child: two grants, A left running and B ended but its log never
@@ -436,7 +429,7 @@ static void crash_resumes_by_the_record(void **state)
     assert_int_equal(e.fk.starts, 0);
     runner_close(&e);
     assert_int_equal(e.fk.starts, 0);
-    nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    tu_rm_tree(dir);
 }
 
 static void refuses_a_wrong_bearer_hash(void **state)
@@ -462,7 +455,7 @@ static void refuses_a_wrong_bearer_hash(void **state)
     spin(&e, 100);
     assert_int_equal(e.fk.starts, 0);
     runner_close(&e);
-    nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    tu_rm_tree(dir);
 }
 
 static bool work_is_empty(const env *e)
@@ -545,7 +538,7 @@ static void refuses_bytes_that_do_not_match(void **state)
     mk_blobs_close(sb, NULL, NULL);
     mk_node_close(server, NULL, NULL);
     runner_close(&e);
-    nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    tu_rm_tree(dir);
 }
 
 static void on_fetch_done(mk_blob_fetch *f, int status,
@@ -628,7 +621,7 @@ static void closes_before_its_node(void **state)
     uv_close((uv_handle_t *)&e.pulse, NULL);
     uv_run(&e.loop, UV_RUN_DEFAULT);
     assert_int_equal(uv_loop_close(&e.loop), 0);
-    nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    tu_rm_tree(dir);
 }
 
 int main(void)

@@ -21,7 +21,6 @@
  *   - closing the group with commands waiting at the door, or the client
  *     with its burst half answered, leaks nothing (ASan). */
 #define _XOPEN_SOURCE 700
-#include <ftw.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -309,35 +308,6 @@ static mk_node *node_new(world *w, mk_keypair *k, bool listen)
     return n;
 }
 
-typedef struct knows_ctx {
-    const mk_peer_id *who;
-    bool found;
-} knows_ctx;
-
-static bool knows_one(const mk_peer_info *p, void *data)
-{
-    knows_ctx *k = data;
-    if (mk_id_eq(&p->entry->peer, k->who))
-        k->found = true;
-    return !k->found;
-}
-
-static bool knows(mk_node *n, const mk_peer_id *who)
-{
-    knows_ctx k = {who, false};
-    mk_node_peers_foreach(n, knows_one, &k);
-    return k.found;
-}
-
-static int rm_entry(const char *path, const struct stat *sb, int flag,
-                    struct FTW *ftw)
-{
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
 static void on_at_door(uv_check_t *h)
 {
     world *w = h->data;
@@ -385,9 +355,9 @@ static world *world_new(void)
     /* The door has its helper, or test (4) below means nothing. */
     assert_non_null(w->g->door_help);
     int64_t end = mk_mono_ms() + ms(w, 10000);
-    while (mk_mono_ms() < end && !knows(w->c, &w->ka.pub))
+    while (mk_mono_ms() < end && !tu_knows(w->c, &w->ka.pub))
         tu_spin(&w->loop, 20);
-    assert_true(knows(w->c, &w->ka.pub));
+    assert_true(tu_knows(w->c, &w->ka.pub));
     assert_int_equal(mk_group_client_open(w->c, &gid, &w->cli), 0);
     return w;
 }
@@ -420,7 +390,7 @@ static void world_free(world *w)
     assert_int_equal(uv_loop_close(&w->loop), 0);
     assert_true(w->closed);
     door_fsm_free(w->fsm);
-    nftw(w->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    tu_rm_tree(w->dir);
     free(w);
 }
 

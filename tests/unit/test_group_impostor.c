@@ -14,7 +14,6 @@
  * and X must never see a command. Once A joins, C's command is applied by
  * the real committee and the replica follows A. */
 #define _XOPEN_SOURCE 700
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -191,26 +190,6 @@ static void group_config(world *w, mk_group_config *gc, char *data,
     mk_id_from_str(&gc->root, "impostor-test");
 }
 
-typedef struct knows_ctx {
-    const mk_peer_id *who;
-    bool found;
-} knows_ctx;
-
-static bool knows_one(const mk_peer_info *p, void *data)
-{
-    knows_ctx *k = data;
-    if (mk_id_eq(&p->entry->peer, k->who))
-        k->found = true;
-    return !k->found;
-}
-
-static bool knows(mk_node *n, const mk_peer_id *who)
-{
-    knows_ctx k = {who, false};
-    mk_node_peers_foreach(n, knows_one, &k);
-    return k.found;
-}
-
 static void on_result(int status, uint64_t applied, const uint8_t *res,
                       size_t len, void *data)
 {
@@ -220,15 +199,6 @@ static void on_result(int status, uint64_t applied, const uint8_t *res,
     w->last_applied = applied;
     snprintf(w->last_result, sizeof w->last_result, "%.*s",
              (int)(len < 60 ? len : 60), res ? (const char *)res : "");
-}
-
-static int rm_entry(const char *path, const struct stat *sb, int flag,
-                    struct FTW *ftw)
-{
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
 }
 
 static void impostor_cannot_answer(void **state)
@@ -268,9 +238,9 @@ static void impostor_cannot_answer(void **state)
                      0);
     w->c = node_new(w, &w->kc, false);
     int64_t end = mk_mono_ms() + ms(w, 10000);
-    while (mk_mono_ms() < end && !knows(w->c, &w->kx.pub))
+    while (mk_mono_ms() < end && !tu_knows(w->c, &w->kx.pub))
         spin(w, 20);
-    assert_true(knows(w->c, &w->kx.pub));
+    assert_true(tu_knows(w->c, &w->kx.pub));
 
     /* Only the impostor claims the group. */
     assert_int_equal(mk_group_client_open(w->c, &gid, &w->cli), 0);
@@ -326,7 +296,7 @@ static void impostor_cannot_answer(void **state)
     assert_int_equal(uv_loop_close(&w->loop), 0);
     mk_fsm_test_free(w->fsm_a);
     mk_fsm_test_free(w->fsm_r);
-    nftw(w->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    tu_rm_tree(w->dir);
     free(w);
 }
 

@@ -29,7 +29,6 @@
  * Raft links A and B dial to it and reads what they send, so the honest
  * leader treats it as a lagging follower, as it would a real silent one. */
 #define _XOPEN_SOURCE 700
-#include <ftw.h>
 #include <raft.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -394,31 +393,11 @@ static mk_node *node_new(world *w, mk_keypair *k)
     return n;
 }
 
-typedef struct knows_ctx {
-    const mk_peer_id *who;
-    bool found;
-} knows_ctx;
-
-static bool knows_one(const mk_peer_info *p, void *data)
-{
-    knows_ctx *k = data;
-    if (mk_id_eq(&p->entry->peer, k->who))
-        k->found = true;
-    return !k->found;
-}
-
-static bool knows(mk_node *n, const mk_peer_id *who)
-{
-    knows_ctx k = {who, false};
-    mk_node_peers_foreach(n, knows_one, &k);
-    return k.found;
-}
-
 static bool all_know(world *w)
 {
-    return knows(w->a, &w->kb.pub) && knows(w->a, &w->kr.pub) &&
-           knows(w->b, &w->ka.pub) && knows(w->b, &w->kr.pub) &&
-           knows(w->r, &w->ka.pub) && knows(w->r, &w->kb.pub);
+    return tu_knows(w->a, &w->kb.pub) && tu_knows(w->a, &w->kr.pub) &&
+           tu_knows(w->b, &w->ka.pub) && tu_knows(w->b, &w->kr.pub) &&
+           tu_knows(w->r, &w->ka.pub) && tu_knows(w->r, &w->kb.pub);
 }
 
 static mk_group *join(world *w, mk_node *n, struct mk_fsm *fsm,
@@ -442,15 +421,6 @@ static mk_group *join(world *w, mk_node *n, struct mk_fsm *fsm,
     if (mk_group_open(&gc, &g, err) != 0)
         fail_msg("mk_group_open: %s", err);
     return g;
-}
-
-static int rm_entry(const char *path, const struct stat *sb, int flag,
-                    struct FTW *ftw)
-{
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
 }
 
 static int64_t counter_of(struct mk_fsm *fsm)
@@ -706,7 +676,7 @@ static void rogue_voter_is_contained(void **state)
     assert_int_equal(uv_loop_close(&w->loop), 0);
     mk_fsm_test_free(w->fsm_a);
     mk_fsm_test_free(w->fsm_b);
-    nftw(w->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    tu_rm_tree(w->dir);
     the_world = NULL;
     free(w);
 }

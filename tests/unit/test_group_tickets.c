@@ -22,7 +22,6 @@
  * Without ticket-gated membership none of B, F would ever be a member
  * (they are not listed) and mk_group_open would refuse them. */
 #define _XOPEN_SOURCE 700
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -293,15 +292,6 @@ static int promote(world *w, member *via, const member *m)
 
 /* ---- world's end --------------------------------------------------------- */
 
-static int rm_entry(const char *path, const struct stat *sb, int flag,
-                    struct FTW *ftw)
-{
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
 static void world_free(world *w)
 {
     for (size_t i = 0; i < w->n; i++)
@@ -316,7 +306,7 @@ static void world_free(world *w)
     assert_int_equal(uv_loop_close(&w->loop), 0);
     for (size_t i = 0; i < w->n; i++)
         mk_fsm_test_free(w->m[i].fsm);
-    nftw(w->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    tu_rm_tree(w->dir);
     free(w);
 }
 

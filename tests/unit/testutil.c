@@ -1,6 +1,8 @@
 /* Shared helpers for the cmocka unit tests (testutil.h). */
+#define _XOPEN_SOURCE 700
 #include "testutil.h"
 
+#include <ftw.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -117,4 +119,38 @@ void tu_probe_start(tu_probe *p, mk_node *from, mk_node *to,
                                           mk_node_id(to), mk_node_addr(to),
                                           alpn, probe_connected, p),
                      0);
+}
+
+typedef struct knows_ctx {
+    const mk_peer_id *who;
+    bool found;
+} knows_ctx;
+
+static bool knows_one(const mk_peer_info *p, void *data)
+{
+    knows_ctx *k = data;
+    if (mk_id_eq(&p->entry->peer, k->who))
+        k->found = true;
+    return !k->found;
+}
+
+bool tu_knows(mk_node *n, const mk_peer_id *who)
+{
+    knows_ctx k = {who, false};
+    mk_node_peers_foreach(n, knows_one, &k);
+    return k.found;
+}
+
+static int rm_entry(const char *path, const struct stat *sb, int flag,
+                    struct FTW *ftw)
+{
+    (void)sb;
+    (void)flag;
+    (void)ftw;
+    return remove(path);
+}
+
+void tu_rm_tree(const char *dir)
+{
+    nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
 }

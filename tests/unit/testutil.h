@@ -33,6 +33,12 @@ const char *tu_json_str(json_t *root, const char *path);
  * it, so a test can wait on a real committee or link in its own loop. */
 void tu_spin(uv_loop_t *loop, int ms);
 
+/* Whether `n`'s catalog holds `who`. */
+bool tu_knows(mk_node *n, const mk_peer_id *who);
+
+/* Removes `dir` and everything under it (a test's data dir), quietly. */
+void tu_rm_tree(const char *dir);
+
 /* A bare link dialed to another node's ALPN, to see whether it is
  * served: `ended` with the close `code` once the link is gone (refused
  * with MK_CLOSE_INVALID_ALPN when nothing serves it). Caller memory; it
