@@ -157,22 +157,7 @@ static void on_feed_accept(mk_link *link, void *data)
 
 static mk_node *node_new(world *w, mk_keypair *k, bool listen)
 {
-    char err[MK_ERRMSG_SIZE], boot[256], hex[MK_ID_HEX_LEN + 1];
-    const char *bp[1] = {boot};
-    mk_node_config nc = {.loop = &w->loop, .key = k};
-    if (listen)
-        nc.listen = "127.0.0.1:0";
-    if (w->a) {
-        snprintf(boot, sizeof boot, "%s@%s", mk_id_hex(&w->ka.pub, hex),
-                 mk_node_addr(w->a));
-        nc.bootstrap = bp;
-        nc.n_bootstrap = 1;
-    }
-    mk_node *n;
-    if (mk_node_new(&nc, &n, err) != 0)
-        fail_msg("mk_node_new: %s", err);
-    assert_int_equal(mk_node_start(n), 0);
-    return n;
+    return tu_node_new(&w->loop, k, listen, w->a, &w->ka);
 }
 
 static void group_config(world *w, mk_group_config *gc, char *data,

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "mosaik/error.h"
 #include "mosaik/transport.h"
 
 const char *tu_vector_path(const char *name)
@@ -119,6 +120,27 @@ void tu_probe_start(tu_probe *p, mk_node *from, mk_node *to,
                                           mk_node_id(to), mk_node_addr(to),
                                           alpn, probe_connected, p),
                      0);
+}
+
+mk_node *tu_node_new(uv_loop_t *loop, const mk_keypair *k, bool listen,
+                     mk_node *boot, const mk_keypair *boot_key)
+{
+    char err[MK_ERRMSG_SIZE], addr[256], hex[MK_ID_HEX_LEN + 1];
+    const char *bp[1] = {addr};
+    mk_node_config nc = {.loop = loop, .key = k};
+    if (listen)
+        nc.listen = "127.0.0.1:0";
+    if (boot) {
+        snprintf(addr, sizeof addr, "%s@%s", mk_id_hex(&boot_key->pub, hex),
+                 mk_node_addr(boot));
+        nc.bootstrap = bp;
+        nc.n_bootstrap = 1;
+    }
+    mk_node *n;
+    if (mk_node_new(&nc, &n, err) != 0)
+        fail_msg("mk_node_new: %s", err);
+    assert_int_equal(mk_node_start(n), 0);
+    return n;
 }
 
 typedef struct knows_ctx {

@@ -12,6 +12,7 @@
 #include <uv.h>
 
 #include "mosaik/id.h"
+#include "mosaik/key.h"
 #include "mosaik/link.h"
 #include "mosaik/node.h"
 
@@ -32,6 +33,12 @@ const char *tu_json_str(json_t *root, const char *path);
 /* Runs `loop` for `ms` milliseconds of its timers, whatever else is on
  * it, so a test can wait on a real committee or link in its own loop. */
 void tu_spin(uv_loop_t *loop, int ms);
+
+/* A started node on `loop` with key `k` (borrowed), listening on
+ * 127.0.0.1:0 when `listen`, bootstrapped from `boot` (key `boot_key`)
+ * unless that is NULL. Fails the test when it cannot be made. */
+mk_node *tu_node_new(uv_loop_t *loop, const mk_keypair *k, bool listen,
+                     mk_node *boot, const mk_keypair *boot_key);
 
 /* Whether `n`'s catalog holds `who`. */
 bool tu_knows(mk_node *n, const mk_peer_id *who);
