@@ -32,6 +32,10 @@
  *    "listening" line, nodes_host's "node" line; not for serf). The CPU of
  *    every process of the cluster (utime + stime from /proc), from just
  *    before t0 until converged, summed.
+ *  - links (nodes_host only): the TLS links each node had dialled by the
+ *    time it converged, and the share of link ends that resumed a
+ *    session instead of a full handshake; full handshakes and entry
+ *    signatures are most of the CPU to converge.
  *  - idle memory, 5 s (-w) after convergence (coalitiond gives its heap's
  *    free pages back 2 s after its catalog last gained a peer), from
  *    /proc/PID/status (VmRSS, RssAnon) and smaps_rollup (Pss: shared
@@ -112,6 +116,8 @@ typedef struct node {
     char rpc[64];     /* serf: its RPC address */
     int64_t done_ms;  /* realtime when it knew everyone, or -1 */
     int64_t start_ms; /* realtime of its start, or -1 */
+    /* nodes_host: its links when it converged ("links"), or -1. */
+    long long dialed, accepted, resumed;
 } node;
 
 typedef struct run_result {
@@ -122,6 +128,9 @@ typedef struct run_result {
     double base_rss, marginal, host_rss_med, boot_rss; /* host mode */
     double cpu_total_pct; /* idle, all processes; -1: not run */
     double exit_ms;
+    /* Links dialled per node by convergence, and the share of all links
+     * (both ends count) that resumed a session; -1: not known. */
+    double dialed_per_node, resumed_share;
 } run_result;
 
 /* How long a cluster may take to converge before the run is given up:
@@ -258,7 +267,7 @@ static void on_daemon_out(proc *p, char *line)
 static void on_host_line(proc *p, char *line)
 {
     int i;
-    long long t;
+    long long t, d, a, r;
     char id[65], addr[64];
     if (sscanf(line, "node %d %64s %63s %lld", &i, id, addr, &t) == 4 &&
         i >= p->first && i < p->first + p->count) {
@@ -268,7 +277,33 @@ static void on_host_line(proc *p, char *line)
     } else if (sscanf(line, "done %d %lld", &i, &t) == 2 && i >= p->first &&
                i < p->first + p->count) {
         nodes[i].done_ms = t;
+    } else if (sscanf(line, "links %d %lld %lld %lld", &i, &d, &a, &r) ==
+                   4 &&
+               i >= p->first && i < p->first + p->count) {
+        nodes[i].dialed = d;
+        nodes[i].accepted = a;
+        nodes[i].resumed = r;
     }
+}
+
+/* Sums the "links" lines of the nodes that printed one (nodes_host's;
+ * coalitiond and serf say nothing of their links). */
+static void links_at_convergence(int n, run_result *res)
+{
+    long long d = 0, a = 0, r = 0;
+    int known = 0;
+    for (int i = 0; i < n; i++)
+        if (nodes[i].dialed >= 0) {
+            d += nodes[i].dialed;
+            a += nodes[i].accepted;
+            r += nodes[i].resumed;
+            known++;
+        }
+    res->dialed_per_node = res->resumed_share = -1;
+    if (known == 0)
+        return;
+    res->dialed_per_node = (double)d / known;
+    res->resumed_share = d + a > 0 ? (double)r / (double)(d + a) : 0;
 }
 
 /* A serf agent's log: EventMemberJoin per member, itself included, and
@@ -377,6 +412,7 @@ static proc *new_proc(const char *root, int first, int count)
         memset(&nodes[i], 0, sizeof nodes[i]);
         nodes[i].proc = nprocs - 1;
         nodes[i].done_ms = nodes[i].start_ms = -1;
+        nodes[i].dialed = nodes[i].accepted = nodes[i].resumed = -1;
     }
     return p;
 }
@@ -683,6 +719,7 @@ static bool one_run(enum mode m, const char *build, int n, int k, int idle_s,
     }
     long tck = sysconf(_SC_CLK_TCK);
     res->converge_cpu_s = (double)(cpu_at - cpu0) / (double)tck;
+    links_at_convergence(n, res);
 
     /* Settle, then memory, then a quiet window for CPU. */
     sleep_ms(settle_ms);
@@ -820,6 +857,10 @@ static void run_size(enum mode m, const char *build, int n, int k, int runs,
             if (m == MODE_HOST)
                 printf(", host %.1f MiB, bootstrap %.1f MiB",
                        x->host_rss_med / 1024.0, x->boot_rss / 1024.0);
+            if (x->dialed_per_node >= 0)
+                printf(", links dialled %.1f per node by convergence "
+                       "(%.0f%% of link ends resumed)",
+                       x->dialed_per_node, 100.0 * x->resumed_share);
             printf(", exit %.0f ms\n", x->exit_ms);
             fflush(stdout);
         }

@@ -21,6 +21,9 @@
  *
  *   node I PEERID ADDR T     node I is listening (its start)
  *   done I T                 node I knows WANT peers (first time only)
+ *   links I D A R            then what its transport had done by then:
+ *                            links dialled, accepted, resumed (full
+ *                            handshakes are the convergence's main cost)
  *   ready K                  all K are started
  *
  * Like coalitiond it gives the heap's free pages back (malloc_trim) 2 s
@@ -108,6 +111,12 @@ static void on_peer_event(mk_node *node, mk_peer_event ev,
         return;
     n->done = true;
     emit("done %d %lld\n", n->index, (long long)now_real_ms());
+    mk_transport_stats ts;
+    mk_transport_stats_get(mk_node_transport(node), &ts);
+    emit("links %d %llu %llu %llu\n", n->index,
+         (unsigned long long)ts.links_dialed,
+         (unsigned long long)ts.links_accepted,
+         (unsigned long long)ts.links_resumed);
 }
 
 static void on_node_closed(void *data)
