@@ -1461,7 +1461,7 @@ static void serve_exec(mk_group *g, mk__srv *s, const mk__req *q);
 
 static bool door_defer(mk_group *g, mk__srv *s, const mk__req *q)
 {
-    if (!g->door_help || g->door_draining || s->voter || !g->fsm->admit ||
+    if (!g->door_help || g->door_draining || s->voter ||
         q->len > g->params.max_command_bytes ||
         g->door_bytes + q->len > MAX_REMOTE_BYTES ||
         s->refs >= MAX_LINK_OPS)
@@ -1505,7 +1505,7 @@ static void door_drain(mk_group *g)
     for (d = oldest; d; d = oldest) {
         oldest = d->next;
         mk__srv *s = d->srv;
-        s->refs--;
+        s->refs--; /* before serve_exec, which counts its own */
         if (s->g == g && !g->closing)
             serve_exec(g, s, &d->q);
         srv_maybe_free(s);

@@ -9,8 +9,9 @@
  * leader holds a session's later commands until the missing one arrives
  * (group.c, leader_take) instead of refusing them. Only a link that went
  * down re-sends what was on it, and a command whose predecessor was
- * refused at a door (release_held), since that one never arrives. So a command reaches the log once per
- * leader term, and an overloaded committee sees fewer requests, not more.
+ * refused at a door (release_held), since that one never arrives. So a
+ * command reaches the log once per leader term, and an overloaded
+ * committee sees fewer requests, not more.
  */
 #include "mosaik/group_client.h"
 
