@@ -2018,16 +2018,24 @@ void mk__discovery_start(mk_node *node)
     uv_timer_start(&node->tick_timer, on_tick, 0, 0);
 }
 
+/* Neighbour links are meant to last and a neighbour that loses one
+ * usually dials another peer; a catalog exchange is made once per peer
+ * (a bootstrap is dialled again only when it did not answer, and then no
+ * ticket was made). Neither earns back the ticket's cost, which made up
+ * a quarter of a crowd's handshake CPU; pings, which a prober repeats to
+ * the same peer, keep theirs. */
 int mk__discovery_serve(mk_node *node)
 {
-    int rc = mk_transport_serve(node->transport, MK__ALPN_ANNOUNCE,
-                                on_announce_accept, node);
+    int rc = mk_transport_serve_ex(node->transport, MK__ALPN_ANNOUNCE,
+                                   MK_SERVE_NO_RESUME, on_announce_accept,
+                                   node);
     if (rc == 0)
-        rc = mk_transport_serve(node->transport, MK__ALPN_ANNOUNCE_V11,
-                                on_announce_accept_v11, node);
+        rc = mk_transport_serve_ex(node->transport, MK__ALPN_ANNOUNCE_V11,
+                                   MK_SERVE_NO_RESUME, on_announce_accept_v11,
+                                   node);
     if (rc == 0)
-        rc = mk_transport_serve(node->transport, MK__ALPN_SYNC,
-                                on_sync_accept, node);
+        rc = mk_transport_serve_ex(node->transport, MK__ALPN_SYNC,
+                                   MK_SERVE_NO_RESUME, on_sync_accept, node);
     if (rc == 0)
         rc = mk_transport_serve(node->transport, MK__ALPN_PING,
                                 on_ping_accept, node);

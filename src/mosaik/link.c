@@ -1054,8 +1054,12 @@ int mk__link_start(mk_link *l)
     BIO *bio = mk__link_bio_new(l);
     if (!bio)
         return MK_ENOMEM;
-    if (l->dialer)
+    if (l->dialer) {
         l->auth.cache = &l->t->sessions;
+    } else {
+        l->auth.ticket_for = mk__transport_ticket_for;
+        l->auth.ticket_data = l->t;
+    }
     l->ssl = mk__tls_new(l->t->tls, l->dialer ? l->alpn : NULL, &l->auth,
                          bio);
     if (!l->ssl)

@@ -161,6 +161,7 @@ typedef struct mk__serve {
     char alpn[MK_ALPN_MAX];
     mk_accept_cb cb;
     void *data;
+    unsigned flags; /* MK_SERVE_* */
 } mk__serve;
 
 struct mk_transport {
@@ -193,6 +194,11 @@ struct mk_transport {
     void (*close_cb)(void *data);
     void *close_data;
 };
+
+/* Whether an accepted link speaking `alpn` is sent a resumption ticket
+ * (mk__tls_auth.ticket_for; `t` is the transport): not for a protocol
+ * served with MK_SERVE_NO_RESUME, nor for one not served at all. */
+bool mk__transport_ticket_for(void *t, const char *alpn);
 
 /* ---- link.c, for the transport ---------------------------------------- */
 

@@ -145,12 +145,25 @@ static int select_alpn(SSL *ssl, const unsigned char **out,
                        unsigned char *outlen, const unsigned char *in,
                        unsigned int inlen, void *arg)
 {
-    (void)ssl;
     (void)arg;
     if (inlen < 2 || in[0] == 0 || (unsigned)in[0] + 1 > inlen)
         return SSL_TLSEXT_ERR_NOACK;
     *out = in + 1;
     *outlen = in[0];
+    /* A ticket costs the acceptor more than a quarter of a full
+     * handshake (OpenSSL 3.0 encodes the session, decodes it again,
+     * certificate and key included, and seals it) and the dialer a copy
+     * of its session; protocols whose dialers do not come back spare it
+     * (mk_transport_serve_ex). Tickets are sent after our Finished, so
+     * it is not too late to decide here. */
+    mk__tls_auth *auth = SSL_get_app_data(ssl);
+    if (auth && auth->ticket_for) {
+        char alpn[256];
+        memcpy(alpn, in + 1, in[0]);
+        alpn[in[0]] = '\0';
+        if (!auth->ticket_for(auth->ticket_data, alpn))
+            SSL_set_num_tickets(ssl, 0);
+    }
     return SSL_TLSEXT_ERR_OK;
 }
 

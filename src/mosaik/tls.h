@@ -35,6 +35,11 @@ typedef struct mk__tls_auth {
     /* Dialer: where the tickets the acceptor sends go, under `expect`;
      * NULL keeps none. Borrowed. */
     mk__tls_cache *cache;
+    /* Acceptor: whether a link speaking `alpn` is sent a resumption
+     * ticket; NULL: every link is. Asked once, when the dialer's ALPN is
+     * taken. */
+    bool (*ticket_for)(void *data, const char *alpn);
+    void *ticket_data;
 } mk__tls_auth;
 
 /* Makes a transport's context from `kp` (read, not kept: the context holds

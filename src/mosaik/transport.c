@@ -455,6 +455,12 @@ const mk_peer_id *mk_transport_id(const mk_transport *t)
 int mk_transport_serve(mk_transport *t, const char *alpn, mk_accept_cb cb,
                        void *data)
 {
+    return mk_transport_serve_ex(t, alpn, 0, cb, data);
+}
+
+int mk_transport_serve_ex(mk_transport *t, const char *alpn, unsigned flags,
+                          mk_accept_cb cb, void *data)
+{
     if (t->closing)
         return MK_ECLOSED;
     if (!alpn || !cb || alpn[0] == '\0' || strlen(alpn) >= MK_ALPN_MAX)
@@ -469,8 +475,18 @@ int mk_transport_serve(mk_transport *t, const char *alpn, mk_accept_cb cb,
     strcpy(s[t->nserves].alpn, alpn);
     s[t->nserves].cb = cb;
     s[t->nserves].data = data;
+    s[t->nserves].flags = flags;
     t->nserves++;
     return 0;
+}
+
+bool mk__transport_ticket_for(void *data, const char *alpn)
+{
+    const mk_transport *t = data;
+    for (size_t i = 0; i < t->nserves; i++)
+        if (strcmp(t->serves[i].alpn, alpn) == 0)
+            return !(t->serves[i].flags & MK_SERVE_NO_RESUME);
+    return false; /* refused once the handshake ends: nothing to resume */
 }
 
 int mk_transport_unserve(mk_transport *t, const char *alpn)

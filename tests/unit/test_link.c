@@ -466,6 +466,53 @@ static void resumed_session_works(void **state)
     assert_int_equal(sb.links_dialed, 2);
 }
 
+/* A protocol served with MK_SERVE_NO_RESUME sends no ticket: the dialer
+ * has nothing to offer next time, and its second link is a full
+ * handshake too. The same transport still sends one for a protocol
+ * served without the flag. */
+static void no_resume_protocol_sends_no_ticket(void **state)
+{
+    fx *f = *state;
+    f->a = new_transport(f, &f->ka, "127.0.0.1:0", 0, 0);
+    f->b = new_transport(f, &f->kb, NULL, 0, 0);
+    assert_int_equal(mk_transport_serve_ex(f->a, ALPN, MK_SERVE_NO_RESUME,
+                                           on_accept, f),
+                     0);
+    assert_int_equal(mk_transport_serve_ex(f->a, ALPN, 0, on_accept, f),
+                     MK_EEXIST);
+    assert_int_equal(mk_transport_serve(f->a, "/test/link/other", on_accept,
+                                        f),
+                     0);
+    end *d0 = dial_for_ticket(f, 0);
+    assert_false(SSL_session_reused(d0->link->ssl));
+    assert_null(mk__tls_cache_get(&f->b->sessions, &f->ka.pub));
+
+    end *d1 = dial_for_ticket(f, 1);
+    assert_false(SSL_session_reused(d1->link->ssl));
+    assert_null(mk__tls_cache_get(&f->b->sessions, &f->ka.pub));
+    mk_transport_stats sb;
+    mk_transport_stats_get(f->b, &sb);
+    assert_int_equal(sb.links_resumed, 0);
+    assert_int_equal(sb.links_dialed, 2);
+
+    /* The other protocol gets its ticket, and the next dial of the first
+     * protocol resumes with it: a ticket is for the peer, not the
+     * protocol. */
+    assert_int_equal(mk_transport_connect(f->b, &f->ka.pub,
+                                          mk_transport_listen_addr(f->a),
+                                          "/test/link/other", on_dial,
+                                          &f->dial[2]),
+                     0);
+    RUN_UNTIL(f, f->dial[2].dials == 1 && f->nacc == 3);
+    end *a2 = &f->acc[2];
+    f->dial[2].script = a2->script = false;
+    assert_int_equal(mk_link_send(a2->link, "t", 1), 0);
+    RUN_UNTIL(f, f->dial[2].frames == 1);
+    assert_non_null(mk__tls_cache_get(&f->b->sessions, &f->ka.pub));
+    end *d3 = dial_ok(f, 3);
+    assert_true(SSL_session_reused(d3->link->ssl));
+}
+
 /* A session vouches only for the key it was made with. Filed under
  * another key (as a confused cache would do), it is not offered to a dial
  * expecting that key, which then meets a's certificate and refuses it as
@@ -1569,6 +1616,7 @@ int main(void)
         T(wrong_peer_is_refused),
         T(resumed_session_works),
         T(resumed_session_is_bound_to_its_key),
+        T(no_resume_protocol_sends_no_ticket),
         T(frames_both_ways),
         T(quiet_link_sheds_buffers),
         T(small_frames_shed_at_once),
