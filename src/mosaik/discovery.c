@@ -111,13 +111,15 @@
 /* A snapshot is queued while the link holds less than this unsent. */
 #define SNAPSHOT_HIGH_WATER (512u << 10)
 /* One anti-entropy round (a digest to one random neighbour) this often,
- * jittered by half: it only repairs what the flood missed. */
+ * jittered by half: it only repairs what the flood missed. MK__NEWS_MS
+ * (node_internal.h) is this long so that a version repaired within one
+ * round of its signing floods on. */
 #define AE_INTERVAL_MS 10000
 /* While the catalog is still gaining peers (within AE_INTERVAL_MS of the
  * last), a round this often instead: a node that joined by a referral,
  * or whose links came up after a flood passed, can lack what its
- * neighbours lacked too when their first digests crossed, and repairs
- * are not forwarded; waiting the settled pace for it made the last node
+ * neighbours lacked too when their first digests crossed, and a repair
+ * of an older version is not forwarded; waiting the settled pace for it made the last node
  * of a crowd of 128 converge ten seconds after the others. */
 #define AE_GROWING_MS 1000
 
@@ -768,17 +770,44 @@ static mk__peer *neighbour_candidate(mk_node *node)
 
 /* Dials neighbours while there are fewer than wanted. Returns true when
  * still short and some peer could yet be dialled (the tick stays fast). */
+/* Whether a node with these links should dial another neighbour: while
+ * fewer than half of its `neighbours` links are of its own choosing, and
+ * then while it has fewer in all. Inbound links count (a link carries the
+ * flood both ways, and each link is a handshake: counting only our own
+ * picks made every node dial all five, ten links a node and six
+ * handshakes each to converge); the half we pick ourselves keeps a node
+ * that strangers dial from being surrounded by them. A node that joined
+ * with a crowd is dialled by those who come after it, so it gives them
+ * MK__NBR_INBOUND_WAIT_MS before dialling the rest itself. */
+bool mk__nbr_short(const mk_node *node, size_t outbound, size_t inbound,
+                   int64_t now_mono)
+{
+    size_t want = node->dc.neighbours, own = outbound + node->nbr_dials;
+    if (own < (want + 1) / 2)
+        return true;
+    return own + inbound < want &&
+           now_mono - node->started_mono >= MK__NBR_INBOUND_WAIT_MS;
+}
+
 static bool top_up_neighbours(mk_node *node)
 {
-    size_t outbound = 0;
-    for (size_t i = 0; i < node->n_nbrs; i++)
-        outbound += node->nbrs[i].outbound && !node->nbrs[i].closing;
-    size_t want = node->dc.neighbours;
-    if (outbound + node->nbr_dials >= want || node->n_peers == 0)
+    size_t outbound = 0, inbound = 0;
+    for (size_t i = 0; i < node->n_nbrs; i++) {
+        const mk__neighbour *nb = &node->nbrs[i];
+        if (nb->closing)
+            continue;
+        if (nb->outbound)
+            outbound++;
+        else
+            inbound += nb->ready; /* a hello: a neighbour, not a hopeful */
+    }
+    int64_t now = mk_mono_ms();
+    if (!mk__nbr_short(node, outbound, inbound, now) || node->n_peers == 0)
         return false;
     /* A few random picks per tick (neighbour_candidate); peers without
      * addresses (dial-only nodes) cannot be neighbours. */
-    for (int tries = 0; tries < 8 && outbound + node->nbr_dials < want;
+    for (int tries = 0;
+         tries < 8 && mk__nbr_short(node, outbound, inbound, now);
          tries++) {
         mk__peer *p = neighbour_candidate(node);
         if (!p)
@@ -798,7 +827,8 @@ static bool top_up_neighbours(mk_node *node)
             free(op);
         }
     }
-    return outbound + node->nbr_dials < want && neighbour_candidate(node);
+    return mk__nbr_short(node, outbound, inbound, now) &&
+           neighbour_candidate(node);
 }
 
 void mk__discovery_gossip(mk_node *node, const mk_peer_entry *e,
@@ -2011,6 +2041,7 @@ void mk__discovery_wake(mk_node *node)
 
 void mk__discovery_start(mk_node *node)
 {
+    node->started_mono = mk_mono_ms();
     uv_timer_start(&node->announce_timer, on_announce,
                    (uint64_t)jittered(node, node->dc.announce_interval_ms,
                                       node->dc.announce_jitter_pct),

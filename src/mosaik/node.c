@@ -883,8 +883,15 @@ mk__upsert mk__node_upsert(mk_node *node, mk_peer_entry *e,
      * handshake and two whole catalogs per pair of nodes, N² in all.
      * A new peer reaches everyone by this flood over the neighbour
      * links, and what a flood missed, the digests repair (discovery.c).
-     * A repair is old news everywhere else: not forwarded. */
-    if (p && node->started && !node->closing && !(o && o->quiet)) {
+     * A repair of an old version is old news everywhere else and goes no
+     * further; one of a version signed within MK__NEWS_MS is news the
+     * flood missed on its way here, likely missed around here too (a
+     * crowd starting together: links come up after the flood passed),
+     * so it floods on from here. Either way a node forwards a version
+     * at most once: the first time it stores it. */
+    if (p && node->started && !node->closing &&
+        (!(o && o->quiet) ||
+         mk_now_ms() - p->entry.update_ms < MK__NEWS_MS)) {
         mk__discovery_gossip(node, &p->entry, from);
         if (res == MK__UPSERT_NEW)
             mk__discovery_wake(node); /* a neighbour candidate, maybe */

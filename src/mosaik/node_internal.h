@@ -188,6 +188,7 @@ struct mk_node {
     size_t n_boots;
 
     int64_t ae_due_mono;  /* the next anti-entropy round (digest) */
+    int64_t started_mono; /* discovery started (mk__discovery_start) */
     int64_t grown_mono;   /* when the catalog last gained a peer */
     uint64_t ping_nonce;  /* the last LINK_PING nonce sent */
 
@@ -255,8 +256,13 @@ typedef struct mk__origin {
                               back), or NULL */
     const mk_peer_id *via; /* the link's authenticated remote */
     bool reached;          /* we dialled that remote */
-    bool quiet;            /* old news (a repair): not forwarded */
+    bool quiet;            /* a repair: forwarded only while news */
 } mk__origin;
+
+/* A version signed this recently is news: a repair of it is forwarded as
+ * a flood would be (node.c, mk__node_upsert). One settled anti-entropy
+ * interval: past that, whoever missed it repairs it from a neighbour. */
+#define MK__NEWS_MS 10000
 
 /* Takes ownership of `e` in every case (stored or freed). `o` is where it
  * came from (NULL: fed locally). A new peer passed on by someone else is
@@ -355,6 +361,12 @@ void mk__discovery_start(mk_node *node);
 bool mk__discovery_tick(mk_node *node);
 /* New work appeared: tick soon rather than at the idle pace. */
 void mk__discovery_wake(mk_node *node);
+/* Whether a node holding `outbound` links it dialled (node->nbr_dials
+ * more on their way) and `inbound` ready ones others dialled should dial
+ * another neighbour at `now_mono` (discovery.c says when). */
+#define MK__NBR_INBOUND_WAIT_MS 3000
+bool mk__nbr_short(const mk_node *node, size_t outbound, size_t inbound,
+                   int64_t now_mono);
 void mk__discovery_gossip(mk_node *node, const mk_peer_entry *e,
                           mk_link *except);
 void mk__discovery_forward_departure(mk_node *node, const mk_departure *d,

@@ -601,6 +601,84 @@ static void future_dated_entries_refused_on_every_protocol(void **state)
 }
 
 
+/* ---- repairs that are news ------------------------------------------------
+ * A repair (an entry a neighbour sent because our digest lacked it) used
+ * to stop where it landed. In a crowd starting together the flood of a
+ * newcomer's entry passes before most links are up, so the nodes that
+ * repaired it were islands and the rest waited for their own rounds of
+ * anti-entropy. A version signed within MK__NEWS_MS is news: its repair
+ * floods on. An older one is still old news. Counted, not timed: the
+ * forward is queued on the neighbour link before mk__node_upsert
+ * returns. */
+static uint64_t frames_out(mk_node *node)
+{
+    mk_transport_stats ts;
+    mk_transport_stats_get(mk_node_transport(node), &ts);
+    return ts.frames_out;
+}
+
+static size_t ready_links(const mk_node *node)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < node->n_nbrs; i++)
+        n += node->nbrs[i].ready && !node->nbrs[i].closing;
+    return n;
+}
+
+static void repaired_news_floods_on(void **state)
+{
+    (void)state;
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    mk_keypair kb, kc, kx, ky, kv;
+    mk_keypair_generate(&kb);
+    mk_keypair_generate(&kc);
+    mk_keypair_generate(&kx);
+    mk_keypair_generate(&ky);
+    mk_keypair_generate(&kv);
+    mk_node *b = tu_node_new(&loop, &kb, true, NULL, NULL);
+    mk_node *c = tu_node_new(&loop, &kc, true, b, &kb);
+    /* Until b and c are neighbours (c dials b, b may dial c). */
+    int64_t until = mk_mono_ms() + 20000;
+    while (mk_mono_ms() < until &&
+           !(ready_links(b) >= 1 && tu_knows(c, &kb.pub) &&
+             tu_knows(b, &kc.pub)))
+        tu_spin(&loop, 20);
+    assert_true(tu_knows(c, &kb.pub));
+
+    /* Repairs from v (nobody in particular: neither b's neighbour nor
+     * the entries' peer), as take_repair passes them. */
+    mk__origin o = {.via = &kv.pub, .quiet = true};
+    int64_t now = mk_now_ms();
+    mk_peer_entry old, news;
+    make_entry(&old, &ky, now - 3 * MK__NEWS_MS, now - 3 * MK__NEWS_MS, 0);
+    uint64_t before = frames_out(b);
+    assert_int_equal(mk__node_upsert(b, &old, &o), MK__UPSERT_NEW);
+    assert_int_equal(frames_out(b), before);
+
+    /* Once per neighbour link (b and c may have dialled each other). */
+    size_t links = ready_links(b);
+    assert_true(links >= 1);
+    make_entry(&news, &kx, now - 1000, now - 500, 0);
+    before = frames_out(b);
+    assert_int_equal(mk__node_upsert(b, &news, &o), MK__UPSERT_NEW);
+    assert_int_equal(frames_out(b), before + links);
+    until = mk_mono_ms() + 10000;
+    while (!tu_knows(c, &kx.pub) && mk_mono_ms() < until)
+        tu_spin(&loop, 10);
+    assert_true(tu_knows(c, &kx.pub));
+
+    /* The same version again is no news to b: not forwarded twice. */
+    make_entry(&news, &kx, now - 1000, now - 500, 0);
+    before = frames_out(b);
+    assert_int_equal(mk__node_upsert(b, &news, &o), MK__UPSERT_NOT_NEWER);
+    assert_int_equal(frames_out(b), before);
+
+    mk_node_close(c, NULL, NULL);
+    close_node(&loop, b);
+    uv_loop_close(&loop);
+}
+
 /* ---- memory per peer ----------------------------------------------------
  * What the catalog costs per peer a network adds, for an entry like a
  * daemon's (two addresses, two tags, two groups): the signed wire form,
@@ -658,6 +736,7 @@ int main(void)
         cmocka_unit_test(catalog_byte_budget_holds),
         cmocka_unit_test(source_allowance_refills),
         cmocka_unit_test(future_dated_entries_refused_on_every_protocol),
+        cmocka_unit_test(repaired_news_floods_on),
         cmocka_unit_test(catalog_memory_per_peer),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

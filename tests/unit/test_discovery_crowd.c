@@ -17,6 +17,7 @@
 #include "mosaik/clock.h"
 #include "mosaik/error.h"
 #include "mosaik/node.h"
+#include "mosaik/node_internal.h"
 #include "testutil.h"
 
 /* Well past MAX_SYNC_ACCEPTS: on one loop every join reaches the
@@ -42,6 +43,19 @@ static mk_node *start_node(uv_loop_t *loop, member *m, const char *boot)
     if (rc != 0)
         fail_msg("mk_node_new: %s (%s)", mk_strerror(rc), err);
     return m->node;
+}
+
+/* A node's ready neighbour links, those it dialled and the others. */
+static void links_of(const mk_node *node, size_t *out, size_t *in)
+{
+    *out = *in = 0;
+    for (size_t i = 0; i < node->n_nbrs; i++) {
+        const mk__neighbour *nb = &node->nbrs[i];
+        if (nb->ready && !nb->closing && nb->outbound)
+            ++*out;
+        else if (nb->ready && !nb->closing)
+            ++*in;
+    }
 }
 
 static size_t converged(member *ms, size_t n)
@@ -95,8 +109,60 @@ static void crowd_is_served_without_turning_anyone_away(void **state)
     assert_int_equal(bs.syncs_refused, 0);
     assert_int_equal(syncs, CROWD - 1);
 
+    /* The overlay it settles into: every node holds at least half of its
+     * five links by its own choice and five in all, counting those the
+     * others dialled (mk__nbr_short). */
+    size_t ok = 0, dialled = 0;
+    deadline = mk_mono_ms() + 60000;
+    while (ok < CROWD && mk_mono_ms() < deadline) {
+        tu_spin(&loop, 100);
+        ok = dialled = 0;
+        for (size_t i = 0; i < CROWD; i++) {
+            size_t out, in;
+            links_of(ms[i].node, &out, &in);
+            ok += out >= 3 && out + in >= 5;
+            dialled += out;
+        }
+    }
+    print_message("%zu of %d hold 3 links of their own and 5 in all; "
+                  "%.1f dialled per node\n",
+                  ok, CROWD, (double)dialled / CROWD);
+    assert_int_equal(ok, CROWD);
+
     for (size_t i = 0; i < CROWD; i++)
         mk_node_close(ms[i].node, NULL, NULL);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    assert_int_equal(uv_loop_close(&loop), 0);
+}
+
+/* The rule itself: three links of its own at once, the other two
+ * counted from whoever dials it, and dialled itself only once those had
+ * MK__NBR_INBOUND_WAIT_MS to come. */
+static void neighbours_count_both_ways(void **state)
+{
+    (void)state;
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    member m;
+    mk_node *node = start_node(&loop, &m, NULL);
+    assert_int_equal(node->dc.neighbours, 5);
+    node->started_mono = 1000000;
+    int64_t early = node->started_mono + 10;
+    int64_t late = node->started_mono + MK__NBR_INBOUND_WAIT_MS;
+    for (size_t out = 0; out < 3; out++) {
+        assert_true(mk__nbr_short(node, out, 0, early));
+        assert_true(mk__nbr_short(node, out, 9, late)); /* own half first */
+    }
+    assert_false(mk__nbr_short(node, 3, 0, early)); /* waits for inbound */
+    assert_true(mk__nbr_short(node, 3, 0, late));
+    assert_true(mk__nbr_short(node, 3, 1, late));
+    assert_false(mk__nbr_short(node, 3, 2, late)); /* five in all */
+    assert_false(mk__nbr_short(node, 5, 0, late));
+    node->nbr_dials = 2; /* dials on their way count as its own */
+    assert_false(mk__nbr_short(node, 1, 0, early));
+    assert_false(mk__nbr_short(node, 3, 0, late));
+    node->nbr_dials = 0;
+    mk_node_close(node, NULL, NULL);
     uv_run(&loop, UV_RUN_DEFAULT);
     assert_int_equal(uv_loop_close(&loop), 0);
 }
@@ -104,6 +170,7 @@ static void crowd_is_served_without_turning_anyone_away(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(neighbours_count_both_ways),
         cmocka_unit_test(crowd_is_served_without_turning_anyone_away),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
