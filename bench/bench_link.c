@@ -24,7 +24,9 @@
  * the session the first link left), one link at a time, each carrying one
  * frame there and back before it is closed.
  *
- * Prints medians; asserts nothing about time.
+ * Plain and TLS runs alternate; the ratio is the median of the ratios of
+ * each pair, with the lowest and highest beside it. Prints medians;
+ * asserts nothing about time.
  *
  *   bench_link [-n runs] [-m MiB per run] [-s frame size] [-o tls|plain]
  *   bench_link -o connect [-n runs] [-c peers]
@@ -697,37 +699,47 @@ int main(int argc, char **argv)
     printf("%-9s %-6s %10s %14s %12s %12s\n", "frame", "mode", "MB/s",
            "frames/s", "snd cpu/GB", "rcv cpu/GB");
     for (size_t i = 0; i < nsizes; i++) {
-        double mbs[2] = {0, 0};
         r.size = sizes[i];
         r.total = (uint64_t)((mib > 0 ? mib : default_mib[i]) * 1048576.0);
         r.total -= r.total % r.size;
+        /* Plain and TLS runs alternate, so a machine that slows down for
+         * a while slows both; the ratio is the median of each pair's. */
+        double secs[2][99], scpu[2][99], rcpu[2][99], ratio[99];
+        for (int k = 0; k < runs; k++) {
+            for (int tls = 0; tls < 2; tls++) {
+                if (only_mode >= 0 && tls != only_mode)
+                    continue;
+                r.tls = tls != 0;
+                result res = one_run(&r);
+                secs[tls][k] = res.secs;
+                scpu[tls][k] = res.snd_cpu;
+                rcpu[tls][k] = res.rcv_cpu;
+            }
+            ratio[k] = only_mode < 0 ? secs[0][k] / secs[1][k] : 0;
+        }
         for (int tls = 0; tls < 2; tls++) {
             if (only_mode >= 0 && tls != only_mode)
                 continue;
-            r.tls = tls != 0;
-            double secs[99], scpu[99], rcpu[99];
-            for (int k = 0; k < runs; k++) {
-                result res = one_run(&r);
-                secs[k] = res.secs;
-                scpu[k] = res.snd_cpu;
-                rcpu[k] = res.rcv_cpu;
-            }
-            qsort(secs, (size_t)runs, sizeof secs[0], cmp_double);
-            qsort(scpu, (size_t)runs, sizeof scpu[0], cmp_double);
-            qsort(rcpu, (size_t)runs, sizeof rcpu[0], cmp_double);
-            double med = secs[runs / 2];
+            qsort(secs[tls], (size_t)runs, sizeof secs[tls][0], cmp_double);
+            qsort(scpu[tls], (size_t)runs, sizeof scpu[tls][0], cmp_double);
+            qsort(rcpu[tls], (size_t)runs, sizeof rcpu[tls][0], cmp_double);
+            double med = secs[tls][runs / 2];
             double gb = (double)r.total / 1e9;
-            mbs[tls] = (double)r.total / med / 1e6;
             /* CPU seconds per GB moved: steadier than wall time on a
              * shared machine, and it says which side is the bottleneck. */
             printf("%-9zu %-6s %10.1f %14.0f %11.2fs %11.2fs\n", r.size,
-                   tls ? "tls" : "plain", mbs[tls],
-                   (double)(r.total / r.size) / med, scpu[runs / 2] / gb,
-                   rcpu[runs / 2] / gb);
-            fflush(stdout);
+                   tls ? "tls" : "plain", (double)r.total / med / 1e6,
+                   (double)(r.total / r.size) / med, scpu[tls][runs / 2] / gb,
+                   rcpu[tls][runs / 2] / gb);
         }
-        if (only_mode < 0)
-            printf("%-9zu %-6s %10.2f\n", r.size, "ratio", mbs[1] / mbs[0]);
+        if (only_mode < 0) {
+            qsort(ratio, (size_t)runs, sizeof ratio[0], cmp_double);
+            printf("%-9zu %-6s %10.2f   (median of %d paired runs; "
+                   "lowest %.2f, highest %.2f)\n",
+                   r.size, "ratio", ratio[runs / 2], runs, ratio[0],
+                   ratio[runs - 1]);
+        }
+        fflush(stdout);
     }
     return 0;
 }
