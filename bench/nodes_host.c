@@ -12,8 +12,10 @@
  * (operator conveniences, not discovery), signals other than SIGTERM and
  * SIGINT, and every module, group and HTTP page (a plain member has none).
  *
- * Each node gets DIR/nI holding its key (0600), as coalitiond's --key and
- * --data would.
+ * Keys are made in memory: a coalitiond starts with a key file made
+ * beforehand (`coalition keygen`), and creating and fsyncing 64 of them
+ * one after another in the start loop delayed the last nodes' starts by
+ * ~3 ms each, which the benchmark counted as discovery.
  *
  * It talks to the benchmark through stdout, one line per event, each
  * with the realtime clock in milliseconds so times compare across
@@ -33,20 +35,18 @@
  * SIGTERM or SIGINT closes every node (each departs, as coalitiond does)
  * and exits 0 once all are closed.
  *
- *   nodes_host -k K -d DIR -b PEERID@HOST:PORT [-w WANT] [-i FIRST]
+ *   nodes_host -k K -b PEERID@HOST:PORT [-w WANT] [-i FIRST]
  *
  * FIRST numbers the nodes (the benchmark's global index of node 0 here).
  */
 #define _POSIX_C_SOURCE 200809L
-#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h> /* first: it tells whether this is glibc */
 #ifdef __GLIBC__
 #include <malloc.h>
 #endif
-#include <stdarg.h>
-#include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 #include <uv.h>
@@ -151,18 +151,11 @@ static void on_signal(uv_signal_t *s, int signum)
             mk_node_close(h->nodes[i].node, on_node_closed, &h->nodes[i]);
 }
 
-static int start_one(host *h, hosted *n, const char *dir, const char *boot)
+static int start_one(host *h, hosted *n, const char *boot)
 {
-    char err[MK_ERRMSG_SIZE], path[4200], hex[MK_ID_HEX_LEN + 1];
-    snprintf(path, sizeof path, "%s/n%d", dir, n->index);
-    if (mkdir(path, 0700) != 0 && errno != EEXIST) {
-        fprintf(stderr, "nodes_host: %s: %s\n", path, strerror(errno));
-        return -1;
-    }
-    snprintf(path, sizeof path, "%s/n%d/key", dir, n->index);
-    if (mk_keypair_generate(&n->key) < 0 ||
-        mk_keypair_save(&n->key, path, err) < 0) {
-        fprintf(stderr, "nodes_host: key %s\n", path);
+    char err[MK_ERRMSG_SIZE], hex[MK_ID_HEX_LEN + 1];
+    if (mk_keypair_generate(&n->key) < 0) {
+        fprintf(stderr, "nodes_host: cannot make a key\n");
         return -1;
     }
     const char *bootstrap[1] = {boot};
@@ -191,21 +184,20 @@ static int start_one(host *h, hosted *n, const char *dir, const char *boot)
 int main(int argc, char **argv)
 {
     host h = {0};
-    const char *dir = NULL, *boot = NULL;
+    const char *boot = NULL;
     int opt;
     h.k = 1;
-    while ((opt = getopt(argc, argv, "k:d:b:w:i:")) != -1) {
+    while ((opt = getopt(argc, argv, "k:b:w:i:")) != -1) {
         switch (opt) {
         case 'k': h.k = atoi(optarg); break;
-        case 'd': dir = optarg; break;
         case 'b': boot = optarg; break;
         case 'w': h.want = (size_t)strtoul(optarg, NULL, 10); break;
         case 'i': h.first = atoi(optarg); break;
-        default: dir = NULL; break;
+        default: boot = NULL; break;
         }
     }
-    if (!dir || !boot || h.k < 1 || optind != argc) {
-        fprintf(stderr, "usage: nodes_host -k K -d DIR -b PEERID@HOST:PORT "
+    if (!boot || h.k < 1 || optind != argc) {
+        fprintf(stderr, "usage: nodes_host -k K -b PEERID@HOST:PORT "
                         "[-w WANT] [-i FIRST]\n");
         return 2;
     }
@@ -222,7 +214,7 @@ int main(int argc, char **argv)
     for (int i = 0; i < h.k; i++) {
         h.nodes[i].h = &h;
         h.nodes[i].index = h.first + i;
-        if (start_one(&h, &h.nodes[i], dir, boot) != 0) {
+        if (start_one(&h, &h.nodes[i], boot) != 0) {
             uv_signal_t *s = &h.sigterm;
             on_signal(s, SIGTERM);
             uv_run(&h.loop, UV_RUN_DEFAULT);
