@@ -139,6 +139,50 @@ static int read_key_file(const char *path, char *buf, char *err)
     return (int)n;
 }
 
+/* The one PKCS#8 an Ed25519 seed has without attributes or a public key
+ * (RFC 8410 §7): what mk_keypair_save and `openssl genpkey` write. */
+static const uint8_t PKCS8_ED25519_PREFIX[16] = {
+    0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06,
+    0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20};
+
+/* The seed of a key file in exactly that form, read without OpenSSL's
+ * decoders: PEM_read_bio_PrivateKey tries every decoder the providers
+ * offer and was a third of a daemon's start (about 3 ms, which every CLI
+ * command pays too). Anything else, valid or not, is left to OpenSSL
+ * (false). `text` is NUL-terminated. */
+static bool seed_from_pem(const char *text, uint8_t seed[MK_SEED_LEN])
+{
+    static const char begin[] = "-----BEGIN PRIVATE KEY-----";
+    static const char end[] = "-----END PRIVATE KEY-----";
+    const char *p = text;
+    while (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n')
+        p++;
+    if (strncmp(p, begin, sizeof begin - 1) != 0)
+        return false;
+    p += sizeof begin - 1;
+    const char *q = strstr(p, end);
+    if (!q)
+        return false;
+    /* One block and nothing after it; a second BEGIN before the END
+     * would stop the base64 below. */
+    for (const char *r = q + sizeof end - 1; *r; r++)
+        if (*r != ' ' && *r != '\t' && *r != '\r' && *r != '\n')
+            return false;
+    uint8_t der[64];
+    size_t len = 0;
+    const char *stop = NULL;
+    if (sodium_base642bin(der, sizeof der, p, (size_t)(q - p), " \t\r\n",
+                          &len, &stop, sodium_base64_VARIANT_ORIGINAL) != 0 ||
+        stop != q || len != sizeof PKCS8_ED25519_PREFIX + MK_SEED_LEN ||
+        memcmp(der, PKCS8_ED25519_PREFIX, sizeof PKCS8_ED25519_PREFIX) != 0) {
+        sodium_memzero(der, sizeof der);
+        return false;
+    }
+    memcpy(seed, der + sizeof PKCS8_ED25519_PREFIX, MK_SEED_LEN);
+    sodium_memzero(der, sizeof der);
+    return true;
+}
+
 int mk_keypair_load(mk_keypair *kp, const char *path, char *err)
 {
     char *buf = malloc(KEY_FILE_MAX);
@@ -148,6 +192,15 @@ int mk_keypair_load(mk_keypair *kp, const char *path, char *err)
     if (n < 0) {
         free(buf);
         return n;
+    }
+    uint8_t seed[MK_SEED_LEN];
+    buf[n] = '\0'; /* n < KEY_FILE_MAX */
+    if (sodium_ready() == 0 && seed_from_pem(buf, seed)) {
+        OPENSSL_cleanse(buf, KEY_FILE_MAX);
+        free(buf);
+        mk_keypair_from_seed(kp, seed);
+        sodium_memzero(seed, sizeof seed);
+        return 0;
     }
     int wanted_passphrase = 0;
     EVP_PKEY *pk = NULL;
@@ -160,7 +213,6 @@ int mk_keypair_load(mk_keypair *kp, const char *path, char *err)
     ERR_clear_error();
     /* Checked on the text as well: whether OpenSSL asks the callback for
      * a passphrase depends on the PEM flavour. */
-    buf[n] = '\0'; /* n < KEY_FILE_MAX */
     bool encrypted = wanted_passphrase || strstr(buf, "ENCRYPTED") != NULL;
     OPENSSL_cleanse(buf, KEY_FILE_MAX);
     free(buf);
@@ -168,7 +220,6 @@ int mk_keypair_load(mk_keypair *kp, const char *path, char *err)
         EVP_PKEY_free(pk);
         return mk_errf(err, MK_ENOMEM, "%s: out of memory", path);
     }
-    uint8_t seed[MK_SEED_LEN];
     size_t len = sizeof seed;
     int ok = pk && EVP_PKEY_get_id(pk) == EVP_PKEY_ED25519 &&
              EVP_PKEY_get_raw_private_key(pk, seed, &len) == 1 &&

@@ -12,6 +12,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <sodium.h>
+
 #include "mosaik/error.h"
 #include "mosaik/key.h"
 #include "mosaik/sig_cache.h"
@@ -118,6 +120,91 @@ static void garbage_is_not_a_key(void **state)
     assert_non_null(strstr(err, "Ed25519"));
 }
 
+/* A PEM "PRIVATE KEY" file of `der`, lines of 64 ending in `eol`. */
+static void write_pem(fx *f, const char *name, const uint8_t *der, size_t n,
+                      const char *eol)
+{
+    char b64[256], text[512];
+    sodium_bin2base64(b64, sizeof b64, der, n, sodium_base64_VARIANT_ORIGINAL);
+    size_t len = (size_t)snprintf(text, sizeof text,
+                                  "-----BEGIN PRIVATE KEY-----%s", eol);
+    for (size_t at = 0; b64[at]; at += 64)
+        len += (size_t)snprintf(text + len, sizeof text - len, "%.64s%s",
+                                b64 + at, eol);
+    len += (size_t)snprintf(text + len, sizeof text - len,
+                            "-----END PRIVATE KEY-----%s", eol);
+    int fd = open(at(f, name), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, text, len), (ssize_t)len);
+    close(fd);
+}
+
+/* mk_keypair_load reads the one PKCS#8 form an Ed25519 seed has by
+ * itself and hands anything else to OpenSSL: both must give the same
+ * key, and nothing but an Ed25519 key may load. */
+static void pem_forms_load_alike(void **state)
+{
+    fx *f = *state;
+    uint8_t seed[32];
+    for (int i = 0; i < 32; i++)
+        seed[i] = (uint8_t)(7 * i + 1);
+    mk_keypair want, k;
+    mk_keypair_from_seed(&want, seed);
+    char err[MK_ERRMSG_SIZE] = "";
+
+    /* RFC 8410's v1 form, as mk_keypair_save and openssl genpkey write
+     * it, with Unix and with DOS line ends. */
+    uint8_t v1[48] = {0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06,
+                      0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20};
+    memcpy(v1 + 16, seed, 32);
+    write_pem(f, "v1.pem", v1, sizeof v1, "\n");
+    assert_int_equal(mk_keypair_load(&k, f->path, err), 0);
+    assert_memory_equal(k.pub.b, want.pub.b, 32);
+    write_pem(f, "v1dos.pem", v1, sizeof v1, "\r\n");
+    assert_int_equal(mk_keypair_load(&k, f->path, err), 0);
+    assert_memory_equal(k.pub.b, want.pub.b, 32);
+
+    /* Text before the block (as `openssl pkcs12` writes "Bag Attributes"
+     * lines) is not the form read directly: OpenSSL reads it, alike. */
+    char text[512];
+    int fd = open(at(f, "v1.pem"), O_RDONLY);
+    assert_true(fd >= 0);
+    ssize_t n = read(fd, text, sizeof text - 1);
+    close(fd);
+    assert_true(n > 0);
+    text[n] = '\0';
+    fd = open(at(f, "bag.pem"), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, "Bag Attributes\n", 15), 15);
+    assert_int_equal(write(fd, text, (size_t)n), n);
+    close(fd);
+    assert_int_equal(mk_keypair_load(&k, f->path, err), 0);
+    assert_memory_equal(k.pub.b, want.pub.b, 32);
+
+    /* v2 (RFC 5958) adds the public key; OpenSSL 3.0 reads no v2 key, and
+     * neither path takes it. */
+    uint8_t v2[83] = {0x30, 0x51, 0x02, 0x01, 0x01, 0x30, 0x05, 0x06, 0x03,
+                      0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20};
+    memcpy(v2 + 16, seed, 32);
+    v2[48] = 0x81;
+    v2[49] = 0x21;
+    v2[50] = 0x00;
+    memcpy(v2 + 51, want.pub.b, 32);
+    write_pem(f, "v2.pem", v2, sizeof v2, "\n");
+    assert_int_equal(mk_keypair_load(&k, f->path, err), MK_EDECODE);
+
+    /* An X25519 key (OID 1.3.101.110) of the same shape, and a v1 key one
+     * byte short, are not Ed25519 keys. */
+    uint8_t x25519[48];
+    memcpy(x25519, v1, sizeof v1);
+    x25519[11] = 0x6e;
+    write_pem(f, "x.pem", x25519, sizeof x25519, "\n");
+    assert_int_equal(mk_keypair_load(&k, f->path, err), MK_EDECODE);
+    assert_non_null(strstr(err, "Ed25519"));
+    write_pem(f, "short.pem", v1, sizeof v1 - 1, "\n");
+    assert_int_equal(mk_keypair_load(&k, f->path, err), MK_EDECODE);
+}
+
 /* The memo answers only for the exact triple that verified: a changed
  * message, signer or signature is verified afresh (and fails), failures
  * are never remembered, and an evicted triple is verified again. */
@@ -188,6 +275,7 @@ int main(void)
         T(directory_and_device_are_refused),
         T(encrypted_key_is_refused_without_prompting),
         T(garbage_is_not_a_key),
+        T(pem_forms_load_alike),
 #undef T
         cmocka_unit_test(sig_cache_remembers_only_what_verified),
     };
