@@ -19,10 +19,13 @@
  * 16 KiB reads where a link makes 256 KiB ones.
  *
  * With -o connect it times handshakes instead: a child listens with -c
- * transports, each its own key, and echoes; the parent dials each once
- * (a full handshake: nothing to resume yet) and then each again (resuming
- * the session the first link left), one link at a time, each carrying one
- * frame there and back before it is closed.
+ * transports, each its own key, and echoes; the parent dials each three
+ * times, one link at a time, each carrying one frame there and back
+ * before it is closed: first speaking a protocol served with
+ * MK_SERVE_NO_RESUME (a full handshake that makes no ticket), then one
+ * served plainly (a full handshake that leaves a ticket), then that one
+ * again (resuming the ticket's session). Both sides' CPU per link is
+ * printed: a ticket costs the acceptor most.
  *
  * Plain and TLS runs alternate; the ratio is the median of the ratios of
  * each pair, with the lowest and highest beside it. Prints medians;
@@ -47,6 +50,7 @@
 #include "mosaik/transport.h"
 
 #define ALPN "/bench/link/1"
+#define ALPN_NO_TICKET "/bench/link/once"
 #define BATCH (4u << 20)
 #define PIECE (256u << 10)             /* link.c's EAGER_WRITE */
 #define PIECES (BATCH / PIECE + 1)
@@ -513,6 +517,8 @@ static void echo_main(int peers, int fd)
         if (e != 0)
             die(err, e);
         mk_transport_serve(t, ALPN, echo_accept, NULL);
+        mk_transport_serve_ex(t, ALPN_NO_TICKET, MK_SERVE_NO_RESUME,
+                              echo_accept, NULL);
         snprintf(addr, sizeof addr, "%s", mk_transport_listen_addr(t));
         if (write(fd, addr, sizeof addr) != (ssize_t)sizeof addr)
             die("pipe", MK_EIO);
@@ -524,6 +530,7 @@ static void echo_main(int peers, int fd)
 typedef struct dialer {
     uv_loop_t loop;
     mk_transport *t;
+    const char *alpn; /* this phase's */
     int peers, next;
     bool phase_done;
     mk_keypair keys[PEERS_MAX];
@@ -558,8 +565,8 @@ static void dial_next(dialer *d)
         return;
     }
     int i = d->next++;
-    int e = mk_transport_connect(d->t, &d->keys[i].pub, d->addrs[i], ALPN,
-                                 dial_done, d);
+    int e = mk_transport_connect(d->t, &d->keys[i].pub, d->addrs[i],
+                                 d->alpn, dial_done, d);
     if (e != 0)
         die("connect", e);
 }
@@ -569,10 +576,32 @@ static void echo_child(const void *arg, int fd)
     echo_main(*(const int *)arg, fd);
 }
 
-/* One run: `out[0]` full handshakes, `out[1]` resumed ones, each as
- * links per second and the dialer's CPU seconds per link. */
-static void connect_run(dialer *d, const mk_keypair *key, double rate[2],
-                        double cpu[2], uint64_t *resumed)
+#define PHASES 3
+
+/* CPU seconds `pid` (a child) has used so far. */
+static double child_cpu(pid_t pid)
+{
+    char path[64], buf[1024];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    FILE *fp = fopen(path, "r");
+    if (!fp)
+        return 0;
+    size_t n = fread(buf, 1, sizeof buf - 1, fp);
+    fclose(fp);
+    buf[n] = '\0';
+    /* utime and stime are fields 14 and 15, after the ")" of the name. */
+    const char *p = strrchr(buf, ')');
+    unsigned long ut = 0, st = 0;
+    if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u "
+                            "%lu %lu", &ut, &st) != 2)
+        return 0;
+    return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+}
+
+/* One run of the PHASES kinds of link (see the head of this file), each
+ * as links per second and each side's CPU seconds per link. */
+static void connect_run(dialer *d, const mk_keypair *key, double rate[],
+                        double cpu[], double acc_cpu[], uint64_t *resumed)
 {
     int rfd;
     pid_t pid = spawn_side(echo_child, &d->peers, &rfd);
@@ -587,10 +616,11 @@ static void connect_run(dialer *d, const mk_keypair *key, double rate[2],
     int e = mk_transport_new(&cfg, &d->t, err);
     if (e != 0)
         die(err, e);
-    for (int phase = 0; phase < 2; phase++) {
+    for (int phase = 0; phase < PHASES; phase++) {
+        d->alpn = phase == 0 ? ALPN_NO_TICKET : ALPN;
         d->next = 0;
         d->phase_done = false;
-        double cpu0 = self_cpu();
+        double cpu0 = self_cpu(), acc0 = child_cpu(pid);
         uint64_t t0 = uv_hrtime();
         dial_next(d);
         while (!d->phase_done)
@@ -598,6 +628,7 @@ static void connect_run(dialer *d, const mk_keypair *key, double rate[2],
         double secs = (double)(uv_hrtime() - t0) / 1e9;
         rate[phase] = d->peers / secs;
         cpu[phase] = (self_cpu() - cpu0) / d->peers;
+        acc_cpu[phase] = (child_cpu(pid) - acc0) / d->peers;
     }
     mk_transport_stats st;
     mk_transport_stats_get(d->t, &st);
@@ -615,31 +646,36 @@ static void bench_connect(int runs, int peers, const mk_keypair *key)
     d.peers = peers;
     for (int i = 0; i < peers; i++)
         peer_key(&d.keys[i], i);
-    double rate[2][99], cpu[2][99];
+    double rate[PHASES][99], cpu[PHASES][99], acc[PHASES][99];
     uint64_t resumed = 0;
     for (int k = 0; k < runs; k++) {
-        double r[2], c[2];
-        connect_run(&d, key, r, c, &resumed);
-        for (int ph = 0; ph < 2; ph++) {
+        double r[PHASES], c[PHASES], a[PHASES];
+        connect_run(&d, key, r, c, a, &resumed);
+        for (int ph = 0; ph < PHASES; ph++) {
             rate[ph][k] = r[ph];
             cpu[ph][k] = c[ph];
+            acc[ph][k] = a[ph];
         }
     }
-    printf("handshakes on loopback, %d peers dialed twice, one link at a "
-           "time, median of %d runs\n",
+    printf("handshakes on loopback, %d peers dialed three times, one link "
+           "at a time, median of %d runs\n",
            peers, runs);
-    printf("%-9s %10s %16s\n", "kind", "links/s", "dialer cpu/link");
-    const char *names[2] = {"full", "resumed"};
-    double med[2];
-    for (int ph = 0; ph < 2; ph++) {
+    printf("%-15s %10s %16s %18s\n", "kind", "links/s", "dialer cpu/link",
+           "acceptor cpu/link");
+    const char *names[PHASES] = {"full, no ticket", "full + ticket",
+                                 "resumed"};
+    double med[PHASES];
+    for (int ph = 0; ph < PHASES; ph++) {
         qsort(rate[ph], (size_t)runs, sizeof rate[ph][0], cmp_double);
         qsort(cpu[ph], (size_t)runs, sizeof cpu[ph][0], cmp_double);
+        qsort(acc[ph], (size_t)runs, sizeof acc[ph][0], cmp_double);
         med[ph] = rate[ph][runs / 2];
-        printf("%-9s %10.0f %14.0fus\n", names[ph], med[ph],
-               cpu[ph][runs / 2] * 1e6);
+        printf("%-15s %10.0f %14.0fus %16.0fus\n", names[ph], med[ph],
+               cpu[ph][runs / 2] * 1e6, acc[ph][runs / 2] * 1e6);
     }
-    printf("%-9s %10.2f   (links resumed in the last run: %llu of %d)\n",
-           "ratio", med[1] / med[0], (unsigned long long)resumed, peers);
+    printf("%-15s %10.2f   (resumed / full + ticket; links resumed in the "
+           "last run: %llu of %d)\n",
+           "ratio", med[2] / med[1], (unsigned long long)resumed, peers);
 }
 
 int main(int argc, char **argv)

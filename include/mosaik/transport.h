@@ -79,9 +79,9 @@ int mk_transport_serve_ex(mk_transport *t, const char *alpn, unsigned flags,
                           mk_accept_cb cb, void *data);
 /* MK_SERVE_NO_RESUME: the protocol's dialers seldom dial this node again
  * (one-shot exchanges, links meant to last), so its links are sent no
- * resumption ticket. A full handshake that issues one costs this node
- * about a third more CPU (OpenSSL 3.0, measured in docs/discovery.md),
- * which only a later dial from the same remote earns back. Such a
+ * resumption ticket. A full handshake that issues one costs both ends
+ * together about a sixth more CPU (OpenSSL 3.0; `bench_link -o
+ * connect`), which only a later dial from the same remote earns back. Such a
  * dialer's next link to us is a full handshake, unless a link of another
  * protocol left it a ticket. */
 

@@ -2052,9 +2052,9 @@ void mk__discovery_start(mk_node *node)
 /* Neighbour links are meant to last and a neighbour that loses one
  * usually dials another peer; a catalog exchange is made once per peer
  * (a bootstrap is dialled again only when it did not answer, and then no
- * ticket was made). Neither earns back the ticket's cost, which made up
- * a quarter of a crowd's handshake CPU; pings, which a prober repeats to
- * the same peer, keep theirs. */
+ * ticket was made). Neither earns back the ticket's cost, about a sixth
+ * of a full handshake's CPU (docs/discovery.md); pings, which a prober
+ * repeats to the same peer, keep theirs. */
 int mk__discovery_serve(mk_node *node)
 {
     int rc = mk_transport_serve_ex(node->transport, MK__ALPN_ANNOUNCE,
