@@ -73,17 +73,19 @@ typedef void (*mk_accept_cb)(mk_link *link, void *data);
 int mk_transport_serve(mk_transport *t, const char *alpn, mk_accept_cb cb,
                        void *data);
 
-/* mk_transport_serve with options (0: the same). */
-#define MK_SERVE_NO_RESUME 0x1u /* see below */
-int mk_transport_serve_ex(mk_transport *t, const char *alpn, unsigned flags,
-                          mk_accept_cb cb, void *data);
-/* MK_SERVE_NO_RESUME: the protocol's dialers seldom dial this node again
+/* mk_transport_serve with options: 0 or MK_SERVE_* flags (MK_EINVAL for
+ * any other bit).
+ *
+ * MK_SERVE_NO_RESUME: the protocol's dialers seldom dial this node again
  * (one-shot exchanges, links meant to last), so its links are sent no
  * resumption ticket. A full handshake that issues one costs both ends
  * together about a sixth more CPU (OpenSSL 3.0; `bench_link -o
- * connect`), which only a later dial from the same remote earns back. Such a
- * dialer's next link to us is a full handshake, unless a link of another
- * protocol left it a ticket. */
+ * connect`), which only a later dial from the same remote earns back.
+ * Such a dialer's next link to us is a full handshake, unless a link of
+ * another protocol left it a ticket. */
+#define MK_SERVE_NO_RESUME 0x1u
+int mk_transport_serve_ex(mk_transport *t, const char *alpn, unsigned flags,
+                          mk_accept_cb cb, void *data);
 
 /* Stops serving `alpn`, so that a service may close before its node: a
  * link whose handshake ends from now on is refused with

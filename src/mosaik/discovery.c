@@ -119,8 +119,9 @@
  * last), a round this often instead: a node that joined by a referral,
  * or whose links came up after a flood passed, can lack what its
  * neighbours lacked too when their first digests crossed, and a repair
- * of an older version is not forwarded; waiting the settled pace for it made the last node
- * of a crowd of 128 converge ten seconds after the others. */
+ * of an older version is not forwarded; waiting the settled pace for it
+ * made the last node of a crowd of 128 converge ten seconds after the
+ * others. */
 #define AE_GROWING_MS 1000
 
 /* ---- helpers ------------------------------------------------------------- */
@@ -768,8 +769,6 @@ static mk__peer *neighbour_candidate(mk_node *node)
     return NULL;
 }
 
-/* Dials neighbours while there are fewer than wanted. Returns true when
- * still short and some peer could yet be dialled (the tick stays fast). */
 /* Whether a node with these links should dial another neighbour: while
  * fewer than half of its `neighbours` links are of its own choosing, and
  * then while it has fewer in all. Inbound links count (a link carries the
@@ -789,6 +788,8 @@ bool mk__nbr_short(const mk_node *node, size_t outbound, size_t inbound,
            now_mono - node->started_mono >= MK__NBR_INBOUND_WAIT_MS;
 }
 
+/* Dials neighbours while there are fewer than wanted. Returns true when
+ * still short and some peer could yet be dialled (the tick stays fast). */
 static bool top_up_neighbours(mk_node *node)
 {
     size_t outbound = 0, inbound = 0;

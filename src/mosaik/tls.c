@@ -154,8 +154,8 @@ static int select_alpn(SSL *ssl, const unsigned char **out,
      * together (OpenSSL 3.0 encodes the session, decodes it again,
      * certificate and key included, and seals it; the dialer copies its
      * session, certificate again included); protocols whose dialers do
-     * not come back spare it (mk_transport_serve_ex). Tickets are sent after our Finished, so
-     * it is not too late to decide here. */
+     * not come back spare it (mk_transport_serve_ex). Tickets are sent
+     * after our Finished, so it is not too late to decide here. */
     mk__tls_auth *auth = SSL_get_app_data(ssl);
     if (auth && auth->ticket_for) {
         char alpn[256];

@@ -463,7 +463,8 @@ int mk_transport_serve_ex(mk_transport *t, const char *alpn, unsigned flags,
 {
     if (t->closing)
         return MK_ECLOSED;
-    if (!alpn || !cb || alpn[0] == '\0' || strlen(alpn) >= MK_ALPN_MAX)
+    if (!alpn || !cb || alpn[0] == '\0' || strlen(alpn) >= MK_ALPN_MAX ||
+        (flags & ~MK_SERVE_NO_RESUME) != 0)
         return MK_EINVAL;
     for (size_t i = 0; i < t->nserves; i++)
         if (strcmp(t->serves[i].alpn, alpn) == 0)

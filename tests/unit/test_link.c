@@ -480,6 +480,9 @@ static void no_resume_protocol_sends_no_ticket(void **state)
                      0);
     assert_int_equal(mk_transport_serve_ex(f->a, ALPN, 0, on_accept, f),
                      MK_EEXIST);
+    assert_int_equal(mk_transport_serve_ex(f->a, "/test/link/x", 0x80,
+                                           on_accept, f),
+                     MK_EINVAL);
     assert_int_equal(mk_transport_serve(f->a, "/test/link/other", on_accept,
                                         f),
                      0);
