@@ -33,8 +33,9 @@
  *    every process of the cluster (utime + stime from /proc), from just
  *    before t0 until converged, summed.
  *  - links (nodes_host only): the TLS links each node had dialled by the
- *    time it converged, and the share of link ends that resumed a
- *    session instead of a full handshake; full handshakes and entry
+ *    time it converged, the share of link ends that resumed a
+ *    session instead of a full handshake, and the frames and payload
+ *    bytes it had received; full handshakes and entry
  *    signatures are most of the CPU to converge.
  *  - idle memory, 5 s (-w) after convergence (coalitiond gives its heap's
  *    free pages back 2 s after its catalog last gained a peer), from
@@ -117,7 +118,7 @@ typedef struct node {
     int64_t done_ms;  /* realtime when it knew everyone, or -1 */
     int64_t start_ms; /* realtime of its start, or -1 */
     /* nodes_host: its links when it converged ("links"), or -1. */
-    long long dialed, accepted, resumed;
+    long long dialed, accepted, resumed, frames_in, bytes_in;
 } node;
 
 typedef struct run_result {
@@ -131,6 +132,8 @@ typedef struct run_result {
     /* Links dialled per node by convergence, and the share of all links
      * (both ends count) that resumed a session; -1: not known. */
     double dialed_per_node, resumed_share;
+    /* Frames and payload KiB received per node by convergence. */
+    double frames_per_node, kib_per_node;
 } run_result;
 
 /* How long a cluster may take to converge before the run is given up:
@@ -267,7 +270,7 @@ static void on_daemon_out(proc *p, char *line)
 static void on_host_line(proc *p, char *line)
 {
     int i;
-    long long t, d, a, r;
+    long long t, d, a, r, fi = -1, bi = -1;
     char id[65], addr[64];
     if (sscanf(line, "node %d %64s %63s %lld", &i, id, addr, &t) == 4 &&
         i >= p->first && i < p->first + p->count) {
@@ -277,12 +280,14 @@ static void on_host_line(proc *p, char *line)
     } else if (sscanf(line, "done %d %lld", &i, &t) == 2 && i >= p->first &&
                i < p->first + p->count) {
         nodes[i].done_ms = t;
-    } else if (sscanf(line, "links %d %lld %lld %lld", &i, &d, &a, &r) ==
-                   4 &&
+    } else if (sscanf(line, "links %d %lld %lld %lld %lld %lld", &i, &d, &a,
+                      &r, &fi, &bi) >= 4 &&
                i >= p->first && i < p->first + p->count) {
         nodes[i].dialed = d;
         nodes[i].accepted = a;
         nodes[i].resumed = r;
+        nodes[i].frames_in = fi;
+        nodes[i].bytes_in = bi;
     }
 }
 
@@ -290,20 +295,25 @@ static void on_host_line(proc *p, char *line)
  * coalitiond and serf say nothing of their links). */
 static void links_at_convergence(int n, run_result *res)
 {
-    long long d = 0, a = 0, r = 0;
+    long long d = 0, a = 0, r = 0, fi = 0, bi = 0;
     int known = 0;
     for (int i = 0; i < n; i++)
         if (nodes[i].dialed >= 0) {
             d += nodes[i].dialed;
             a += nodes[i].accepted;
             r += nodes[i].resumed;
+            fi += nodes[i].frames_in > 0 ? nodes[i].frames_in : 0;
+            bi += nodes[i].bytes_in > 0 ? nodes[i].bytes_in : 0;
             known++;
         }
     res->dialed_per_node = res->resumed_share = -1;
+    res->frames_per_node = res->kib_per_node = -1;
     if (known == 0)
         return;
     res->dialed_per_node = (double)d / known;
     res->resumed_share = d + a > 0 ? (double)r / (double)(d + a) : 0;
+    res->frames_per_node = (double)fi / known;
+    res->kib_per_node = (double)bi / 1024.0 / known;
 }
 
 /* A serf agent's log: EventMemberJoin per member, itself included, and
@@ -413,6 +423,7 @@ static proc *new_proc(const char *root, int first, int count)
         nodes[i].proc = nprocs - 1;
         nodes[i].done_ms = nodes[i].start_ms = -1;
         nodes[i].dialed = nodes[i].accepted = nodes[i].resumed = -1;
+        nodes[i].frames_in = nodes[i].bytes_in = -1;
     }
     return p;
 }
@@ -879,8 +890,10 @@ static void run_size(enum mode m, const char *build, int n, int k, int runs,
                        x->host_rss_med / 1024.0, x->boot_rss / 1024.0);
             if (x->dialed_per_node >= 0)
                 printf(", links dialled %.1f per node by convergence "
-                       "(%.0f%% of link ends resumed)",
-                       x->dialed_per_node, 100.0 * x->resumed_share);
+                       "(%.0f%% of link ends resumed; %.0f frames, %.0f KiB "
+                       "received)",
+                       x->dialed_per_node, 100.0 * x->resumed_share,
+                       x->frames_per_node, x->kib_per_node);
             printf(", exit %.0f ms\n", x->exit_ms);
             fflush(stdout);
         }

@@ -23,9 +23,10 @@
  *
  *   node I PEERID ADDR T     node I is listening (its start)
  *   done I T                 node I knows WANT peers (first time only)
- *   links I D A R            then what its transport had done by then:
+ *   links I D A R F B        then what its transport had done by then:
  *                            links dialled, accepted, resumed (full
- *                            handshakes are the convergence's main cost)
+ *                            handshakes are the convergence's main cost),
+ *                            frames and payload bytes received
  *   ready K                  all K are started
  *
  * Like coalitiond it gives the heap's free pages back (malloc_trim) 2 s
@@ -113,10 +114,11 @@ static void on_peer_event(mk_node *node, mk_peer_event ev,
     emit("done %d %lld\n", n->index, (long long)now_real_ms());
     mk_transport_stats ts;
     mk_transport_stats_get(mk_node_transport(node), &ts);
-    emit("links %d %llu %llu %llu\n", n->index,
+    emit("links %d %llu %llu %llu %llu %llu\n", n->index,
          (unsigned long long)ts.links_dialed,
          (unsigned long long)ts.links_accepted,
-         (unsigned long long)ts.links_resumed);
+         (unsigned long long)ts.links_resumed,
+         (unsigned long long)ts.frames_in, (unsigned long long)ts.bytes_in);
 }
 
 static void on_node_closed(void *data)
