@@ -16,6 +16,7 @@
 
 #include "mosaik/error.h"
 #include "mosaik/id.h"
+#include "mosaik/tls_lib.h"
 
 /* mk_errf with OpenSSL's reason appended; the error queue is emptied
  * either way, so a later failure does not report this one's cause. */
@@ -47,9 +48,10 @@ void mk__tls_errstr(char *buf, size_t size)
  * only there because X.509 demands them: the subject names the PeerId for
  * whoever looks at a capture, and the validity never ends (RFC 5280
  * §4.1.2.5's 99991231235959Z) because nobody checks it. */
-static X509 *make_cert(EVP_PKEY *pkey, const mk_peer_id *id)
+static X509 *make_cert(OSSL_LIB_CTX *libctx, EVP_PKEY *pkey,
+                       const mk_peer_id *id)
 {
-    X509 *x = X509_new();
+    X509 *x = X509_new_ex(libctx, NULL);
     if (!x)
         return NULL;
     char hex[MK_ID_HEX_LEN + 1];
@@ -172,17 +174,27 @@ int mk__tls_ctx_new(const mk_keypair *kp, SSL_CTX **out, char *err)
     int rc = MK_ETLS;
     SSL_CTX *ctx = NULL;
     X509 *cert = NULL;
-    EVP_PKEY *pkey =
-        EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, NULL, kp->seed,
-                                     MK_SEED_LEN);
-    if (!pkey)
-        return tls_fail(err, MK_ETLS, "cannot load the Ed25519 key");
-    cert = make_cert(pkey, &kp->pub);
+    EVP_PKEY *pkey = NULL;
+    mk__tls_lib *lib = NULL;
+    /* Without our context (an OpenSSL whose default provider has no
+     * decoder we recognise), OpenSSL's default one does the same work,
+     * only slower. */
+    rc = mk__tls_lib_hold(&lib);
+    if (rc == MK_ENOMEM)
+        return mk_errf(err, rc, "tls: out of memory");
+    OSSL_LIB_CTX *libctx = lib ? mk__tls_lib_ctx(lib) : NULL;
+    pkey = EVP_PKEY_new_raw_private_key_ex(libctx, "ED25519", NULL, kp->seed,
+                                           MK_SEED_LEN);
+    if (!pkey) {
+        rc = tls_fail(err, MK_ETLS, "cannot load the Ed25519 key");
+        goto err_after_lib;
+    }
+    cert = make_cert(libctx, pkey, &kp->pub);
     if (!cert) {
         rc = tls_fail(err, MK_ETLS, "cannot make the certificate");
         goto err_after_pkey;
     }
-    ctx = SSL_CTX_new(TLS_method());
+    ctx = SSL_CTX_new_ex(libctx, NULL, TLS_method());
     if (!ctx) {
         rc = tls_fail(err, MK_ENOMEM, "cannot make a context");
         goto err_after_cert;
@@ -241,6 +253,7 @@ int mk__tls_ctx_new(const mk_keypair *kp, SSL_CTX **out, char *err)
     /* The context holds its own references now. */
     X509_free(cert);
     EVP_PKEY_free(pkey);
+    SSL_CTX_set_app_data(ctx, lib); /* for mk__tls_ctx_free */
     *out = ctx;
     return 0;
 
@@ -250,7 +263,18 @@ err_after_cert:
     X509_free(cert);
 err_after_pkey:
     EVP_PKEY_free(pkey);
+err_after_lib:
+    mk__tls_lib_release(lib);
     return rc;
+}
+
+void mk__tls_ctx_free(SSL_CTX *ctx)
+{
+    if (!ctx)
+        return;
+    mk__tls_lib *lib = SSL_CTX_get_app_data(ctx);
+    SSL_CTX_free(ctx);
+    mk__tls_lib_release(lib);
 }
 
 SSL *mk__tls_new(SSL_CTX *ctx, const char *alpn, mk__tls_auth *auth,

@@ -43,10 +43,15 @@ typedef struct mk__tls_auth {
 } mk__tls_auth;
 
 /* Makes a transport's context from `kp` (read, not kept: the context holds
- * its own copy of the key). Returns 0 and `*out` (free with SSL_CTX_free)
- * or MK_ETLS / MK_ENOMEM with the reason in `err` (MK_ERRMSG_SIZE, may be
+ * its own copy of the key), in an OpenSSL library context of its own
+ * (tls_lib.h). Returns 0 and `*out` (free with mk__tls_ctx_free) or
+ * MK_ETLS / MK_ENOMEM with the reason in `err` (MK_ERRMSG_SIZE, may be
  * NULL). */
 int mk__tls_ctx_new(const mk_keypair *kp, SSL_CTX **out, char *err);
+
+/* Frees a context from mk__tls_ctx_new and its library context. Every
+ * SSL, session and certificate made with it must be freed first. */
+void mk__tls_ctx_free(SSL_CTX *ctx);
 
 /* A connection doing its I/O through `bio` (both directions; the SSL
  * takes the caller's reference, also when it fails). A dialer offers

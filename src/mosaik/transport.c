@@ -422,7 +422,7 @@ int mk_transport_new(const mk_transport_config *cfg, mk_transport **out,
 
 err_after_tls:
     BIO_meth_free(t->bio_method);
-    SSL_CTX_free(t->tls);
+    mk__tls_ctx_free(t->tls);
 err_after_alloc:
     free(t->rbuf);
     free(t);
@@ -545,7 +545,7 @@ static void on_transport_handle_closed(uv_handle_t *h)
     void *data = t->close_data;
     mk__tls_cache_free(&t->sessions);
     BIO_meth_free(t->bio_method); /* every link is gone */
-    SSL_CTX_free(t->tls);
+    mk__tls_ctx_free(t->tls);
     free(t->serves);
     free(t->rbuf);
     free(t);
