@@ -35,6 +35,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -94,6 +95,40 @@ static void on_pulse(uv_timer_t *t)
 }
 
 /* ---- blobs against plain TCP ------------------------------------------------ */
+
+/* CPU seconds (user + system) this process has used. */
+static double self_cpu(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+           (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+}
+
+/* CPU seconds child `pid` has used, from /proc (also while it is a
+ * zombie, before it is waited for), in clock ticks. */
+static double child_cpu(pid_t pid)
+{
+    char path[64], buf[1024];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return 0;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    const char *p = strrchr(buf, ')'); /* after the command's name */
+    unsigned long ut = 0, st = 0;
+    if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u "
+                            "%lu %lu", &ut, &st) != 2)
+        return 0;
+    return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+}
+
+/* One transfer: its speed, and each side's CPU per GB while it ran. */
+typedef struct transfer {
+    double mbs, rcv_cpu, snd_cpu;
+} transfer;
 
 static void make_file(const char *path, uint64_t size)
 {
@@ -204,7 +239,7 @@ static void plain_adapter(const char *file, const char *store, int ready)
     serve_plain(file, ready);
 }
 
-static double fetch_plain(const char *file, const char *out, uint64_t size)
+static transfer fetch_plain(const char *file, const char *out, uint64_t size)
 {
     char line[64];
     pid_t pid = fork_server(plain_adapter, file, NULL, line, sizeof line);
@@ -212,6 +247,7 @@ static double fetch_plain(const char *file, const char *out, uint64_t size)
                             .sin_port = htons((uint16_t)atoi(line)),
                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     int s = socket(AF_INET, SOCK_STREAM, 0);
+    double c0 = self_cpu(), s0 = child_cpu(pid);
     int64_t t0 = mk_mono_us();
     if (connect(s, (struct sockaddr *)&a, sizeof a) != 0)
         die("connect: %s", strerror(errno));
@@ -228,11 +264,15 @@ static double fetch_plain(const char *file, const char *out, uint64_t size)
     }
     close(fd);
     double secs = (double)(mk_mono_us() - t0) / 1e6;
+    double gb = (double)size / 1e9;
+    transfer x = {.mbs = (double)size / 1e6 / secs,
+                  .rcv_cpu = (self_cpu() - c0) / gb};
     free(buf);
     close(s);
+    x.snd_cpu = (child_cpu(pid) - s0) / gb; /* it has written all */
     waitpid(pid, NULL, 0);
     unlink(out);
-    return (double)size / 1e6 / secs;
+    return x;
 }
 
 typedef struct fetch_wait {
@@ -260,7 +300,7 @@ static void serve_blob_adapter(const char *file, const char *store,
     serve_blob(file, store, ready);
 }
 
-static double fetch_blob(const char *file, const char *dir, uint64_t size)
+static transfer fetch_blob(const char *file, const char *dir, uint64_t size)
 {
     char line[256], sstore[600], fstore[600];
     snprintf(sstore, sizeof sstore, "%s/server-store", dir);
@@ -297,6 +337,7 @@ static double fetch_blob(const char *file, const char *dir, uint64_t size)
         uv_run(&loop, UV_RUN_ONCE);
     fetch_wait w = {0};
     mk_blob_fetch_config fc = {.hash = hash, .from = &server, .n_from = 1};
+    double c0 = self_cpu(), s0 = child_cpu(pid);
     int64_t t0 = mk_mono_us();
     if (mk_blob_fetch_start(b, &fc, on_fetched, &w, NULL) < 0)
         die("fetch start");
@@ -304,7 +345,10 @@ static double fetch_blob(const char *file, const char *dir, uint64_t size)
         uv_run(&loop, UV_RUN_ONCE);
     if (w.status != 0)
         die("fetch: %s (%s)", mk_strerror(w.status), w.reason);
-    double mbs = (double)size / 1e6 / ((double)(w.end_us - t0) / 1e6);
+    double gb = (double)size / 1e9;
+    transfer x = {.mbs = (double)size / 1e6 / ((double)(w.end_us - t0) / 1e6),
+                  .rcv_cpu = (self_cpu() - c0) / gb,
+                  .snd_cpu = (child_cpu(pid) - s0) / gb};
     kill(pid, SIGKILL);
     waitpid(pid, NULL, 0);
     mk_blobs_close(b, NULL, NULL);
@@ -312,7 +356,7 @@ static double fetch_blob(const char *file, const char *dir, uint64_t size)
     uv_close((uv_handle_t *)&pulse, NULL);
     uv_run(&loop, UV_RUN_DEFAULT);
     uv_loop_close(&loop);
-    return mbs;
+    return x;
 }
 
 static void bench_blobs(const opts *o)
@@ -322,16 +366,27 @@ static void bench_blobs(const opts *o)
     snprintf(out, sizeof out, "%s/plain.out", o->dir);
     uint64_t size = (uint64_t)o->mib << 20;
     make_file(file, size);
-    double blob[16], plain[16];
+    double blob[16], plain[16], brcv[16], bsnd[16], prcv[16], psnd[16];
     unsigned runs = o->runs > 16 ? 16 : o->runs;
     for (unsigned i = 0; i < runs; i++) {
-        plain[i] = fetch_plain(file, out, size);
-        blob[i] = fetch_blob(file, o->dir, size);
+        transfer p = fetch_plain(file, out, size);
+        transfer b = fetch_blob(file, o->dir, size);
+        plain[i] = p.mbs;
+        prcv[i] = p.rcv_cpu;
+        psnd[i] = p.snd_cpu;
+        blob[i] = b.mbs;
+        brcv[i] = b.rcv_cpu;
+        bsnd[i] = b.snd_cpu;
     }
     double pb = pct(blob, runs, 50), pp = pct(plain, runs, 50);
     printf("blob fetch      %u MiB: %.0f MB/s (verified, TLS, stored)   "
            "plain TCP %.0f MB/s   ratio %.2f   (median of %u, BLAKE3 %s)\n",
            o->mib, pb, pp, pb / pp, runs, mk_blake3_impl());
+    /* Which side bounds it: CPU per GB moved, each side, while it ran. */
+    printf("                cpu/GB: fetcher %.2f s, server %.2f s   "
+           "plain: reader %.2f s, writer %.2f s   (medians)\n",
+           pct(brcv, runs, 50), pct(bsnd, runs, 50), pct(prcv, runs, 50),
+           pct(psnd, runs, 50));
     unlink(file);
 }
 
