@@ -841,7 +841,9 @@ static int send_tls_output(mk_link *l)
 static void handshake(mk_link *l)
 {
     ERR_clear_error();
+    OSSL_LIB_CTX *prev = mk__tls_enter(l->t->tls);
     int r = SSL_do_handshake(l->ssl);
+    mk__tls_leave(prev);
     int e = r == 1 ? SSL_ERROR_NONE : SSL_get_error(l->ssl, r);
     ERR_clear_error();
     int rc = 0;
@@ -977,7 +979,9 @@ static void pump(mk_link *l)
             break;
         }
         err_reset();
+        OSSL_LIB_CTX *prev = mk__tls_enter(l->t->tls);
         int n = SSL_read(l->ssl, p, avail > INT_MAX ? INT_MAX : (int)avail);
+        mk__tls_leave(prev);
         if (n > 0) {
             mk__frame_in_commit(&l->in, (size_t)n);
             continue;

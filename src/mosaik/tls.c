@@ -268,6 +268,18 @@ err_after_lib:
     return rc;
 }
 
+OSSL_LIB_CTX *mk__tls_enter(SSL_CTX *ctx)
+{
+    mk__tls_lib *lib = SSL_CTX_get_app_data(ctx);
+    return lib ? OSSL_LIB_CTX_set0_default(mk__tls_lib_ctx(lib)) : NULL;
+}
+
+void mk__tls_leave(OSSL_LIB_CTX *prev)
+{
+    if (prev)
+        OSSL_LIB_CTX_set0_default(prev);
+}
+
 void mk__tls_ctx_free(SSL_CTX *ctx)
 {
     if (!ctx)

@@ -53,6 +53,16 @@ int mk__tls_ctx_new(const mk_keypair *kp, SSL_CTX **out, char *err);
  * SSL, session and certificate made with it must be freed first. */
 void mk__tls_ctx_free(SSL_CTX *ctx);
 
+/* OpenSSL 3.0 reads and copies sessions (a ticket being issued or taken
+ * back, one arriving at a dialer), certificate and key included, in the
+ * thread's default library context rather than the SSL's, and there a
+ * certificate reads four times slower (tls_lib.h). Calls that may do so
+ * (SSL_do_handshake, SSL_read) run between these two, with `ctx`'s
+ * library context as the thread's default; nothing else should run in
+ * between, since that context holds no more than TLS needs. */
+OSSL_LIB_CTX *mk__tls_enter(SSL_CTX *ctx);
+void mk__tls_leave(OSSL_LIB_CTX *prev);
+
 /* A connection doing its I/O through `bio` (both directions; the SSL
  * takes the caller's reference, also when it fails). A dialer offers
  * exactly `alpn` and, when auth->cache holds a session for auth->expect

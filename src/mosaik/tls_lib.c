@@ -2,8 +2,9 @@
  *
  * The context holds one provider of ours, a filter: its algorithms are
  * the default provider's own tables, handed out as they are, except that
- * of decoders it offers only the one a handshake needs, and of key
- * managers, ciphers and digests only those TLS 1.3 with our suites uses.
+ * of decoders and encoders it offers only the one each a handshake
+ * needs, and of key managers, ciphers and digests only those TLS 1.3
+ * with our suites uses.
  * Its provider context *is* the default provider's, so the default
  * provider's functions run with exactly the state they expect; the
  * default provider is loaded into a second context that only the filter
@@ -21,6 +22,7 @@
 #include <openssl/provider.h>
 #include <pthread.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -43,6 +45,7 @@ static struct {
     OSSL_FUNC_provider_query_operation_fn *query;
     OSSL_DISPATCH dispatch[5];
     OSSL_ALGORITHM decoders[2]; /* the one kept, then the end mark */
+    OSSL_ALGORITHM encoders[2];
     OSSL_ALGORITHM keymgmts[4];
     OSSL_ALGORITHM ciphers[5];
     OSSL_ALGORITHM digests[7];
@@ -85,6 +88,9 @@ static const OSSL_ALGORITHM *filter_query(void *provctx, int op,
     case OSSL_OP_DECODER:
         *no_cache = 0;
         return shared.decoders;
+    case OSSL_OP_ENCODER:
+        *no_cache = 0;
+        return shared.encoders;
     case OSSL_OP_KEYMGMT:
         *no_cache = 0;
         return shared.keymgmts;
@@ -120,12 +126,22 @@ static bool named(const OSSL_ALGORITHM *a, const char *name)
            (a->algorithm_names[n] == ':' || a->algorithm_names[n] == '\0');
 }
 
-/* The decoder of an X.509 SubjectPublicKeyInfo holding an Ed25519 key. */
-static bool is_peer_key_decoder(const OSSL_ALGORITHM *a)
+/* The decoder (`dir` "input") or encoder ("output") between an Ed25519
+ * key and the DER SubjectPublicKeyInfo of a certificate: a peer's key is
+ * read with the one, our own written into our certificate with the
+ * other. */
+static const OSSL_ALGORITHM *find_spki(const OSSL_ALGORITHM *a,
+                                       const char *dir)
 {
-    return named(a, "ED25519") && a->property_definition &&
-           has_prop(a->property_definition, "input=der") &&
-           has_prop(a->property_definition, "structure=SubjectPublicKeyInfo");
+    char want[16];
+    snprintf(want, sizeof want, "%s=der", dir);
+    for (; a && a->algorithm_names; a++)
+        if (named(a, "ED25519") && a->property_definition &&
+            has_prop(a->property_definition, want) &&
+            has_prop(a->property_definition,
+                     "structure=SubjectPublicKeyInfo"))
+            return a;
+    return NULL;
 }
 
 /* Copies into `out` (room for `room`, end mark included) the entries of
@@ -171,14 +187,14 @@ static void read_shared(void)
     shared.dispatch[n] = (OSSL_DISPATCH){0, NULL};
     void *provctx = OSSL_PROVIDER_get0_provider_ctx(loading);
     int no_cache = 0;
-    const OSSL_ALGORITHM *a =
-        shared.query(provctx, OSSL_OP_DECODER, &no_cache);
-    for (; a && a->algorithm_names; a++)
-        if (is_peer_key_decoder(a))
-            break;
-    if (!a || !a->algorithm_names)
+    const OSSL_ALGORITHM *dec = find_spki(
+        shared.query(provctx, OSSL_OP_DECODER, &no_cache), "input");
+    const OSSL_ALGORITHM *enc = find_spki(
+        shared.query(provctx, OSSL_OP_ENCODER, &no_cache), "output");
+    if (!dec || !enc)
         return;
-    shared.decoders[0] = *a;
+    shared.decoders[0] = *dec;
+    shared.encoders[0] = *enc;
 #define KEEP(op, names, out)                                                  \
     keep(shared.query(provctx, op, &no_cache), names,                         \
          sizeof names / sizeof names[0], out, sizeof out / sizeof out[0])

@@ -1,19 +1,23 @@
-/* Internal: the OpenSSL library context a transport's TLS runs in.
+/* Internal: the OpenSSL library context the transports' TLS runs in.
  *
  * OpenSSL 3.0 parses a certificate's public key through its decoder
  * framework, and builds the decoder chain afresh for every key: it
- * gathers every decoder its providers offer (about forty in the default
- * provider) and tries to link them up. For the one Ed25519 leaf of a
- * handshake that was about 120 us, a fifth of either side's CPU in a full
- * handshake, and it happens again when a ticket is resumed.
+ * gathers every decoder (about forty in the default provider) and every
+ * key manager its context offers, walking every method the context has
+ * made of any kind to do it, and tries to link them up. For the one
+ * Ed25519 leaf of a handshake that was a fifth of either side's CPU in a
+ * full handshake, and it happens again whenever a session is read back.
+ * Writing our own key into our certificate goes the same way through the
+ * encoders.
  *
  * A library context of our own fixes the choice: it holds the default
- * provider's algorithms, all but its decoders, of which it keeps only
- * DER SubjectPublicKeyInfo to Ed25519, the only key a peer may present.
- * Everything else (ciphers, key exchange, signatures, encoders) is the
- * default provider's own code, run with its own provider context. The
- * default provider itself lives in a second, private context, so its
- * full decoder list is never seen by the transport's.
+ * provider's algorithms, but of decoders and encoders only DER
+ * SubjectPublicKeyInfo to and from Ed25519 (the only key a peer may
+ * present), and of key managers, ciphers and digests only what TLS 1.3
+ * with our suites uses. Everything it holds is the default provider's own
+ * code, run with its own provider context. The default provider itself
+ * lives in a second, private context, so its full lists are never seen
+ * by the transports'.
  */
 #ifndef MK_TLS_LIB_H
 #define MK_TLS_LIB_H

@@ -3,6 +3,7 @@
  * serves every holder, and a peer's certificate still reads in it (and a
  * key of any other kind does not). */
 #include <openssl/decoder.h>
+#include <openssl/encoder.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/x509.h>
@@ -22,6 +23,13 @@ static void count_decoder(OSSL_DECODER *d, void *arg)
 {
     int *n = arg;
     assert_true(OSSL_DECODER_is_a(d, "ED25519"));
+    (*n)++;
+}
+
+static void count_encoder(OSSL_ENCODER *e, void *arg)
+{
+    int *n = arg;
+    assert_true(OSSL_ENCODER_is_a(e, "ED25519"));
     (*n)++;
 }
 
@@ -51,12 +59,14 @@ static void keeps_only_what_tls_uses(void **state)
     mk__tls_lib *lib;
     assert_int_equal(mk__tls_lib_hold(&lib), 0);
     OSSL_LIB_CTX *ctx = mk__tls_lib_ctx(lib);
-    int decoders = 0, keymgmts = 0, ciphers = 0, digests = 0;
+    int decoders = 0, encoders = 0, keymgmts = 0, ciphers = 0, digests = 0;
     OSSL_DECODER_do_all_provided(ctx, count_decoder, &decoders);
+    OSSL_ENCODER_do_all_provided(ctx, count_encoder, &encoders);
     EVP_KEYMGMT_do_all_provided(ctx, count_keymgmt, &keymgmts);
     EVP_CIPHER_do_all_provided(ctx, count_cipher, &ciphers);
     EVP_MD_do_all_provided(ctx, count_digest, &digests);
     assert_int_equal(decoders, 1);
+    assert_int_equal(encoders, 1);
     assert_int_equal(keymgmts, 3);
     assert_int_equal(ciphers, 4);
     assert_int_equal(digests, 6);
@@ -189,6 +199,39 @@ static void contexts_share_and_free(void **state)
     mk__tls_ctx_free(NULL);
 }
 
+/* Between mk__tls_enter and mk__tls_leave the thread's default context
+ * is the transports' (where OpenSSL 3.0 reads sessions back); after, it
+ * is what it was. */
+static void enter_and_leave_swap_the_default(void **state)
+{
+    (void)state;
+    mk_keypair k;
+    mk_keypair_generate(&k);
+    SSL_CTX *ctx;
+    assert_int_equal(mk__tls_ctx_new(&k, &ctx, NULL), 0);
+    EVP_CIPHER *cbc = EVP_CIPHER_fetch(NULL, "AES-128-CBC", NULL);
+    assert_non_null(cbc); /* OpenSSL's default context has it */
+    EVP_CIPHER_free(cbc);
+
+    OSSL_LIB_CTX *prev = mk__tls_enter(ctx);
+    assert_non_null(prev);
+    cbc = EVP_CIPHER_fetch(NULL, "AES-128-CBC", NULL);
+    assert_null(cbc); /* ours does not */
+    ERR_clear_error();
+    unsigned char *der;
+    int n = cert_der("ED25519", NULL, &der); /* made and read in ours */
+    X509 *x = read_in(NULL, der, n);
+    assert_non_null(X509_get0_pubkey(x));
+    mk__tls_leave(prev);
+
+    cbc = EVP_CIPHER_fetch(NULL, "AES-128-CBC", NULL);
+    assert_non_null(cbc);
+    EVP_CIPHER_free(cbc);
+    X509_free(x); /* made in the transports' context, freed before it */
+    OPENSSL_free(der);
+    mk__tls_ctx_free(ctx);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -196,6 +239,7 @@ int main(void)
         cmocka_unit_test(one_context_for_every_holder),
         cmocka_unit_test(peer_keys_read_and_only_ed25519),
         cmocka_unit_test(contexts_share_and_free),
+        cmocka_unit_test(enter_and_leave_swap_the_default),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
