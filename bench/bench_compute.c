@@ -35,7 +35,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -52,6 +51,7 @@
 #include "mosaik/error.h"
 #include "mosaik/group_client.h"
 #include "mosaik/node.h"
+#include "proc_cpu.h"
 
 #define MEMBERS 3
 #define CHUNK (128u << 10)
@@ -96,34 +96,7 @@ static void on_pulse(uv_timer_t *t)
 
 /* ---- blobs against plain TCP ------------------------------------------------ */
 
-/* CPU seconds (user + system) this process has used. */
-static double self_cpu(void)
-{
-    struct rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
-    return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
-           (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
-}
 
-/* CPU seconds child `pid` has used, from /proc (also while it is a
- * zombie, before it is waited for), in clock ticks. */
-static double child_cpu(pid_t pid)
-{
-    char path[64], buf[1024];
-    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return 0;
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
-    buf[n] = '\0';
-    const char *p = strrchr(buf, ')'); /* after the command's name */
-    unsigned long ut = 0, st = 0;
-    if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u "
-                            "%lu %lu", &ut, &st) != 2)
-        return 0;
-    return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
-}
 
 /* One transfer: its speed, and each side's CPU per GB while it ran. */
 typedef struct transfer {
@@ -247,7 +220,7 @@ static transfer fetch_plain(const char *file, const char *out, uint64_t size)
                             .sin_port = htons((uint16_t)atoi(line)),
                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     int s = socket(AF_INET, SOCK_STREAM, 0);
-    double c0 = self_cpu(), s0 = child_cpu(pid);
+    double c0 = self_cpu(), s0 = proc_cpu(pid);
     int64_t t0 = mk_mono_us();
     if (connect(s, (struct sockaddr *)&a, sizeof a) != 0)
         die("connect: %s", strerror(errno));
@@ -269,7 +242,7 @@ static transfer fetch_plain(const char *file, const char *out, uint64_t size)
                   .rcv_cpu = (self_cpu() - c0) / gb};
     free(buf);
     close(s);
-    x.snd_cpu = (child_cpu(pid) - s0) / gb; /* it has written all */
+    x.snd_cpu = (proc_cpu(pid) - s0) / gb; /* it has written all */
     waitpid(pid, NULL, 0);
     unlink(out);
     return x;
@@ -337,7 +310,7 @@ static transfer fetch_blob(const char *file, const char *dir, uint64_t size)
         uv_run(&loop, UV_RUN_ONCE);
     fetch_wait w = {0};
     mk_blob_fetch_config fc = {.hash = hash, .from = &server, .n_from = 1};
-    double c0 = self_cpu(), s0 = child_cpu(pid);
+    double c0 = self_cpu(), s0 = proc_cpu(pid);
     int64_t t0 = mk_mono_us();
     if (mk_blob_fetch_start(b, &fc, on_fetched, &w, NULL) < 0)
         die("fetch start");
@@ -348,7 +321,7 @@ static transfer fetch_blob(const char *file, const char *dir, uint64_t size)
     double gb = (double)size / 1e9;
     transfer x = {.mbs = (double)size / 1e6 / ((double)(w.end_us - t0) / 1e6),
                   .rcv_cpu = (self_cpu() - c0) / gb,
-                  .snd_cpu = (child_cpu(pid) - s0) / gb};
+                  .snd_cpu = (proc_cpu(pid) - s0) / gb};
     kill(pid, SIGKILL);
     waitpid(pid, NULL, 0);
     mk_blobs_close(b, NULL, NULL);

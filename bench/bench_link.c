@@ -48,6 +48,7 @@
 #include "mosaik/key.h"
 #include "mosaik/link.h"
 #include "mosaik/transport.h"
+#include "proc_cpu.h"
 
 #define ALPN "/bench/link/1"
 #define ALPN_NO_TICKET "/bench/link/once"
@@ -369,12 +370,6 @@ static double tv_secs(const struct timeval *tv)
     return (double)tv->tv_sec + (double)tv->tv_usec / 1e6;
 }
 
-static double self_cpu(void)
-{
-    struct rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
-    return tv_secs(&ru.ru_utime) + tv_secs(&ru.ru_stime);
-}
 
 /* Forks the other side of a run: the child calls `child(arg, fd)` with
  * the write end of a pipe, on which it reports its addresses, and exits;
@@ -578,25 +573,6 @@ static void echo_child(const void *arg, int fd)
 
 #define PHASES 3
 
-/* CPU seconds `pid` (a child) has used so far. */
-static double child_cpu(pid_t pid)
-{
-    char path[64], buf[1024];
-    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
-    FILE *fp = fopen(path, "r");
-    if (!fp)
-        return 0;
-    size_t n = fread(buf, 1, sizeof buf - 1, fp);
-    fclose(fp);
-    buf[n] = '\0';
-    /* utime and stime are fields 14 and 15, after the ")" of the name. */
-    const char *p = strrchr(buf, ')');
-    unsigned long ut = 0, st = 0;
-    if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u "
-                            "%lu %lu", &ut, &st) != 2)
-        return 0;
-    return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
-}
 
 /* One run of the PHASES kinds of link (see the head of this file), each
  * as links per second and each side's CPU seconds per link. */
@@ -620,7 +596,7 @@ static void connect_run(dialer *d, const mk_keypair *key, double rate[],
         d->alpn = phase == 0 ? ALPN_NO_TICKET : ALPN;
         d->next = 0;
         d->phase_done = false;
-        double cpu0 = self_cpu(), acc0 = child_cpu(pid);
+        double cpu0 = self_cpu(), acc0 = proc_cpu(pid);
         uint64_t t0 = uv_hrtime();
         dial_next(d);
         while (!d->phase_done)
@@ -628,7 +604,7 @@ static void connect_run(dialer *d, const mk_keypair *key, double rate[],
         double secs = (double)(uv_hrtime() - t0) / 1e9;
         rate[phase] = d->peers / secs;
         cpu[phase] = (self_cpu() - cpu0) / d->peers;
-        acc_cpu[phase] = (child_cpu(pid) - acc0) / d->peers;
+        acc_cpu[phase] = (proc_cpu(pid) - acc0) / d->peers;
     }
     mk_transport_stats st;
     mk_transport_stats_get(d->t, &st);
