@@ -176,9 +176,9 @@ int mk__tls_ctx_new(const mk_keypair *kp, SSL_CTX **out, char *err)
     X509 *cert = NULL;
     EVP_PKEY *pkey = NULL;
     mk__tls_lib *lib = NULL;
-    /* Without our context (an OpenSSL whose default provider has no
-     * decoder we recognise), OpenSSL's default one does the same work,
-     * only slower. */
+    /* Without our context (an OpenSSL whose default provider lacks an
+     * algorithm the filter keeps), OpenSSL's default one does the same
+     * work, only slower. */
     rc = mk__tls_lib_hold(&lib);
     if (rc == MK_ENOMEM)
         return mk_errf(err, rc, "tls: out of memory");
