@@ -63,6 +63,8 @@ typedef struct daemon {
     const char *ticket; /* --ticket FILE, re-read on SIGHUP */
     uv_timer_t catalog_timer; /* debounces DATA/peers.json */
     uint64_t catalog_at;      /* loop time of its last rewrite */
+    uv_timer_t stats_timer;   /* rewrites it when only the counters moved */
+    mk_discovery_stats stats_written; /* the counters it holds */
     uv_timer_t trim_timer; /* gives the heap's free pages back */
     const char *data;
     bool stopping;
@@ -292,8 +294,11 @@ static int make_dirs(const char *path)
 
 /* DATA/peers.json: what this node's catalog holds, rewritten (atomically)
  * shortly after every change, for operators and tests to read; at most
- * once every CATALOG_GAP_MS. */
+ * once every CATALOG_GAP_MS. Its discovery counters can move with the
+ * catalog still (links closed for silence, a flood refused): they are
+ * looked at every STATS_CHECK_MS and the file rewritten when they did. */
 #define CATALOG_GAP_MS 1000
+#define STATS_CHECK_MS 5000
 static bool peer_json(const mk_peer_info *p, void *data)
 {
     char hex[MK_ID_HEX_LEN + 1];
@@ -333,7 +338,9 @@ static void write_catalog(uv_timer_t *t)
     json_object_set_new(root, "peers", peers);
     /* What discovery refused so far: a flood shows here first. */
     mk_discovery_stats st;
+    memset(&st, 0, sizeof st); /* compared whole by check_stats */
     mk_node_discovery_stats(d->node, &st);
+    d->stats_written = st;
     json_t *ds = json_object();
 #define STAT(f) json_object_set_new(ds, #f, json_integer((json_int_t)st.f))
     STAT(catalog_bytes);
@@ -434,20 +441,35 @@ static void trim_heap(uv_timer_t *t)
 #endif
 }
 
+/* 100 ms after a change, and at most once a second: the file is the
+ * whole catalog, so rewriting it every 100 ms while a large network
+ * converges cost each node O(peers) every 100 ms, more CPU than
+ * discovery itself. */
+static void catalog_soon(daemon *dm)
+{
+    if (uv_is_active((uv_handle_t *)&dm->catalog_timer))
+        return;
+    uint64_t now = uv_now(&dm->loop), due = 100;
+    if (dm->catalog_at && dm->catalog_at + CATALOG_GAP_MS > now + due)
+        due = dm->catalog_at + CATALOG_GAP_MS - now;
+    uv_timer_start(&dm->catalog_timer, write_catalog, due, 0);
+}
+
+static void check_stats(uv_timer_t *t)
+{
+    daemon *dm = t->data;
+    mk_discovery_stats st;
+    memset(&st, 0, sizeof st);
+    mk_node_discovery_stats(dm->node, &st);
+    if (memcmp(&st, &dm->stats_written, sizeof st) != 0)
+        catalog_soon(dm);
+}
+
 static void on_peer_event(mk_node *node, mk_peer_event ev,
                           const mk_peer_entry *e, void *data)
 {
     daemon *dm = data;
-    /* 100 ms after a change, and at most once a second: the file is the
-     * whole catalog, so rewriting it every 100 ms while a large network
-     * converges cost each node O(peers) every 100 ms, more CPU than
-     * discovery itself. */
-    if (!uv_is_active((uv_handle_t *)&dm->catalog_timer)) {
-        uint64_t now = uv_now(&dm->loop), due = 100;
-        if (dm->catalog_at && dm->catalog_at + CATALOG_GAP_MS > now + due)
-            due = dm->catalog_at + CATALOG_GAP_MS - now;
-        uv_timer_start(&dm->catalog_timer, write_catalog, due, 0);
-    }
+    catalog_soon(dm);
     /* Not on UPDATED: in a large network some peer re-announces every
      * fraction of a second, and would put the trim off for ever. */
     if (!dm->stopping && ev != MK_PEER_UPDATED)
@@ -474,6 +496,7 @@ static void on_node_closed(void *data)
     uv_close((uv_handle_t *)&d->sigterm, NULL);
     uv_close((uv_handle_t *)&d->sighup, NULL);
     uv_close((uv_handle_t *)&d->catalog_timer, NULL);
+    uv_close((uv_handle_t *)&d->stats_timer, NULL);
     uv_close((uv_handle_t *)&d->trim_timer, NULL);
 }
 
@@ -544,6 +567,7 @@ static void on_signal(uv_signal_t *s, int signum)
     d->stopping = true;
     util_log("INFO", "%s: departing", signum == SIGINT ? "SIGINT" : "SIGTERM");
     uv_timer_stop(&d->catalog_timer);
+    uv_timer_stop(&d->stats_timer);
     uv_timer_stop(&d->trim_timer);
     /* First: its pages read the groups and the node about to go. */
     daemon_http_stop(d->http);
@@ -648,6 +672,10 @@ int main(int argc, char **argv)
     d.data = o.data;
     uv_timer_init(&d.loop, &d.catalog_timer);
     d.catalog_timer.data = &d;
+    uv_timer_init(&d.loop, &d.stats_timer);
+    d.stats_timer.data = &d;
+    uv_timer_start(&d.stats_timer, check_stats, STATS_CHECK_MS,
+                   STATS_CHECK_MS);
     uv_timer_init(&d.loop, &d.trim_timer);
     uv_timer_start(&d.trim_timer, trim_heap, TRIM_EVERY_MS, TRIM_EVERY_MS);
     mk_node_watch_add(d.node, on_peer_event, &d, NULL);
