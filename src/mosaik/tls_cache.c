@@ -14,6 +14,17 @@
 void mk__tls_cache_init(mk__tls_cache *c)
 {
     memset(c, 0, sizeof *c);
+    c->rng = 0x9e3779b97f4a7c15u;
+}
+
+/* xorshift64: which sessions stay needs to be spread, not unpredictable. */
+static uint64_t next_random(mk__tls_cache *c)
+{
+    uint64_t x = c->rng;
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    return c->rng = x;
 }
 
 void mk__tls_cache_free(mk__tls_cache *c)
@@ -52,15 +63,16 @@ void mk__tls_cache_put(mk__tls_cache *c, const mk_peer_id *peer,
         e = &c->e[c->n++];
         e->sess = NULL;
     } else if (!e) {
-        e = &c->e[0];
-        for (size_t i = 1; i < c->n; i++)
-            if (c->e[i].stamp < e->stamp)
-                e = &c->e[i];
+        uint64_t r = next_random(c);
+        if (r % MK__TLS_CACHE_ADMIT != 0) {
+            SSL_SESSION_free(sess);
+            return;
+        }
+        e = &c->e[(r / MK__TLS_CACHE_ADMIT) % c->n];
     }
     SSL_SESSION_free(e->sess); /* NULL-safe */
     e->peer = *peer;
     e->sess = sess;
-    e->stamp = ++c->clock;
 }
 
 SSL_SESSION *mk__tls_cache_get(const mk__tls_cache *c, const mk_peer_id *peer)
