@@ -458,6 +458,8 @@ static void catalog_soon(daemon *dm)
 static void check_stats(uv_timer_t *t)
 {
     daemon *dm = t->data;
+    if (dm->stopping || !dm->node)
+        return;
     mk_discovery_stats st;
     memset(&st, 0, sizeof st);
     mk_node_discovery_stats(dm->node, &st);

@@ -847,6 +847,20 @@ static json_int_t stat_of(const daemon_proc *d, const char *name)
     return v;
 }
 
+/* What a node's discovery did, for a failure's message. */
+static void print_stats(const daemon_proc *d)
+{
+    static const char *const names[] = {
+        "syncs",         "syncs_referred", "syncs_refused", "sync_cut",
+        "refused_full",  "refused_rate",   "evicted",       "probes",
+        "nbrs_refused",  "links_idle",
+    };
+    fprintf(stderr, "%s: %zu peers;", d->name, count_peers(d));
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        fprintf(stderr, " %s %lld", names[i], (long long)stat_of(d, names[i]));
+    fprintf(stderr, "\n");
+}
+
 static bool knows_all(const daemon_proc *d, const daemon_proc *of, int n,
                       int except)
 {
@@ -1069,8 +1083,19 @@ static void sybil_flood_leaves_discovery_working(void **state)
     bool late_ok = knows_all(&d[N], d, N, -1);
     print_message("late node found the honest peers in %lld ms\n",
                   (long long)(mk_mono_ms() - t0));
-    if (!late_ok)
+    if (!late_ok) {
         daemon_dump_log(&d[N]);
+        for (int i = 0; i <= N; i++)
+            print_stats(&d[i]);
+        /* Whether n0 answers an exchange at all now. */
+        attacker probe;
+        attacker_init(&probe);
+        uint32_t how = flood_sync(&probe, &d[0], NULL, 0);
+        fprintf(stderr, "an exchange with n0 now: close code %u, %zu "
+                        "entries, end %s\n",
+                how, probe.snap_n, probe.snap_end ? "yes" : "no");
+        attacker_done(&probe);
+    }
     assert_true(late_ok);
     assert_false(knows(&d[N], fhex));
 
@@ -1100,6 +1125,7 @@ static void sybil_flood_leaves_discovery_working(void **state)
         assert_int_equal(proc_run(argv, NULL, &r), 0);
         if (r.status != 0) {
             daemon_dump_log(&d[i]);
+            print_stats(&d[i]);
             fail_msg("net peers via %s failed: %d %s", d[i].name, r.status,
                      r.err);
         }
