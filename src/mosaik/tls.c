@@ -238,7 +238,9 @@ int mk__tls_ctx_new(const mk_keypair *kp, SSL_CTX **out, char *err)
      * instead of faulting in fresh pages (64 nodes of a `nodes_host`:
      * 28.6 MiB -> 26.5 MiB). The sender's instructions per byte did not
      * move (callgrind, `bench_link -s 64` and `-s 65536`): a buffer is
-     * taken and given back once per 256 KiB read or write. */
+     * taken and given back at most once per SSL_write (a 16 KiB record
+     * or a 256 KiB run) and once per socket read, and glibc serves it
+     * from the heap. */
     SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
     SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_CLIENT |
                                             SSL_SESS_CACHE_NO_INTERNAL);
