@@ -232,16 +232,6 @@ int mk__tls_ctx_new(const mk_keypair *kp, SSL_CTX **out, char *err)
      * key from it on resumption. The session id context is required by
      * OpenSSL for resuming sessions that had a client certificate. */
     SSL_CTX_set_num_tickets(ctx, 1);
-    /* A link's record buffers (about 34 KiB) go back to the heap whenever
-     * it has nothing buffered: most links idle most of the time, and a
-     * crowd converging reuses the same memory for its next handshake
-     * instead of faulting in fresh pages (64 nodes of a `nodes_host`:
-     * 28.6 MiB -> 26.5 MiB). The sender's instructions per byte did not
-     * move (callgrind, `bench_link -s 64` and `-s 65536`): a buffer is
-     * taken and given back at most once per SSL_write (a 16 KiB record
-     * or a 256 KiB run) and once per socket read, and glibc serves it
-     * from the heap. */
-    SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
     SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_CLIENT |
                                             SSL_SESS_CACHE_NO_INTERNAL);
     SSL_CTX_sess_set_new_cb(ctx, on_new_session);
