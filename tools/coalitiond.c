@@ -299,6 +299,13 @@ static int make_dirs(const char *path)
  * looked at every STATS_CHECK_MS and the file rewritten when they did. */
 #define CATALOG_GAP_MS 1000
 #define STATS_CHECK_MS 5000
+/* The counters, zeroed first: check_stats compares two copies whole. */
+static void read_stats(const daemon *d, mk_discovery_stats *st)
+{
+    memset(st, 0, sizeof *st);
+    mk_node_discovery_stats(d->node, st);
+}
+
 static bool peer_json(const mk_peer_info *p, void *data)
 {
     char hex[MK_ID_HEX_LEN + 1];
@@ -338,8 +345,7 @@ static void write_catalog(uv_timer_t *t)
     json_object_set_new(root, "peers", peers);
     /* What discovery refused so far: a flood shows here first. */
     mk_discovery_stats st;
-    memset(&st, 0, sizeof st); /* compared whole by check_stats */
-    mk_node_discovery_stats(d->node, &st);
+    read_stats(d, &st);
     d->stats_written = st;
     json_t *ds = json_object();
 #define STAT(f) json_object_set_new(ds, #f, json_integer((json_int_t)st.f))
@@ -461,8 +467,7 @@ static void check_stats(uv_timer_t *t)
     if (dm->stopping || !dm->node)
         return;
     mk_discovery_stats st;
-    memset(&st, 0, sizeof st);
-    mk_node_discovery_stats(dm->node, &st);
+    read_stats(dm, &st);
     if (memcmp(&st, &dm->stats_written, sizeof st) != 0)
         catalog_soon(dm);
 }

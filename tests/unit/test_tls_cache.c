@@ -94,9 +94,10 @@ static void probing_in_turn_resumes_a_share(void **state)
     assert_true(probe_in_turn(MK__TLS_CACHE_MAX) == 1.0);
     double r512 = probe_in_turn(2 * MK__TLS_CACHE_MAX);
     double r1024 = probe_in_turn(4 * MK__TLS_CACHE_MAX);
-    print_message("resumed in turn: %.0f%% of 512 peers, %.0f%% of 1024 "
+    print_message("resumed in turn: %.0f%% of %d peers, %.0f%% of %d "
                   "(at most 50%%, 25%%)\n",
-                  100 * r512, 100 * r1024);
+                  100 * r512, 2 * MK__TLS_CACHE_MAX, 100 * r1024,
+                  4 * MK__TLS_CACHE_MAX);
     assert_true(r512 >= 0.35 && r512 <= 0.5);
     assert_true(r1024 >= 0.15 && r1024 <= 0.25);
 }
