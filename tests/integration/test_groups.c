@@ -13,7 +13,9 @@
  * Timing: Raft timeouts and every wait scale with TIME_FACTOR (3 under
  * ASan/UBSan); nothing asserts on speed.
  */
+#define _GNU_SOURCE /* unshare(2) */
 #include <jansson.h>
+#include <sched.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -1758,6 +1760,24 @@ static void replicas(void **state)
 /* tmpfs mounts a test made (root only), unmounted by the teardown too. */
 static char mounts[MAXD][600];
 
+/* The mounts go into a mount namespace of the test's own (its daemons,
+ * forked later, share it), so a run killed before its teardown leaves
+ * nothing mounted on the host: the namespace ends with its last process.
+ * Mounting already needs CAP_SYS_ADMIN, which is all unshare asks for;
+ * should it fail anyway, the mounts are made where we are, as before. */
+static void private_mounts(void)
+{
+    static bool done;
+    if (done)
+        return;
+    done = true;
+    if (unshare(CLONE_NEWNS) != 0 ||
+        mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0)
+        fprintf(stderr, "test_groups: no private mount namespace (%s): "
+                        "tmpfs mounts are made on the host's\n",
+                strerror(errno));
+}
+
 static void unmount_all(void)
 {
     for (int i = 0; i < MAXD; i++)
@@ -1771,6 +1791,7 @@ static void unmount_all(void)
 static void mount_groups(env *e, int i, int mib)
 {
     char opts[64];
+    private_mounts();
     snprintf(mounts[i], sizeof mounts[i], "%s/groups", e->d[i].data);
     mkdir(e->d[i].data, 0700);
     mkdir(mounts[i], 0700);
