@@ -117,8 +117,9 @@ typedef struct node {
     char rpc[64];     /* serf: its RPC address */
     int64_t done_ms;  /* realtime when it knew everyone, or -1 */
     int64_t start_ms; /* realtime of its start, or -1 */
-    /* nodes_host: its links when it converged ("links"), or -1. */
-    long long dialed, accepted, resumed, frames_in, bytes_in;
+    /* nodes_host: its links when it converged ("links"), and the
+     * entries it had stored (each one a signature verified), or -1. */
+    long long dialed, accepted, resumed, frames_in, bytes_in, entries;
 } node;
 
 typedef struct run_result {
@@ -132,8 +133,10 @@ typedef struct run_result {
     /* Links dialled per node by convergence, and the share of all links
      * (both ends count) that resumed a session; -1: not known. */
     double dialed_per_node, resumed_share;
-    /* Frames and payload KiB received per node by convergence. */
-    double frames_per_node, kib_per_node;
+    /* Frames and payload KiB received per node by convergence, and the
+     * entries stored (new peers and new versions) per node, over N - 1:
+     * 1.0 means each peer's entry was verified once, the floor. */
+    double frames_per_node, kib_per_node, entries_per_peer;
 } run_result;
 
 /* How long a cluster may take to converge before the run is given up:
@@ -270,7 +273,7 @@ static void on_daemon_out(proc *p, char *line)
 static void on_host_line(proc *p, char *line)
 {
     int i;
-    long long t, d, a, r, fi = -1, bi = -1;
+    long long t, d, a, r, fi = -1, bi = -1, en = -1;
     char id[65], addr[64];
     if (sscanf(line, "node %d %64s %63s %lld", &i, id, addr, &t) == 4 &&
         i >= p->first && i < p->first + p->count) {
@@ -280,14 +283,15 @@ static void on_host_line(proc *p, char *line)
     } else if (sscanf(line, "done %d %lld", &i, &t) == 2 && i >= p->first &&
                i < p->first + p->count) {
         nodes[i].done_ms = t;
-    } else if (sscanf(line, "links %d %lld %lld %lld %lld %lld", &i, &d, &a,
-                      &r, &fi, &bi) >= 4 &&
+    } else if (sscanf(line, "links %d %lld %lld %lld %lld %lld %lld", &i, &d,
+                      &a, &r, &fi, &bi, &en) >= 4 &&
                i >= p->first && i < p->first + p->count) {
         nodes[i].dialed = d;
         nodes[i].accepted = a;
         nodes[i].resumed = r;
         nodes[i].frames_in = fi;
         nodes[i].bytes_in = bi;
+        nodes[i].entries = en;
     }
 }
 
@@ -295,7 +299,7 @@ static void on_host_line(proc *p, char *line)
  * coalitiond and serf say nothing of their links). */
 static void links_at_convergence(int n, run_result *res)
 {
-    long long d = 0, a = 0, r = 0, fi = 0, bi = 0;
+    long long d = 0, a = 0, r = 0, fi = 0, bi = 0, en = 0;
     int known = 0;
     for (int i = 0; i < n; i++)
         if (nodes[i].dialed >= 0) {
@@ -304,16 +308,18 @@ static void links_at_convergence(int n, run_result *res)
             r += nodes[i].resumed;
             fi += nodes[i].frames_in > 0 ? nodes[i].frames_in : 0;
             bi += nodes[i].bytes_in > 0 ? nodes[i].bytes_in : 0;
+            en += nodes[i].entries > 0 ? nodes[i].entries : 0;
             known++;
         }
     res->dialed_per_node = res->resumed_share = -1;
-    res->frames_per_node = res->kib_per_node = -1;
-    if (known == 0)
+    res->frames_per_node = res->kib_per_node = res->entries_per_peer = -1;
+    if (known == 0 || n < 2)
         return;
     res->dialed_per_node = (double)d / known;
     res->resumed_share = d + a > 0 ? (double)r / (double)(d + a) : 0;
     res->frames_per_node = (double)fi / known;
     res->kib_per_node = (double)bi / 1024.0 / known;
+    res->entries_per_peer = (double)en / known / (n - 1);
 }
 
 /* A serf agent's log: EventMemberJoin per member, itself included, and
@@ -423,7 +429,7 @@ static proc *new_proc(const char *root, int first, int count)
         nodes[i].proc = nprocs - 1;
         nodes[i].done_ms = nodes[i].start_ms = -1;
         nodes[i].dialed = nodes[i].accepted = nodes[i].resumed = -1;
-        nodes[i].frames_in = nodes[i].bytes_in = -1;
+        nodes[i].frames_in = nodes[i].bytes_in = nodes[i].entries = -1;
     }
     return p;
 }
@@ -891,9 +897,10 @@ static void run_size(enum mode m, const char *build, int n, int k, int runs,
             if (x->dialed_per_node >= 0)
                 printf(", links dialled %.1f per node by convergence "
                        "(%.0f%% of link ends resumed; %.0f frames, %.0f KiB "
-                       "received)",
+                       "received; entries stored %.2f per peer)",
                        x->dialed_per_node, 100.0 * x->resumed_share,
-                       x->frames_per_node, x->kib_per_node);
+                       x->frames_per_node, x->kib_per_node,
+                       x->entries_per_peer);
             printf(", exit %.0f ms\n", x->exit_ms);
             fflush(stdout);
         }

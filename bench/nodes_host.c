@@ -114,11 +114,14 @@ static void on_peer_event(mk_node *node, mk_peer_event ev,
     emit("done %d %lld\n", n->index, (long long)now_real_ms());
     mk_transport_stats ts;
     mk_transport_stats_get(mk_node_transport(node), &ts);
-    emit("links %d %llu %llu %llu %llu %llu\n", n->index,
+    mk_discovery_stats ds;
+    mk_node_discovery_stats(node, &ds);
+    emit("links %d %llu %llu %llu %llu %llu %llu\n", n->index,
          (unsigned long long)ts.links_dialed,
          (unsigned long long)ts.links_accepted,
          (unsigned long long)ts.links_resumed,
-         (unsigned long long)ts.frames_in, (unsigned long long)ts.bytes_in);
+         (unsigned long long)ts.frames_in, (unsigned long long)ts.bytes_in,
+         (unsigned long long)ds.entries);
 }
 
 static void on_node_closed(void *data)
