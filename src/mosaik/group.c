@@ -2299,6 +2299,7 @@ static void on_tick(uv_timer_t *h)
     sessions_sweep(g);
     size_log(g, now);
     route_idle(g);
+    mk__feed_tick(&g->feed, now);
     mk__members_sync(g);
     membership_check(g, now);
     if (now >= g->next_bond_check) {

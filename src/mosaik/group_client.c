@@ -12,6 +12,15 @@
  * refused at a door (release_held), since that one never arrives. So a
  * command reaches the log once per leader term, and an overloaded
  * committee sees fewer requests, not more.
+ *
+ * A member answers every request within its attempt (ATTEMPT_MS), if only
+ * to say it timed out, so a link on which a request has waited past
+ * SILENT_MS with nothing at all coming back is held by a member that is
+ * stopped, wedged or cut off with its connection still up: it is dropped
+ * as if it had closed (what was sent on it goes elsewhere) and the member
+ * avoided for a while. Before, such a link kept its commands until their
+ * deadline while the rest of the committee, with a new leader, was there
+ * to take them.
  */
 #include "mosaik/group_client.h"
 
@@ -39,6 +48,10 @@
  * off, or not a real voter) must not keep a command until its deadline
  * when another member could take it. */
 #define ATTEMPT_MS 3000
+/* Twice the attempt: a member late only by its loop's load says
+ * something before that. */
+#define SILENT_MS (2 * ATTEMPT_MS)
+#define SILENT_AVOID_MS 10000
 #define MAX_AVOID 16
 /* The congestion window: commands sent and not answered. It starts below
  * what a member takes from one link (group.c, MAX_LINK_OPS), grows by one
@@ -54,6 +67,7 @@ enum { IDLE, SENT, DONE }; /* DONE: counted as neither */
 typedef struct conn {
     struct conn *next;
     mk__rpc *rpc;
+    int64_t heard; /* the last WELCOME or answer on it (mono ms) */
 } conn;
 
 typedef struct cop {
@@ -62,6 +76,7 @@ typedef struct cop {
     uint8_t *cmd;
     size_t len;
     int64_t deadline, not_before;
+    int64_t sent_at; /* when its request went on `on` */
     uint32_t backoff;
     int state;
     conn *on;
@@ -81,6 +96,7 @@ typedef struct cq {
     uint8_t *q;
     size_t len;
     int64_t deadline, not_before;
+    int64_t sent_at;
     uint32_t backoff;
     int state;
     conn *on;
@@ -124,6 +140,7 @@ struct mk_group_client {
      * tick walks them only then, not every 10 ms, since a window can hold
      * tens of thousands. 0: unknown, walk at the next tick. */
     int64_t expire_at;
+    int64_t silence_at; /* the next look for silent links */
     uint64_t gap_resends; /* release_held */
     void (*close_cb)(void *data);
     void *close_data;
@@ -138,7 +155,7 @@ static uint32_t next_backoff(uint32_t b)
     return b * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : b * 2;
 }
 
-static void avoid(mk_group_client *c, const mk_peer_id *p)
+static void avoid_for(mk_group_client *c, const mk_peer_id *p, int64_t ms)
 {
     int64_t now = mk_mono_ms();
     size_t kept = 0;
@@ -148,9 +165,14 @@ static void avoid(mk_group_client *c, const mk_peer_id *p)
     c->n_avoid = kept;
     if (kept < MAX_AVOID) {
         c->avoid[kept].peer = *p;
-        c->avoid[kept].until = now + AVOID_MS;
+        c->avoid[kept].until = now + ms;
         c->n_avoid++;
     }
+}
+
+static void avoid(mk_group_client *c, const mk_peer_id *p)
+{
+    avoid_for(c, p, AVOID_MS);
 }
 
 static bool avoided(const mk_group_client *c, const mk_peer_id *p)
@@ -244,9 +266,18 @@ static conn *conn_get(mk_group_client *c, const mk_peer_id *peer)
         free(k);
         return NULL;
     }
+    k->heard = mk_mono_ms();
     k->next = c->conns;
     c->conns = k;
     return k;
+}
+
+static conn *conn_of(mk_group_client *c, const mk__rpc *rpc)
+{
+    for (conn *k = c->conns; k; k = k->next)
+        if (k->rpc == rpc)
+            return k;
+    return NULL;
 }
 
 static int send_req(mk_group_client *c, conn *k, mk__req *req)
@@ -416,6 +447,7 @@ static bool route_op(mk_group_client *c, cop *o)
         memcpy(req.session, c->session, MK__SESSION_LEN);
         if (send_req(c, k, &req) == 0) {
             op_state(c, o, SENT);
+            o->sent_at = mk_mono_ms();
             o->on = k;
             o->req_id = req.id;
             o->sent_ack = req.ack;
@@ -472,6 +504,7 @@ static void route_q(mk_group_client *c, cq *q)
                        .len = q->len};
         if (send_req(c, k, &req) == 0) {
             q->state = SENT;
+            q->sent_at = mk_mono_ms();
             q->on = k;
             q->req_id = req.id;
             return;
@@ -485,7 +518,9 @@ static void route_q(mk_group_client *c, cq *q)
 static void on_welcome(void *data, mk__rpc *rpc, const mk__proof *p)
 {
     mk_group_client *c = data;
-    (void)rpc;
+    conn *k = conn_of(c, rpc);
+    if (k)
+        k->heard = mk_mono_ms();
     /* Every proof of one GroupId lists the same voters (the id folds
      * them), so the first one is the set. A ticket-gated group's members
      * change: its proofs narrow nothing. */
@@ -527,6 +562,9 @@ static void on_reply(void *data, mk__rpc *rpc, const mk__resp *r)
     mk_group_client *c = data;
     if (c->closing)
         return;
+    conn *k = conn_of(c, rpc);
+    if (k)
+        k->heard = mk_mono_ms();
     if (r->has_leader && !mk_id_eq(&r->leader, mk_node_id(c->node))) {
         c->has_leader = true;
         c->leader = r->leader;
@@ -583,26 +621,18 @@ static void on_reply(void *data, mk__rpc *rpc, const mk__resp *r)
     }
 }
 
-static void on_down(void *data, mk__rpc *rpc)
+/* `k` is gone: what was sent on it goes elsewhere. `avoid_ms` keeps its
+ * member aside that long (0: not at all). */
+static void conn_lost(mk_group_client *c, conn *k, int64_t avoid_ms)
 {
-    mk_group_client *c = data;
-    conn *k = NULL;
     for (conn **pp = &c->conns; *pp; pp = &(*pp)->next)
-        if ((*pp)->rpc == rpc) {
-            k = *pp;
+        if (*pp == k) {
             *pp = k->next;
             break;
         }
-    if (!k)
-        return;
-    const mk_peer_id *peer = mk__rpc_peer(rpc);
-    /* A member that did not know us yet is being told now (group_rpc.c
-     * syncs catalogs on UNKNOWN_PEER): try it again soon rather than
-     * shunning it, or a fresh client waits out AVOID_MS on every member
-     * before its first command. */
-    bool unknown = mk__rpc_close_code(rpc) == MK_CLOSE_UNKNOWN_PEER;
-    if (!unknown) {
-        avoid(c, peer);
+    const mk_peer_id *peer = mk__rpc_peer(k->rpc);
+    if (avoid_ms > 0) {
+        avoid_for(c, peer, avoid_ms);
         if (c->has_leader && mk_id_eq(&c->leader, peer))
             c->has_leader = false;
     }
@@ -613,6 +643,44 @@ static void on_down(void *data, mk__rpc *rpc)
         if (q->state == SENT && q->on == k)
             q_retry(c, q);
     free(k);
+}
+
+static void on_down(void *data, mk__rpc *rpc)
+{
+    mk_group_client *c = data;
+    conn *k = conn_of(c, rpc);
+    if (!k)
+        return;
+    /* A member that did not know us yet is being told now (group_rpc.c
+     * syncs catalogs on UNKNOWN_PEER): try it again soon rather than
+     * shunning it, or a fresh client waits out AVOID_MS on every member
+     * before its first command. */
+    bool unknown = mk__rpc_close_code(rpc) == MK_CLOSE_UNKNOWN_PEER;
+    conn_lost(c, k, unknown ? 0 : AVOID_MS);
+}
+
+/* A link where a request has waited SILENT_MS since it went, and nothing
+ * came back since, is let go (see the top of the file). Looked for twice
+ * a second: the walk covers the window, which may be long. */
+static void drop_silent(mk_group_client *c, int64_t now)
+{
+    if (now < c->silence_at || !c->conns)
+        return;
+    c->silence_at = now + 500;
+    conn *silent = NULL;
+    for (cop *o = c->ops; o && !silent; o = o->next)
+        if (o->state == SENT && now - o->sent_at > SILENT_MS &&
+            o->on->heard < o->sent_at)
+            silent = o->on;
+    for (cq *q = c->qs; q && !silent; q = q->next)
+        if (q->state == SENT && now - q->sent_at > SILENT_MS &&
+            q->on->heard < q->sent_at)
+            silent = q->on;
+    if (!silent)
+        return;
+    mk__rpc *rpc = silent->rpc;
+    conn_lost(c, silent, SILENT_AVOID_MS); /* frees `silent` */
+    mk__rpc_close(rpc); /* its `down` is not called after this */
 }
 
 /* ---- the tick ------------------------------------------------------------- */
@@ -655,6 +723,8 @@ static void on_tick(uv_timer_t *t)
         }
         c->expire_at = at;
     }
+    if (!c->closing)
+        drop_silent(c, now);
     if (!c->closing)
         route_all(c);
 }

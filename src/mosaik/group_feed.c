@@ -19,10 +19,18 @@
  * it is committed, up to a heartbeat after the leader applied it; a
  * replica that follows the leader does not inherit that lag, so replicas
  * use this to move there (replica.c).
+ *
+ * A quiet group sends nothing, and a member that stops (SIGSTOP, a
+ * wedged disk, a cut cable with the connection still up) sends nothing
+ * either; its kernel may even go on acknowledging. So a subscription on
+ * which nothing went for MK__FEED_KEEPALIVE_MS gets LEADER again (a
+ * repeat changes nothing for the replica), and a replica that hears
+ * nothing for MK__FEED_SILENCE_MS goes elsewhere.
  */
 #include <stdlib.h>
 #include <string.h>
 
+#include "mosaik/clock.h"
 #include "mosaik/error.h"
 #include "mosaik/group_internal.h"
 
@@ -35,6 +43,7 @@ struct mk__feed_sub {
     mk__feed *f; /* NULL once detached */
     mk_link *link;
     uint64_t next_n; /* the next command number to send */
+    int64_t sent_mono; /* when a frame was last queued on the link */
     mk__bond bond;
     bool bonded;
 };
@@ -130,6 +139,7 @@ static void pump(mk__feed_sub *s)
             mk_link_close(s->link, MK_CLOSE_CANCELLED, mk_strerror(rc));
             break;
         }
+        s->sent_mono = mk_mono_ms();
     }
     mk_buf_free(&b);
 }
@@ -204,6 +214,25 @@ void mk__feed_leader(mk__feed *f, const mk_group_status *st)
         next = s->next;
         if (s->link && send_leader(s->link, st->has_leader, &st->leader) != 0)
             mk_link_close(s->link, MK_CLOSE_CANCELLED, NULL);
+        else
+            s->sent_mono = mk_mono_ms();
+    }
+}
+
+void mk__feed_tick(mk__feed *f, int64_t now)
+{
+    if (!f->g || now < f->keepalive_due)
+        return;
+    /* Looked at twice a period, so no subscription waits much past one. */
+    f->keepalive_due = now + MK__FEED_KEEPALIVE_MS / 2;
+    for (mk__feed_sub *s = f->subs, *next; s; s = next) {
+        next = s->next;
+        if (!s->link || now - s->sent_mono < MK__FEED_KEEPALIVE_MS)
+            continue;
+        if (send_leader(s->link, f->told_has, &f->told) != 0)
+            mk_link_close(s->link, MK_CLOSE_CANCELLED, NULL);
+        else
+            s->sent_mono = now;
     }
 }
 
@@ -271,6 +300,7 @@ void mk__group_accept_feed(mk_group *g, mk_link *link, uint64_t from)
     s->f = f;
     s->link = link;
     s->next_n = from + 1;
+    s->sent_mono = mk_mono_ms(); /* WELCOME goes below */
     s->next = f->subs;
     if (f->subs)
         f->subs->prev = s;

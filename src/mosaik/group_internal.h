@@ -87,6 +87,14 @@ enum {
     MK__F_WELCOME = 4, /* {member's applied}: the subscription is accepted */
     MK__F_LEADER = 5,  /* {has, [leader]}: whom the member believes leads */
 };
+/* A member says something on every subscription at least this often
+ * (LEADER again when nothing else went), and a replica lets go of a
+ * source it has not heard from for MK__FEED_SILENCE_MS: a member that is
+ * stopped, wedged or cut off with its TCP connection still up would
+ * otherwise hold its replicas, silent, for as long as the connection
+ * lasts (group_feed.c, replica.c). */
+#define MK__FEED_KEEPALIVE_MS 1000
+#define MK__FEED_SILENCE_MS 5000
 #define MK__STATUS_WANT_HASH 1
 
 typedef struct mk__hello {
@@ -338,6 +346,7 @@ typedef struct mk__feed {
     /* The leader subscribers were last told of (mk__feed_leader). */
     bool told_has;
     mk_peer_id told;
+    int64_t keepalive_due; /* next look for quiet subscriptions */
 } mk__feed;
 
 void mk__feed_init(mk__feed *f, mk_group *g);
@@ -349,6 +358,9 @@ void mk__feed_reset(mk__feed *f);
 /* The member's view of the leader now (called after every loop
  * iteration): subscribers are told when it changed. */
 void mk__feed_leader(mk__feed *f, const mk_group_status *st);
+/* The group's tick: LEADER again on subscriptions quiet for
+ * MK__FEED_KEEPALIVE_MS. */
+void mk__feed_tick(mk__feed *f, int64_t now);
 /* Closes every subscriber and frees the ring. */
 void mk__feed_close(mk__feed *f);
 

@@ -34,6 +34,13 @@
  *     tried again for a backoff that doubles up to MOVE_BACKOFF_MAX_MS.
  *   - Fallback. When it must connect from scratch it tries the last leader
  *     it was told of first, then any member.
+ *
+ * A member speaks on the feed at least every MK__FEED_KEEPALIVE_MS, so a
+ * source (or a candidate) silent for MK__FEED_SILENCE_MS is let go as if
+ * it had closed, and avoided for a while: a member that stopped without a
+ * word (SIGSTOP, a wedged disk, a cut cable with the connection still
+ * up) otherwise kept its replicas waiting, silent, for as long as the
+ * connection lasted, while the others went on committing.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -69,6 +76,7 @@ typedef struct sub {
     mk_peer_id leader;
     int64_t leader_since;
     int64_t started;
+    int64_t heard; /* the last frame from it, or when its link came up */
 } sub;
 
 struct mk_replica {
@@ -271,6 +279,7 @@ static void on_frame(mk_link *link, const uint8_t *f, size_t len, void *data)
     mk_replica *r = s->r;
     if (!r || r->closing || r->fatal)
         return;
+    s->heard = mk_mono_ms();
     mk_reader rd;
     mk_reader_init(&rd, f, len);
     uint8_t kind = mk_get_u8(&rd);
@@ -345,6 +354,39 @@ static void on_frame(mk_link *link, const uint8_t *f, size_t len, void *data)
     }
 }
 
+/* The source is gone (r->src is NULL already): a live candidate takes
+ * over, else the replica is offline until it connects again. */
+static void source_lost(mk_replica *r)
+{
+    if (r->cand && r->cand->welcomed && !r->fatal) {
+        /* The candidate is live: it simply becomes the source (a replica
+         * behind its WELCOME catches up on that link). */
+        r->src = r->cand;
+        r->cand = NULL;
+        notify(r);
+        return;
+    }
+    bool was = r->online;
+    r->online = false;
+    if (was)
+        notify(r);
+    if (!r->fatal && !r->closing)
+        schedule_retry(r);
+}
+
+/* Nothing from the source for MK__FEED_SILENCE_MS. Its close would wait
+ * for a goodbye that a stopped member never sends, so it is let go now
+ * (its on_close only frees it) and the replica moves on at once. */
+static void source_silent(mk_replica *r)
+{
+    sub *s = r->src;
+    avoid(r, &s->peer);
+    r->src = NULL;
+    s->r = NULL;
+    mk_link_close(s->link, MK_CLOSE_IDLE_TIMEOUT, "no word from the member");
+    source_lost(r);
+}
+
 static void on_close(mk_link *link, uint32_t code, int status, void *data)
 {
     sub *s = data;
@@ -370,20 +412,7 @@ static void on_close(mk_link *link, uint32_t code, int status, void *data)
         maybe_free(r);
         return;
     }
-    if (r->cand && r->cand->welcomed && !r->fatal) {
-        /* The candidate is live: it simply becomes the source (a replica
-         * behind its WELCOME catches up on that link). */
-        r->src = r->cand;
-        r->cand = NULL;
-        notify(r);
-        return;
-    }
-    bool was = r->online;
-    r->online = false;
-    if (was)
-        notify(r);
-    if (!r->fatal && !r->closing)
-        schedule_retry(r);
+    source_lost(r);
 }
 
 static void on_dialled(mk_link *link, int status, void *data)
@@ -409,6 +438,7 @@ static void on_dialled(mk_link *link, int status, void *data)
         return;
     }
     s->link = link;
+    s->heard = mk_mono_ms();
     mk_link_set_callbacks(link, on_frame, on_close, s);
     mk_buf b;
     mk_buf_init(&b);
@@ -521,6 +551,10 @@ static void on_move_tick(uv_timer_t *t)
     int64_t now = mk_mono_ms();
     if (r->cand && !r->cand->welcomed && now - r->cand->started > CANDIDATE_MS)
         drop_candidate(r, true);
+    if (r->cand && r->cand->link && now - r->cand->heard > MK__FEED_SILENCE_MS)
+        drop_candidate(r, true);
+    if (r->src && r->src->link && now - r->src->heard > MK__FEED_SILENCE_MS)
+        source_silent(r);
     sub *s = r->src;
     if (r->cand || !s || !s->welcomed || !s->has_leader ||
         mk_id_eq(&s->leader, &s->peer) ||

@@ -1645,6 +1645,17 @@ static bool caught_up(env *e, void *arg)
     return q->f->applied >= q->applied;
 }
 
+typedef struct follows_q {
+    follower *f;
+    int member;
+} follows_q;
+
+static bool follows(env *e, void *arg)
+{
+    follows_q *q = arg;
+    return index_of(e, &q->f->source) == q->member;
+}
+
 /* Each recorded state is the members' state after that many commands:
  * chain hashes of their log's prefixes. */
 static void check_sequence(const follower *f, char (*chain)[65], size_t n)
@@ -1696,6 +1707,32 @@ static void replicas(void **state)
     assert_true(f1.sources >= 2);
     start(&e, src);
     same_q back = {.g = 0, .members = ALL3, .n = 3};
+    assert_true(wait_until(&e, same_state, &back, ms(15000)));
+
+    /* The leader stops without a word (SIGSTOP: its kernel keeps the
+     * connections up, so nothing closes), once the replica follows it
+     * and our client has sent it commands. Past their silence limits the
+     * replica goes elsewhere and misses nothing, and the client's
+     * commands go to the new leader. Both used to wait on their
+     * connection for good: the replica forever, each command until its
+     * deadline. */
+    int hung = wait_leader(&e, 0, ALL3, 3, ms(15000));
+    assert_true(hung >= 0);
+    follows_q fq = {&f1, hung};
+    assert_true(wait_until(&e, follows, &fq, ms(10000)));
+    snprintf(cmd, sizeof cmd, "r%d", ++n);
+    assert_int_equal(exec_sync(&e, 0, -1, cmd, ms(10000), &r), 0);
+    int sources = f1.sources;
+    kill(e.d[hung].pid, SIGSTOP);
+    for (int k = 0; k < 10; k++, n++) {
+        snprintf(cmd, sizeof cmd, "r%d", n + 1);
+        assert_int_equal(exec_sync(&e, 0, -1, cmd, ms(20000), &r), 0);
+    }
+    q1.applied = (uint64_t)n;
+    bool moved_on = wait_until(&e, caught_up, &q1, ms(20000));
+    kill(e.d[hung].pid, SIGCONT);
+    assert_true(moved_on);
+    assert_true(f1.sources > sources);
     assert_true(wait_until(&e, same_state, &back, ms(15000)));
 
     /* Restart every member (their feeds then start at their snapshot), and
