@@ -25,7 +25,10 @@
  * either; its kernel may even go on acknowledging. So a subscription on
  * which nothing went for MK__FEED_KEEPALIVE_MS gets LEADER again (a
  * repeat changes nothing for the replica), and a replica that hears
- * nothing for MK__FEED_SILENCE_MS goes elsewhere.
+ * nothing for MK__FEED_SILENCE_MS goes elsewhere. The other way round, a
+ * subscriber that stops reading (stopped, or never meant to read) takes
+ * nothing from the link for STUCK_MS while we keep offering: it is
+ * closed, and gives back the up to SUB_QUEUE_MAX bytes queued for it.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -37,6 +40,7 @@
 #define RING_MAX_ITEMS 8192
 #define RING_MAX_BYTES (16u << 20)
 #define SUB_QUEUE_MAX (4u << 20)
+#define STUCK_MS 30000
 
 struct mk__feed_sub {
     mk__feed_sub *prev, *next;
@@ -227,7 +231,9 @@ void mk__feed_tick(mk__feed *f, int64_t now)
     f->keepalive_due = now + MK__FEED_KEEPALIVE_MS / 2;
     for (mk__feed_sub *s = f->subs, *next; s; s = next) {
         next = s->next;
-        if (!s->link || now - s->sent_mono < MK__FEED_KEEPALIVE_MS)
+        /* Bytes still waiting say enough once they go. */
+        if (!s->link || now - s->sent_mono < MK__FEED_KEEPALIVE_MS ||
+            mk_link_queued(s->link) > 0)
             continue;
         if (send_leader(s->link, f->told_has, &f->told) != 0)
             mk_link_close(s->link, MK_CLOSE_CANCELLED, NULL);
@@ -312,6 +318,10 @@ void mk__group_accept_feed(mk_group *g, mk_link *link, uint64_t from)
     s->bonded = true;
     mk_link_set_callbacks(link, on_sub_frame, on_sub_close, s);
     mk_link_on_drain(link, on_sub_drain);
+    /* A subscriber only listens, so the link is idle only when what we
+     * send stops leaving: with LEADER at least every second, that is a
+     * subscriber that stopped reading. */
+    mk_link_set_idle_timeout(link, STUCK_MS);
     mk_buf b;
     mk_buf_init(&b);
     mk_put_u8(&b, MK__F_WELCOME);
