@@ -11,8 +11,20 @@
  * stretch of it, never away from it).
  *
  * Nothing here buffers without bound: a subscriber is fed only while its
- * link holds less than SUB_QUEUE_MAX unsent bytes, and resumes from the
- * ring (or a snapshot, if the ring moved past it) when the link drains.
+ * link holds less than SUB_QUEUE_MAX unsent bytes and all of them
+ * together less than FEED_BUDGET (one with nothing queued always gets a
+ * frame, so a newcomer is never shut out), and resumes from the ring (or
+ * a snapshot, if the ring moved past it) when the link drains. A
+ * snapshot is one frame of the whole state, so snapshots still queued
+ * count against SNAP_BUDGET too, and one past it waits for another to
+ * drain. Without the budgets every subscriber that asked for history and
+ * never read held 4 MiB of the member, and as many snapshots: a few
+ * hundred identities, which cost nothing to make, held gigabytes.
+ *
+ * The total is kept from what each subscriber's link held when last
+ * looked at (q_seen), so bytes that left since are counted until that
+ * subscriber is pumped again or drains: an overestimate, never an
+ * underestimate.
  *
  * The member also tells its subscribers whom it believes leads (LEADER).
  * A follower applies a command only once the leader's next message says
@@ -40,6 +52,8 @@
 #define RING_MAX_ITEMS 8192
 #define RING_MAX_BYTES (16u << 20)
 #define SUB_QUEUE_MAX (4u << 20)
+#define FEED_BUDGET (64u << 20)
+#define SNAP_BUDGET (64u << 20)
 #define STUCK_MS 30000
 
 struct mk__feed_sub {
@@ -48,9 +62,38 @@ struct mk__feed_sub {
     mk_link *link;
     uint64_t next_n; /* the next command number to send */
     int64_t sent_mono; /* when a frame was last queued on the link */
+    size_t snap_len;   /* a snapshot of this size is queued, not drained */
+    size_t q_seen;     /* what its link held when last looked at */
+    bool waiting;      /* stopped by a budget, not by its own queue */
     mk__bond bond;
     bool bonded;
 };
+
+static void pump(mk__feed_sub *s);
+
+/* Brings the total up to date with what `s`'s link holds now (`q`). */
+static void note_queued(mk__feed *f, mk__feed_sub *s, size_t q)
+{
+    f->q_total = f->q_total - s->q_seen + q;
+    s->q_seen = q;
+}
+
+/* `s`'s link drained, or `s` is gone (q 0): what it held leaves the
+ * budgets, and the subscribers those stopped try again. */
+static void released(mk__feed *f, mk__feed_sub *s)
+{
+    bool freed = s->q_seen > 0 || s->snap_len > 0;
+    note_queued(f, s, 0);
+    f->snap_bytes -= s->snap_len;
+    s->snap_len = 0;
+    if (!freed)
+        return;
+    for (mk__feed_sub *w = f->subs, *next; w; w = next) {
+        next = w->next;
+        if (w->waiting && w != s)
+            pump(w);
+    }
+}
 
 void mk__feed_init(mk__feed *f, mk_group *g)
 {
@@ -92,6 +135,8 @@ static void sub_detach(mk__feed_sub *s)
     if (s->next)
         s->next->prev = s->prev;
     s->f = NULL;
+    f->n_subs--;
+    released(f, s);
 }
 
 static int send_snapshot(mk__feed_sub *s, mk_group *g)
@@ -107,6 +152,10 @@ static int send_snapshot(mk__feed_sub *s, mk_group *g)
         mk_put_varint(&b, g->gfsm.applied);
         mk_put_bytes(&b, user.data, user.len);
         rc = b.err ? b.err : mk_link_send(s->link, b.data, b.len);
+        if (rc == 0) {
+            s->snap_len += b.len;
+            s->f->snap_bytes += b.len;
+        }
     }
     mk_buf_free(&user);
     mk_buf_free(&b);
@@ -122,8 +171,16 @@ static void pump(mk__feed_sub *s)
     uint64_t applied = g->gfsm.applied;
     mk_buf b;
     mk_buf_init(&b);
-    while (s->next_n <= applied &&
-           mk_link_queued(s->link) < SUB_QUEUE_MAX) {
+    s->waiting = false;
+    for (;;) {
+        size_t q = mk_link_queued(s->link);
+        note_queued(f, s, q);
+        if (s->next_n > applied || q >= SUB_QUEUE_MAX)
+            break;
+        if (q > 0 && f->q_total >= FEED_BUDGET) {
+            s->waiting = true;
+            break;
+        }
         int rc;
         if (f->n && s->next_n >= f->first && s->next_n < f->first + f->n) {
             const struct mk__feed_item *it =
@@ -135,7 +192,12 @@ static void pump(mk__feed_sub *s)
             rc = b.err ? b.err : mk_link_send(s->link, b.data, b.len);
             s->next_n++;
         } else {
-            /* Older than what we kept: the whole state instead. */
+            /* Older than what we kept: the whole state instead, once the
+             * snapshots already queued leave room. */
+            if (f->snap_bytes >= SNAP_BUDGET) {
+                s->waiting = true;
+                break;
+            }
             rc = send_snapshot(s, g);
             s->next_n = applied + 1;
         }
@@ -256,6 +318,10 @@ void mk__feed_reset(mk__feed *f)
 
 void mk__feed_close(mk__feed *f)
 {
+    /* Nobody is fed any more: nothing to wait for. */
+    for (mk__feed_sub *s = f->subs; s; s = s->next)
+        s->snap_len = s->q_seen = 0;
+    f->snap_bytes = f->q_total = 0;
     while (f->subs) {
         mk__feed_sub *s = f->subs;
         mk_link *link = s->link;
@@ -270,6 +336,17 @@ void mk__feed_close(mk__feed *f)
     f->ring = NULL;
     f->cap = 0;
     f->g = NULL;
+}
+
+size_t mk__feed_queued(const mk__feed *f, size_t *snapshots)
+{
+    size_t n = 0;
+    for (const mk__feed_sub *s = f->subs; s; s = s->next)
+        if (s->link)
+            n += mk_link_queued(s->link);
+    if (snapshots)
+        *snapshots = f->snap_bytes;
+    return n;
 }
 
 /* ---- subscribers ----------------------------------------------------------- */
@@ -291,7 +368,10 @@ static void on_sub_close(mk_link *link, uint32_t code, int status,
 
 static void on_sub_drain(mk_link *link, void *data)
 {
-    pump(data);
+    mk__feed_sub *s = data;
+    if (s->f)
+        released(s->f, s);
+    pump(s);
 }
 
 void mk__group_accept_feed(mk_group *g, mk_link *link, uint64_t from)
@@ -307,6 +387,7 @@ void mk__group_accept_feed(mk_group *g, mk_link *link, uint64_t from)
     s->link = link;
     s->next_n = from + 1;
     s->sent_mono = mk_mono_ms(); /* WELCOME goes below */
+    f->n_subs++;
     s->next = f->subs;
     if (f->subs)
         f->subs->prev = s;

@@ -347,6 +347,9 @@ typedef struct mk__feed {
     bool told_has;
     mk_peer_id told;
     int64_t keepalive_due; /* next look for quiet subscriptions */
+    size_t n_subs;
+    size_t q_total;    /* queued on subscriber links, as last seen */
+    size_t snap_bytes; /* snapshot frames queued, not yet drained */
 } mk__feed;
 
 void mk__feed_init(mk__feed *f, mk_group *g);
@@ -363,6 +366,9 @@ void mk__feed_leader(mk__feed *f, const mk_group_status *st);
 void mk__feed_tick(mk__feed *f, int64_t now);
 /* Closes every subscriber and frees the ring. */
 void mk__feed_close(mk__feed *f);
+/* Unsent bytes queued on all subscriber links, and snapshot bytes among
+ * them; for tests. */
+size_t mk__feed_queued(const mk__feed *f, size_t *snapshots);
 
 /* ---- the group ---------------------------------------------------------- */
 
