@@ -347,6 +347,16 @@ static void on_replica(mk_replica *rep, void *data)
                           w->k->kind == COLL_PQ ? " of that capacity" : ""));
         return;
     }
+    if (mk_replica_error(rep) == MK_EMSGSIZE && !w->done) {
+        char hex[MK_ID_HEX_LEN + 1];
+        stop(w, cli_error(CLI_FAIL,
+                          "watch: the state of %s is larger than one link "
+                          "frame (16 MiB), so no member can send it whole, "
+                          "and this watch is behind the recent commands "
+                          "they keep: it cannot start",
+                          mk_id_hex(&w->r->gid, hex)));
+        return;
+    }
     if (w->done || !mk_replica_caught_up(rep))
         return;
     w->applied = mk_replica_applied(rep);

@@ -321,8 +321,17 @@ bool mk_replica_online(const mk_replica *r);
 bool mk_replica_caught_up(const mk_replica *r);
 /* The member currently followed, when online. */
 bool mk_replica_source(const mk_replica *r, mk_peer_id *out);
+/* Why the replica cannot catch up, or 0. MK_EMSGSIZE: it is further
+ * behind than any member's log of recent commands and the members'
+ * state is larger than one link frame (the transport's max_frame, 16 MiB
+ * by default), so no member can send it a snapshot. It goes on trying,
+ * a member every 30 s (the state may shrink); watchers are called when
+ * this is first seen. Cleared once a member welcomes it with something
+ * it can apply. */
+int mk_replica_error(const mk_replica *r);
 
-/* Called after every applied command or restore, and on online changes. */
+/* Called after every applied command or restore, on online changes, and
+ * when mk_replica_error becomes non-zero. */
 int mk_replica_watch(mk_replica *r, void (*cb)(mk_replica *r, void *data),
                      void *data);
 

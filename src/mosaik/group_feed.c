@@ -201,6 +201,13 @@ static void pump(mk__feed_sub *s)
             rc = send_snapshot(s, g);
             s->next_n = applied + 1;
         }
+        if (rc == MK_EMSGSIZE) {
+            /* The whole state does not fit a frame: say so, so the
+             * replica need not ask every member in turn for ever. */
+            mk_link_close(s->link, MK_CLOSE_FRAME_TOO_LARGE,
+                          "state larger than a frame");
+            break;
+        }
         if (rc != 0) {
             mk_link_close(s->link, MK_CLOSE_CANCELLED, mk_strerror(rc));
             break;

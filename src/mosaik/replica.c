@@ -58,6 +58,9 @@
 #define CANDIDATE_MS 3000
 #define MOVE_BACKOFF_MIN_MS 500
 #define MOVE_BACKOFF_MAX_MS 30000
+/* Between tries once a member said its state does not fit a frame:
+ * every try costs a member a snapshot of all of it. */
+#define TOO_LARGE_RETRY_MS 30000
 
 typedef struct rwatch {
     struct rwatch *next;
@@ -85,6 +88,7 @@ struct mk_replica {
     struct mk_fsm *fsm;
     uint64_t applied;
     bool online, closing, fatal;
+    int error; /* mk_replica_error */
     size_t n_voters; /* proven (0: not yet) */
     mk_peer_id voters[MK__MAX_VOTERS];
     sub *src, *cand;
@@ -167,7 +171,9 @@ static void schedule_retry(mk_replica *r)
     r->backoff = r->backoff ? r->backoff * 2 : RETRY_MIN_MS;
     if (r->backoff > RETRY_MAX_MS)
         r->backoff = RETRY_MAX_MS;
-    uv_timer_start(&r->timer, on_retry, r->backoff, 0);
+    uv_timer_start(&r->timer, on_retry,
+                   r->error == MK_EMSGSIZE ? TOO_LARGE_RETRY_MS : r->backoff,
+                   0);
 }
 
 static bool proven_voter(const mk_replica *r, const mk_peer_id *p)
@@ -251,6 +257,8 @@ static int on_welcome(mk_replica *r, sub *s, const mk__proof *proof,
     }
     s->welcomed = true;
     s->welcomed_n = n;
+    if (n <= r->applied)
+        r->error = 0; /* nothing it cannot send us */
     if (s == r->src) {
         r->online = true;
         r->backoff = 0;
@@ -320,6 +328,7 @@ static void on_frame(mk_link *link, const uint8_t *f, size_t len, void *data)
             return;
         }
         r->applied = n;
+        r->error = 0;
         notify(r);
         maybe_promote(r);
         return;
@@ -345,6 +354,7 @@ static void on_frame(mk_link *link, const uint8_t *f, size_t len, void *data)
             return;
         }
         r->applied = n;
+        r->error = 0;
         notify(r);
         if (!r->closing)
             maybe_promote(r);
@@ -396,6 +406,8 @@ static void on_close(mk_link *link, uint32_t code, int status, void *data)
         free(s); /* let go earlier */
         return;
     }
+    bool too_large = code == MK_CLOSE_FRAME_TOO_LARGE && s->welcomed &&
+                     !r->closing;
     if (code == MK_CLOSE_UNKNOWN_PEER)
         mk_node_sync_with(r->node, &s->peer, NULL);
     else if (code != MK_CLOSE_SUCCESS && !r->closing)
@@ -411,6 +423,12 @@ static void on_close(mk_link *link, uint32_t code, int status, void *data)
     if (r->closing) {
         maybe_free(r);
         return;
+    }
+    if (too_large && r->error != MK_EMSGSIZE) {
+        r->error = MK_EMSGSIZE;
+        notify(r);
+        if (r->closing)
+            return;
     }
     source_lost(r);
 }
@@ -662,6 +680,11 @@ bool mk_replica_online(const mk_replica *r)
 bool mk_replica_caught_up(const mk_replica *r)
 {
     return r->online && r->src && r->applied >= r->src->welcomed_n;
+}
+
+int mk_replica_error(const mk_replica *r)
+{
+    return r->error;
 }
 
 bool mk_replica_source(const mk_replica *r, mk_peer_id *out)
