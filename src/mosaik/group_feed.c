@@ -345,14 +345,12 @@ void mk__feed_close(mk__feed *f)
     f->g = NULL;
 }
 
-size_t mk__feed_queued(const mk__feed *f, size_t *snapshots)
+size_t mk__feed_queued(const mk__feed *f)
 {
     size_t n = 0;
     for (const mk__feed_sub *s = f->subs; s; s = s->next)
         if (s->link)
             n += mk_link_queued(s->link);
-    if (snapshots)
-        *snapshots = f->snap_bytes;
     return n;
 }
 

@@ -366,9 +366,8 @@ void mk__feed_leader(mk__feed *f, const mk_group_status *st);
 void mk__feed_tick(mk__feed *f, int64_t now);
 /* Closes every subscriber and frees the ring. */
 void mk__feed_close(mk__feed *f);
-/* Unsent bytes queued on all subscriber links, and snapshot bytes among
- * them; for tests. */
-size_t mk__feed_queued(const mk__feed *f, size_t *snapshots);
+/* Unsent bytes queued on all subscriber links; for tests. */
+size_t mk__feed_queued(const mk__feed *f);
 
 /* ---- the group ---------------------------------------------------------- */
 

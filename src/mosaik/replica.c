@@ -406,8 +406,7 @@ static void on_close(mk_link *link, uint32_t code, int status, void *data)
         free(s); /* let go earlier */
         return;
     }
-    bool too_large = code == MK_CLOSE_FRAME_TOO_LARGE && s->welcomed &&
-                     !r->closing;
+    bool too_large = code == MK_CLOSE_FRAME_TOO_LARGE && s->welcomed;
     if (code == MK_CLOSE_UNKNOWN_PEER)
         mk_node_sync_with(r->node, &s->peer, NULL);
     else if (code != MK_CLOSE_SUCCESS && !r->closing)

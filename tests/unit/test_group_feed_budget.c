@@ -150,7 +150,7 @@ static void deaf_subscribers_stay_within_the_budget(void **state)
     do {
         tu_spin(&w->loop, (int)(1000 * w->tf));
         was = queued;
-        queued = mk__feed_queued(&g->feed, NULL);
+        queued = mk__feed_queued(&g->feed);
         if (queued > peak)
             peak = queued;
     } while ((w->opened < SUBS || queued != was) && mk_mono_ms() < end);
